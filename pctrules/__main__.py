@@ -1,0 +1,5 @@
+"""Entry point for `python -m pctrules`."""
+
+from pctrules.cli import main
+
+main()

@@ -1,0 +1,97 @@
+"""Options and error handling shared by every CLI command."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from pctrules.diagnostics import ExitCode, PctrulesError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class DateParam(click.ParamType):
+    """An ISO date (YYYY-MM-DD) on the command line."""
+
+    name = "date"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, dt.date):
+            return value
+        try:
+            return dt.date.fromisoformat(str(value))
+        except ValueError:
+            self.fail(f"'{value}' is not a date; write it as YYYY-MM-DD, e.g. 2011-09-01", param, ctx)
+
+
+DATE = DateParam()
+
+
+def bundle_option(f: F) -> F:
+    return click.option(
+        "--bundle", "bundle", type=click.Path(file_okay=False, path_type=Path), default=None,
+        help="Policy bundle folder (default: the embedded 'england' bundle).",
+    )(f)
+
+
+def data_option(f: F) -> F:
+    return click.option(
+        "--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
+        default=lambda: os.environ.get("PCTRULES_DATA") or None, show_default="$PCTRULES_DATA",
+        help="Folder of tables written by 'pctrules import' (the practice register, list sizes…).",
+    )(f)
+
+
+def as_of_option(f: F) -> F:
+    return click.option(
+        "--as-of", "as_of", type=DATE, default=None,
+        help="Evaluate as on this date (YYYY-MM-DD); overrides each case's own 'date'.",
+    )(f)
+
+
+def handle_errors(f: F) -> F:
+    """Turn user-facing failures into a clean message and their documented exit code.
+
+    Internal errors exit 1 with a one-line message; `pctrules --debug` shows the traceback.
+    """
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        try:
+            return f(*args, **kwargs)
+        except PctrulesError as exc:
+            from pctrules.report import render_diagnostics
+
+            click.echo(render_diagnostics(exc.diagnostics, color=_color(ctx)), err=True)
+            ctx.exit(int(exc.exit_code))
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+        except Exception as exc:  # a bug: say so plainly, and how to see more
+            if ctx.find_root().params.get("debug"):
+                traceback.print_exc()
+            else:
+                click.echo(
+                    f"internal error: {type(exc).__name__}: {exc}\n"
+                    "help: this is a bug in pctrules; run again with 'pctrules --debug …' "
+                    "for the traceback and report it",
+                    err=True,
+                )
+            ctx.exit(int(ExitCode.INTERNAL))
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _color(ctx: click.Context) -> bool:
+    return bool(ctx.color) if ctx.color is not None else sys.stderr.isatty()

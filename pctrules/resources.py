@@ -1,0 +1,28 @@
+"""Resource lookup: where the grammar and the embedded default bundle are, installed or not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+_PACKAGE = Path(__file__).resolve().parent
+# In a wheel the files are copied under pctrules/_data; in a source checkout (or an editable
+# install) they are read from the top of the repository, their single source of truth.
+_CANDIDATES = (_PACKAGE / "_data", _PACKAGE.parent)
+
+
+def _find(relative: str) -> Path:
+    for base in _CANDIDATES:
+        candidate = base / relative
+        if candidate.exists():
+            return candidate
+    raise FileNotFoundError(
+        f"pctrules is incompletely installed: '{relative}' is missing; reinstall with 'pip install .'"
+    )
+
+
+def grammar_path() -> Path:
+    return _find("grammar/pctrules.lark")
+
+
+def default_bundle_path() -> Path:
+    return _find("policies/england")
