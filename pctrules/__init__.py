@@ -1,3 +1,3 @@
-"""pctrules: a rules engine and policy language for the responsible commissioner, NHS England, PCT era."""
+"""pctrules: rules and a policy language for the responsible commissioner, NHS England, PCT era."""
 
 __version__ = "0.1.0"

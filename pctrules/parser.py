@@ -58,7 +58,7 @@ def _unescape(body: str) -> str:
 
 
 @v_args(meta=True)
-class _ToAst(Transformer_NonRecursive):
+class _ToAst(Transformer_NonRecursive[Token, ast.Expr]):
     """Builds AST nodes from lark's tree; one method per grammar alias."""
 
     def __init__(self, text: EmbeddedText) -> None:
@@ -101,7 +101,7 @@ class _ToAst(Transformer_NonRecursive):
     def none(self, meta: Any, children: list[Any]) -> ast.Expr:
         return ast.Literal(None, span=self._span(meta))
 
-    def list(self, meta: Any, children: list[ast.Expr | None]) -> ast.Expr:
+    def list_(self, meta: Any, children: list[ast.Expr | None]) -> ast.Expr:
         return ast.ListExpr(tuple(c for c in children if c is not None), span=self._span(meta))
 
     # Names, paths and calls
@@ -148,7 +148,7 @@ class _ToAst(Transformer_NonRecursive):
             span=self._span(meta),
         )
 
-    def filter(self, meta: Any, children: list[Any]) -> ast.Expr:
+    def filter_(self, meta: Any, children: list[Any]) -> ast.Expr:
         head, condition = children
         var, var_span, collection = self._binding(head, "[x in xs: condition]")
         return ast.Filter(var, collection, condition, var_span, span=self._span(meta))
@@ -309,7 +309,7 @@ def _describe_expected(expected: Sequence[str]) -> str:
 def _syntax_error(text: EmbeddedText, exc: UnexpectedInput, rule: str | None) -> Diagnostic:
     source = text.text
     if isinstance(exc, UnexpectedCharacters):
-        pos = exc.pos_in_stream
+        pos = exc.pos_in_stream or 0
         rest = source[pos:]
         if rest.startswith(("&&", "&")):
             length = 2 if rest.startswith("&&") else 1

@@ -16,7 +16,8 @@ def _find(relative: str) -> Path:
         if candidate.exists():
             return candidate
     raise FileNotFoundError(
-        f"pctrules is incompletely installed: '{relative}' is missing; reinstall with 'pip install .'"
+        f"pctrules is incompletely installed: '{relative}' is missing; "
+        "reinstall it with 'pip install .'"
     )
 
 

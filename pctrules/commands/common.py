@@ -18,7 +18,7 @@ from pctrules.diagnostics import ExitCode, PctrulesError
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class DateParam(click.ParamType):
+class DateParam(click.ParamType):  # type: ignore[type-arg]
     """An ISO date (YYYY-MM-DD) on the command line."""
 
     name = "date"
@@ -29,7 +29,9 @@ class DateParam(click.ParamType):
         try:
             return dt.date.fromisoformat(str(value))
         except ValueError:
-            self.fail(f"'{value}' is not a date; write it as YYYY-MM-DD, e.g. 2011-09-01", param, ctx)
+            self.fail(
+                f"'{value}' is not a date; write it as YYYY-MM-DD, e.g. 2011-09-01", param, ctx
+            )
 
 
 DATE = DateParam()
