@@ -1,0 +1,1 @@
+"""Import stage: official data layouts (ODS, ONS, NHS BSA) → normalised tables for the graph."""
