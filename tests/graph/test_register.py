@@ -1,0 +1,99 @@
+"""The practice register imported from the whole real epcmem file agrees with the file."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pctrules.graph import OrgGraph, load_bundle_graph
+from pctrules.importers.registry import run_import
+
+DATES = {
+    "2009-04-01": 152,
+    "2010-04-01": 151,
+    "2011-04-01": 151,
+    "2012-03-31": 151,
+    "2013-03-31": 151,
+}
+
+
+@pytest.fixture(scope="module")
+def register(
+    tmp_path_factory: pytest.TempPathFactory, real: Callable[[str], Path], bundle_dir: Path,
+) -> tuple[Path, OrgGraph]:
+    source = real("ods_epcmem_2019-08-30.csv")
+    into = tmp_path_factory.mktemp("data")
+    run_import("ods-epcmem", source, into)
+    _, graph = load_bundle_graph(bundle_dir, into)
+    return source, graph
+
+
+def memberships_on(source: Path, on: dt.date) -> dict[str, str]:
+    """epcmem's active PCT-era memberships on a date, read straight from the file."""
+    out: dict[str, str] = {}
+    day = on.strftime("%Y%m%d")
+    with source.open(newline="") as f:
+        for code, parent, _, joined, left, *_ in csv.reader(f):
+            if len(parent) == 3 and parent[0] in "5T" and joined <= day <= (left or "99999999"):
+                assert code not in out, f"{code} in two PCTs on {on}"
+                out[code] = parent
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("day", "pct_count"), DATES.items())
+def test_practice_to_pct_equals_epcmem(
+    register: tuple[Path, OrgGraph], day: str, pct_count: int,
+) -> None:
+    source, graph = register
+    on = dt.date.fromisoformat(day)
+    expected = memberships_on(source, on)
+    index = graph.index("practice", "pct")
+    practices = [c for c, n in graph.nodes.items() if n.kind == "practice"]
+    actual = {c: p for c in practices if (p := index.one(c, on)) is not None}
+    assert actual == expected
+    assert len(set(actual.values())) == pct_count
+    assert len(graph.nodes_of_kind("pct", on)) == pct_count
+
+
+def test_register_loads_without_problems(register: tuple[Path, OrgGraph]) -> None:
+    _, graph = register
+    assert [d.message for d in graph.diagnostics] == []
+    assert graph.has_register
+
+
+@pytest.mark.parametrize(
+    ("practice", "day", "pct"),
+    [
+        # Predecessors resolve by date (PROVENANCE.md): Hertfordshire, Blackburn, Solihull.
+        ("E82001", "2010-03-31", "5P4"),
+        ("E82001", "2010-04-01", "5QV"),
+    ],
+)
+def test_predecessors_resolve_by_date(
+    register: tuple[Path, OrgGraph], practice: str, day: str, pct: str,
+) -> None:
+    _, graph = register
+    assert graph.follow_one(practice, "pct", dt.date.fromisoformat(day)) == pct
+
+
+def test_every_predecessor_code_is_a_named_node(register: tuple[Path, OrgGraph]) -> None:
+    _, graph = register
+    for code, before, after, successor in [
+        ("5P3", "2010-03-31", "2010-04-01", "5QV"),
+        ("5P4", "2010-03-31", "2010-04-01", "5QV"),
+        ("5CC", "2010-03-31", "2010-04-01", "TAP"),
+        ("TAM", "2011-04-14", "2011-04-15", "5QW"),
+        ("5AN", "2007-08-31", "2007-09-01", "TAN"),
+        ("5CR", "2006-09-30", "2006-10-01", "5NT"),
+    ]:
+        assert graph.kind(code) == "pct" and graph.name(code)
+        b, a = dt.date.fromisoformat(before), dt.date.fromisoformat(after)
+        assert graph.exists(code, b) and not graph.exists(code, a)
+        moved = graph.follow_many(code, "practices", b)
+        assert moved, code
+        assert {graph.follow_one(p, "pct", a) for p in moved} <= {successor, None}
