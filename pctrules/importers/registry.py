@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pctrules.importers import ods_epcmem
+from pctrules.importers import nhsbsa_list_size, nhspd, ods_epcmem, ods_epraccur, ons_pco_sha
 from pctrules.importers.base import Import, ImportReport
 
 
@@ -19,7 +19,7 @@ class Layout:
 
 LAYOUTS: dict[str, Layout] = {
     m.LAYOUT: Layout(m.LAYOUT, m.TITLE, m.run)
-    for m in (ods_epcmem,)
+    for m in (ods_epcmem, ods_epraccur, ons_pco_sha, nhsbsa_list_size, nhspd)
 }
 
 
