@@ -1,9 +1,9 @@
 """Import stage: ODS `epraccur` (GP practices: name, postcode, status, setting) → attributes.
 
 No header; the 27-field ODS layout: 1 code, 2 name, 10 postcode, 11 open date, 12 close date,
-13 status (A, C, D, P), 26 prescribing setting (4 = GP practice). The parents it names are
-2019 CCGs, so only the practices' own facts are kept; they are added to the practices that the
-register (`ods-epcmem`) defines.
+13 status (A, C, D, P), 15 commissioner, 26 prescribing setting (4 = GP practice). Its parents
+are 2019 CCGs, so only the practices' own facts are kept; they are added to the practices that
+the register (`ods-epcmem`) defines.
 """
 
 from __future__ import annotations
@@ -45,6 +45,10 @@ def run(job: Import) -> None:
                 break
             dates.append(d.isoformat() if d else "")
         if bad:
+            continue
+        parent = rec[14].strip()
+        if parent and not is_ods_code(parent):
+            job.reject(number, 15, parent, f"unknown parent '{parent}' for '{code}'")
             continue
         status = rec[12].strip()
         if status and status not in STATUSES:

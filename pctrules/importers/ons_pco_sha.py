@@ -11,6 +11,7 @@ from pctrules.importers.base import Import, TableOut, is_pct_code
 
 LAYOUT = "ons-pco-sha"
 TITLE = "ONS PCO (2012) to SHA (2012) lookup: PCT and SHA names and ONS codes"
+SHAS = frozenset(f"Q{n}" for n in range(30, 40))
 COLUMNS = ("PCO12CD", "PCO12CDO", "PCO12NM", "SHA12CD", "SHA12CDO", "SHA12NM")
 
 
@@ -41,7 +42,7 @@ def run(job: Import) -> None:
         if not is_pct_code(pct):
             job.reject(number, col["PCO12CDO"] + 1, pct, f"'{pct}' is not a PCT code")
             continue
-        if not (sha.startswith("Q") and len(sha) == 3):
+        if sha not in SHAS:
             job.reject(number, col["SHA12CDO"] + 1, sha, f"unknown SHA '{sha}' for PCT '{pct}'")
             continue
         if (pct, sha) in seen:
