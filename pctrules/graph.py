@@ -657,6 +657,14 @@ class _Builder:
                       did_you_mean(fixed, self.schema.relations))
             return
         extra = [(h, i) for h, i in col.items() if h not in _EDGE_COLUMNS]
+        if fixed is not None:
+            # Columns a fixed relation does not have are reported once, at the header.
+            known = self.schema.relations[fixed].attributes
+            for h, i in extra:
+                if h not in known:
+                    self._err(self._span(source, 1, i + 1), f"unknown column '{h}': not an "
+                              f"attribute of relation '{fixed}'", did_you_mean(h, known))
+            extra = [(h, i) for h, i in extra if h in known]
         a, b, ri = col["from"], col["to"], col.get("relation")
         fi, ti, si = col.get("valid_from"), col.get("valid_to"), col.get("source")
         width = len(table.header)

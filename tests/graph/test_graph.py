@@ -1,0 +1,198 @@
+"""OrgGraph: as-of lookups, evidence, validation of data on load, and the PCT-era constraints."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pctrules.graph import EdgeEvidence, OrgGraph, load_bundle_graph
+
+D = dt.date.fromisoformat
+
+
+@pytest.fixture(scope="module")
+def graph(bundle_dir: Path) -> OrgGraph:
+    _, g = load_bundle_graph(bundle_dir)
+    assert [d.message for d in g.diagnostics] == []
+    return g
+
+
+@pytest.mark.parametrize(("day", "shas", "pcts", "clusters", "scgs"), [
+    ("2006-10-01", 10, 152, 0, 0),
+    ("2009-04-01", 10, 152, 0, 10),
+    ("2010-04-01", 10, 151, 0, 10),
+    ("2011-09-01", 10, 151, 50, 10),
+    ("2013-03-31", 10, 151, 50, 10),
+    ("2013-04-01", 0, 0, 0, 0),
+])
+def test_the_bundle_map(
+    graph: OrgGraph, day: str, shas: int, pcts: int, clusters: int, scgs: int,
+) -> None:
+    on = D(day)
+    assert [len(graph.nodes_of_kind(k, on)) for k in ("sha", "pct", "cluster", "scg")] == [
+        shas, pcts, clusters, scgs]
+
+
+def test_lookups(graph: OrgGraph) -> None:
+    on = D("2011-09-01")
+    assert graph.follow_one("5NT", "sha", on) == "Q31"
+    assert graph.name("5NT") == "Manchester Teaching PCT"
+    assert graph.follow_one("5NT", "cluster", on) == "CL-GREATER-MANCHESTER"
+    assert len(graph.follow_many("CL-GREATER-MANCHESTER", "members", on)) == 10
+    assert graph.attr("CL-GREATER-MANCHESTER", "evidence", on) == "name+count"
+    assert graph.follow_one("E16000141", "covered_by", on) == "5QL"  # residence: E16000141
+    assert graph.follow_one("Q31", "scg", on) == "SCG-Q31"
+    assert graph.follow_one("5NT", "scg", on) == "SCG-Q31"
+    # Bassetlaw: an East Midlands PCT in the South Yorkshire cluster.
+    assert graph.follow_one("5ET", "sha", on) == "Q33"
+    assert graph.follow_one("5ET", "scg", on) == "SCG-Q33"
+    assert graph.follow_one("5ET", "cluster", on) == "CL-SOUTH-YORKSHIRE-AND-BASSETLAW"
+    assert graph.follow_many("YDD82", "services", on) == {
+        "NCG-HEART-TX", "NCG-LUNG-TX", "NCG-LIVER-TX"}
+    assert graph.attr("SSNDS-06", "ssnds", on) == 6
+    assert graph.attr("SSNDS-06", "category", on) == "specialised"
+    assert graph.follow_many("5QL", "partners", on) == {"E10000027"}
+    assert graph.within("5NT", "Q31", on) and not graph.within("5NT", "Q32", on)
+    assert graph.within("5NT", "SCG-Q31", on)
+    assert graph.follow_one("5NT", "sha", D("2006-09-30")) is None
+
+
+def test_successions_by_date(graph: OrgGraph) -> None:
+    area = "E16000151"  # Solihull
+    assert graph.follow_one(area, "covered_by", D("2011-04-14")) == "TAM"
+    assert graph.follow_one(area, "covered_by", D("2011-04-15")) == "5QW"
+    [used] = graph.edges_used(area, "covered_by", D("2011-04-15"))
+    assert used == EdgeEvidence("5QW", "covers", area, D("2011-04-15"), D("2013-03-31"),
+                                used.source)
+    assert used.source.endswith("covers.csv:155")
+    evidence = graph.edges_used("5NT", "sha", D("2011-09-01"))[0].to_dict()
+    assert (evidence["from"], evidence["rel"], evidence["to"], evidence["valid"]) == (
+        "5NT", "managed_by", "Q31", ["2006-10-01", "2013-03-31"])
+
+
+def test_digest_is_stable(bundle_dir: Path, graph: OrgGraph) -> None:
+    _, again = load_bundle_graph(bundle_dir)
+    assert again.digest == graph.digest and graph.digest.startswith("sha256:")
+
+
+def test_index_one_is_fast_path(graph: OrgGraph) -> None:
+    index = graph.index("pct", "sha")
+    assert index.one("5NT", D("2011-09-01")) == "Q31"
+    assert index.one("5NT", D("2001-01-01")) is None
+    assert index.one("nope", D("2011-09-01")) is None
+    assert index.many("5NT", D("2011-09-01")) == {"Q31"}
+
+
+# -- damaged bundle tables: every problem reported with file, row, column and value ---------
+
+
+@pytest.fixture
+def bundle_copy(bundle_dir: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "england"
+    shutil.copytree(bundle_dir, copy)
+    return copy
+
+
+def append(path: Path, *lines: str) -> int:
+    """Append lines to a table; returns the line number of the first one."""
+    first = len(path.read_text().splitlines()) + 1
+    with path.open("a") as f:
+        f.write("".join(line + "\n" for line in lines))
+    return first
+
+
+def messages(g: OrgGraph) -> list[tuple[str, str, str]]:
+    return [(d.code, str(d.span).rsplit("/", 1)[-1] if d.span else "", d.message)
+            for d in g.diagnostics]
+
+
+def test_damaged_tables(bundle_copy: Path) -> None:
+    data = bundle_copy / "data"
+    row = append(data / "pct.csv",
+                 "5ZZ,Inverted PCT,,false,2012-01-01,2011-01-01,",
+                 "5ZY,Bad date PCT,,false,2012-31-01,,",
+                 "5NT,Manchester again,,false,2006-10-01,2013-03-31,",
+                 "5ZX,Short")
+    edge = append(data / "managed-by.csv",
+                  "5NT,Q32,2012-01-01,2013-03-31",     # a PCT under two SHAs at once
+                  "5NT,Q99,2012-01-01,2013-03-31")     # dangling reference
+    _, g = load_bundle_graph(bundle_copy)
+    got = messages(g)
+    assert ("E-data", f"pct.csv:{row}:5",
+            "'5ZZ' is valid from 2012-01-01 to 2011-01-01: the dates are inverted") in got
+    assert ("E-data", f"pct.csv:{row + 1}:5",
+            "'2012-31-01' in column 'valid_from' is not a date") in got
+    assert any(s == f"pct.csv:{row + 2}:1" and m.startswith("duplicate code '5NT', first on row")
+               for _, s, m in got)
+    assert ("E-data", f"pct.csv:{row + 3}:3", "the row has 2 fields, the header 7") in got
+    two = [(s, m) for c, s, m in got if "two sha" in m]
+    assert len(two) == 1 and two[0][0] == f"managed-by.csv:{edge}:1"
+    assert two[0][1].startswith("'5NT' has two sha at once: 'Q31' (2006-10-01 → 2013-03-31, ")
+    assert two[0][1].endswith("and 'Q32' (2012-01-01 → 2013-03-31) overlap from 2012-01-01 to "
+                              "2013-03-31")
+    assert ("E-data", f"managed-by.csv:{edge + 1}:1",
+            "'5NT' managed_by 'Q99' names 'Q99', which no table defines") in got
+    # The rest still loads: 5NT keeps its SHA; the good PCTs are all there.
+    assert g.follow_one("5NT", "sha", D("2012-06-01")) == "Q31"
+    assert len(g.nodes_of_kind("pct", D("2011-09-01"))) == 151
+
+
+def test_unknown_kind_code_and_column(bundle_copy: Path) -> None:
+    data = bundle_copy / "data"
+    (data / "extra.csv").write_text("from,to,valid_from,valid_to,colour\n"
+                                    "5NT,CL-NOWHERE,2011-06-01,2013-03-31,red\n"
+                                    "Q31,CL-GREATER-MANCHESTER,2011-06-01,2013-03-31,\n")
+    manifest = bundle_copy / "bundle.yaml"
+    manifest.write_text(manifest.read_text() + "  - {path: data/extra.csv, relation: in_cluster}\n"
+                        "  - {path: data/services.csv, kind: servise}\n")
+    _, g = load_bundle_graph(bundle_copy)
+    got = [m for _, _, m in messages(g)]
+    assert "unknown column 'colour': not an attribute of relation 'in_cluster'" in got
+    assert "relation 'in_cluster' goes from pct, but 'Q31' is a sha" in got
+    assert "unknown kind 'servise' for this table" in got
+    assert any(d.help == "did you mean 'service'?" for d in g.diagnostics)
+
+
+# -- constraints (DESIGN §3.1) ---------------------------------------------------------------
+
+
+def test_constraint_pct_under_one_sha(bundle_copy: Path) -> None:
+    table = bundle_copy / "data" / "managed-by.csv"
+    table.write_text("\n".join(line for line in table.read_text().splitlines()
+                               if not line.startswith("5QL,")) + "\n"
+                     "5QL,Q39,2006-10-01,2009-03-31\n")
+    _, g = load_bundle_graph(bundle_copy)
+    constraint = [d for d in g.diagnostics if d.code == "E-constraint"]
+    assert [(d.rule, d.message) for d in constraint] == [
+        ("pct-one-sha", "pct '5QL' is under no SHA from 2009-04-01 to 2013-03-31"),
+        ("scg-members", "scg 'SCG-Q39' on 2009-04-01 has '5QL', not of that SHA: its members "
+         "must be exactly the PCTs of SHA 'Q39'"),
+    ]
+
+
+def test_constraint_scg_members(bundle_copy: Path) -> None:
+    table = bundle_copy / "data" / "scg-members.csv"
+    table.write_text("\n".join(line for line in table.read_text().splitlines()
+                               if not line.startswith("5NT,")) + "\n")
+    _, g = load_bundle_graph(bundle_copy)
+    assert [d.message for d in g.diagnostics if d.code == "E-constraint"] == [
+        "scg 'SCG-Q31' on 2007-04-01 lacks '5NT': its members must be exactly the PCTs of "
+        "SHA 'Q31'"]
+
+
+def test_constraint_one_lead_per_cluster(bundle_copy: Path) -> None:
+    (bundle_copy / "data" / "leads.csv").write_text(
+        "from,to,valid_from,valid_to\n"
+        "5NT,CL-GREATER-MANCHESTER,2011-06-01,2013-03-31\n"
+        "5HQ,CL-GREATER-MANCHESTER,2012-01-01,2013-03-31\n")
+    manifest = bundle_copy / "bundle.yaml"
+    manifest.write_text(manifest.read_text() + "  - {path: data/leads.csv, relation: lead_of}\n")
+    _, g = load_bundle_graph(bundle_copy)
+    assert [d.message for d in g.diagnostics] == [
+        "'CL-GREATER-MANCHESTER' has two lead at once: '5NT' (2011-06-01 → 2013-03-31, "
+        f"{bundle_copy / 'data' / 'leads.csv'}:2) and '5HQ' (2012-01-01 → 2013-03-31) overlap "
+        "from 2012-01-01 to 2013-03-31"]
+    assert g.follow_one("CL-GREATER-MANCHESTER", "lead", D("2012-06-01")) == "5NT"
