@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import tempfile
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -853,16 +854,47 @@ def build_graph(
     """Load the bundle's data entries (relative to `base`) and any imported tables in `data_dir`.
 
     Each entry is `{path, kind}` (a node table) or `{path, relation}` (an edge table; without
-    `relation` the table has a `relation` column); `optional: true` allows a missing file.
-    Problems are in `graph.diagnostics`, constraint violations included; bad rows are skipped.
+    `relation` the table has a `relation` column) or `{path, layout}` (an official file, imported
+    on the fly); `optional: true` allows a missing file. Problems are in `graph.diagnostics`,
+    constraint violations included; bad rows are skipped.
     """
     b = _Builder(schema)
     show = label or _label
     tables: list[tuple[Mapping[str, Any], Path, bool]] = []
-    for entry in entries:
-        if "layout" in entry:
-            continue  # official layouts are imported with `pctrules import`, then read below
-        tables.append((entry, base / str(entry["path"]), True))
+    with tempfile.TemporaryDirectory(prefix="pctrules-") as scratch:
+        for entry in entries:
+            path = base / str(entry["path"])
+            if "layout" not in entry:
+                tables.append((entry, path, True))
+            elif path.exists():
+                # An official file named in the bundle is imported on the fly, as
+                # `pctrules import` would; its rejected rows become load diagnostics.
+                tables.extend(_import_entry(str(entry["layout"]), path, Path(scratch), b))
+            elif not entry.get("optional"):
+                b.diag.add(error("E-data", f"the data file '{show(path)}' does not exist", None,
+                                 "check 'data:' in bundle.yaml"))
+        return _load_tables(b, tables, data_dir, show)
+
+
+def _import_entry(
+    layout: str, path: Path, scratch: Path, b: _Builder,
+) -> list[tuple[Mapping[str, Any], Path, bool]]:
+    from pctrules.importers.registry import LAYOUTS, run_import
+
+    if layout not in LAYOUTS:
+        b.diag.add(error("E-data", f"unknown layout '{layout}' for '{path.name}'", None,
+                         did_you_mean(layout, LAYOUTS) or f"use one of {_codes(LAYOUTS)}"))
+        return []
+    into = scratch / f"{len(list(scratch.iterdir()))}-{layout}"
+    report = run_import(layout, path, into)
+    b.diag.extend(report.diagnostics())
+    return [(t, Path(t["path"]), False) for t in manifest_tables(into, read_manifest(into))]
+
+
+def _load_tables(
+    b: _Builder, tables: list[tuple[Mapping[str, Any], Path, bool]], data_dir: Path | None,
+    show: Callable[[Path], str],
+) -> OrgGraph:
     if data_dir is not None:
         if not data_dir.is_dir():
             b.diag.add(error("E-data", f"the data folder '{data_dir}' does not exist", None,

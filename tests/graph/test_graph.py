@@ -196,3 +196,17 @@ def test_constraint_one_lead_per_cluster(bundle_copy: Path) -> None:
         f"{bundle_copy / 'data' / 'leads.csv'}:2) and '5HQ' (2012-01-01 → 2013-03-31) overlap "
         "from 2012-01-01 to 2013-03-31"]
     assert g.follow_one("CL-GREATER-MANCHESTER", "lead", D("2012-06-01")) == "5NT"
+
+
+def test_bundle_may_name_an_official_file(bundle_copy: Path) -> None:
+    (bundle_copy / "practices.csv").write_text(
+        '"A81001","5E1","W","20010401","20130331","0"\n'
+        '"A81002","5E1","W","2001-04-01","20130331","0"\n')
+    manifest = bundle_copy / "bundle.yaml"
+    manifest.write_text(manifest.read_text() + "  - {path: practices.csv, layout: ods-epcmem}\n"
+                        "  - {path: absent.csv, layout: ods-epcmem, optional: true}\n")
+    _, g = load_bundle_graph(bundle_copy)
+    assert g.has_register and g.follow_one("A81001", "pct", D("2011-09-01")) == "5E1"
+    [problem] = g.diagnostics
+    assert str(problem.span).endswith("practices.csv:2:4")
+    assert problem.message == "join date '2001-04-01' is not a date (YYYYMMDD)"
