@@ -508,6 +508,70 @@ def exists(graph: OrgGraph, x: object, on: dt.date) -> object:
     return x is not None and graph.exists(x, on)  # type: ignore[arg-type]
 
 
+# -- case fields whose data is not loaded ----------------------------------------------------
+
+
+class Unavailable:
+    """A case field naming a node of a kind whose data is not loaded at all (e.g. a practice when
+    no practice register was imported). Reading it in a rule is a RuleError with this message:
+    the decision must not fall back silently (DESIGN §11)."""
+
+    __slots__ = ("code", "help", "message")
+
+    def __init__(self, code: str, message: str, help: str) -> None:
+        self.code = code
+        self.message = message
+        self.help = help
+
+    def __repr__(self) -> str:
+        return f"Unavailable({self.code!r})"
+
+
+def read_unavailable(v: Unavailable) -> object:
+    """Raise the error for reading an Unavailable case field (evaluators call it on reading)."""
+    raise RuleError(f"{v.message}; {v.help}")
+
+
+def read_field(v: object) -> object:
+    """A case field's value as rules see it (raises for an Unavailable one)."""
+    if v.__class__ is Unavailable:
+        return read_unavailable(v)
+    return v
+
+
+# -- results ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RuleErrorInfo:
+    """Why a decision failed: the message, the rule (None for the decision itself), and where."""
+
+    message: str
+    rule: str | None
+    at: str | None
+
+    def to_dict(self) -> dict[str, object]:
+        return {"message": self.message, "rule": self.rule, "at": self.at}
+
+
+@dataclass(slots=True)
+class DecisionResult:
+    """One decision for one case. `outcome` is 'matched', 'no-match', 'default' or 'error';
+    `rules` lists every deciding rule when a hit policy combined several (`any`, `collect`)."""
+
+    name: str
+    value: object
+    rule: str | None
+    reason: str | None
+    cite: str | None
+    outcome: str
+    error: RuleErrorInfo | None = None
+    trace: Any = None  # a trace.DecisionTrace when asked for
+    warnings: tuple[str, ...] = ()
+    rules: tuple[str, ...] = ()
+    note: str | None = None
+
+
 # -- the evaluation context ------------------------------------------------------------------
 
 
@@ -682,13 +746,3 @@ def iter_codes(v: object) -> Iterator[str]:
     elif isinstance(v, (frozenset, set)):
         yield from members(v)
 
-
-__all__ = [
-    "ARITH", "COMPARE", "EMPTY", "FUNCTIONS", "HIT_POLICIES", "NO_MATCH", "UNKNOWN", "ByResult",
-    "EvalContext", "Hit", "Match", "RankStep", "RuleError", "add", "all_of", "and_", "and_lazy",
-    "any_of", "arith", "call_function", "code", "compare", "contains", "count", "count_true",
-    "describe", "div", "eq", "exists", "ge", "gt", "is_none", "is_not_none",
-    "iter_codes", "json_value", "kind", "le", "lt", "max_by", "max_by_steps", "max_of",
-    "members", "min_by", "min_by_steps", "min_of", "mul", "name", "ne", "neg", "not_",
-    "not_contains", "only", "or_", "or_lazy", "resolve_hit", "sub", "sum_of", "truth", "within",
-]
