@@ -1,0 +1,462 @@
+"""Evaluation stage, traced path: walks the checked AST and records why each rule fared as it did.
+
+The fast path (`compile.py`) and this one share every value operation through `runtime.py`, so
+they agree by construction on what none and unknown do; a differential test holds them together.
+This path is only taken when a trace is asked for (`evaluate --explain`, `explain`, `test`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from pctrules import ast, runtime
+from pctrules.check import (
+    CaseField,
+    CaseRoot,
+    CheckedBundle,
+    CheckedDecision,
+    CheckedRule,
+    DecisionRef,
+    HopRef,
+    KindRef,
+    NodeAttribute,
+    ParamRef,
+    ParamsRoot,
+    Ref,
+    VarRef,
+)
+from pctrules.runtime import UNKNOWN, DecisionResult, EvalContext, Match, RuleError, RuleErrorInfo
+from pctrules.trace import Because, DecisionTrace, Evidence, Outcome, Ranking, RuleOutcome
+
+# Operators whose value is unknown when an operand is none: where a trace looks for "the
+# sub-expression that was none" (DESIGN §3.2).
+_NONE_SENSITIVE = (ast.Compare, ast.Membership, ast.Arith, ast.Neg, ast.Call, ast.BinderCall,
+                   ast.Filter, ast.Generator)
+
+
+@dataclass
+class _Recorder:
+    """What one rule's evaluation saw: each node's value, the edges it walked, the rankings."""
+
+    values: dict[int, object] = field(default_factory=dict)
+    evidence: list[Evidence] = field(default_factory=list)
+    rankings: list[Ranking] = field(default_factory=list)
+    _seen: set[tuple[str, str, str]] = field(default_factory=set)
+
+    def edge(self, e: Evidence) -> None:
+        key = (e.from_, e.rel, e.to)
+        if key not in self._seen:
+            self._seen.add(key)
+            self.evidence.append(e)
+
+
+class _Evaluator:
+    """Evaluates one expression tree over an EvalContext, recording into a _Recorder."""
+
+    def __init__(self, refs: Mapping[int, Ref], ctx: EvalContext, rec: _Recorder) -> None:
+        self.refs = refs
+        self.ctx = ctx
+        self.rec = rec
+        self.vars: dict[str, object] = {}
+        self._dispatch: dict[type[ast.Expr], Callable[[ast.Expr], object]] = {
+            ast.Literal: self._literal, ast.ListExpr: self._list, ast.Name: self._name,
+            ast.Attribute: self._attribute, ast.Call: self._call,
+            ast.BinderCall: self._binder, ast.Filter: self._filter,
+            ast.Generator: self._generator, ast.Compare: self._compare,
+            ast.Membership: self._membership, ast.IsNone: self._is_none,
+            ast.BoolOp: self._boolop, ast.Not: self._not, ast.Arith: self._arith,
+            ast.Neg: self._neg, ast.Conditional: self._conditional,
+        }
+
+    def eval(self, node: ast.Expr) -> object:
+        try:
+            value = self._dispatch[type(node)](node)
+        except RuleError as exc:
+            if exc.span is None:
+                exc.span = node.span  # the innermost node that failed
+            raise
+        self.rec.values[id(node)] = value
+        return value
+
+    # -- leaves and paths -------------------------------------------------------------------
+
+    def _literal(self, node: ast.Expr) -> object:
+        assert isinstance(node, ast.Literal)
+        return node.value
+
+    def _list(self, node: ast.Expr) -> object:
+        assert isinstance(node, ast.ListExpr)
+        return tuple(self.eval(i) for i in node.items)
+
+    def _name(self, node: ast.Expr) -> object:
+        assert isinstance(node, ast.Name)
+        ref = self.refs.get(id(node))
+        if isinstance(ref, VarRef):
+            return self.vars[ref.name]
+        if isinstance(ref, DecisionRef):
+            result = self.ctx.results[ref.name]
+            return result.value
+        if isinstance(ref, KindRef):
+            return self.ctx.graph.nodes_of_kind(ref.kind, self.ctx.as_of)
+        if isinstance(ref, CaseRoot | ParamsRoot):
+            return None  # only a path continues from these; the checker allows nothing else
+        raise AssertionError(f"unresolved name '{node.id}' reached the evaluator")
+
+    def _attribute(self, node: ast.Expr) -> object:
+        assert isinstance(node, ast.Attribute)
+        ref = self.refs.get(id(node))
+        if isinstance(ref, CaseField):
+            # Groups (case.person) have no value of their own; only their fields are read.
+            return runtime.read_field(self.ctx.case.get(".".join(ref.path)))
+        if isinstance(ref, ParamRef):
+            return self.ctx.params.get(ref.name)
+        obj = self.eval(node.obj)
+        if isinstance(ref, NodeAttribute):
+            if obj is None or obj is UNKNOWN:
+                return None
+            return self.ctx.graph.attr(str(obj), ref.name, self.ctx.as_of)
+        if isinstance(ref, HopRef):
+            return self._hop(obj, ref)
+        raise AssertionError(f"unresolved attribute '{node.attr}' reached the evaluator")
+
+    def _hop(self, obj: object, ref: HopRef) -> object:
+        empty: object = None if ref.one else runtime.EMPTY
+        if obj is None or obj is UNKNOWN:
+            return empty
+        graph, on, code = self.ctx.graph, self.ctx.as_of, str(obj)
+        kind = graph.kind(code)
+        if kind is None or graph.schema.hop(kind, ref.hop) is None:
+            return empty  # a node of a union's other kind, where the hop does not exist
+        index = graph.index(kind, ref.hop)
+        for e in index.edges(code, on):
+            self.rec.edge(Evidence(
+                e.from_, e.rel, e.to, e.valid_from, e.valid_to, e.source,
+                graph.kind(e.from_), graph.name(e.from_), graph.kind(e.to), graph.name(e.to)))
+        return index.one(code, on) if ref.one else index.many(code, on)
+
+    # -- functions and quantifiers ------------------------------------------------------------
+
+    def _call(self, node: ast.Expr) -> object:
+        assert isinstance(node, ast.Call)
+        if node.func in ("max_by", "min_by"):
+            return self._by(node)
+        args = [self.eval(a) for a in node.args]
+        return runtime.call_function(node.func, self.ctx, *args)
+
+    def _by(self, node: ast.Call) -> object:
+        xs = self.eval(node.args[0])
+        attr = node.args[1]
+        attribute = attr.id if isinstance(attr, ast.Name) else str(self.eval(attr))
+        largest = node.func == "max_by"
+        step = runtime.max_by_steps if largest else runtime.min_by_steps
+        ranked = step(self.ctx.graph, xs, attribute, self.ctx.as_of)
+        if ranked is None:
+            return UNKNOWN
+        self.rec.rankings.append(Ranking(
+            ast.unparse(node), str(node.span), attribute, largest, ranked))
+        return ranked.winner
+
+    def _each(self, var: str, xs: object, body: ast.Expr) -> Iterable[tuple[object, object]]:
+        """Bind `var` to each member in code order, yielding (member, value of body)."""
+        saved = self.vars.get(var, _UNBOUND)
+        try:
+            for x in runtime.members(xs):  # type: ignore[arg-type]
+                self.vars[var] = x
+                yield x, self.eval(body)
+        finally:
+            if saved is _UNBOUND:
+                self.vars.pop(var, None)
+            else:
+                self.vars[var] = saved
+
+    def _binder(self, node: ast.Expr) -> object:
+        assert isinstance(node, ast.BinderCall)
+        xs = self.eval(node.collection)
+        if xs is None or xs is UNKNOWN:
+            return UNKNOWN
+        conditions = (c for _, c in self._each(node.var, xs, node.condition))
+        if node.func == "any":
+            return runtime.any_of(conditions)
+        if node.func == "all":
+            return runtime.all_of(conditions)
+        return runtime.count_true(conditions)
+
+    def _filter(self, node: ast.Expr) -> object:
+        assert isinstance(node, ast.Filter)
+        xs = self.eval(node.collection)
+        if xs is None or xs is UNKNOWN:
+            return UNKNOWN
+        kept = [x for x, c in self._each(node.var, xs, node.condition) if c is True]
+        return tuple(kept) if isinstance(xs, tuple | list) else frozenset(kept)
+
+    def _generator(self, node: ast.Expr) -> object:
+        assert isinstance(node, ast.Generator)
+        xs = self.eval(node.collection)
+        if xs is None or xs is UNKNOWN:
+            return UNKNOWN
+        values = tuple(v for _, v in self._each(node.var, xs, node.element))
+        return runtime.call_function(node.func, self.ctx, values)
+
+    # -- operators -------------------------------------------------------------------------
+
+    def _compare(self, node: ast.Expr) -> object:
+        assert isinstance(node, ast.Compare)
+        return runtime.compare(node.op, self.eval(node.left), self.eval(node.right))
+
+    def _membership(self, node: ast.Expr) -> object:
+        assert isinstance(node, ast.Membership)
+        x, xs = self.eval(node.element), self.eval(node.collection)
+        return runtime.not_contains(xs, x) if node.negated else runtime.contains(xs, x)
+
+    def _is_none(self, node: ast.Expr) -> object:
+        assert isinstance(node, ast.IsNone)
+        v = self.eval(node.operand)
+        return runtime.is_not_none(v) if node.negated else runtime.is_none(v)
+
+    def _boolop(self, node: ast.Expr) -> object:
+        assert isinstance(node, ast.BoolOp)
+        thunks = [_thunk(self, o) for o in node.operands]
+        return runtime.and_lazy(thunks) if node.op == "and" else runtime.or_lazy(thunks)
+
+    def _not(self, node: ast.Expr) -> object:
+        assert isinstance(node, ast.Not)
+        return runtime.not_(self.eval(node.operand))
+
+    def _arith(self, node: ast.Expr) -> object:
+        assert isinstance(node, ast.Arith)
+        return runtime.arith(node.op, self.eval(node.left), self.eval(node.right))
+
+    def _neg(self, node: ast.Expr) -> object:
+        assert isinstance(node, ast.Neg)
+        return runtime.neg(self.eval(node.operand))
+
+    def _conditional(self, node: ast.Expr) -> object:
+        assert isinstance(node, ast.Conditional)
+        if self.eval(node.test) is True:
+            return self.eval(node.body)
+        return self.eval(node.orelse)
+
+
+_UNBOUND = object()
+
+
+def _thunk(ev: _Evaluator, node: ast.Expr) -> Callable[[], object]:
+    return lambda: ev.eval(node)
+
+
+# -- because: the deciding sub-expressions ---------------------------------------------------------
+
+
+def _entry(node: ast.Expr, value: object, none_of: str | None = None) -> Because:
+    return Because(ast.unparse(node), value, str(node.span), unknown=value is UNKNOWN,
+                   none_of=none_of)
+
+
+def _innermost_none(node: ast.Expr, values: Mapping[int, object]) -> ast.Expr:
+    """Along a path `a.b.c` that is none, the shortest prefix that is already none."""
+    current = node
+    while isinstance(current, ast.Attribute) and id(current.obj) in values \
+            and values[id(current.obj)] is None:
+        current = current.obj
+    return current
+
+
+def _none_cause(node: ast.Expr, values: Mapping[int, object]) -> ast.Expr | None:
+    """The sub-expression whose none made `node` unknown (first in source order)."""
+    for child in ast.iter_child_nodes(node):
+        if id(child) not in values:
+            continue
+        v = values[id(child)]
+        if v is None and isinstance(node, _NONE_SENSITIVE):
+            return _innermost_none(child, values)
+        if v is UNKNOWN:
+            return _none_cause(child, values) or child
+    return None
+
+
+def _explain(node: ast.Expr, value: object, values: Mapping[int, object]) -> list[Because]:
+    """The deciding sub-expressions of a condition that was true, false or unknown."""
+    parts = [node]
+    if isinstance(node, ast.BoolOp):
+        seen = [o for o in node.operands if id(o) in values]
+        if node.op == "and":
+            # true: every conjunct; false: the one that stopped it; unknown: the first unknown.
+            parts = seen if value is True else [
+                o for o in seen if values[id(o)] is (False if value is False else UNKNOWN)][:1]
+        else:
+            parts = [o for o in seen if values[id(o)] is True][:1] if value is True else seen
+    out: list[Because] = []
+    for part in parts:
+        v = values.get(id(part), value)
+        out.append(_entry(part, v))
+        if v is UNKNOWN:
+            cause = _none_cause(part, values)
+            if cause is not None:
+                out.append(_entry(cause, None, ast.unparse(part)))
+        elif v is False and isinstance(part, ast.IsNone) and part.negated:
+            # `x.y.z is not none` was false: say which step of the path was none.
+            cause = _innermost_none(part.operand, values)
+            if cause is not part.operand:
+                out.append(_entry(cause, None, ast.unparse(part)))
+    return out
+
+
+# -- rules and decisions ---------------------------------------------------------------------------
+
+
+def _rule_at(rule: CheckedRule) -> str:
+    node = rule.when if rule.when is not None else rule.then
+    if isinstance(node, ast.Expr):
+        return str(node.span)
+    if isinstance(node, dict) and node:
+        return str(next(iter(node.values())).span)
+    return str(rule.spec.span) if getattr(rule.spec, "span", None) else ""
+
+
+def _in_effect(effective: object, on: dt.date) -> bool:
+    if effective is None:
+        return True
+    start = getattr(effective, "start", None)
+    end = getattr(effective, "end", None)
+    return (start is None or start <= on) and (end is None or on <= end)
+
+
+def _effective_text(effective: object) -> str:
+    start = getattr(effective, "start", None)
+    end = getattr(effective, "end", None)
+    return f"{start.isoformat() if start else '…'} → {end.isoformat() if end else '…'}"
+
+
+class TracedEvaluator:
+    """Evaluates decisions of a checked bundle with a full trace (DESIGN §6)."""
+
+    def __init__(self, checked: CheckedBundle) -> None:
+        self.checked = checked
+
+    def evaluate(self, decision: CheckedDecision, ctx: EvalContext) -> DecisionResult:
+        """One decision for the case in `ctx` (earlier decisions' results in `ctx.results`)."""
+        spec = decision.spec
+        trace = DecisionTrace(spec.name, spec.hit, ctx.as_of)
+        if not _in_effect(spec.effective, ctx.as_of):
+            trace.note = f"not in effect on {ctx.as_of.isoformat()} " \
+                         f"(effective {_effective_text(spec.effective)})"
+            return DecisionResult(spec.name, None, None, None, None, "no-match",
+                                  trace=trace, note=trace.note)
+        variables: dict[str, object] = {}
+        if decision.subject is not None:
+            subject = decision.subject
+            rec = _Recorder()
+            ev = _Evaluator(self.checked.refs, ctx, rec)
+            try:
+                group = ev.eval(subject.collection)
+            except RuleError as exc:
+                return self._failed(spec.name, trace, None, exc)
+            trace.subject_expr = ast.unparse(subject.collection)
+            trace.subject = group if isinstance(group, str) else None
+            if not isinstance(group, str):
+                trace.note = f"no subject: {trace.subject_expr} is none"
+                return DecisionResult(spec.name, None, None, None, None, "no-match",
+                                      trace=trace, note=trace.note)
+            variables[subject.var] = group
+        return self._rules(decision, ctx, trace, variables)
+
+    def _rules(
+        self, decision: CheckedDecision, ctx: EvalContext, trace: DecisionTrace,
+        variables: dict[str, object],
+    ) -> DecisionResult:
+        spec = decision.spec
+        matches: list[Match] = []
+        specs_by_id = {r.spec.id: r.spec for r in decision.rules}
+        stopped: str | None = None
+        for rule in decision.rules:
+            outcome = RuleOutcome(rule.spec.id, _rule_at(rule), "skipped",
+                                  reason=rule.spec.reason, title=rule.spec.title)
+            trace.rules.append(outcome)
+            if stopped is not None:
+                outcome.note = stopped
+                continue
+            if not _in_effect(rule.spec.effective, ctx.as_of):
+                outcome.outcome = "not-matched"
+                outcome.note = f"not in effect on {ctx.as_of.isoformat()} " \
+                               f"(effective {_effective_text(rule.spec.effective)})"
+                continue
+            try:
+                matched, value = self._rule(rule, ctx, outcome, variables)
+            except RuleError as exc:
+                outcome.outcome = "error"
+                outcome.error = exc.message
+                return self._failed(spec.name, trace, rule.spec.id, exc)
+            if matched:
+                priority = getattr(rule.spec, "priority", None)
+                matches.append(Match(rule.spec.id, value, priority))
+                if spec.hit == "first":
+                    stopped = "an earlier rule decided"
+        try:
+            hit = runtime.resolve_hit(spec.hit, matches)
+        except RuleError as exc:
+            return self._failed(spec.name, trace, None, exc)
+        if hit.outcome == "no-match":
+            if decision.default is not None:
+                rec = _Recorder()
+                ev = _Evaluator(self.checked.refs, ctx, rec)
+                ev.vars.update(variables)
+                try:
+                    value = ev.eval(decision.default)
+                except RuleError as exc:
+                    return self._failed(spec.name, trace, None, exc)
+                return DecisionResult(spec.name, value, None, None, None, "default", trace=trace)
+            return DecisionResult(spec.name, None, None, None, None, "no-match", trace=trace)
+        first = specs_by_id[hit.rules[0]]
+        return DecisionResult(
+            spec.name, hit.value, hit.rules[0], first.reason, first.cite, "matched",
+            trace=trace, rules=hit.rules)
+
+    def _rule(
+        self, rule: CheckedRule, ctx: EvalContext, outcome: RuleOutcome,
+        variables: dict[str, object],
+    ) -> tuple[bool, object]:
+        rec = _Recorder()
+        ev = _Evaluator(self.checked.refs, ctx, rec)
+        ev.vars.update(variables)
+        try:
+            if rule.when is not None:
+                cond = ev.eval(rule.when)
+                outcome.because = _explain(rule.when, cond, rec.values)
+                if cond is not True:
+                    # Anything but true or false (none included) is unknown (runtime.truth).
+                    state: Outcome = "not-matched" if cond is False else "unknown"
+                    outcome.outcome = state
+                    return False, None
+            value = self._then(rule, ev)
+        finally:
+            outcome.evidence = rec.evidence
+            outcome.rankings = rec.rankings
+        outcome.outcome = "matched"
+        outcome.value = value
+        return True, value
+
+    @staticmethod
+    def _then(rule: CheckedRule, ev: _Evaluator) -> object:
+        then = rule.then
+        if then is None:
+            return True  # a rule with no result records that it applies
+        if isinstance(then, dict):
+            return {key: ev.eval(expr) for key, expr in then.items()}
+        return ev.eval(then)
+
+    @staticmethod
+    def _failed(
+        name: str, trace: DecisionTrace, rule: str | None, exc: RuleError,
+    ) -> DecisionResult:
+        at = str(exc.span) if exc.span is not None else None
+        info = RuleErrorInfo(exc.message, rule, at)
+        return DecisionResult(name, None, rule, None, None, "error", error=info, trace=trace)
+
+
+def evaluate_decision(
+    checked: CheckedBundle, decision: CheckedDecision, ctx: EvalContext,
+) -> DecisionResult:
+    """One traced decision: the engine's entry point for `trace=True`."""
+    return TracedEvaluator(checked).evaluate(decision, ctx)
