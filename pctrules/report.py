@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import html
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Protocol
 
+from pctrules import runtime
 from pctrules.diagnostics import Diagnostic, Diagnostics, Severity
+from pctrules.trace import Because, DecisionTrace, Evidence, RuleOutcome
 
 # -- diagnostics ---------------------------------------------------------------------------------
 
@@ -96,3 +101,196 @@ def diagnostics_to_json(diags: Iterable[Diagnostic], summary: Mapping[str, int])
         "diagnostics": [d.to_dict() for d in items],
     }
     return json.dumps(document, ensure_ascii=False, indent=2)
+
+
+# == Decisions and traces =========================================================================
+# Rendering of decisions (evaluate) and their traces (explain, evaluate --explain): a short story
+# an auditor can follow in text, and a self-contained HTML page. The JSON form is the engine's
+# CaseResult.to_dict() (DESIGN §5, §6).
+
+
+class NameLookup(Protocol):
+    """What the renderers need of the organisation graph: a node's kind and name."""
+
+    def kind(self, code: str) -> str | None: ...
+
+    def name(self, code: str) -> str | None: ...
+
+
+_MARKS = {"matched": "✓", "not-matched": "✗", "unknown": "?", "skipped": "·", "error": "!"}
+
+
+def node_text(value: object, graph: NameLookup) -> str:
+    """A value for people: a node as its code and name, a set as its members, none as 'none'."""
+    if isinstance(value, str) and graph.kind(value) is not None:
+        name = graph.name(value)
+        return f"{value} {name}" if name else value
+    if isinstance(value, frozenset | set):
+        return "{" + ", ".join(node_text(v, graph) for v in runtime.members(value)) + "}"
+    if isinstance(value, tuple):
+        return "[" + ", ".join(node_text(v, graph) for v in value) + "]"
+    return runtime.describe(value)
+
+
+def decision_headline(result: runtime.DecisionResult, graph: NameLookup) -> str:
+    """`responsible_pct = 5NT Manchester Teaching PCT (rule registered-practice, reason 1)`."""
+    trace = result.trace
+    name = result.name
+    if trace is not None and trace.subject is not None:
+        name = f"{name} for {node_text(trace.subject, graph)}"
+    if result.outcome == "error" and result.error is not None:
+        where = f" at {result.error.at}" if result.error.at else ""
+        rule = f" in rule {result.error.rule}" if result.error.rule else ""
+        return f"{name}: error{rule}{where}: {result.error.message}"
+    if result.outcome == "no-match":
+        why = f" ({result.note})" if result.note else ""
+        return f"{name}: no rule matched{why}"
+    if result.outcome == "default":
+        return f"{name} = {node_text(result.value, graph)} (no rule matched; the default)"
+    detail = f"rule {result.rule}"
+    if result.reason is not None:
+        detail += f", reason {result.reason}"
+    return f"{name} = {node_text(result.value, graph)} ({detail})"
+
+
+def _relation_words(rel: str) -> str:
+    """`part_of` → 'is part of', `covers` → 'covers': relation names read as verbs."""
+    words = rel.replace("_", " ")
+    first = words.split(" ", 1)[0]
+    return words if first.endswith("s") and not first.endswith("ss") else f"is {words}"
+
+
+def _edge_story(e: Evidence, on: dt.date | None, graph: NameLookup) -> str:
+    start = e.valid_from.isoformat() if e.valid_from else "…"
+    end = e.valid_to.isoformat() if e.valid_to else "…"
+    when = f" on {on.isoformat()}" if on is not None else ""
+    subject = f"{e.from_kind} {e.from_}" if e.from_kind else e.from_
+    source = f", {e.source}" if e.source else ""
+    return (f"{subject} {_relation_words(e.rel)} {node_text(e.to, graph)}{when} "
+            f"({start} → {end}{source})")
+
+
+def _because_story(because: list[Because]) -> str:
+    """Why a condition was false or unknown: the path that was none, else the deciding part."""
+    nones = [b for b in because if b.none_of is not None]
+    if nones:
+        return "; ".join(f"{b.expr} is none ({b.at})" for b in nones)
+    parts = []
+    for b in because:
+        value = "unknown" if b.unknown else runtime.describe(b.value)
+        parts.append(f"{b.expr} is {value} ({b.at})")
+    return "; ".join(parts)
+
+
+def rule_story(rule: RuleOutcome, as_of: dt.date, graph: NameLookup) -> list[str]:
+    """One rule's line(s) in a trace: what happened to it and why."""
+    mark = _MARKS[rule.outcome]
+    if rule.outcome == "skipped":
+        return [f"{mark} {rule.rule} skipped ({rule.note or 'not evaluated'})"]
+    if rule.outcome == "error":
+        return [f"{mark} {rule.rule} failed: {rule.error} ({rule.at})"]
+    if rule.outcome == "not-matched":
+        why = rule.note or _because_story(rule.because)
+        return [f"{mark} {rule.rule} did not match: {why}"]
+    if rule.outcome == "unknown":
+        why = _because_story(rule.because)
+        return [f"{mark} {rule.rule} could not be decided (unknown): {why}"]
+    lines: list[str] = []
+    if rule.evidence:
+        first, *rest = rule.evidence
+        lines.append(f"{mark} {rule.rule} matched: {_edge_story(first, as_of, graph)}")
+        shown = rest[:_MAX_EDGES - 1]
+        lines += [f"    and {_edge_story(e, None, graph)}" for e in shown]
+        if len(rest) > len(shown):
+            more = len(rest) - len(shown)
+            lines.append(f"    … and {more} more edges (--format json lists them)")
+    elif rule.because:
+        lines.append(f"{mark} {rule.rule} matched: {_because_story(rule.because)}")
+    else:
+        lines.append(f"{mark} {rule.rule} matched (a rule with no condition always applies)")
+    for ranking in rule.rankings:
+        told = ranking.result.explain(ranking.attribute, ranking.largest)
+        lines.append(f"    {ranking.expr}: {told}")
+        for step in ranking.result.ranking[:_MAX_EDGES]:
+            value = "no value" if step.value is None else runtime.describe(step.value)
+            lines.append(f"      {step.place}. {node_text(step.code, graph)}: {value}")
+        hidden = len(ranking.result.ranking) - _MAX_EDGES
+        if hidden > 0:
+            lines.append(f"      … and {hidden} more")
+    return lines
+
+
+_MAX_EDGES = 8
+"""Edges and ranked members a text story shows per rule; the JSON trace has all of them."""
+
+
+def render_case_text(
+    case_id: str | None, as_of: dt.date, results: Mapping[str, runtime.DecisionResult],
+    warnings: Sequence[str], graph: NameLookup, *, explain: bool,
+) -> str:
+    """One case's decisions as text; with `explain`, each decision's trace as a story."""
+    lines = [f"case {case_id or '(no id)'} as of {as_of.isoformat()}"]
+    for result in results.values():
+        lines.append(f"  {decision_headline(result, graph)}")
+        if explain and result.trace is not None:
+            trace: DecisionTrace = result.trace
+            if trace.subject_expr is not None and trace.subject is not None:
+                lines.append(f"    for {trace.subject_expr} = {node_text(trace.subject, graph)}")
+            for rule in trace.rules:
+                story = rule_story(rule, as_of, graph)
+                lines += [f"    {story[0]}", *(f"    {s}" for s in story[1:])]
+    lines += [f"  warning: {w}" for w in warnings]
+    return "\n".join(lines)
+
+
+_CSS = """
+body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:70em;color:#222;padding:0 1em}
+h1{font-size:1.4em}h2{font-size:1.15em;margin-top:2em;border-bottom:1px solid #ccc}
+h3{font-size:1em;margin:1.4em 0 .3em}code,.at{font-family:ui-monospace,monospace;font-size:.9em}
+.at{color:#666}table{border-collapse:collapse;width:100%;margin:.3em 0 1em}
+td,th{border:1px solid #ddd;padding:.3em .5em;text-align:left;vertical-align:top}
+th{background:#f4f4f4}.matched{background:#e8f6e8}.not-matched{background:#fff}
+.unknown{background:#fff6dd}.skipped{color:#888}.error{background:#fde8e8}
+.warn{color:#8a5a00}ul{margin:.2em 0;padding-left:1.2em}
+"""
+
+
+def render_cases_html(
+    cases: Sequence[tuple[str | None, dt.date, Mapping[str, runtime.DecisionResult],
+                          Sequence[str]]],
+    graph: NameLookup, *, title: str, bundle: str,
+) -> str:
+    """A single self-contained page (no scripts, no external files) explaining the cases."""
+    esc = html.escape
+    out = [
+        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{esc(title)}</h1><p>Bundle {esc(bundle)}</p>",
+    ]
+    for case_id, as_of, results, warnings in cases:
+        out.append(f"<h2>Case {esc(case_id or '(no id)')} as of {as_of.isoformat()}</h2>")
+        out += [f'<p class="warn">warning: {esc(w)}</p>' for w in warnings]
+        for result in results.values():
+            out.append(f"<h3>{esc(decision_headline(result, graph))}</h3>")
+            trace = result.trace
+            if trace is None:
+                continue
+            if result.cite:
+                out.append(f"<p>Cited: {esc(result.cite)}</p>")
+            out.append("<table><tr><th>rule</th><th>outcome</th><th>why</th>"
+                       "<th>graph evidence</th></tr>")
+            for rule in trace.rules:
+                story = rule_story(rule, as_of, graph)
+                why = esc(story[0].split(": ", 1)[1] if ": " in story[0] else rule.note or "")
+                extra = "".join(f"<br>{esc(s.strip())}" for s in story[1:]
+                                if not s.strip().startswith("and "))
+                edges = "".join(
+                    f"<li>{esc(_edge_story(e, None, graph))}</li>" for e in rule.evidence)
+                out.append(
+                    f'<tr class="{rule.outcome}"><td><code>{esc(rule.rule)}</code><br>'
+                    f'<span class="at">{esc(rule.at)}</span></td>'
+                    f"<td>{_MARKS[rule.outcome]} {rule.outcome}</td><td>{why}{extra}</td>"
+                    f"<td>{'<ul>' + edges + '</ul>' if edges else ''}</td></tr>")
+            out.append("</table>")
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
