@@ -1,7 +1,8 @@
 """Evaluation stage, shared part: the value semantics both evaluators use (none, unknown, hits).
 
 What a value is at evaluation time (docs/internals.md, "Values at evaluation time"): a node is its
-code (`str`), a set of nodes a `frozenset[str]`, a list literal a `tuple`, dates `datetime.date`,
+code (`str`), a set of nodes a `frozenset[str]`, a list literal a `frozenset` too (the checker
+types `[a, b]` as a set, so `members == ['5NT']` compares sets), dates `datetime.date`,
 numbers `int`/`float`, text `str`, none `None`, and *unknown* the singleton `UNKNOWN`.
 
 The rules, in one place (the compiled and the traced evaluator must agree on every one):
@@ -18,6 +19,17 @@ The rules, in one place (the compiled and the traced evaluator must agree on eve
   error inside them is the same on every run.
 - `max_by` / `min_by` rank members with no value (none) after every member with one; ties go to
   the lowest code.
+
+And for results (both evaluators, so the differential test can hold them together):
+
+- A decision's value is never unknown: a `then` or `default` that is unknown gives none
+  (`settle`). A rule with no `then` gives true.
+- A RuleError makes the decision an error whose `rule` (and `error.rule`) is the failing rule's
+  id, or None when the hit policy failed; `error.at` is the span of the failing expression (the
+  rule's `when` or `then`), never empty.
+- A `for: g in <expr>` decision whose subject is none does not evaluate its rules: outcome
+  'no-match' with the note `no subject: <expr> is none`. A set subject is evaluated per member;
+  the value is a mapping from each member's code to its result.
 """
 
 from __future__ import annotations
@@ -77,6 +89,11 @@ class RuleError(Exception):
 def truth(a: object) -> object:
     """A value as a truth value: True, False, or UNKNOWN for anything else (none included)."""
     return a if a is True or a is False else UNKNOWN
+
+
+def settle(v: object) -> object:
+    """A result value: unknown becomes none (a decision's value is never unknown)."""
+    return None if v is UNKNOWN else v
 
 
 def not_(a: object) -> object:
