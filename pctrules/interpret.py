@@ -27,6 +27,7 @@ from pctrules.check import (
     Ref,
     VarRef,
 )
+from pctrules.loader import DecisionSpec, RuleSpec
 from pctrules.runtime import UNKNOWN, DecisionResult, EvalContext, Match, RuleError, RuleErrorInfo
 from pctrules.trace import Because, DecisionTrace, Evidence, Outcome, Ranking, RuleOutcome
 
@@ -71,12 +72,7 @@ class _Evaluator:
         }
 
     def eval(self, node: ast.Expr) -> object:
-        try:
-            value = self._dispatch[type(node)](node)
-        except RuleError as exc:
-            if exc.span is None:
-                exc.span = node.span  # the innermost node that failed
-            raise
+        value = self._dispatch[type(node)](node)
         self.rec.values[id(node)] = value
         return value
 
@@ -88,7 +84,8 @@ class _Evaluator:
 
     def _list(self, node: ast.Expr) -> object:
         assert isinstance(node, ast.ListExpr)
-        return tuple(self.eval(i) for i in node.items)
+        # The checker types `[a, b]` as a set, so list literals are sets (runtime.py).
+        return frozenset(self.eval(i) for i in node.items)
 
     def _name(self, node: ast.Expr) -> object:
         assert isinstance(node, ast.Name)
@@ -188,8 +185,7 @@ class _Evaluator:
         xs = self.eval(node.collection)
         if xs is None or xs is UNKNOWN:
             return UNKNOWN
-        kept = [x for x, c in self._each(node.var, xs, node.condition) if c is True]
-        return tuple(kept) if isinstance(xs, tuple | list) else frozenset(kept)
+        return frozenset(x for x, c in self._each(node.var, xs, node.condition) if c is True)
 
     def _generator(self, node: ast.Expr) -> object:
         assert isinstance(node, ast.Generator)
@@ -307,30 +303,56 @@ def _explain(node: ast.Expr, value: object, values: Mapping[int, object]) -> lis
 
 
 def _rule_at(rule: CheckedRule) -> str:
-    node = rule.when if rule.when is not None else rule.then
-    if isinstance(node, ast.Expr):
+    node = rule.when if rule.when is not None else _then_node(rule)
+    if node is not None:
         return str(node.span)
-    if isinstance(node, dict) and node:
-        return str(next(iter(node.values())).span)
-    return str(rule.spec.span) if getattr(rule.spec, "span", None) else ""
+    return str(rule.spec.span)
 
 
-def _in_effect(effective: object, on: dt.date) -> bool:
+def _then_node(rule: CheckedRule) -> ast.Expr | None:
+    then = rule.then
+    if isinstance(then, dict):
+        return next(iter(then.values()), None)
+    return then
+
+
+def _effective(spec: DecisionSpec | RuleSpec) -> tuple[dt.date | None, dt.date | None] | None:
+    eff = spec.effective
+    if eff is None:
+        return None
+    lo, hi = eff.start, eff.end
+    return None if lo is None and hi is None else (lo, hi)
+
+
+def _in_effect(effective: tuple[dt.date | None, dt.date | None] | None, on: dt.date) -> bool:
     if effective is None:
         return True
-    start = getattr(effective, "start", None)
-    end = getattr(effective, "end", None)
-    return (start is None or start <= on) and (end is None or on <= end)
+    lo, hi = effective
+    return (lo is None or lo <= on) and (hi is None or on <= hi)
 
 
-def _effective_text(effective: object) -> str:
-    start = getattr(effective, "start", None)
-    end = getattr(effective, "end", None)
-    return f"{start.isoformat() if start else '…'} → {end.isoformat() if end else '…'}"
+def _not_in_effect(effective: tuple[dt.date | None, dt.date | None], on: dt.date) -> str:
+    lo, hi = effective
+    span = f"{lo.isoformat() if lo else '…'} to {hi.isoformat() if hi else '…'}"
+    return f"not in effect on {on.isoformat()} (in effect {span})"
+
+
+class _Failed(Exception):
+    """A RuleError with the rule and the expression (when, then, default, for) it came from."""
+
+    def __init__(self, error: RuleError, rule: str | None, where: ast.Expr | None) -> None:
+        super().__init__(error.message)
+        span = error.span or (where.span if where is not None else None)
+        self.info = RuleErrorInfo(error.message, rule, str(span) if span is not None else None)
 
 
 class TracedEvaluator:
-    """Evaluates decisions of a checked bundle with a full trace (DESIGN §6)."""
+    """Evaluates decisions of a checked bundle with a full trace (DESIGN §6).
+
+    It follows the result rules of `runtime.py` that the compiled path follows too: values are
+    settled (unknown → none), a rule without `then` gives true, a decision not in effect or
+    without a subject is 'no-match' with a note, a set subject gives a mapping per member.
+    """
 
     def __init__(self, checked: CheckedBundle) -> None:
         self.checked = checked
@@ -338,29 +360,59 @@ class TracedEvaluator:
     def evaluate(self, decision: CheckedDecision, ctx: EvalContext) -> DecisionResult:
         """One decision for the case in `ctx` (earlier decisions' results in `ctx.results`)."""
         spec = decision.spec
-        trace = DecisionTrace(spec.name, spec.hit, ctx.as_of)
-        if not _in_effect(spec.effective, ctx.as_of):
-            trace.note = f"not in effect on {ctx.as_of.isoformat()} " \
-                         f"(effective {_effective_text(spec.effective)})"
+        trace = DecisionTrace(spec.name, spec.hit.value, ctx.as_of)
+        try:
+            return self._decision(decision, ctx, trace)
+        except _Failed as failed:
+            return DecisionResult(spec.name, None, failed.info.rule, None, None, "error",
+                                  error=failed.info, trace=trace)
+
+    def _decision(
+        self, decision: CheckedDecision, ctx: EvalContext, trace: DecisionTrace,
+    ) -> DecisionResult:
+        spec = decision.spec
+        effective = _effective(spec)
+        if effective is not None and not _in_effect(effective, ctx.as_of):
+            trace.note = f"decision '{spec.name}' is {_not_in_effect(effective, ctx.as_of)}"
             return DecisionResult(spec.name, None, None, None, None, "no-match",
                                   trace=trace, note=trace.note)
-        variables: dict[str, object] = {}
-        if decision.subject is not None:
-            subject = decision.subject
-            rec = _Recorder()
-            ev = _Evaluator(self.checked.refs, ctx, rec)
-            try:
-                group = ev.eval(subject.collection)
-            except RuleError as exc:
-                return self._failed(spec.name, trace, None, exc)
-            trace.subject_expr = ast.unparse(subject.collection)
-            trace.subject = group if isinstance(group, str) else None
-            if not isinstance(group, str):
-                trace.note = f"no subject: {trace.subject_expr} is none"
-                return DecisionResult(spec.name, None, None, None, None, "no-match",
-                                      trace=trace, note=trace.note)
-            variables[subject.var] = group
-        return self._rules(decision, ctx, trace, variables)
+        subject = decision.subject
+        if subject is None:
+            return self._rules(decision, ctx, trace, {})
+        group = runtime.settle(self._eval(subject.collection, ctx, {}, None, _Recorder()))
+        trace.subject_expr = ast.unparse(subject.collection)
+        if group is None:
+            trace.note = f"no subject: {trace.subject_expr} is none"
+            return DecisionResult(spec.name, None, None, None, None, "no-match",
+                                  trace=trace, note=trace.note)
+        if isinstance(group, str):
+            trace.subject = group
+            return self._rules(decision, ctx, trace, {subject.var: group})
+        # A set of subjects: one trace per member, kept in the parent's `subjects`.
+        results: dict[str, DecisionResult] = {}
+        for member in runtime.members(group):  # type: ignore[arg-type]
+            sub = DecisionTrace(spec.name, spec.hit.value, ctx.as_of, subject=member,
+                                subject_expr=trace.subject_expr)
+            trace.subjects.append(sub)
+            result = self._rules(decision, ctx, sub, {subject.var: member})
+            if result.outcome == "error":
+                result.trace = trace
+                return result
+            results[member] = result
+        return DecisionResult(
+            spec.name, {m: r.value for m, r in results.items()}, None, None, None, "matched",
+            trace=trace, rules=tuple(r.rule for r in results.values() if r.rule))
+
+    def _eval(
+        self, node: ast.Expr, ctx: EvalContext, variables: Mapping[str, object],
+        rule: str | None, rec: _Recorder,
+    ) -> object:
+        ev = _Evaluator(self.checked.refs, ctx, rec)
+        ev.vars.update(variables)
+        try:
+            return ev.eval(node)
+        except RuleError as exc:
+            raise _Failed(exc, rule, node) from None
 
     def _rules(
         self, decision: CheckedDecision, ctx: EvalContext, trace: DecisionTrace,
@@ -368,7 +420,7 @@ class TracedEvaluator:
     ) -> DecisionResult:
         spec = decision.spec
         matches: list[Match] = []
-        specs_by_id = {r.spec.id: r.spec for r in decision.rules}
+        by_id = {r.spec.id: r.spec for r in decision.rules}
         stopped: str | None = None
         for rule in decision.rules:
             outcome = RuleOutcome(rule.spec.id, _rule_at(rule), "skipped",
@@ -377,59 +429,56 @@ class TracedEvaluator:
             if stopped is not None:
                 outcome.note = stopped
                 continue
-            if not _in_effect(rule.spec.effective, ctx.as_of):
+            effective = _effective(rule.spec)
+            if effective is not None and not _in_effect(effective, ctx.as_of):
                 outcome.outcome = "not-matched"
-                outcome.note = f"not in effect on {ctx.as_of.isoformat()} " \
-                               f"(effective {_effective_text(rule.spec.effective)})"
+                outcome.note = _not_in_effect(effective, ctx.as_of)
                 continue
             try:
                 matched, value = self._rule(rule, ctx, outcome, variables)
-            except RuleError as exc:
+            except _Failed as failed:
                 outcome.outcome = "error"
-                outcome.error = exc.message
-                return self._failed(spec.name, trace, rule.spec.id, exc)
+                outcome.error = failed.info.message
+                for later in decision.rules[len(trace.rules):]:
+                    trace.rules.append(RuleOutcome(
+                        later.spec.id, _rule_at(later), "skipped", note="an earlier rule failed",
+                        reason=later.spec.reason, title=later.spec.title))
+                raise
             if matched:
-                priority = getattr(rule.spec, "priority", None)
+                priority = rule.spec.priority.value if rule.spec.priority is not None else None
                 matches.append(Match(rule.spec.id, value, priority))
-                if spec.hit == "first":
+                if spec.hit.value == "first":
                     stopped = "an earlier rule decided"
         try:
-            hit = runtime.resolve_hit(spec.hit, matches)
+            hit = runtime.resolve_hit(spec.hit.value, matches)
         except RuleError as exc:
-            return self._failed(spec.name, trace, None, exc)
+            raise _Failed(exc, None, None) from None
         if hit.outcome == "no-match":
             if decision.default is not None:
-                rec = _Recorder()
-                ev = _Evaluator(self.checked.refs, ctx, rec)
-                ev.vars.update(variables)
-                try:
-                    value = ev.eval(decision.default)
-                except RuleError as exc:
-                    return self._failed(spec.name, trace, None, exc)
+                value = runtime.settle(
+                    self._eval(decision.default, ctx, variables, None, _Recorder()))
                 return DecisionResult(spec.name, value, None, None, None, "default", trace=trace)
             return DecisionResult(spec.name, None, None, None, None, "no-match", trace=trace)
-        first = specs_by_id[hit.rules[0]]
+        first = by_id[hit.rules[0]]
         return DecisionResult(
-            spec.name, hit.value, hit.rules[0], first.reason, first.cite, "matched",
-            trace=trace, rules=hit.rules)
+            spec.name, hit.value, hit.rules[0], first.reason, first.cite,
+            "matched", trace=trace, rules=hit.rules)
 
     def _rule(
         self, rule: CheckedRule, ctx: EvalContext, outcome: RuleOutcome,
         variables: dict[str, object],
     ) -> tuple[bool, object]:
         rec = _Recorder()
-        ev = _Evaluator(self.checked.refs, ctx, rec)
-        ev.vars.update(variables)
         try:
             if rule.when is not None:
-                cond = ev.eval(rule.when)
+                cond = self._eval(rule.when, ctx, variables, rule.spec.id, rec)
                 outcome.because = _explain(rule.when, cond, rec.values)
                 if cond is not True:
                     # Anything but true or false (none included) is unknown (runtime.truth).
                     state: Outcome = "not-matched" if cond is False else "unknown"
                     outcome.outcome = state
                     return False, None
-            value = self._then(rule, ev)
+            value = self._then(rule, ctx, variables, rec)
         finally:
             outcome.evidence = rec.evidence
             outcome.rankings = rec.rankings
@@ -437,22 +486,17 @@ class TracedEvaluator:
         outcome.value = value
         return True, value
 
-    @staticmethod
-    def _then(rule: CheckedRule, ev: _Evaluator) -> object:
+    def _then(
+        self, rule: CheckedRule, ctx: EvalContext, variables: Mapping[str, object],
+        rec: _Recorder,
+    ) -> object:
         then = rule.then
         if then is None:
-            return True  # a rule with no result records that it applies
+            return True  # a rule with no result records that it applies (runtime.py)
         if isinstance(then, dict):
-            return {key: ev.eval(expr) for key, expr in then.items()}
-        return ev.eval(then)
-
-    @staticmethod
-    def _failed(
-        name: str, trace: DecisionTrace, rule: str | None, exc: RuleError,
-    ) -> DecisionResult:
-        at = str(exc.span) if exc.span is not None else None
-        info = RuleErrorInfo(exc.message, rule, at)
-        return DecisionResult(name, None, rule, None, None, "error", error=info, trace=trace)
+            return {key: runtime.settle(self._eval(expr, ctx, variables, rule.spec.id, rec))
+                    for key, expr in then.items()}
+        return runtime.settle(self._eval(then, ctx, variables, rule.spec.id, rec))
 
 
 def evaluate_decision(

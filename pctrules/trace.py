@@ -138,6 +138,7 @@ class DecisionTrace:
     subject: str | None = None  # the group a `for:` decision was evaluated for
     subject_expr: str | None = None
     note: str | None = None  # e.g. the decision is not in effect on the date
+    subjects: list[DecisionTrace] = field(default_factory=list)  # a set subject: per member
 
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -148,6 +149,8 @@ class DecisionTrace:
         if self.note is not None:
             out["note"] = self.note
         out["rules"] = [r.to_dict() for r in self.rules]
+        if self.subjects:
+            out["subjects"] = [s.to_dict() for s in self.subjects]
         return out
 
     def outcome_of(self, rule: str) -> RuleOutcome | None:
