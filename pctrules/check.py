@@ -433,14 +433,19 @@ def _declared_type(
 
 
 def resolve_declarations(state: CheckState) -> None:
-    """Parse each decision's `output` and each parameter's type with the schema's type parser."""
+    """Parse each decision's `output` and each parameter's type with the schema's type parser.
+
+    A decision without `output` gives values of any type: its results are not checked.
+    """
     for decision in state.decisions:
         output = decision.spec.output
-        decision.output = _declared_type(
-            state, output.value, output.span, f"the output of decision '{decision.name}'", True)
-    for name, declared in state.bundle.manifest.parameters.items():
-        state.params[name] = _declared_type(
-            state, declared.type.value, declared.type.span, f"parameter '{name}'", False)
+        if output is not None:
+            decision.output = _declared_type(
+                state, output.value, output.span, f"the output of decision '{decision.name}'",
+                True)
+    for param in state.bundle.manifest.parameters:
+        state.params[param.name] = _declared_type(
+            state, param.type, param.span, f"parameter '{param.name}'", False)
 
 
 # -- pass 3: resolve names ---------------------------------------------------------------------
@@ -466,6 +471,8 @@ class _Resolver(ast.NodeVisitor):
         if ref is not None:
             self.state.refs[id(node)] = ref
             return
+        code, message = "E-unknown-name", f"unknown name '{node.id}'"
+        help: str | None
         if node.id in FUNCTIONS:
             message, help = (f"'{node.id}' is a function, not a value",
                              f"call it: {FUNCTIONS[node.id]}")
@@ -473,11 +480,14 @@ class _Resolver(ast.NodeVisitor):
             candidates = [*scope.variables, "case", "params", *self.decisions]
             if scope.kinds_as_sets:
                 candidates += [f"{k}s" for k in self.state.schema.kinds]
-            message = f"unknown name '{node.id}'"
-            help = did_you_mean(node.id, candidates) or (
-                "a name is 'case', 'params', a decision or a variable bound by 'x in xs'")
+            help = did_you_mean(node.id, candidates)
+            # A near miss of a decision's name is most likely meant as that decision.
+            if help is not None and help == did_you_mean(node.id, self.decisions):
+                code, message = "E-unknown-decision", f"unknown decision '{node.id}'"
+            help = help or "a name is 'case', 'params', a decision or a variable bound by 'x in xs'"
         self.state.report(error(
-            "E-unknown-name", f"for {scope.owner}, {message}", node.span, help, scope.rule))
+            code, f"for {scope.owner}, {message}",
+            node.span, help, scope.rule))
 
     def _lookup(self, name: str, scope: _Scope) -> Ref | None:
         if name in scope.variables:
@@ -1207,7 +1217,7 @@ def check_reachability(state: CheckState) -> None:
     """Under `hit: first`, rules after one that always matches can never decide."""
     make = error if UNREACHABLE_IS_ERROR else warning
     for d in state.decisions:
-        if d.spec.hit != "first":
+        if d.spec.hit.value != "first":
             continue
         catch_all = next((r for r in d.rules if _always_matches(r)), None)
         if catch_all is None:
@@ -1216,7 +1226,7 @@ def check_reachability(state: CheckState) -> None:
             state.report(make(
                 "W-unreachable-rule",
                 f"for rule '{later.spec.id}', the rule is never reached: rule "
-                f"'{catch_all.spec.id}' before it always matches", later.spec.span,
+                f"'{catch_all.spec.id}' before it always matches", later.spec.id_span,
                 f"move rule '{catch_all.spec.id}' last, or give it a 'when'", later.spec.id))
 
 

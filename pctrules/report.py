@@ -82,7 +82,7 @@ def summary_line(diags: Iterable[Diagnostic], summary: Mapping[str, int]) -> str
         problems = _count(errors, "error")
         if warnings:
             problems += ", " + _count(warnings, "warning")
-        return f"{problems} in {files}"
+        return f"{problems} in {files}" if summary.get("files") else problems
     checked = ", ".join([files, _count(summary.get("decisions", 0), "decision"),
                          _count(summary.get("rules", 0), "rule")])
     if summary.get("constraints"):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import click
 
+from pctrules.commands.check import check_command
 from pctrules.commands.graph import graph_command
 from pctrules.commands.import_ import import_command
 
 COMMANDS: list[click.Command] = []
 COMMANDS += [graph_command, import_command]
+COMMANDS += [check_command]

@@ -1,0 +1,74 @@
+"""Orchestration: a bundle folder is loaded, its schemas built and its policies checked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pctrules.check import CheckedBundle, check_bundle
+from pctrules.diagnostics import Diagnostics, ExitCode, PctrulesError
+from pctrules.loader import PolicyBundle, load_bundle
+from pctrules.resources import default_bundle_path
+from pctrules.schema import CaseSchema, OrgSchema
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A bundle ready to use: its policies checked; `diagnostics` holds the warnings."""
+
+    path: Path
+    policy: PolicyBundle
+    checked: CheckedBundle
+    diagnostics: Diagnostics
+    data_dir: Path | None = None
+
+    @property
+    def schema(self) -> OrgSchema:
+        return self.checked.schema
+
+    @property
+    def case_schema(self) -> CaseSchema:
+        return self.checked.case_schema
+
+
+@dataclass(frozen=True)
+class Stages:
+    """What each stage produced for one bundle folder, and every problem found on the way."""
+
+    policy: PolicyBundle | None
+    checked: CheckedBundle | None
+    diagnostics: Diagnostics
+
+
+def run_stages(path: Path | None) -> Stages:
+    """Load → schemas → check; stops early only when a stage has nothing to give the next."""
+    policy, diagnostics = load_bundle(path or default_bundle_path())
+    if policy is None:
+        return Stages(None, None, diagnostics)
+    manifest = policy.manifest
+    schema = OrgSchema.from_mapping(manifest.schema, diagnostics, manifest.where)
+    case_schema = CaseSchema.from_mapping(manifest.case, schema, diagnostics, manifest.where)
+    checked, problems = check_bundle(policy, schema, case_schema)
+    diagnostics.extend(problems)
+    return Stages(policy, checked, diagnostics)
+
+
+def open_bundle(path: Path | None, data_dir: Path | None = None) -> Bundle:
+    """A checked bundle (None: the embedded default); raises PctrulesError (exit 3) on errors."""
+    stages = run_stages(path)
+    if stages.diagnostics.has_errors or stages.policy is None or stages.checked is None:
+        raise PctrulesError(stages.diagnostics.sorted(), ExitCode.INVALID_POLICY)
+    return Bundle(stages.policy.root, stages.policy, stages.checked, stages.diagnostics, data_dir)
+
+
+def check_path(path: Path | None) -> tuple[dict[str, int], Diagnostics]:
+    """What `pctrules check` reports: counts of what was checked, and every diagnostic."""
+    stages = run_stages(path)
+    policy = stages.policy
+    summary = {
+        "files": len(policy.files) if policy else 0,
+        "decisions": len(policy.decisions) if policy else 0,
+        "rules": sum(len(d.rules) for d in policy.decisions) if policy else 0,
+        "constraints": len(policy.constraints) if policy else 0,
+    }
+    return summary, stages.diagnostics
