@@ -37,6 +37,10 @@ _NONE_SENSITIVE = (ast.Compare, ast.Membership, ast.Arith, ast.Neg, ast.Call, as
                    ast.Filter, ast.Generator)
 
 
+_UNBOUND = object()
+_ANY = object()
+
+
 @dataclass
 class _Recorder:
     """What one rule's evaluation saw: each node's value, the edges it walked, the rankings."""
@@ -118,7 +122,9 @@ class _Evaluator:
             return self._hop(obj, ref)
         raise AssertionError(f"unresolved attribute '{node.attr}' reached the evaluator")
 
-    def _hop(self, obj: object, ref: HopRef) -> object:
+    def _hop(self, obj: object, ref: HopRef, towards: object = _ANY) -> object:
+        """Follow a hop, recording the edges used (only those reaching `towards` when given:
+        for `x in a.rel` the edge to x is the evidence, not every member's)."""
         empty: object = None if ref.one else runtime.EMPTY
         if obj is None or obj is UNKNOWN:
             return empty
@@ -128,6 +134,8 @@ class _Evaluator:
             return empty  # a node of a union's other kind, where the hop does not exist
         index = graph.index(kind, ref.hop)
         for e in index.edges(code, on):
+            if towards is not _ANY and towards not in (e.from_, e.to):
+                continue
             self.rec.edge(Evidence(
                 e.from_, e.rel, e.to, e.valid_from, e.valid_to, e.source,
                 graph.kind(e.from_), graph.name(e.from_), graph.kind(e.to), graph.name(e.to)))
@@ -203,7 +211,14 @@ class _Evaluator:
 
     def _membership(self, node: ast.Expr) -> object:
         assert isinstance(node, ast.Membership)
-        x, xs = self.eval(node.element), self.eval(node.collection)
+        x = self.eval(node.element)
+        coll = node.collection
+        ref = self.refs.get(id(coll))
+        if isinstance(coll, ast.Attribute) and isinstance(ref, HopRef) and not ref.one:
+            xs = self._hop(self.eval(coll.obj), ref, towards=x)
+            self.rec.values[id(coll)] = xs
+        else:
+            xs = self.eval(coll)
         return runtime.not_contains(xs, x) if node.negated else runtime.contains(xs, x)
 
     def _is_none(self, node: ast.Expr) -> object:
@@ -235,7 +250,6 @@ class _Evaluator:
         return self.eval(node.orelse)
 
 
-_UNBOUND = object()
 
 
 def _thunk(ev: _Evaluator, node: ast.Expr) -> Callable[[], object]:

@@ -165,6 +165,8 @@ def _edge_story(e: Evidence, on: dt.date | None, graph: NameLookup) -> str:
     end = e.valid_to.isoformat() if e.valid_to else "…"
     when = f" on {on.isoformat()}" if on is not None else ""
     subject = f"{e.from_kind} {e.from_}" if e.from_kind else e.from_
+    if e.from_name:
+        subject += f" {e.from_name}"
     source = f", {e.source}" if e.source else ""
     return (f"{subject} {_relation_words(e.rel)} {node_text(e.to, graph)}{when} "
             f"({start} → {end}{source})")
