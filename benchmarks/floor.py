@@ -1,0 +1,92 @@
+"""Benchmark floor: the responsible PCT of each case by a plain, single-purpose Python script.
+
+What an analyst would write without pctrules: read the ODS epcmem memberships and the covered
+areas into dicts, then for each CSV row look the practice (or, for the unregistered, the area of
+residence) up by date and write the answer. It uses no pctrules code, so the benchmark also uses
+its output as an independent check of `pctrules batch`.
+
+    python benchmarks/floor.py /tmp/cases-1m.csv --output /tmp/floor-1m.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data" / "england"
+COVERS = REPO / "policies" / "england" / "data" / "covers.csv"
+ERA_END = "2013-03-31"
+
+Intervals = dict[str, list[tuple[str, str, str]]]
+
+
+def load_practices(epcmem: Path) -> Intervals:
+    """practice → [(first day, last day, PCT)] as ISO text, which compares like dates."""
+    out: Intervals = {}
+    with epcmem.open(newline="", encoding="utf-8") as f:
+        for practice, parent, _, joined, left, *_ in csv.reader(f):
+            if len(parent) != 3 or parent[0] not in "5T":  # PCTs and care trusts only
+                continue
+            first = f"{joined[:4]}-{joined[4:6]}-{joined[6:8]}"
+            last = f"{left[:4]}-{left[4:6]}-{left[6:8]}" if left else ERA_END
+            out.setdefault(practice, []).append((first, min(last, ERA_END), parent))
+    return out
+
+
+def load_areas(covers: Path) -> Intervals:
+    """area → [(first day, last day, PCT covering it)]."""
+    out: Intervals = {}
+    with covers.open(newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(line for line in f if not line.startswith("#")):
+            out.setdefault(row["to"], []).append((row["valid_from"], row["valid_to"], row["from"]))
+    return out
+
+
+def on(intervals: Intervals, code: str, day: str) -> str | None:
+    for first, last, pct in intervals.get(code, ()):
+        if first <= day <= last:
+            return pct
+    return None
+
+
+def run(cases: Path, output: Path, data: Path) -> int:
+    practices = load_practices(data / "ods_epcmem_2019-08-30.csv")
+    areas = load_areas(COVERS)
+    n = 0
+    with cases.open(newline="", encoding="utf-8") as fin, \
+            output.open("w", newline="", encoding="utf-8") as fout:
+        rows = csv.reader(fin)
+        header = next(rows)
+        i_id, i_date = header.index("id"), header.index("date")
+        i_practice, i_residence = header.index("person.practice"), header.index("person.residence")
+        out = csv.writer(fout, lineterminator="\n")
+        out.writerow(["id", "responsible_pct", "responsible_pct.rule", "responsible_pct.reason"])
+        for row in rows:
+            day, practice = row[i_date], row[i_practice]
+            pct = on(practices, practice, day) if practice else None
+            if pct is not None:
+                out.writerow([row[i_id], pct, "registered-practice", "1"])
+            elif not practice and (pct := on(areas, row[i_residence], day)) is not None:
+                out.writerow([row[i_id], pct, "unregistered-resident", "4"])
+            else:
+                out.writerow([row[i_id], "", "not-known", "9"])
+            n += 1
+    return n
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("cases", type=Path)
+    p.add_argument("--output", "-o", type=Path, required=True)
+    p.add_argument("--data", type=Path, default=DATA)
+    args = p.parse_args(argv)
+    n = run(args.cases, args.output, args.data)
+    print(f"{n} rows", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
