@@ -1,0 +1,152 @@
+"""CLI: `pctrules evaluate` — decide cases and print one result per case (DESIGN §5)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from pctrules.commands.case_files import read_case_file
+from pctrules.commands.common import as_of_option, bundle_option, data_option, handle_errors
+from pctrules.diagnostics import CaseError, Diagnostic, did_you_mean
+from pctrules.engine import Case, CaseResult, Engine
+from pctrules.loader import ParameterSpec
+
+
+def param_option(f: click.decorators.FC) -> click.decorators.FC:
+    return click.option(
+        "--param", "params", multiple=True, metavar="NAME=VALUE",
+        help="Set a bundle parameter, e.g. --param emergency_responsibility=present.",
+    )(f)
+
+
+def decision_option(f: click.decorators.FC) -> click.decorators.FC:
+    return click.option(
+        "--decision", "decisions", multiple=True, metavar="NAME",
+        help="Only this decision (and what it depends on); repeat for several.",
+    )(f)
+
+
+def open_engine(bundle: Path | None, data_dir: Path | None) -> Engine:
+    """The engine for a bundle folder (None: the embedded default); exit 3 when it is invalid."""
+    from pctrules.bundle import open_bundle
+
+    return Engine(open_bundle(bundle, data_dir))
+
+
+def parse_params(engine: Engine, given: Sequence[str]) -> dict[str, object] | None:
+    """`--param name=value` options as typed values; a usage error (exit 2) when malformed."""
+    if not given:
+        return None
+    specs = {p.name: p for p in engine.bundle.policy.manifest.parameters}
+    out: dict[str, object] = {}
+    for item in given:
+        name, sep, text = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise click.BadParameter(f"'{item}' must read NAME=VALUE", param_hint="'--param'")
+        spec = specs.get(name)
+        if spec is None:
+            hint = did_you_mean(name, specs) or (
+                "the parameters are " + ", ".join(f"'{k}'" for k in sorted(specs))
+                if specs else "this bundle has no parameters")
+            raise click.BadParameter(f"unknown parameter '{name}'; {hint}",
+                                     param_hint="'--param'")
+        out[name] = _typed(spec, text.strip())
+    return out
+
+
+def _typed(spec: ParameterSpec, text: str) -> object:
+    value: object = text
+    try:
+        if spec.type == "int":
+            value = int(text)
+        elif spec.type == "number":
+            value = float(text)
+        elif spec.type == "date":
+            value = dt.date.fromisoformat(text)
+        elif spec.type == "bool":
+            if text not in ("true", "false"):
+                raise ValueError(text)
+            value = text == "true"
+    except ValueError:
+        raise click.BadParameter(
+            f"'{text}' is not a valid {spec.type} for parameter '{spec.name}'",
+            param_hint="'--param'") from None
+    if spec.choices is not None and value not in spec.choices:
+        choices = ", ".join(f"'{c}'" for c in spec.choices)
+        raise click.BadParameter(
+            f"parameter '{spec.name}' must be one of {choices}, not '{text}'",
+            param_hint="'--param'")
+    return value
+
+
+def load_cases(engine: Engine, paths: Sequence[str]) -> list[Case]:
+    """Every case of the files, validated; every invalid case is reported (exit 5)."""
+    problems: list[Diagnostic] = []
+    cases: list[Case] = []
+    index = 0
+    for path in paths or ("-",):
+        for raw in read_case_file(path):
+            index += 1
+            try:
+                cases.append(engine.validate_case(raw.data, index))
+            except CaseError as exc:
+                problems.extend(exc.diagnostics)
+    if problems:
+        raise CaseError(problems)
+    return cases
+
+
+def run_cases(
+    engine: Engine, cases: Sequence[Case], *, as_of: dt.date | None,
+    decisions: Sequence[str], trace: bool, params: dict[str, object] | None,
+) -> list[CaseResult]:
+    """Evaluate each case; an unknown decision name is a usage error (exit 2)."""
+    known = [d.spec.name for d in engine.checked.decisions]
+    for name in decisions:
+        if name not in known:
+            hint = did_you_mean(name, known) or "the decisions are " + ", ".join(known)
+            raise click.BadParameter(f"unknown decision '{name}'; {hint}",
+                                     param_hint="'--decision'")
+    wanted = list(decisions) or None
+    return [engine.evaluate(c, as_of=as_of, decisions=wanted, trace=trace, params=params)
+            for c in cases]
+
+
+@click.command("evaluate")
+@click.argument("case_files", nargs=-1, metavar="[CASE_FILE...]")
+@bundle_option
+@data_option
+@as_of_option
+@decision_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Text for people; JSON, one object per case per line.")
+@click.option("--explain", is_flag=True, help="Add each decision's trace (DESIGN §6).")
+@param_option
+@handle_errors
+def evaluate_command(
+    case_files: tuple[str, ...], bundle: Path | None, data_dir: Path | None,
+    as_of: dt.date | None, decisions: tuple[str, ...], fmt: str, explain: bool,
+    params: tuple[str, ...],
+) -> None:
+    """Decide the cases of CASE_FILE (YAML or JSON; '-' or nothing: standard input).
+
+    A file holds one case (a mapping) or many (a list, or a mapping with 'cases:').
+    """
+    engine = open_engine(bundle, data_dir)
+    given = parse_params(engine, params)
+    cases = load_cases(engine, case_files)
+    results = run_cases(engine, cases, as_of=as_of, decisions=decisions, trace=explain,
+                        params=given)
+    if fmt == "json":
+        for result in results:
+            click.echo(result.to_json())
+        return
+    from pctrules.report import render_case_text
+
+    click.echo("\n\n".join(
+        render_case_text(r.case_id, r.as_of, r.decisions, r.warnings, engine.graph,
+                         explain=explain) for r in results))
