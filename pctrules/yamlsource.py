@@ -190,6 +190,9 @@ _FRIENDLY: tuple[tuple[str, str, str], ...] = (
     ("found character '\\t' that cannot start any token",
      "a tab character cannot be used for indentation or here",
      "indent YAML with spaces, not tabs"),
+    ("did not find expected key",
+     "this line's indentation does not match the lines above it",
+     "keys of one mapping, and items of one list, must start in the same column"),
     ("expected <block end>",
      "this line's indentation does not match the lines above it",
      "keys of one mapping, and items of one list, must start in the same column"),
@@ -218,6 +221,9 @@ def _yaml_error(source: SourceFile, exc: yaml.MarkedYAMLError) -> Diagnostic:
     mark = exc.problem_mark or exc.context_mark
     line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
     problem = (exc.problem or exc.context or "invalid YAML").strip()
+    if source.line_text(line)[column - 1: column] == "\t":
+        # libyaml does not name the character; a tab is the usual one.
+        problem = "found character '\\t' that cannot start any token"
     for pattern, message, help in _FRIENDLY:
         if pattern in problem:
             return error("E-yaml", message, _span_at(source, line, column), help)
@@ -778,6 +784,9 @@ class SchemaChecker:
                 out.extend(found)
                 return
         types = [t for branch, _ in attempts for t in _listed(branch.get("type", []))]
+        words = [b.get("x-expects") or _either([_TYPE_WORDS[t] for t in _listed(b["type"])])
+                 for b, _ in attempts if "type" in b]
+        s = {**s, "x-expects": _either(list(dict.fromkeys(words)))} if words else s
         out.append(self._type_problem(node, s, list(dict.fromkeys(types)), path))
 
     def _scalar(
@@ -788,12 +797,12 @@ class SchemaChecker:
             choices = ", ".join(f"'{v}'" for v in s["enum"])
             out.append(SchemaProblem(
                 code, f"{_what(path)} must be one of {choices}, not '{node.value}'", node.span,
-                did_you_mean(node.value, [str(v) for v in s["enum"]]) or s.get("description"),
+                did_you_mean(node.value, [str(v) for v in s["enum"]]) or _help(s),
                 path))
         elif "pattern" in s and not re.search(s["pattern"], node.value):
-            noun = str(s.get("title", "value")).lower()
+            noun = str(s.get("x-noun") or s.get("title", "value")).lower()
             out.append(SchemaProblem(code, f"'{node.value}' is not a valid {noun}", node.span,
-                                     s.get("x-help") or s.get("description"), path))
+                                     _help(s), path))
 
     def _mapping(
         self, node: YMap, s: dict[str, Any], path: KeyPath, key: YScalar | None,
@@ -832,19 +841,20 @@ class SchemaChecker:
         actual = json_type(node)
         if isinstance(node, YScalar) and node.value and actual != "string" \
                 and "string" in types:
-            return SchemaProblem(code, f"{_what(path)} must be text, but YAML reads "
+            help = s.get("x-help") if "x-expects" in s else f"put it in quotes: \"{node.value}\""
+            return SchemaProblem(code, f"{_what(path)} must be {expected}, but YAML reads "
                                  f"'{node.value}' as {_TYPE_WORDS[actual]}", node.span,
-                                 f"put it in quotes: \"{node.value}\"", path)
+                                 help, path)
         if isinstance(node, YScalar) and actual != "null":
             found = f"'{node.value}'"
         else:
             found = _TYPE_WORDS[actual]
         return SchemaProblem(code, f"{_what(path)} must be {expected}, not {found}", node.span,
-                             s.get("x-help") or s.get("description"), path)
+                             _help(s), path)
 
 
 def _annotations(s: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in s.items() if k in ("title", "description", "x-code", "x-help")}
+    return {k: v for k, v in s.items() if k in ("title", "description", "x-code")}
 
 
 def _listed(types: Any) -> list[str]:
@@ -870,8 +880,15 @@ def _listing(names: dict[str, Any]) -> str:
 
 
 def _lower(text: str) -> str:
+    """A description as a help line: no final period, lower case unless it starts an acronym."""
     text = text.rstrip(".")
-    return text[:1].lower() + text[1:]
+    return text if text[1:2].isupper() else text[:1].lower() + text[1:]
+
+
+def _help(s: dict[str, Any]) -> str | None:
+    if "x-help" in s:
+        return str(s["x-help"])
+    return _lower(str(s["description"])) if "description" in s else None
 
 
 def to_python(node: YNode) -> Any:
