@@ -49,7 +49,10 @@ def run_stages(path: Path | None) -> Stages:
     schema = OrgSchema.from_mapping(manifest.schema, diagnostics, manifest.where)
     case_schema = CaseSchema.from_mapping(manifest.case, schema, diagnostics, manifest.where)
     checked, problems = check_bundle(policy, schema, case_schema)
-    diagnostics.extend(problems)
+    # One problem, one report: the loader's schema may already have refused what the checker
+    # refuses again at the same place (a malformed `output`, say).
+    reported = {(d.code, str(d.span)) for d in diagnostics if d.span is not None}
+    diagnostics.extend(p for p in problems if (p.code, str(p.span)) not in reported)
     return Stages(policy, checked, diagnostics)
 
 

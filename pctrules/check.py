@@ -1201,6 +1201,12 @@ def check_outputs(state: CheckState) -> None:
                                  f"'then.{key}'")
             elif r.then is not None:
                 _check_value(state, r.then, d.output, _owner(r.spec.id), r.spec.id, "'then'")
+            elif not fits(Type("bool"), d.output):
+                # A rule without `then` gives true when it matches (runtime.py).
+                state.report(error(
+                    "E-type", f"for rule '{r.spec.id}', the rule has no 'then', so it gives "
+                    f"true, but the output is {d.output}", r.spec.id_span,
+                    "add 'then:' with the rule's result", r.spec.id))
 
 
 # -- pass 6: reachability under `hit: first` ---------------------------------------------------
