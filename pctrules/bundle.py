@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from pctrules.check import CheckedBundle, check_bundle
+from pctrules.compile import CompiledBundle, compile_bundle, unavailable_kinds
 from pctrules.diagnostics import Diagnostics, ExitCode, PctrulesError
+from pctrules.graph import OrgGraph, build_graph
 from pctrules.loader import PolicyBundle, load_bundle
 from pctrules.resources import default_bundle_path
 from pctrules.schema import CaseSchema, OrgSchema
@@ -29,6 +32,18 @@ class Bundle:
     @property
     def case_schema(self) -> CaseSchema:
         return self.checked.case_schema
+
+    @cached_property
+    def graph(self) -> OrgGraph:
+        """The organisation graph: the bundle's data and the tables imported into `data_dir`,
+        built on first use (its load problems are in `graph.diagnostics`)."""
+        entries = [e.as_mapping() for e in self.policy.manifest.data]
+        return build_graph(self.schema, entries, self.path, self.data_dir)
+
+    @cached_property
+    def compiled(self) -> CompiledBundle:
+        """The decisions compiled to Python for this bundle's graph, on first use."""
+        return compile_bundle(self.checked, unavailable_kinds(self.checked, self.graph))
 
 
 @dataclass(frozen=True)
