@@ -313,6 +313,14 @@ def _explain(node: ast.Expr, value: object, values: Mapping[int, object]) -> lis
     return out
 
 
+def conjuncts(node: ast.Expr) -> tuple[ast.Expr, ...]:
+    """The parts of a condition that policy-test coverage counts: the operands of a top-level
+    `and`, else the condition itself."""
+    if isinstance(node, ast.BoolOp) and node.op == "and":
+        return node.operands
+    return (node,)
+
+
 # -- rules and decisions ---------------------------------------------------------------------------
 
 
@@ -487,6 +495,8 @@ class TracedEvaluator:
             if rule.when is not None:
                 cond = self._eval(rule.when, ctx, variables, rule.spec.id, rec)
                 outcome.because = _explain(rule.when, cond, rec.values)
+                outcome.conditions = [_entry(c, rec.values[id(c)]) for c in conjuncts(rule.when)
+                                      if id(c) in rec.values]
                 if cond is not True:
                     # Anything but true or false (none included) is unknown (runtime.truth).
                     state: Outcome = "not-matched" if cond is False else "unknown"

@@ -108,6 +108,9 @@ class RuleOutcome:
     rankings: list[Ranking] = field(default_factory=list)
     error: str | None = None
     note: str | None = None  # why a rule was not evaluated (not in effect on the date)
+    # Every top-level conjunct evaluated, with its value (policy-test coverage; not in the JSON,
+    # where `because` already names the deciding ones).
+    conditions: list[Because] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {

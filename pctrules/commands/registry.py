@@ -5,9 +5,13 @@ from __future__ import annotations
 import click
 
 from pctrules.commands.check import check_command
+from pctrules.commands.evaluate import evaluate_command
+from pctrules.commands.explain import explain_command
 from pctrules.commands.graph import graph_command
 from pctrules.commands.import_ import import_command
+from pctrules.commands.test import test_command
 
 COMMANDS: list[click.Command] = []
 COMMANDS += [graph_command, import_command]
 COMMANDS += [check_command]
+COMMANDS += [evaluate_command, explain_command, test_command]
