@@ -38,6 +38,14 @@ class _Loader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
+# Dates stay text: the engine reads them as ISO dates and names the field when one is not a
+# real date (YAML's own timestamp constructor would fail on 2011-02-30 with no position).
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def read_case_file(path: str) -> list[RawCase]:
     """The cases of one file: a mapping is one case; a list, or a mapping with `cases:`, many.
 
