@@ -257,14 +257,15 @@ class Engine:
     ) -> CaseResult:
         """Evaluate the bundle's decisions (or the named ones, with what they depend on) for a
         case on `as_of` (default: the case's date; one of them is required)."""
-        if not isinstance(case, Case):
+        if case.__class__ is not Case:
             case = self.validate_case(case, 1)
+        assert isinstance(case, Case)
         on = as_of or case.date
         if on is None:
             raise CaseError(error(
                 "E-case", f"for case '{case.id}', there is no date to evaluate on", None,
                 "give the case a 'date', or pass --as-of YYYY-MM-DD"))
-        plan = self._plans.get(None if decisions is None else tuple(decisions))
+        plan = self._plans.get(decisions if decisions is None else tuple(decisions))
         if plan is None:
             plan = self._plan(decisions)
         warnings: list[str] = []
@@ -349,13 +350,15 @@ class Engine:
         case's own mapping is shared unless something had to change."""
         fields = case.fields
         changed: dict[str, object] | None = None
+        nodes = self.graph.nodes
         exists = self.graph.exists
         for key, kind, value in case.nodes:
             if kind in self._unavailable:
                 new: object = _unavailable(kind, value)
-            elif isinstance(value, str):
-                if exists(value, on):
-                    continue
+            elif value.__class__ is str:
+                n = nodes.get(value)
+                if n is not None and n.valid_from <= on <= n.valid_to:
+                    continue  # the usual case, inline: a known node alive on the date
                 warnings.append(_absent_warning(kind, value, on))
                 new = None
             else:
