@@ -149,6 +149,11 @@ class LineIndex:
                 hi = mid - 1
         return lo + 1, offset - self.starts[lo] + 1
 
+    def mark(self, offset: int) -> tuple[int, int]:
+        """PyYAML's 0-based (line, column) of an offset."""
+        line, column = self.position(offset)
+        return line - 1, column - 1
+
     def column(self, offset: int) -> int:
         return self.position(offset)[1] - 1
 
@@ -356,9 +361,14 @@ class _Composer:
         # "!" is the non-specific tag: text, whatever it looks like.
         tag = _STR if event.tag == "!" else event.tag or _resolve(event.value, event.implicit)
         first, last = _mark(event.start_mark), _mark(event.end_mark)
+        start, end = self.index.offset(*first), self.index.offset(*last)
+        if event.anchor or event.tag:
+            # The event starts at its anchor or tag; the value starts after them.
+            start = min(_skip_properties(self.index.text, start, end), end)
+            first = self.index.mark(start)
         # libyaml says '' where PyYAML says None for a plain scalar.
         return YScalar(event.value, tag, event.style or None, self.span(first, last),
-                       self.index.offset(*first), self.index.offset(*last), indent)
+                       start, end, indent)
 
     def finish(self, frame: _Open, end: Mark) -> YNode:
         span = self.span(frame.start, end)
@@ -390,6 +400,25 @@ class _Composer:
                                  key.span, f"the first is at line {first.line}; keep one"))
         seen[key.value] = key
         return key
+
+
+def _skip_properties(text: str, i: int, end: int) -> int:
+    """The offset after a node's anchor ('&a') and tag ('!t'), and the space or comments after."""
+    while i < end and text[i] in "&!":
+        if text[i] == "&":  # anchor names: ASCII letters, digits, '-' and '_'
+            i += 1
+            while i < end and ((text[i].isascii() and text[i].isalnum()) or text[i] in "-_"):
+                i += 1
+        else:
+            while i < end and text[i] not in " \t" + _BREAKS:  # a tag ends at a space
+                i += 1
+        while i < end and text[i] in " \t#" + _BREAKS:
+            if text[i] == "#":
+                while i < end and text[i] not in _BREAKS:
+                    i += 1
+            else:
+                i += 1
+    return i
 
 
 def _resolve(value: str, implicit: tuple[bool, bool]) -> str:

@@ -31,6 +31,8 @@ STYLES = [
     ("number", "e: 5\n", "5", (1, 4)),
     ("date", "e: 2011-04-01\n", "2011-04-01", (1, 4)),
     ("bool", "e: true\n", "true", (1, 4)),
+    ("anchored", "e: &x !!str case.a\n", "case.a", (1, 13)),
+    ("anchored-block", "e: &x |\n  a\n", "a\n", (2, 3)),
 ]
 
 
