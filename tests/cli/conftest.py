@@ -1,0 +1,47 @@
+"""Fixtures for the CLI tests: the real click group, and the practice register when available."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner, Result
+
+from pctrules import cli as cli_module
+
+REPO = Path(__file__).resolve().parents[2]
+EPCMEM = REPO.parent / "shared" / "data" / "england" / "ods_epcmem_2019-08-30.csv"
+
+
+@pytest.fixture(scope="session")
+def cli() -> click.Group:
+    cli_module._register()
+    return cli_module.cli
+
+
+Run = Callable[..., Result]
+
+
+@pytest.fixture(scope="session")
+def run(cli: click.Group) -> Run:
+    """`run(*args, input=None)`: invoke pctrules in-process (stdout and stderr kept apart),
+    with PCTRULES_DATA unset so that only `--data` loads a register."""
+
+    def invoke(*args: str, input: str | None = None) -> Result:
+        runner = CliRunner(env={"PCTRULES_DATA": None})
+        return runner.invoke(cli, list(args), input=input, catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture(scope="session")
+def register(cli: click.Group, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data folder with the practice register imported from the official ODS file."""
+    if not EPCMEM.exists():
+        pytest.skip(f"the official ODS epcmem file is not at {EPCMEM}")
+    into = tmp_path_factory.mktemp("register")
+    result = CliRunner().invoke(cli, ["import", "ods-epcmem", str(EPCMEM), "--into", str(into)])
+    assert result.exit_code == 0, result.output
+    return into
