@@ -104,6 +104,18 @@ def append(path: Path, *lines: str) -> int:
     return first
 
 
+def add_data_entries(bundle: Path, *entries: str) -> None:
+    """Add flow-mapping entries to the end of the manifest's `data:` list, wherever it sits."""
+    manifest = bundle / "bundle.yaml"
+    lines = manifest.read_text().splitlines()
+    start = lines.index("data:")
+    end = start + 1
+    while end < len(lines) and (lines[end].startswith((" ", "#")) or not lines[end].strip()):
+        end += 1
+    lines[end:end] = [f"  - {entry}" for entry in entries]
+    manifest.write_text("\n".join(lines) + "\n")
+
+
 def messages(g: OrgGraph) -> list[tuple[str, str, str]]:
     return [(d.code, str(d.span).rsplit("/", 1)[-1] if d.span else "", d.message)
             for d in g.diagnostics]
@@ -145,9 +157,8 @@ def test_unknown_kind_code_and_column(bundle_copy: Path) -> None:
     (data / "extra.csv").write_text("from,to,valid_from,valid_to,colour\n"
                                     "5NT,CL-NOWHERE,2011-06-01,2013-03-31,red\n"
                                     "Q31,CL-GREATER-MANCHESTER,2011-06-01,2013-03-31,\n")
-    manifest = bundle_copy / "bundle.yaml"
-    manifest.write_text(manifest.read_text() + "  - {path: data/extra.csv, relation: in_cluster}\n"
-                        "  - {path: data/services.csv, kind: servise}\n")
+    add_data_entries(bundle_copy, "{path: data/extra.csv, relation: in_cluster}",
+                     "{path: data/services.csv, kind: servise}")
     _, g = load_bundle_graph(bundle_copy)
     got = [m for _, _, m in messages(g)]
     assert "unknown column 'colour': not an attribute of relation 'in_cluster'" in got
@@ -188,8 +199,7 @@ def test_constraint_one_lead_per_cluster(bundle_copy: Path) -> None:
         "from,to,valid_from,valid_to\n"
         "5NT,CL-GREATER-MANCHESTER,2011-06-01,2013-03-31\n"
         "5HQ,CL-GREATER-MANCHESTER,2012-01-01,2013-03-31\n")
-    manifest = bundle_copy / "bundle.yaml"
-    manifest.write_text(manifest.read_text() + "  - {path: data/leads.csv, relation: lead_of}\n")
+    add_data_entries(bundle_copy, "{path: data/leads.csv, relation: lead_of}")
     _, g = load_bundle_graph(bundle_copy)
     assert [d.message for d in g.diagnostics] == [
         "'CL-GREATER-MANCHESTER' has two lead at once: '5NT' (2011-06-01 → 2013-03-31, "
@@ -202,9 +212,8 @@ def test_bundle_may_name_an_official_file(bundle_copy: Path) -> None:
     (bundle_copy / "practices.csv").write_text(
         '"A81001","5E1","W","20010401","20130331","0"\n'
         '"A81002","5E1","W","2001-04-01","20130331","0"\n')
-    manifest = bundle_copy / "bundle.yaml"
-    manifest.write_text(manifest.read_text() + "  - {path: practices.csv, layout: ods-epcmem}\n"
-                        "  - {path: absent.csv, layout: ods-epcmem, optional: true}\n")
+    add_data_entries(bundle_copy, "{path: practices.csv, layout: ods-epcmem}",
+                     "{path: absent.csv, layout: ods-epcmem, optional: true}")
     _, g = load_bundle_graph(bundle_copy)
     assert g.has_register and g.follow_one("A81001", "pct", D("2011-09-01")) == "5E1"
     [problem] = g.diagnostics
