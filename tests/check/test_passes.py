@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from checkhelp import check, default_stages, expect, with_rule
 
 from pctrules import ast
 from pctrules.check import (
@@ -30,6 +29,7 @@ from pctrules.check import (
 )
 from pctrules.parser import parse_expression
 from pctrules.schema import Type
+from tests.check.checkhelp import check, default_stages, expect, with_rule
 
 
 def _expr(text: str) -> ast.Expr:

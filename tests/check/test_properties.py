@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 import string
 
-from checkhelp import check, default_stages
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pctrules.diagnostics import Severity
+from tests.check.checkhelp import check, default_stages
 
 
 def _default_expressions() -> list[str]:
