@@ -7,7 +7,7 @@ import datetime as dt
 import json
 
 import pytest
-from conftest import MakeBundle
+from tests.engine.conftest import MakeBundle
 
 from pctrules.diagnostics import CaseError, ExitCode
 from pctrules.engine import Engine
