@@ -836,7 +836,9 @@ class _Typer(ast.NodeVisitor):
             names = group.names() if isinstance(group, CaseSchema) else []
             return self._error(
                 env, f"unknown attribute '{node.attr}' on {owner}", node.attr_span,
-                did_you_mean(node.attr, names) or "the fields are " + ", ".join(names),
+                did_you_mean(node.attr, names) or (
+                    "the fields are " + ", ".join(names) if names
+                    else "declare the case's fields under 'case:' in bundle.yaml"),
                 "E-unknown-attribute")
         self.state.refs[id(node)] = CaseField(path)
         return GROUP if isinstance(found, CaseSchema) else found
