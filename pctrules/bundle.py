@@ -10,7 +10,7 @@ from pctrules.check import CheckedBundle, check_bundle
 from pctrules.compile import CompiledBundle, compile_bundle, unavailable_kinds
 from pctrules.diagnostics import Diagnostics, ExitCode, PctrulesError
 from pctrules.graph import OrgGraph, build_graph
-from pctrules.loader import PolicyBundle, load_bundle
+from pctrules.loader import PolicyBundle, display_base, load_bundle
 from pctrules.resources import default_bundle_path
 from pctrules.schema import CaseSchema, OrgSchema
 
@@ -38,7 +38,17 @@ class Bundle:
         """The organisation graph: the bundle's data and the tables imported into `data_dir`,
         built on first use (its load problems are in `graph.diagnostics`)."""
         entries = [e.as_mapping() for e in self.policy.manifest.data]
-        return build_graph(self.schema, entries, self.path, self.data_dir)
+        return build_graph(self.schema, entries, self.path, self.data_dir, self.show_path)
+
+    def show_path(self, path: Path) -> str:
+        """A data file as users see it: under the bundle's display name (`england/data/pct.csv`,
+        as the loader shows policy files, wherever the package is installed), else as given."""
+        display, _ = display_base(self.path)
+        try:
+            relative = path.resolve().relative_to(self.path.resolve()).as_posix()
+        except ValueError:
+            return str(path)
+        return f"{display}/{relative}" if display else relative
 
     @cached_property
     def compiled(self) -> CompiledBundle:

@@ -461,6 +461,7 @@ class TracedEvaluator:
             except _Failed as failed:
                 outcome.outcome = "error"
                 outcome.error = failed.info.message
+                outcome.error_at = failed.info.at
                 for later in decision.rules[len(trace.rules):]:
                     trace.rules.append(RuleOutcome(
                         later.spec.id, _rule_at(later), "skipped", note="an earlier rule failed",

@@ -190,7 +190,7 @@ def rule_story(rule: RuleOutcome, as_of: dt.date, graph: NameLookup) -> list[str
     if rule.outcome == "skipped":
         return [f"{mark} {rule.rule} skipped ({rule.note or 'not evaluated'})"]
     if rule.outcome == "error":
-        return [f"{mark} {rule.rule} failed: {rule.error} ({rule.at})"]
+        return [f"{mark} {rule.rule} failed: {rule.error} ({rule.error_at or rule.at})"]
     if rule.outcome == "not-matched":
         why = rule.note or _because_story(rule.because)
         return [f"{mark} {rule.rule} did not match: {why}"]

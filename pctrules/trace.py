@@ -107,6 +107,7 @@ class RuleOutcome:
     title: str | None = None
     rankings: list[Ranking] = field(default_factory=list)
     error: str | None = None
+    error_at: str | None = None  # the expression that failed (the rule's when or then)
     note: str | None = None  # why a rule was not evaluated (not in effect on the date)
     # Every top-level conjunct evaluated, with its value (policy-test coverage; not in the JSON,
     # where `because` already names the deciding ones).
@@ -124,7 +125,7 @@ class RuleOutcome:
         if self.rankings:
             out["rankings"] = [r.to_dict() for r in self.rankings]
         if self.error is not None:
-            out["error"] = self.error
+            out["error"] = {"message": self.error, "at": self.error_at}
         if self.note is not None:
             out["note"] = self.note
         return out

@@ -214,7 +214,7 @@ class _BundleWithFacts(Bundle):
         entries = [e.as_mapping() for e in self.policy.manifest.data]
         with tempfile.TemporaryDirectory(prefix="pctrules-test-") as scratch:
             entries += _fact_tables(self.facts, Path(scratch))
-            return build_graph(self.schema, entries, self.path, self.data_dir)
+            return build_graph(self.schema, entries, self.path, self.data_dir, self.show_path)
 
 
 def _fact_tables(facts: Iterable[Mapping[str, object]], folder: Path) -> list[dict[str, Any]]:
