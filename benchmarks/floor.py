@@ -53,6 +53,7 @@ def on(intervals: Intervals, code: str, day: str) -> str | None:
 
 
 def run(cases: Path, output: Path, data: Path) -> int:
+    """Write the responsible PCT of each case, in the columns `pctrules batch` writes."""
     practices = load_practices(data / "ods_epcmem_2019-08-30.csv")
     areas = load_areas(COVERS)
     n = 0
@@ -63,16 +64,17 @@ def run(cases: Path, output: Path, data: Path) -> int:
         i_id, i_date = header.index("id"), header.index("date")
         i_practice, i_residence = header.index("person.practice"), header.index("person.residence")
         out = csv.writer(fout, lineterminator="\n")
-        out.writerow(["id", "responsible_pct", "responsible_pct.rule", "responsible_pct.reason"])
+        out.writerow(["id", "responsible_pct", "responsible_pct.rule", "responsible_pct.reason",
+                      "error"])
         for row in rows:
             day, practice = row[i_date], row[i_practice]
             pct = on(practices, practice, day) if practice else None
             if pct is not None:
-                out.writerow([row[i_id], pct, "registered-practice", "1"])
+                out.writerow([row[i_id], pct, "registered-practice", "1", ""])
             elif not practice and (pct := on(areas, row[i_residence], day)) is not None:
-                out.writerow([row[i_id], pct, "unregistered-resident", "4"])
+                out.writerow([row[i_id], pct, "unregistered-resident", "4", ""])
             else:
-                out.writerow([row[i_id], "", "not-known", "9"])
+                out.writerow([row[i_id], "", "not-known", "9", ""])
             n += 1
     return n
 

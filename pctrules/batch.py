@@ -1,0 +1,739 @@
+"""Batch stage: a CSV/JSONL file of cases in, one decided row per case out, in worker processes.
+
+The parent loads the bundle once, plans the input as byte ranges that end at record boundaries
+(batchio.py), and forks workers that inherit the loaded bundle; each worker parses its range,
+evaluates it (whole columns at once where the decisions allow, vector.py; else case by case) and
+sends back its rendered rows. The parent writes them in input order to a temporary file beside
+the output and renames it at the end, so an interrupted run leaves any previous output as it
+was. At most a few chunks are in flight, so memory stays flat whatever the input size.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import json
+import multiprocessing as mp
+import os
+import queue
+import signal
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import chain
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any
+
+from pctrules.batchio import (
+    BLOCK_BYTES,
+    Chunk,
+    Header,
+    Job,
+    csv_line,
+    detect_format,
+    jsonl_line,
+    nested,
+    output_columns,
+    parse_csv,
+    parse_jsonl,
+    plan_jobs,
+    read_header,
+    read_job,
+    safe_cell,
+    safe_column,
+    unknown_column,
+)
+from pctrules.check import is_node
+from pctrules.compile import unavailable_kinds
+from pctrules.diagnostics import CaseError, ExitCode, did_you_mean, error
+from pctrules.engine import Engine
+from pctrules.runtime import DecisionResult, RuleError, json_value, members
+from pctrules.schema import Type
+
+try:  # the column fast path needs numpy; without it every case goes through the engine
+    from pctrules import vector
+except ImportError:  # pragma: no cover - numpy is a dependency; this keeps a broken env usable
+    vector = None  # type: ignore[assignment]
+
+
+class BatchUsageError(Exception):
+    """A problem with the options (exit 2)."""
+
+
+class BatchStopped(Exception):
+    """The run did not finish: interrupted (exit 130) or a worker died (exit 1)."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    input: Path
+    output: Path
+    bundle: Path | None = None
+    data_dir: Path | None = None
+    as_of: dt.date | None = None
+    decisions: tuple[str, ...] = ()
+    workers: int | None = None
+    in_format: str | None = None
+    out_format: str | None = None
+    params: Mapping[str, object] | None = None
+    fast: bool = True
+    block_bytes: int = BLOCK_BYTES
+
+
+@dataclass
+class BatchSummary:
+    """What a finished run did; `line()` is the reconciliation line (read = decided + failed)."""
+
+    rows: int
+    decided: int
+    failed: int
+    fast_rows: int
+    seconds: float
+    workers: int
+    output: Path
+
+    def line(self) -> str:
+        return (f"{self.rows:,} rows read: {self.decided:,} decided, {self.failed:,} failed; "
+                f"wrote '{self.output}'")
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkResult:
+    data: bytes
+    rows: int
+    decided: int
+    failed: int
+    fast_rows: int
+    nbytes: int
+
+
+_CACHE_LIMIT = 1 << 17  # validated values remembered per field, per worker
+
+Progress = Callable[[int, int], None]
+"""Called with (rows written, input bytes consumed) after each chunk."""
+
+
+# -- evaluating a chunk --------------------------------------------------------------------------
+
+
+class ChunkEvaluator:
+    """Turns a parsed chunk into output rows: by columns where every requested decision allows
+    it, case by case (the engine) for the rest and for every row the fast path cannot vouch for."""
+
+    def __init__(self, engine: Engine, decisions: Sequence[str], as_of: dt.date | None,
+                 out_format: str, params: Mapping[str, object] | None, fast: bool) -> None:
+        self.engine = engine
+        self.decisions = list(decisions)
+        self.as_of = as_of
+        self.jsonl = out_format == "jsonl"
+        self.columns = output_columns(self.decisions)
+        self.params = dict(engine.params) if params is None else {**engine.params, **params}
+        self.leaves: dict[str, Type] = {
+            ".".join(p): t for p, t in engine.case_schema.leaves()}
+        self.node_leaves = {k for k, t in self.leaves.items() if is_node(t) and not t.is_set}
+        self.unavailable = unavailable_kinds(engine.checked, engine.graph)
+        self._checked: dict[str, dict[object, tuple[bool, object]]] = {}
+        self.plan: list[vector.VectorDecision] | None = None
+        self.why_slow: str | None = "the per-case evaluator was asked for" if not fast else None
+        if fast:
+            self._fast_plan()
+
+    def _fast_plan(self) -> None:
+        if vector is None:
+            self.why_slow = "numpy is not installed"
+            return
+        self.vec = vector.Vectoriser(self.engine.checked, self.engine.graph)
+        order = [d.name for d in self.engine.compiled.decisions]
+        needed = set(self.decisions)
+        for name in reversed(order):
+            if name in needed:
+                needed |= self.engine.compiled.decision(name).depends_on  # type: ignore[union-attr]
+        slow = [n for n in order if n in needed and n not in self.vec.decisions]
+        if slow:
+            self.why_slow = f"decision '{slow[0]}': {self.vec.unsupported[slow[0]]}"
+            return
+        self.plan = [self.vec.decisions[n] for n in order if n in needed]
+
+    # -- per chunk -------------------------------------------------------------------------
+
+    def run(self, chunk: Chunk, first_row: int) -> ChunkResult:
+        n = chunk.n
+        slow = [False] * n
+        for r in chunk.errors:
+            slow[r] = True
+        lines: list[str] | None = None
+        fast_rows = 0
+        if self.plan is not None and n:
+            try:
+                lines, slow = self._fast(chunk, first_row, slow)
+            except (RuleError, TypeError):
+                # A rule error on some row, or values the columns cannot hold (JSON lists):
+                # the engine decides the chunk, so errors read as they do case by case.
+                lines, slow = None, [True] * n
+        if lines is None:
+            lines = [""] * n
+            slow = [True] * n
+        failed = 0
+        for r in range(n):
+            if slow[r]:
+                lines[r], bad = self._slow_row(chunk, r, first_row)
+                failed += bad
+            else:
+                fast_rows += 1
+        text = "".join(line + "\n" for line in lines) if self.jsonl or n < 64 else (
+            "\n".join(lines) + "\n")
+        return ChunkResult(text.encode("utf-8", errors="surrogateescape"), n, n - failed, failed,
+                           fast_rows, 0)
+
+    def _slow_row(self, chunk: Chunk, r: int, first_row: int) -> tuple[str, int]:
+        """One row by the engine: (rendered line, 1 if it failed else 0)."""
+        index = first_row + r + 1
+        raw_id = _raw_id(chunk, r)
+        case_id = raw_id if raw_id else f"case-{index}"
+        problem = chunk.errors.get(r)
+        results: dict[str, DecisionResult] = {}
+        if problem is None:
+            raw = nested(chunk.paths, [self._typed(".".join(p), c[r]) for p, c in
+                                       zip(chunk.paths, chunk.columns, strict=True)], chunk.blank)
+            try:
+                case = self.engine.validate_case(raw, index)
+                case_id = case.id
+                results = self.engine.evaluate(case, as_of=self.as_of, decisions=self.decisions,
+                                               params=self.params).decisions
+            except CaseError as exc:
+                problem = "; ".join(d.message for d in exc.diagnostics)
+        if problem is None:
+            failures = [f"{name}: {r_.error.message}" + (
+                f" (rule '{r_.error.rule}')" if r_.error.rule else "")
+                for name, r_ in results.items() if r_.outcome == "error" and r_.error]
+            problem = "; ".join(failures) or None
+        cells: list[object] = [case_id]
+        for name in self.decisions:
+            d = results.get(name)
+            if d is None or d.outcome == "error":
+                cells += [None, None, None]
+            else:
+                cells += [self._value(d.value), d.rule, d.reason]
+        cells.append(problem)
+        if self.jsonl:
+            return jsonl_line(self.columns, cells), problem is not None
+        return csv_line(["" if c is None else str(c) for c in cells]), problem is not None
+
+    def _typed(self, key: str, value: object) -> object:
+        """A CSV cell as the value a case file would give: numbers and true/false for fields of
+        those types (the engine then checks it as usual); JSON values are already typed."""
+        if not isinstance(value, str):
+            return value
+        t = self.leaves.get(key)
+        if t is None or t.is_set:
+            return value
+        return _cell_to(value, t.base)
+
+    def _value(self, v: object) -> object:
+        if self.jsonl:
+            return json_value(v)
+        return cell_text(v)
+
+    # -- the fast path ---------------------------------------------------------------------
+
+    def _fast(self, chunk: Chunk, first_row: int, slow: list[bool]) -> tuple[list[str], list[bool]]:
+        assert vector is not None and self.plan is not None
+        import numpy as np
+
+        n = chunk.n
+        bad = np.array(slow, dtype=np.bool_)
+        raw: dict[str, vector.Col] = {}
+        ids: list[str] | None = None
+        for path, column in zip(chunk.paths, chunk.columns, strict=True):
+            key = ".".join(path)
+            if key == "id":
+                ids, wrong = _ids(column, chunk.blank, first_row)
+                bad |= wrong
+                continue
+            col = _factorise(column, chunk.blank)
+            t = self.leaves.get(key)
+            if t is None:
+                # An unknown field: the engine names it, for the rows that have it.
+                bad |= np.array([v is not None for v in col.values], dtype=np.bool_)[col.idx]
+                continue
+            check = self._checker(key, t)
+            pairs = [check(v) for v in col.values]
+            bad |= ~np.array([ok for ok, _ in pairs], dtype=np.bool_)[col.idx]
+            raw[key] = vector.Col(col.idx, [v for _, v in pairs])
+        if self.as_of is not None:
+            days = vector.const(self.as_of, n)
+        else:
+            days = (raw.get("date") or vector.const(None, n)).compact()
+            bad |= np.array([not isinstance(v, dt.date) for v in days.values],
+                            dtype=np.bool_)[days.idx]
+        on = np.array([v.toordinal() if isinstance(v, dt.date) else 1 for v in days.values],
+                      dtype=np.int64)[days.idx]
+        fields: dict[str, vector.Col] = {}
+        table = self.vec.nodes
+        for key in self.leaves:
+            col = raw.get(key) or vector.const(None, n)
+            fields[key] = vector.node_column(table, col, on) if key in self.node_leaves else col
+        frame = vector.Frame(n, on, days, fields, self.params, {}, {})
+        for d in self.plan:
+            frame.results[d.name] = d.evaluate(frame)
+        if ids is None:
+            ids = [f"case-{first_row + r + 1}" for r in range(n)]
+        return self._render_fast(frame, ids), bad.tolist()
+
+    def _checker(self, key: str, t: Type) -> Callable[[object], tuple[bool, object]]:
+        """Validation of one field's values as the engine does it, remembered per value: a
+        column has few distinct values (dates, practices) and they recur from chunk to chunk."""
+        cache = self._checked.setdefault(key, {})
+        engine = self.engine
+        case_by_case = t.is_set or (is_node(t) and t.base in self.unavailable)
+
+        def check(v: object) -> tuple[bool, object]:
+            k = v if type(v) is str else (type(v), v)  # True and 1 are different values
+            hit = cache.get(k)
+            if hit is None:
+                if v is None:
+                    hit = (True, None)
+                elif case_by_case:
+                    hit = (False, None)  # sets of nodes, and kinds whose data is not loaded
+                else:
+                    valid, converted, _ = engine._value(self._typed(key, v), t)
+                    hit = (valid, converted if valid else None)
+                if len(cache) < _CACHE_LIMIT:
+                    cache[k] = hit
+            return hit
+        return check
+
+    def _render_fast(self, frame: vector.Frame, ids: list[str]) -> list[str]:
+        assert vector is not None
+        import numpy as np
+
+        suffix: vector.Col | None = None
+        for name in self.decisions:
+            dc = frame.results[name]
+            metas = self.engine.compiled.decision(name).rules  # type: ignore[union-attr]
+            labels: list[object] = [
+                (None, None) if k < 0 else (metas[k].id, metas[k].reason)
+                for k in range(vector.NOT_IN_EFFECT, len(metas))]
+            rule = vector.Col(dc.rule.astype(np.intp) - vector.NOT_IN_EFFECT, labels)
+            part = vector.map2(self._fast_cells(name), rule, dc.value)
+            suffix = part if suffix is None else vector.map2(_concat, suffix, part)
+        assert suffix is not None
+        tails = suffix.rows()
+        if self.jsonl:
+            return list(map(_jsonl_fast, _json_strings(ids), tails))
+        return list(map(_csv_fast, safe_column(ids), tails))
+
+    def _fast_cells(self, name: str) -> Callable[[object, object], object]:
+        """The rendered cells of one decision for a (rule, value) pair."""
+        if self.jsonl:
+            keys = [_json(k) + ":" for k in (name, f"{name}.rule", f"{name}.reason")]
+
+            def jsonl_cells(label: object, value: object) -> object:
+                rule, reason = _label(label)
+                return "".join("," + k + _json(x)
+                               for k, x in zip(keys, (json_value(value), rule, reason),
+                                               strict=True))
+            return jsonl_cells
+
+        def csv_cells(label: object, value: object) -> object:
+            rule, reason = _label(label)
+            return "".join("," + safe_cell("" if x is None else str(x))
+                           for x in (cell_text(value), rule, reason))
+        return csv_cells
+
+
+def _label(label: object) -> tuple[str | None, str | None]:
+    assert isinstance(label, tuple)
+    return label[0], label[1]
+
+
+def _concat(a: object, b: object) -> object:
+    return str(a) + str(b)
+
+
+def _csv_fast(i: str, tail: object) -> str:
+    return f"{i}{tail},"
+
+
+def _jsonl_fast(i: str, tail: object) -> str:
+    return f'{{"id":{i}{tail},"error":null}}'
+
+
+def _json(v: object) -> str:
+    return json.dumps(v, ensure_ascii=False, separators=(",", ":"))
+
+
+def _json_strings(values: list[str]) -> list[str]:
+    joined = "".join(values)
+    if '"' not in joined and "\\" not in joined and joined.isprintable():
+        return [f'"{v}"' for v in values]
+    return [json.dumps(v, ensure_ascii=False) for v in values]
+
+
+def _raw_id(chunk: Chunk, r: int) -> str | None:
+    for p, c in zip(chunk.paths, chunk.columns, strict=True):
+        if p == ("id",):
+            v = c[r]
+            return None if v is None or v == "" else str(v)
+    return None
+
+
+def _ids(column: list[object], blank: bool, first_row: int) -> tuple[list[str], Any]:
+    """The id of each row as the engine gives it (`case-<n>` when absent), and which rows the
+    engine must see for itself (an id that is not text or a whole number)."""
+    import numpy as np
+
+    n = len(column)
+    wrong = np.zeros(n, dtype=np.bool_)
+    if set(map(type, column)) <= {str, type(None)}:
+        ids: list[object] = column
+        if None in column or "" in column:
+            if not blank:
+                wrong = np.array([v == "" for v in column], dtype=np.bool_)
+            ids = [v if v else f"case-{first_row + r + 1}" for r, v in enumerate(column)]
+        return ids, wrong  # type: ignore[return-value]
+    out: list[str] = []
+    for r, v in enumerate(column):
+        ok = v is None or (isinstance(v, (str, int)) and not isinstance(v, bool) and v != "")
+        wrong[r] = not ok
+        out.append(f"case-{first_row + r + 1}" if v is None or not ok else str(v))
+    return out, wrong
+
+
+def _factorise(column: list[object], blank: bool) -> Any:
+    """A raw column as a vector.Col; an empty CSV cell is an absent value (None)."""
+    assert vector is not None
+    if set(map(type, column)) <= {str, type(None)}:
+        col = vector.factorise(column)
+        if blank and "" in col.values:
+            col.values = [None if v == "" else v for v in col.values]
+        return col
+    # JSON numbers and booleans: keep True apart from 1 (they hash alike).
+    keyed = vector.factorise([(type(v), v) if v is not None and type(v) is not str else v
+                              for v in column])
+    keyed.values = [k[1] if isinstance(k, tuple) else k for k in keyed.values]
+    return keyed
+
+
+def _cell_to(text: str, base: str) -> object:
+    if base == "int":
+        try:
+            return int(text)
+        except ValueError:
+            return text
+    if base == "number":
+        try:
+            return float(text) if any(c in text for c in ".eE") else int(text)
+        except ValueError:
+            return text
+    if base == "bool":
+        return {"true": True, "false": False}.get(text, text)
+    return text
+
+
+def cell_text(v: object) -> str:
+    """A decision's value in a CSV cell: a code, `true`/`false`, an ISO date, a number; a set's
+    codes in code order separated by spaces; empty for none."""
+    if v is None:
+        return ""
+    if v is True or v is False:
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return v
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    if isinstance(v, (frozenset, set, tuple, list)):
+        return " ".join(cell_text(m) for m in members(v))
+    if isinstance(v, Mapping):
+        return json.dumps(json_value(v), ensure_ascii=False, sort_keys=True)
+    return str(v)
+
+
+# -- running a file ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Input:
+    """What a worker needs to turn a job into output (inherited through fork, never pickled)."""
+
+    path: Path
+    fmt: str
+    header: Header | None
+    evaluator: ChunkEvaluator
+
+    def run(self, job: Job) -> ChunkResult:
+        if self.fmt == "jsonl":
+            chunk = parse_jsonl(read_job(self.path, job))
+        else:
+            assert self.header is not None
+            data = None if job.rows is not None else read_job(self.path, job)
+            chunk = parse_csv(data, job.rows, job.quoted, self.header.columns)
+        out = self.evaluator.run(chunk, job.first_row)
+        return ChunkResult(out.data, out.rows, out.decided, out.failed, out.fast_rows,
+                           job.length)
+
+
+_STATE: _Input | None = None  # set in the parent just before the workers fork
+
+
+def _worker(jobs: Any, results: Any) -> None:
+    # Ctrl-C reaches every process of the terminal's group: only the parent acts on it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # the parent's handlers are for the parent
+        signal.signal(sig, signal.SIG_DFL)
+    state = _STATE
+    assert state is not None
+    while True:
+        job = jobs.get()
+        if job is None:
+            return
+        try:
+            results.put((job.seq, state.run(job)))
+        except BaseException:
+            results.put((job.seq, traceback.format_exc()))
+            return
+
+
+def default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not every platform has affinity
+        return max(1, os.cpu_count() or 1)
+
+
+def prepare(opts: BatchOptions, engine: Engine | None = None) -> tuple[_Input, str]:
+    """Load the bundle (unless given its engine) and check the options and the input's columns;
+    nothing is written."""
+    if engine is None:
+        from pctrules.bundle import open_bundle
+
+        engine = Engine(open_bundle(opts.bundle, opts.data_dir))
+    in_fmt = detect_format(opts.input, opts.in_format)
+    out_fmt = detect_format(opts.output, opts.out_format)
+    names = [d.name for d in engine.compiled.decisions]
+    for name in opts.decisions:
+        if name not in names:
+            hint = did_you_mean(name, names)
+            raise BatchUsageError(f"unknown decision '{name}'" + (f" ({hint})" if hint else "")
+                                  + "; the decisions are " + ", ".join(names))
+    decisions = list(dict.fromkeys(opts.decisions)) or names
+    header = None
+    if in_fmt == "csv":
+        header = read_header(opts.input)
+        _check_header(header, engine)
+    evaluator = ChunkEvaluator(engine, decisions, opts.as_of, out_fmt, opts.params, opts.fast)
+    return _Input(opts.input, in_fmt, header, evaluator), out_fmt
+
+
+def _check_header(header: Header, engine: Engine) -> None:
+    """Every column must be a case field: a misspelt column would otherwise leave that field
+    absent on every row and quietly change the decisions (exit 5, before anything runs)."""
+    known = ["id", *(".".join(p) for p, _ in engine.case_schema.leaves())]
+    problems = [unknown_column(c, known) for c in header.columns if c not in known]
+    seen: set[str] = set()
+    for c in header.columns:
+        if c in seen:
+            problems.append(error("E-case", f"column '{c}' appears twice in the header", None,
+                                  "keep one column per field"))
+        seen.add(c)
+    if problems:
+        raise CaseError(problems)
+
+
+def run_batch(opts: BatchOptions, progress: Progress | None = None,
+              prepared: tuple[_Input, str] | None = None) -> BatchSummary:
+    """Evaluate every case of `opts.input` into `opts.output` (written only if the run ends).
+
+    Raises BatchUsageError, PctrulesError (invalid bundle: 3; invalid input columns: 5) before
+    anything runs, and BatchStopped when interrupted or a worker dies; the output is then left
+    as it was."""
+    global _STATE
+    started = time.perf_counter()
+    if opts.workers is not None and opts.workers < 1:
+        raise BatchUsageError("--workers must be at least 1")
+    state, out_fmt = prepared or prepare(opts)
+    workers = opts.workers or default_workers()
+    output = opts.output
+    if output.resolve() == opts.input.resolve():
+        raise BatchUsageError("the output file is the input file")
+    folder = output.parent if str(output.parent) else Path(".")
+    if not folder.is_dir():
+        raise BatchUsageError(f"the folder '{folder}' does not exist")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".partial", dir=folder)
+    tmp = Path(tmp_name)
+    tally = _Tally()
+    try:
+        with os.fdopen(fd, "wb") as out:
+            if out_fmt == "csv":
+                out.write((csv_line(state.evaluator.columns) + "\n").encode("utf-8"))
+            start = state.header.data_offset if state.header else 0
+            jobs = plan_jobs(opts.input, start, state.fmt, opts.block_bytes)
+            _STATE = state
+            try:
+                with _signals_as_interrupt():
+                    _run_jobs(state, jobs, workers, out, tally, progress)
+            finally:
+                _STATE = None
+        os.replace(tmp, output)
+    except KeyboardInterrupt:
+        tmp.unlink(missing_ok=True)
+        raise BatchStopped(f"interrupted after {tally.done_text()}; '{output}' was not written",
+                           130) from None
+    except _WorkerDied as exc:
+        tmp.unlink(missing_ok=True)
+        raise BatchStopped(f"{exc}; stopped after {tally.done_text()}; '{output}' was not "
+                           "written", int(ExitCode.INTERNAL)) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return BatchSummary(tally.rows, tally.decided, tally.failed, tally.fast_rows,
+                        time.perf_counter() - started, workers, output)
+
+
+@dataclass
+class _Tally:
+    rows: int = 0
+    decided: int = 0
+    failed: int = 0
+    fast_rows: int = 0
+    nbytes: int = 0
+    planned: int = 0
+    planning_done: bool = False
+
+    def add(self, r: ChunkResult) -> None:
+        self.rows += r.rows
+        self.decided += r.decided
+        self.failed += r.failed
+        self.fast_rows += r.fast_rows
+        self.nbytes += r.nbytes
+
+    def done_text(self) -> str:
+        of = f"{self.planned:,}" if self.planning_done else f"at least {self.planned:,}"
+        return f"{self.rows:,} of {of} rows"
+
+
+class _WorkerDied(Exception):
+    pass
+
+
+class _Interrupt(KeyboardInterrupt):
+    pass
+
+
+class _signals_as_interrupt:
+    """SIGTERM (and SIGHUP) stop the run as Ctrl-C does, so the temporary file is removed."""
+
+    def __enter__(self) -> None:
+        self.saved: dict[int, Any] = {}
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            self.saved[sig] = signal.signal(sig, self._raise)
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self.saved.items():
+            signal.signal(sig, handler)
+
+    @staticmethod
+    def _raise(signum: int, frame: FrameType | None) -> None:
+        raise _Interrupt
+
+
+def _planned(jobs: Iterator[Job], tally: _Tally) -> Iterator[Job]:
+    for job in jobs:
+        tally.planned += job.lines
+        yield job
+    tally.planning_done = True
+
+
+def _run_jobs(state: _Input, jobs: Iterator[Job], workers: int, out: IO[bytes], tally: _Tally,
+              progress: Progress | None) -> None:
+    planned = _planned(jobs, tally)
+    first = next(planned, None)
+    if first is None:
+        return
+    second = next(planned, None)
+    if workers == 1 or second is None or "fork" not in mp.get_all_start_methods():
+        # One chunk, or one worker: a process of our own would only add its start-up time.
+        for job in chain([first] if second is None else [first, second], planned):
+            _write(out, state.run(job), tally, progress)
+        return
+    ctx = mp.get_context("fork")
+    job_q = ctx.Queue(maxsize=workers * 2)
+    result_q = ctx.Queue()
+    # The bundle, graph and fast-path tables are shared with the workers copy-on-write; frozen,
+    # the collector never touches (and so never copies) them.
+    gc.freeze()
+    procs = [ctx.Process(target=_worker, args=(job_q, result_q), daemon=True)
+             for _ in range(workers)]
+    for p in procs:
+        p.start()
+    try:
+        _pump(chain([first, second], planned), procs, job_q, result_q, workers, out, tally,
+              progress)
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+        for p in procs:
+            p.join(timeout=5)
+        job_q.close()
+        result_q.close()
+        job_q.cancel_join_thread()
+        result_q.cancel_join_thread()
+        gc.unfreeze()
+
+
+def _pump(jobs: Iterator[Job], procs: list[Any], job_q: Any, result_q: Any, workers: int,
+          out: IO[bytes], tally: _Tally, progress: Progress | None) -> None:
+    """Keep a few chunks in flight and write results in input order as they complete."""
+    limit = workers * 2 + 1  # enough to keep every worker busy; bounds memory
+    pending: dict[int, ChunkResult] = {}
+    next_seq = 0
+    in_flight = 0
+    exhausted = False
+    while True:
+        while not exhausted and in_flight < limit:
+            job = next(jobs, None)
+            if job is None:
+                exhausted = True
+            else:
+                job_q.put(job)
+                in_flight += 1
+        if not in_flight:
+            break
+        try:
+            seq, result = result_q.get(timeout=0.2)
+        except queue.Empty:
+            _check_workers(procs)
+            continue
+        if isinstance(result, str):
+            raise RuntimeError(f"a worker failed:\n{result}")
+        pending[seq] = result
+        in_flight -= 1
+        while next_seq in pending:
+            _write(out, pending.pop(next_seq), tally, progress)
+            next_seq += 1
+    for _ in procs:
+        job_q.put(None)
+
+
+def _check_workers(procs: list[Any]) -> None:
+    for p in procs:
+        code = p.exitcode
+        if code is not None:
+            how = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
+            raise _WorkerDied(f"a worker process stopped unexpectedly ({how})")
+
+
+def _write(out: IO[bytes], r: ChunkResult, tally: _Tally, progress: Progress | None) -> None:
+    out.write(r.data)
+    tally.add(r)
+    if progress is not None:
+        progress(tally.rows, tally.nbytes)

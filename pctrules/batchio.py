@@ -1,0 +1,331 @@
+"""Batch stage, input and output: split a CSV/JSONL file into chunks, parse them, write rows safely.
+
+The parent process plans the chunks (byte ranges that end at record boundaries); each worker
+reads and parses its own range. Rows are kept as columns (one list per field path), with None
+for an absent value, so the column evaluator (`vector.py`) can work on whole columns at once.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import repeat
+from pathlib import Path
+from typing import BinaryIO, Final
+
+from pctrules.diagnostics import CaseError, Diagnostic, PctrulesError, did_you_mean, error
+
+FORMATS: Final = ("csv", "jsonl")
+BLOCK_BYTES: Final = 4 << 20
+"""Bytes per chunk: about 100,000 rows of a typical case file, a few tens of MB per worker."""
+ROWS_PER_SEQUENTIAL_CHUNK: Final = 50_000
+
+Path_ = tuple[str, ...]
+
+
+def detect_format(path: Path, given: str | None) -> str:
+    """The format named by `--format`, else by the file name (`.jsonl`/`.ndjson` → jsonl)."""
+    if given:
+        return given
+    return "jsonl" if path.suffix.lower() in (".jsonl", ".ndjson") else "csv"
+
+
+def input_error(message: str, help: str | None = None) -> PctrulesError:
+    """A whole-input problem (exit 5): nothing is evaluated and no output is written."""
+    return CaseError(error("E-case", message, None, help))
+
+
+# -- planning: byte ranges at record boundaries ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One chunk of input for a worker: a byte range, or rows the parent already parsed.
+
+    `quoted` says the range holds a `"` and needs the csv module (its records still never span
+    lines: the planner checked); `rows` is set for the sequential fallback (quoted newlines).
+    """
+
+    seq: int
+    first_row: int
+    start: int
+    length: int
+    lines: int
+    quoted: bool = False
+    rows: list[list[str]] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """The CSV header: the field path of each column, and where the data starts."""
+
+    columns: tuple[str, ...]
+    data_offset: int
+
+
+def read_header(path: Path) -> Header:
+    """Read the CSV header line (a UTF-8 byte-order mark is allowed)."""
+    with path.open("rb") as f:
+        first = f.readline()
+    if not first.strip():
+        raise input_error(f"'{path}' has no header line",
+                          "the first line names the columns, e.g. 'id,date,person.practice'")
+    text = first.decode("utf-8-sig", errors="replace").rstrip("\r\n")
+    columns = tuple(c.strip() for c in next(csv.reader([text])))
+    return Header(columns, len(first))
+
+
+def plan_jobs(path: Path, start: int, fmt: str, block_bytes: int = BLOCK_BYTES) -> Iterator[Job]:
+    """Cut the file from `start` into jobs ending at record boundaries, in order.
+
+    A CSV block with a quoted newline (a `"` count that is odd on some line) switches the rest of
+    the file to the sequential reader: the parent parses it with the csv module and hands out
+    parsed rows. JSON lines never hold a raw newline, so JSONL always splits at line ends.
+    """
+    seq = row = 0
+    with path.open("rb") as f:
+        offset = start
+        while True:
+            f.seek(offset)
+            block = f.read(block_bytes)
+            if not block:
+                return
+            cut = block.rfind(b"\n") + 1
+            while cut == 0:  # a line longer than a block: read on to its end
+                more = f.read(block_bytes)
+                block += more
+                cut = block.rfind(b"\n") + 1 if more else len(block)
+            data = block[:cut]
+            quoted = fmt == "csv" and b'"' in data
+            if quoted and any(line.count(b'"') & 1 for line in data.split(b"\n")):
+                yield from _sequential(f, offset, seq, row)
+                return
+            lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+            yield Job(seq, row, offset, cut, lines, quoted)
+            seq, row, offset = seq + 1, row + lines, offset + cut
+
+
+def _sequential(f: BinaryIO, offset: int, seq: int, first_row: int) -> Iterator[Job]:
+    """The rest of the file parsed here, with the csv module: quoted newlines end no record.
+    A job's `length` is then the bytes its rows took (for progress), roughly."""
+    f.seek(offset)
+    text = io.TextIOWrapper(f, encoding="utf-8", errors="replace", newline="")
+    rows: list[list[str]] = []
+    size = 0
+    for record in csv.reader(text):
+        rows.append(record)
+        size += sum(map(len, record)) + len(record)
+        if len(rows) == ROWS_PER_SEQUENTIAL_CHUNK:
+            yield Job(seq, first_row, 0, size, len(rows), True, rows)
+            seq, first_row, rows, size = seq + 1, first_row + len(rows), [], 0
+    if rows:
+        yield Job(seq, first_row, 0, size, len(rows), True, rows)
+    text.detach()
+
+
+def read_job(path: Path, job: Job) -> bytes:
+    with path.open("rb") as f:
+        f.seek(job.start)
+        return f.read(job.length)
+
+
+# -- parsing: a chunk of rows as columns -----------------------------------------------------
+
+
+@dataclass(slots=True)
+class Chunk:
+    """Parsed rows as columns: `columns[i][r]` is field `paths[i]` of row r (None = absent).
+
+    `errors` holds the rows that failed before evaluation (a short row, bad JSON), by row index;
+    their column values are absent. `blank` says an empty text is an absent value (CSV, where
+    an empty cell is how a value is left out).
+    """
+
+    n: int
+    paths: list[Path_]
+    columns: list[list[object]]
+    errors: dict[int, str] = field(default_factory=dict)
+    blank: bool = False
+
+
+def split_path(name: str) -> Path_:
+    return tuple(name.split("."))
+
+
+def _decode(data: bytes) -> tuple[str, bool]:
+    """Text of a block; a block that is not UTF-8 keeps its bad bytes as escapes (flagged)."""
+    try:
+        return data.decode("utf-8"), False
+    except UnicodeDecodeError:
+        return data.decode("utf-8", errors="surrogateescape"), True
+
+
+def _lines(data: bytes) -> tuple[list[str], bool]:
+    text, bad = _decode(data)
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+    if text.endswith("\n"):
+        text = text[:-1]
+    return text.split("\n"), bad
+
+
+def _not_utf8(line: str) -> bool:
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+NOT_UTF8 = "the line is not valid UTF-8 text"
+
+
+def parse_csv(data: bytes | None, rows: list[list[str]] | None, quoted: bool,
+              header: Sequence[str]) -> Chunk:
+    """Parse a CSV job into columns; an empty cell is an absent value."""
+    width = len(header)
+    paths = [split_path(c) for c in header]
+    errors: dict[int, str] = {}
+    if rows is None:
+        assert data is not None
+        lines, bad_text = _lines(data)
+        n = len(lines)
+        if not quoted and not bad_text and (
+                list(map(str.count, lines, repeat(","))).count(width - 1) == n):
+            # The common case: no quotes, every line the right width. Split the whole block in
+            # one call and slice out each column.
+            flat: list[object] = ",".join(lines).split(",")  # type: ignore[assignment]
+            return Chunk(n, paths, [flat[i::width] for i in range(width)], blank=True)
+        rows = list(csv.reader(lines)) if quoted else [line.split(",") for line in lines]
+        if bad_text:
+            for i, line in enumerate(lines):
+                if _not_utf8(line):
+                    errors[i] = NOT_UTF8
+    n = len(rows)
+    empty: list[str] = [""] * width
+    fixed: list[Sequence[str]] = []
+    for i, row in enumerate(rows):
+        if len(row) != width and i not in errors:
+            errors[i] = _width_error(len(row), width)
+        fixed.append(empty if i in errors else row)
+    columns: list[list[object]] = [list(col) for col in zip(*fixed, strict=True)] if fixed else [
+        [] for _ in range(width)]
+    return Chunk(n, paths, columns, errors, blank=True)
+
+
+def _width_error(got: int, width: int) -> str:
+    fields = "field" if got == 1 else "fields"
+    return f"row has {got} {fields}; the header has {width}"
+
+
+def parse_jsonl(data: bytes) -> Chunk:
+    """Parse a JSONL job: one JSON object per line, nested mappings or dotted keys."""
+    lines, _ = _lines(data)
+    n = len(lines)
+    index: dict[Path_, int] = {}
+    columns: list[list[object]] = []
+    errors: dict[int, str] = {}
+    for r, line in enumerate(lines):
+        try:
+            obj = json.loads(line)
+        except ValueError as exc:
+            errors[r] = NOT_UTF8 if _not_utf8(line) else _json_error(line, exc)
+            continue
+        if not isinstance(obj, dict):
+            errors[r] = f"the line is not a JSON object: {_short(line)}"
+            continue
+        for p, value in _flatten(obj, ()):
+            i = index.get(p)
+            if i is None:
+                i = index[p] = len(columns)
+                columns.append([None] * n)
+            columns[i][r] = value
+    return Chunk(n, list(index), columns, errors)
+
+
+def _flatten(obj: dict[str, object], prefix: Path_) -> Iterator[tuple[Path_, object]]:
+    for key, value in obj.items():
+        p = (*prefix, *str(key).split("."))
+        if isinstance(value, dict) and value:
+            yield from _flatten(value, p)
+        else:
+            yield p, value
+
+
+def _json_error(line: str, exc: ValueError) -> str:
+    if not line.strip():
+        return "the line is empty"
+    reason = str(exc.args[0]) if exc.args else "invalid"
+    return f"the line is not valid JSON ({reason.split(':')[0].lower()}): {_short(line)}"
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
+def nested(paths: Sequence[Path_], values: Sequence[object], blank: bool) -> dict[str, object]:
+    """A row as the nested mapping a case file would hold, leaving absent values out."""
+    out: dict[str, object] = {}
+    for p, v in zip(paths, values, strict=True):
+        if v is None or (blank and v == ""):
+            continue
+        target = out
+        for key in p[:-1]:
+            inner = target.get(key)
+            if not isinstance(inner, dict):
+                inner = target[key] = {}
+            target = inner
+        target[p[-1]] = v
+    return out
+
+
+# -- output ----------------------------------------------------------------------------------
+
+FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
+"""What makes a spreadsheet read a cell as a formula (OWASP "CSV injection")."""
+
+
+def safe_cell(text: str) -> str:
+    """A CSV cell that a spreadsheet shows as text: a leading `'` before formula characters,
+    then CSV quoting where the text needs it."""
+    if text.startswith(FORMULA_START):
+        text = "'" + text
+    if any(c in text for c in ',"\n\r'):
+        text = '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def safe_column(values: list[str]) -> list[str]:
+    """`safe_cell` over a column, fast when (as usual) no cell needs it."""
+    joined = "\n".join(values)
+    if (joined.count("\n") == len(values) - 1 and not joined.startswith(FORMULA_START)
+            and not any(c in joined for c in ',"\r')
+            and not any("\n" + c in joined for c in FORMULA_START)):
+        return values
+    return [safe_cell(v) for v in values]
+
+
+def csv_line(cells: Sequence[str]) -> str:
+    return ",".join(safe_cell(c) for c in cells)
+
+
+def output_columns(decisions: Sequence[str]) -> list[str]:
+    cols = ["id"]
+    for d in decisions:
+        cols += [d, f"{d}.rule", f"{d}.reason"]
+    return [*cols, "error"]
+
+
+def jsonl_line(columns: Sequence[str], cells: Sequence[object]) -> str:
+    return json.dumps(dict(zip(columns, cells, strict=True)), ensure_ascii=False,
+                      separators=(",", ":"))
+
+
+def unknown_column(name: str, known: Sequence[str]) -> Diagnostic:
+    help = did_you_mean(name, known)
+    message = f"unknown column '{name}'" + (f" ({help})" if help else "")
+    return error("E-case", message, None, "the columns a case may have: " + ", ".join(known))
+
