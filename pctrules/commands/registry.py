@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from pctrules.commands.batch import batch_command
 from pctrules.commands.check import check_command
 from pctrules.commands.evaluate import evaluate_command
 from pctrules.commands.explain import explain_command
@@ -15,3 +16,4 @@ COMMANDS: list[click.Command] = []
 COMMANDS += [graph_command, import_command]
 COMMANDS += [check_command]
 COMMANDS += [evaluate_command, explain_command, test_command]
+COMMANDS += [batch_command]
