@@ -53,11 +53,15 @@ def raw_cases(n: int, seed: int) -> list[dict[str, object]]:
     return out
 
 
-def rate(label: str, n_decisions: int, fn: Callable[[], object]) -> tuple[str, float, float]:
-    t0 = time.perf_counter()
-    fn()
-    seconds = time.perf_counter() - t0
-    return label, n_decisions / seconds, seconds
+def rate(label: str, n_decisions: int, fn: Callable[[], object],
+         repeat: int = 3) -> tuple[str, float, float]:
+    """The best of `repeat` runs: the machine is shared, and the best run is the least disturbed."""
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return label, n_decisions / best, best
 
 
 def floor_loop(cases: list[Case], engine: Engine) -> Callable[[], object]:
@@ -128,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     print(f"setup (load, check, graph, compile, bind): {setup:.2f} s; "
           f"validate {len(cases):,} cases: {len(cases) / validate:,.0f} cases/s")
-    print(f"{'loop':<36} {'decisions/s':>14} {'seconds':>9}")
+    print(f"{'loop (best of 3)':<36} {'decisions/s':>14} {'seconds':>9}")
     for label, per_second, seconds in rows:
         print(f"{label:<36} {per_second:>14,.0f} {seconds:>9.2f}")
     if args.profile:

@@ -257,28 +257,24 @@ class Engine:
     ) -> CaseResult:
         """Evaluate the bundle's decisions (or the named ones, with what they depend on) for a
         case on `as_of` (default: the case's date; one of them is required)."""
-        if case.__class__ is not Case:
-            case = self.validate_case(case, 1)
-        assert isinstance(case, Case)
-        on = as_of or case.date
+        c = case if case.__class__ is Case else self.validate_case(case, 1)
+        if TYPE_CHECKING:
+            assert isinstance(c, Case)
+        on = as_of or c.date
         if on is None:
             raise CaseError(error(
-                "E-case", f"for case '{case.id}', there is no date to evaluate on", None,
+                "E-case", f"for case '{c.id}', there is no date to evaluate on", None,
                 "give the case a 'date', or pass --as-of YYYY-MM-DD"))
         plan = self._plans.get(decisions if decisions is None else tuple(decisions))
         if plan is None:
             plan = self._plan(decisions)
         warnings: list[str] = []
-        fields = self._prepare(case, on, warnings) if case.nodes else case.fields
+        fields = self._prepare(c, on, warnings) if c.nodes else c.fields
         p = self.params if params is None else self._params(params)
         if trace:
-            results = self._traced_run(plan, fields, on, p, warnings)
-        else:
-            results = self._run(plan, fields, on, p)
-        return CaseResult(case.id, on, results, warnings, self.info, self._namer)
-
-    def _run(self, plan: _Plan, fields: Mapping[str, object], on: dt.date,
-             p: Mapping[str, object]) -> dict[str, DecisionResult]:
+            return CaseResult(c.id, on, self._traced_run(plan, fields, on, p, warnings),
+                              warnings, self.info, self._namer)
+        # The fast path, inline: each generated function reads the values computed before it.
         values: dict[str, object] = {}
         out: dict[str, DecisionResult] = {}
         failed: set[str] | None = None
@@ -288,11 +284,11 @@ class Engine:
             else:
                 r = fn(fields, values, on, p)
             values[name] = r.value
-            if r.outcome == "error":
+            if r.error is not None:
                 failed = {name} if failed is None else failed | {name}
             if emit:
                 out[name] = r
-        return out
+        return CaseResult(c.id, on, out, warnings, self.info, self._namer)
 
     def _traced_run(self, plan: _Plan, fields: Mapping[str, object], on: dt.date,
                     p: Mapping[str, object], warnings: list[str]) -> dict[str, DecisionResult]:
