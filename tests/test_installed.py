@@ -36,3 +36,11 @@ def test_console_script_finds_its_grammar_and_bundle(tmp_path: Path) -> None:
     assert located.returncode == 0, located.stderr
     for line in located.stdout.splitlines():
         assert Path(line).is_file(), line
+
+
+@pytest.mark.skipif(not SCRIPT.exists(), reason="the pctrules script is not installed here")
+def test_check_without_arguments_checks_the_embedded_bundle(tmp_path: Path) -> None:
+    result = run(str(SCRIPT), "check", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    [summary] = result.stdout.splitlines()
+    assert summary.startswith("ok: ") and "decisions" in summary
