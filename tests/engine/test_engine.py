@@ -7,10 +7,10 @@ import datetime as dt
 import json
 
 import pytest
-from tests.engine.conftest import MakeBundle
 
 from pctrules.diagnostics import CaseError, ExitCode
 from pctrules.engine import Engine
+from tests.engine.conftest import MakeBundle
 
 DAY = "2011-09-01"
 
