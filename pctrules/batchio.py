@@ -181,6 +181,7 @@ def _not_utf8(line: str) -> bool:
 
 
 NOT_UTF8 = "the line is not valid UTF-8 text"
+EMPTY_LINE = "the line is empty"
 
 
 def parse_csv(data: bytes | None, rows: list[list[str]] | None, quoted: bool,
@@ -209,7 +210,8 @@ def parse_csv(data: bytes | None, rows: list[list[str]] | None, quoted: bool,
     fixed: list[Sequence[str]] = []
     for i, row in enumerate(rows):
         if len(row) != width and i not in errors:
-            errors[i] = _width_error(len(row), width)
+            errors[i] = EMPTY_LINE if len(row) <= 1 and not any(row) else _width_error(
+                len(row), width)
         fixed.append(empty if i in errors else row)
     columns: list[list[object]] = [list(col) for col in zip(*fixed, strict=True)] if fixed else [
         [] for _ in range(width)]
@@ -257,7 +259,7 @@ def _flatten(obj: dict[str, object], prefix: Path_) -> Iterator[tuple[Path_, obj
 
 def _json_error(line: str, exc: ValueError) -> str:
     if not line.strip():
-        return "the line is empty"
+        return EMPTY_LINE
     reason = str(exc.args[0]) if exc.args else "invalid"
     return f"the line is not valid JSON ({reason.split(':')[0].lower()}): {_short(line)}"
 

@@ -1,0 +1,69 @@
+"""Fixtures for the batch tests: the real practice register, an engine over it, case files."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from pctrules.batch import BatchOptions, BatchSummary, prepare, run_batch
+from pctrules.bundle import open_bundle
+from pctrules.engine import Engine
+from pctrules.importers.registry import run_import
+
+REPO = Path(__file__).resolve().parents[2]
+DATA = REPO.parent / "shared" / "data" / "england"
+EPCMEM = DATA / "ods_epcmem_2019-08-30.csv"
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The ODS epcmem register imported as `pctrules import` would (skipped when absent)."""
+    if not EPCMEM.exists():
+        pytest.skip(f"the official data file '{EPCMEM.name}' is not in {DATA}")
+    into = tmp_path_factory.mktemp("register")
+    run_import("ods-epcmem", EPCMEM, into)
+    return into
+
+
+@pytest.fixture(scope="session")
+def engine(data_dir: Path) -> Engine:
+    return Engine(open_bundle(None, data_dir))
+
+
+@pytest.fixture(scope="session")
+def generator() -> ModuleType:
+    """benchmarks/generate_cases.py, the generator of cases over the real register."""
+    spec = importlib.util.spec_from_file_location(
+        "generate_cases", REPO / "benchmarks" / "generate_cases.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def floor() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("floor", REPO / "benchmarks" / "floor.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+Run = Callable[..., BatchSummary]
+
+
+@pytest.fixture
+def run(engine: Engine) -> Run:
+    """run(input, output, **options): `pctrules batch` through the API, on the shared engine."""
+
+    def go(input: Path, output: Path, progress: Callable[[int, int], None] | None = None,
+           **options: object) -> BatchSummary:
+        options.setdefault("decisions", ("responsible_pct",))
+        opts = BatchOptions(input=input, output=output, **options)  # type: ignore[arg-type]
+        return run_batch(opts, progress, prepare(opts, engine))
+    return go
