@@ -16,6 +16,7 @@ from pctrules.check import (
     CaseField,
     CaseRoot,
     CheckedBundle,
+    CheckedConstraint,
     CheckedDecision,
     CheckedRule,
     DecisionRef,
@@ -366,6 +367,11 @@ class _Failed(Exception):
         super().__init__(error.message)
         span = error.span or (where.span if where is not None else None)
         self.info = RuleErrorInfo(error.message, rule, str(span) if span is not None else None)
+        self.span = span
+
+    def error(self) -> RuleError:
+        """Back to a RuleError, now with the position of the failing expression."""
+        return RuleError(self.info.message, self.span)
 
 
 class TracedEvaluator:
@@ -522,6 +528,25 @@ class TracedEvaluator:
             return {key: runtime.settle(self._eval(expr, ctx, variables, rule.spec.id, rec))
                     for key, expr in then.items()}
         return runtime.settle(self._eval(then, ctx, variables, rule.spec.id, rec))
+
+
+def constraint_violations(
+    checked: CheckedBundle, constraint: CheckedConstraint, ctx: EvalContext,
+) -> list[str]:
+    """The subjects (codes, in order) for which a constraint's `require` is not true on
+    `ctx.as_of`; a RuleError while evaluating it is raised, naming the constraint."""
+    if constraint.subject is None or constraint.require is None:
+        return []
+    ev = _Evaluator(checked.refs, ctx, _Recorder())
+    try:
+        subjects = ev.eval(constraint.subject.collection)
+        if subjects is None or subjects is UNKNOWN:
+            return []
+        failing = [str(x) for x, ok in ev._each(constraint.subject.var, subjects,
+                                                  constraint.require) if ok is not True]
+    except RuleError as exc:
+        raise _Failed(exc, constraint.spec.id, constraint.require).error() from None
+    return failing
 
 
 def evaluate_decision(

@@ -27,9 +27,9 @@ from pctrules.diagnostics import (
 )
 from pctrules.engine import REGISTER_HELP, CaseResult, Engine
 from pctrules.graph import OrgGraph, build_graph
-from pctrules.interpret import conjuncts
+from pctrules.interpret import conjuncts, constraint_violations
 from pctrules.loader import display_base, json_schema
-from pctrules.runtime import describe, json_value
+from pctrules.runtime import EvalContext, RuleError, describe, json_value
 from pctrules.source import Span
 from pctrules.yamlsource import SchemaChecker, YMap, YSeq, decode, read_yaml, to_python
 
@@ -303,6 +303,30 @@ def _pct(n: int, total: int) -> str:
     return f"{100.0 * n / total:.1f}%" if total else "100.0%"
 
 
+def check_constraints(engine: Engine, dates: Iterable[dt.date]) -> list[str]:
+    """The bundle's constraints on each date the tests used: a line per violated one ('FAIL'
+    for an error, 'warning:' for a warning), naming the first date and the subjects."""
+    lines: list[str] = []
+    for constraint in engine.checked.constraints:
+        spec = constraint.spec
+        for on in dates:
+            ctx = EvalContext(engine.graph, on, {}, engine.params)
+            try:
+                failing = constraint_violations(engine.checked, constraint, ctx)
+            except RuleError as exc:
+                lines.append(f"FAIL constraint {spec.id} ({exc.span}) on {on.isoformat()}: "
+                             f"{exc.message}")
+                break
+            if failing:
+                shown = ", ".join(failing[:10]) + (" …" if len(failing) > 10 else "")
+                label = "FAIL" if spec.severity == "error" else "warning:"
+                lines.append(f"{label} constraint {spec.id} ({spec.id_span}) on "
+                             f"{on.isoformat()}: "
+                             f"{spec.message or 'the requirement does not hold'}: {shown}")
+                break
+    return lines
+
+
 # -- the command -----------------------------------------------------------------------------
 
 
@@ -330,6 +354,7 @@ def test_command(bundle_dir: Path | None, data_dir: Path | None, coverage: bool)
     cov = Coverage.of(engine)
     counts = {"passed": 0, "failed": 0, "skipped": 0}
     reasons: set[str] = set()
+    results: list[CaseResult] = []
     for test in tests:
         outcome = runner.run(test)
         counts[outcome.status] += 1
@@ -337,6 +362,7 @@ def test_command(bundle_dir: Path | None, data_dir: Path | None, coverage: bool)
             reasons.add(outcome.detail)
         if outcome.result is not None:
             cov.add(outcome.result)
+            results.append(outcome.result)
         if outcome.status == "failed":
             click.echo(f"FAIL {test.where.path}:{test.where.line} {test.name}: {outcome.detail}")
     summary = f"{counts['passed']} passed, {counts['failed']} failed"
@@ -349,5 +375,8 @@ def test_command(bundle_dir: Path | None, data_dir: Path | None, coverage: bool)
     click.echo(summary)
     if coverage:
         click.echo("\n".join(cov.report()))
-    if counts["failed"]:
+    broken = check_constraints(engine, sorted({r.as_of for r in results}))
+    for line in broken:
+        click.echo(line)
+    if counts["failed"] or any(line.startswith("FAIL") for line in broken):
         click.get_current_context().exit(int(ExitCode.TESTS_FAILED))

@@ -270,3 +270,16 @@ def test_an_invalid_case_in_a_policy_test_is_a_failure(run: Run, tmp_path: Path)
     result = run("test", str(bundle))
     assert result.exit_code == 4, result.output
     assert "invalid case: for case 'a', field 'date'" in result.stdout
+
+
+def test_a_violated_constraint_fails_the_tests(run: Run, tmp_path: Path) -> None:
+    bundle = _bundle_with_tests(tmp_path, (
+        "- name: x\n  case: {id: a, date: 2012-01-10, person: {residence: E16000141}}\n"
+        "  expect: {responsible_pct: 5QL}\n"))
+    leads = bundle / "data" / "cluster-leads.csv"
+    leads.write_text(leads.read_text().replace("5H8,CL-SOUTH-YORKSHIRE", "5QL,CL-SOUTH-YORKSHIRE"))
+    result = run("test", str(bundle))
+    assert result.exit_code == 4, result.output
+    assert ("FAIL constraint designated-lead-is-member" in result.stdout
+            and "on 2012-01-10: the designated lead of a cluster is not one of its members: "
+            "CL-SOUTH-YORKSHIRE-AND-BASSETLAW" in result.stdout)
