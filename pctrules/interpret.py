@@ -491,7 +491,9 @@ class TracedEvaluator:
         first = by_id[hit.rules[0]]
         return DecisionResult(
             spec.name, hit.value, hit.rules[0], first.reason, first.cite,
-            "matched", trace=trace, rules=hit.rules)
+            "matched", trace=trace,
+            # As the compiled path: only a combining hit policy lists its deciding rules.
+            rules=() if spec.hit.value == "first" else hit.rules)
 
     def _rule(
         self, rule: CheckedRule, ctx: EvalContext, outcome: RuleOutcome,
