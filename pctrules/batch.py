@@ -22,7 +22,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import chain
+from itertools import chain, repeat
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any
@@ -115,7 +115,7 @@ class ChunkResult:
     nbytes: int
 
 
-_CACHE_LIMIT = 1 << 17  # validated values remembered per field, per worker
+_TABLE_LIMIT = 1 << 18  # distinct values remembered per field, per worker, before starting over
 
 Progress = Callable[[int, int], None]
 """Called with (rows written, input bytes consumed) after each chunk."""
@@ -140,7 +140,7 @@ class ChunkEvaluator:
             ".".join(p): t for p, t in engine.case_schema.leaves()}
         self.node_leaves = {k for k, t in self.leaves.items() if is_node(t) and not t.is_set}
         self.unavailable = unavailable_kinds(engine.checked, engine.graph)
-        self._checked: dict[str, dict[object, tuple[bool, object]]] = {}
+        self._tables: dict[str, _FieldTable] = {}
         self.plan: list[vector.VectorDecision] | None = None
         self.why_slow: str | None = "the per-case evaluator was asked for" if not fast else None
         if fast:
@@ -165,33 +165,38 @@ class ChunkEvaluator:
     # -- per chunk -------------------------------------------------------------------------
 
     def run(self, chunk: Chunk, first_row: int) -> ChunkResult:
+        """The chunk's output rows, in order; rows are written as a head and a tail (the id and
+        the rest) so that the fast path joins whole columns without a per-row Python call."""
         n = chunk.n
         slow = [False] * n
         for r in chunk.errors:
             slow[r] = True
-        lines: list[str] | None = None
-        fast_rows = 0
+        out: tuple[list[str], list[str]] | None = None
         if self.plan is not None and n:
             try:
-                lines, slow = self._fast(chunk, first_row, slow)
+                heads, tails, slow = self._fast(chunk, first_row, slow)
+                out = heads, tails
             except (RuleError, TypeError):
                 # A rule error on some row, or values the columns cannot hold (JSON lists):
                 # the engine decides the chunk, so errors read as they do case by case.
-                lines, slow = None, [True] * n
-        if lines is None:
-            lines = [""] * n
+                out = None
+        if out is None:
+            out = [""] * n, [""] * n
             slow = [True] * n
-        failed = 0
+        heads, tails = out
+        failed = fast_rows = 0
         for r in range(n):
             if slow[r]:
-                lines[r], bad = self._slow_row(chunk, r, first_row)
+                line, bad = self._slow_row(chunk, r, first_row)
+                heads[r], tails[r] = "", line + "\n"
                 failed += bad
             else:
                 fast_rows += 1
-        text = "".join(line + "\n" for line in lines) if self.jsonl or n < 64 else (
-            "\n".join(lines) + "\n")
-        return ChunkResult(text.encode("utf-8", errors="surrogateescape"), n, n - failed, failed,
-                           fast_rows, 0)
+        parts: list[str] = [""] * (2 * n)
+        parts[0::2] = heads
+        parts[1::2] = tails
+        data = "".join(parts).encode("utf-8", errors="surrogateescape")
+        return ChunkResult(data, n, n - failed, failed, fast_rows, 0)
 
     def _slow_row(self, chunk: Chunk, r: int, first_row: int) -> tuple[str, int]:
         """One row by the engine: (rendered line, 1 if it failed else 0)."""
@@ -244,13 +249,15 @@ class ChunkEvaluator:
 
     # -- the fast path ---------------------------------------------------------------------
 
-    def _fast(self, chunk: Chunk, first_row: int, slow: list[bool]) -> tuple[list[str], list[bool]]:
+    def _fast(self, chunk: Chunk, first_row: int,
+              slow: list[bool]) -> tuple[list[str], list[str], list[bool]]:
         assert vector is not None and self.plan is not None
         import numpy as np
 
         n = chunk.n
         bad = np.array(slow, dtype=np.bool_)
         raw: dict[str, vector.Col] = {}
+        extra: dict[str, Any] = {}
         ids: list[str] | None = None
         for path, column in zip(chunk.paths, chunk.columns, strict=True):
             key = ".".join(path)
@@ -258,60 +265,73 @@ class ChunkEvaluator:
                 ids, wrong = _ids(column, chunk.blank, first_row)
                 bad |= wrong
                 continue
-            col = _factorise(column, chunk.blank)
             t = self.leaves.get(key)
             if t is None:
                 # An unknown field: the engine names it, for the rows that have it.
+                col = _factorise(column, chunk.blank)
                 bad |= np.array([v is not None for v in col.values], dtype=np.bool_)[col.idx]
                 continue
-            check = self._checker(key, t)
-            pairs = [check(v) for v in col.values]
-            bad |= ~np.array([ok for ok, _ in pairs], dtype=np.bool_)[col.idx]
-            raw[key] = vector.Col(col.idx, [v for _, v in pairs])
+            table = self._table(key, t, chunk.blank)
+            idx = table.index(column)
+            ok, more = table.arrays()
+            bad |= ~ok[idx]
+            raw[key] = vector.Col(idx, table.values)
+            extra[key] = more[idx]
+        nodes = self.vec.nodes
         if self.as_of is not None:
-            days = vector.const(self.as_of, n)
+            on = np.full(n, self.as_of.toordinal(), dtype=np.int64)
+        elif "date" in extra:
+            on = extra["date"]
+            bad |= on == 0
         else:
-            days = (raw.get("date") or vector.const(None, n)).compact()
-            bad |= np.array([not isinstance(v, dt.date) for v in days.values],
-                            dtype=np.bool_)[days.idx]
-        on = np.array([v.toordinal() if isinstance(v, dt.date) else 1 for v in days.values],
-                      dtype=np.int64)[days.idx]
+            on = np.zeros(n, dtype=np.int64)
+            bad[:] = True
         fields: dict[str, vector.Col] = {}
-        table = self.vec.nodes
         for key in self.leaves:
-            col = raw.get(key) or vector.const(None, n)
-            fields[key] = vector.node_column(table, col, on) if key in self.node_leaves else col
-        frame = vector.Frame(n, on, days, fields, self.params, {}, {})
+            if key in self.node_leaves:
+                found = extra.get(key)
+                node = np.full(n, nodes.none, dtype=np.intp) if found is None else np.where(
+                    nodes.alive(found, on), found, nodes.none)
+                fields[key] = nodes.column(node)
+            else:
+                fields[key] = raw.get(key) or vector.const(None, n)
+        frame = vector.Frame(n, on, fields, self.params, {}, {})
         for d in self.plan:
             frame.results[d.name] = d.evaluate(frame)
         if ids is None:
             ids = [f"case-{first_row + r + 1}" for r in range(n)]
-        return self._render_fast(frame, ids), bad.tolist()
+        plain = chunk.plain_first and chunk.paths[0] == ("id",)
+        heads, tails = self._render_fast(frame, ids, plain)
+        return heads, tails, bad.tolist()
 
-    def _checker(self, key: str, t: Type) -> Callable[[object], tuple[bool, object]]:
-        """Validation of one field's values as the engine does it, remembered per value: a
-        column has few distinct values (dates, practices) and they recur from chunk to chunk."""
-        cache = self._checked.setdefault(key, {})
-        engine = self.engine
-        case_by_case = t.is_set or (is_node(t) and t.base in self.unavailable)
+    def _table(self, key: str, t: Type, blank: bool) -> _FieldTable:
+        table = self._tables.get(key)
+        if table is None or len(table.values) > _TABLE_LIMIT:
+            engine = self.engine
+            case_by_case = t.is_set or (is_node(t) and t.base in self.unavailable)
+            node_ids = self.vec.nodes.ids if key in self.node_leaves else None
+            none_id = self.vec.nodes.none
 
-        def check(v: object) -> tuple[bool, object]:
-            k = v if type(v) is str else (type(v), v)  # True and 1 are different values
-            hit = cache.get(k)
-            if hit is None:
-                if v is None:
-                    hit = (True, None)
-                elif case_by_case:
-                    hit = (False, None)  # sets of nodes, and kinds whose data is not loaded
-                else:
-                    valid, converted, _ = engine._value(self._typed(key, v), t)
-                    hit = (valid, converted if valid else None)
-                if len(cache) < _CACHE_LIMIT:
-                    cache[k] = hit
-            return hit
-        return check
+            def check(v: object) -> tuple[bool, object, int]:
+                """(valid, the value rules see, a node id or a date's ordinal) as the engine
+                validates the value; a date's ordinal is 0 when it is not a date."""
+                if v is None or (blank and v == ""):
+                    return True, None, none_id if node_ids is not None else 0
+                if case_by_case:
+                    return False, None, 0  # sets of nodes, and kinds whose data is not loaded
+                valid, value, _ = engine._value(self._typed(key, v), t)
+                if not valid:
+                    return False, None, 0
+                if node_ids is not None:
+                    return True, value, node_ids.get(value, none_id)  # type: ignore[arg-type]
+                return True, value, value.toordinal() if isinstance(value, dt.date) else 0
+            table = self._tables[key] = _FieldTable(check)
+        return table
 
-    def _render_fast(self, frame: vector.Frame, ids: list[str]) -> list[str]:
+    def _render_fast(self, frame: vector.Frame, ids: list[str],
+                     plain: bool) -> tuple[list[str], list[str]]:
+        """Each row's head (its id) and tail (the decision cells, rendered once per distinct
+        combination of rule and value); `plain`: the ids need no neutralising or quoting."""
         assert vector is not None
         import numpy as np
 
@@ -326,10 +346,11 @@ class ChunkEvaluator:
             part = vector.map2(self._fast_cells(name), rule, dc.value)
             suffix = part if suffix is None else vector.map2(_concat, suffix, part)
         assert suffix is not None
-        tails = suffix.rows()
+        end = ',"error":null}\n' if self.jsonl else ",\n"
+        tails = vector.Col(suffix.idx, [f"{v}{end}" for v in suffix.values]).rows()
         if self.jsonl:
-            return list(map(_jsonl_fast, _json_strings(ids), tails))
-        return list(map(_csv_fast, safe_column(ids), tails))
+            return list(map('{"id":'.__add__, _json_strings(ids))), tails  # type: ignore[arg-type]
+        return (ids if plain else safe_column(ids)), tails  # type: ignore[return-value]
 
     def _fast_cells(self, name: str) -> Callable[[object, object], object]:
         """The rendered cells of one decision for a (rule, value) pair."""
@@ -350,6 +371,57 @@ class ChunkEvaluator:
         return csv_cells
 
 
+class _FieldTable:
+    """One field's distinct values as this worker met them, each validated once: a column has
+    few distinct values (dates, practices), and they recur from chunk to chunk."""
+
+    def __init__(self, check: Callable[[object], tuple[bool, object, int]]) -> None:
+        self.check = check
+        self.where: dict[object, int] = {}
+        self.values: list[object] = []
+        self.valid: list[bool] = []
+        self.more: list[int] = []
+        self._arrays: tuple[Any, Any] | None = None
+
+    def index(self, column: list[object]) -> Any:
+        """Each row's index into `values`; new values are validated and added."""
+        import numpy as np
+
+        keys = column if set(map(type, column)) <= {str, type(None)} else [
+            (type(v), v) if v is not None and type(v) is not str else v for v in column]
+        where = self.where
+        # An unhashable JSON value (a list) raises TypeError: the chunk goes case by case.
+        idx = np.fromiter(map(where.get, keys, repeat(-1)), dtype=np.intp, count=len(keys))
+        missing = np.flatnonzero(idx < 0)
+        if not len(missing):
+            return idx
+        # New values: few once a worker is warm, most of them in its first chunk.
+        many = len(missing) > len(keys) // 8
+        rows = missing.tolist()
+        for k in dict.fromkeys(keys if many else [keys[r] for r in rows]):
+            if k in where:
+                continue
+            where[k] = len(self.values)
+            ok, value, more = self.check(k[1] if isinstance(k, tuple) else k)
+            self.values.append(value)
+            self.valid.append(ok)
+            self.more.append(more)
+        self._arrays = None
+        if many:
+            return np.fromiter(map(where.__getitem__, keys), dtype=np.intp, count=len(keys))
+        idx[missing] = [where[keys[r]] for r in rows]
+        return idx
+
+    def arrays(self) -> tuple[Any, Any]:
+        """Per value: whether it is valid, and its node id or date ordinal (numpy arrays)."""
+        import numpy as np
+
+        if self._arrays is None:
+            self._arrays = (np.array(self.valid, dtype=np.bool_),
+                            np.array(self.more, dtype=np.int64))
+        return self._arrays
+
+
 def _label(label: object) -> tuple[str | None, str | None]:
     assert isinstance(label, tuple)
     return label[0], label[1]
@@ -357,14 +429,6 @@ def _label(label: object) -> tuple[str | None, str | None]:
 
 def _concat(a: object, b: object) -> object:
     return str(a) + str(b)
-
-
-def _csv_fast(i: str, tail: object) -> str:
-    return f"{i}{tail},"
-
-
-def _jsonl_fast(i: str, tail: object) -> str:
-    return f'{{"id":{i}{tail},"error":null}}'
 
 
 def _json(v: object) -> str:

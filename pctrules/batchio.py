@@ -12,9 +12,13 @@ import io
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import repeat
 from pathlib import Path
 from typing import BinaryIO, Final
+
+try:  # numpy checks a block's line widths in one pass; without it, a line at a time
+    import numpy as np
+except ImportError:  # pragma: no cover - numpy is a dependency of the batch fast path
+    np = None  # type: ignore[assignment]
 
 from pctrules.diagnostics import CaseError, Diagnostic, PctrulesError, did_you_mean, error
 
@@ -141,7 +145,8 @@ class Chunk:
 
     `errors` holds the rows that failed before evaluation (a short row, bad JSON), by row index;
     their column values are absent. `blank` says an empty text is an absent value (CSV, where
-    an empty cell is how a value is left out).
+    an empty cell is how a value is left out). `plain_first` says no cell of the first column
+    needs neutralising or quoting in CSV output (`safe_cell` would leave each as it is).
     """
 
     n: int
@@ -149,6 +154,7 @@ class Chunk:
     columns: list[list[object]]
     errors: dict[int, str] = field(default_factory=dict)
     blank: bool = False
+    plain_first: bool = False
 
 
 def split_path(name: str) -> Path_:
@@ -163,13 +169,33 @@ def _decode(data: bytes) -> tuple[str, bool]:
         return data.decode("utf-8", errors="surrogateescape"), True
 
 
-def _lines(data: bytes) -> tuple[list[str], bool]:
+def _text(data: bytes) -> tuple[str, bool]:
+    """A block's text without CR before LF and without the final newline (bad UTF-8 flagged)."""
     text, bad = _decode(data)
     if "\r" in text:
         text = text.replace("\r\n", "\n")
     if text.endswith("\n"):
         text = text[:-1]
+    return text, bad
+
+
+def _lines(data: bytes) -> tuple[list[str], bool]:
+    text, bad = _text(data)
     return text.split("\n"), bad
+
+
+def _every_line_has(data: bytes, commas: int) -> bool:
+    """Whether every line of an unquoted block has exactly `commas` commas (numpy: a count per
+    line in one pass, no Python-level loop over lines)."""
+    if np is None:
+        return all(line.count(b",") == commas for line in data.rstrip(b"\n").split(b"\n"))
+    raw = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(raw == 10)
+    if data.endswith(b"\n"):
+        ends = ends[:-1]
+    starts = np.concatenate(([0], ends + 1))
+    per_line = np.add.reduceat((raw == 44).view(np.uint8), starts, dtype=np.int64)
+    return bool((per_line == commas).all())
 
 
 def _not_utf8(line: str) -> bool:
@@ -192,14 +218,20 @@ def parse_csv(data: bytes | None, rows: list[list[str]] | None, quoted: bool,
     errors: dict[int, str] = {}
     if rows is None:
         assert data is not None
-        lines, bad_text = _lines(data)
-        n = len(lines)
-        if not quoted and not bad_text and (
-                list(map(str.count, lines, repeat(","))).count(width - 1) == n):
+        if not quoted and _every_line_has(data, width - 1):
             # The common case: no quotes, every line the right width. Split the whole block in
             # one call and slice out each column.
-            flat: list[object] = ",".join(lines).split(",")  # type: ignore[assignment]
-            return Chunk(n, paths, [flat[i::width] for i in range(width)], blank=True)
+            text, bad_text = _text(data)
+            if not bad_text:
+                flat: list[object] = text.replace("\n", ",").split(",")  # type: ignore[assignment]
+                n = len(flat) // width
+                # Cells of the first column start lines: one look at the text says whether any
+                # would need neutralising or quoting in the output.
+                plain = not text.startswith(FORMULA_START) and not any(
+                    "\n" + c in text for c in FORMULA_START)
+                return Chunk(n, paths, [flat[i::width] for i in range(width)], blank=True,
+                             plain_first=plain)
+        lines, bad_text = _lines(data)
         rows = list(csv.reader(lines)) if quoted else [line.split(",") for line in lines]
         if bad_text:
             for i, line in enumerate(lines):

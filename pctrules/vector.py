@@ -44,7 +44,6 @@ Truth = npt.NDArray[np.int8]
 # Kleene truth as small integers: `and` is the minimum, `or` the maximum, `not` is 2 - x.
 FALSE, UNKNOWN, TRUE = 0, 1, 2
 _TRUTH_VALUES: list[object] = [False, runtime.UNKNOWN, True]
-_DAY_BITS = 23  # date.max.toordinal() < 2**23: (node id, day) packs into one int64 key
 NO_RULE, DEFAULT, NOT_IN_EFFECT = -1, -2, -3
 
 
@@ -154,12 +153,10 @@ class NodeTable:
 
 
 class HopTable:
-    """The `one` hop `name` from every kind that has it, as sorted (node, first day) keys."""
+    """The `one` hop `name` from every kind that has it: each node's edges as a run of slots,
+    sorted by first day (a node has at most one edge on a day: `one` edges never overlap)."""
 
     def __init__(self, graph: OrgGraph, table: NodeTable, name: str) -> None:
-        keys: list[int] = []
-        until: list[int] = []
-        target: list[int] = []
         rows: list[tuple[int, int, int, int]] = []
         for kind in graph.schema.kinds:
             hop = graph.schema.hop(kind, name)
@@ -175,25 +172,32 @@ class HopTable:
                     rows.append((src, e.valid_from.toordinal(), e.valid_to.toordinal(),
                                  table.ids[other]))
         rows.sort()
-        for src, first, last, dest in rows:
-            keys.append((src << _DAY_BITS) | first)
-            until.append(last)
-            target.append(dest)
-        self.keys = np.array(keys, dtype=np.int64)
-        self.src = np.array([r[0] for r in rows], dtype=np.intp)
-        self.until = np.array(until, dtype=np.int64)
-        self.target = np.array(target, dtype=np.intp)
+        self.first = np.array([r[1] for r in rows], dtype=np.int64)
+        self.last = np.array([r[2] for r in rows], dtype=np.int64)
+        self.target = np.array([r[3] for r in rows], dtype=np.intp)
+        self.count = np.bincount(np.array([r[0] for r in rows], dtype=np.intp),
+                                 minlength=len(table.values))
+        self.start = np.concatenate(([0], np.cumsum(self.count)[:-1])).astype(np.intp)
         self.none = table.none
 
     def follow(self, ids: Index, on: Ordinals) -> Index:
-        """The target id of each row's node on its day (none where there is no edge)."""
-        if not len(self.keys):
-            return np.full(len(ids), self.none, dtype=np.intp)
-        pos = np.searchsorted(self.keys, (ids.astype(np.int64) << _DAY_BITS) | on,
-                              side="right") - 1
-        safe = np.maximum(pos, 0)
-        ok = (pos >= 0) & (self.src[safe] == ids) & (on <= self.until[safe])
-        return np.where(ok, self.target[safe], self.none)
+        """The target id of each row's node on its day (none where there is no edge).
+
+        Pass k looks at the k-th edge of every row's node that has one; most nodes have one or
+        two, so this is a few gathers over shrinking subsets, cheaper than a binary search."""
+        out = np.full(len(ids), self.none, dtype=np.intp)
+        count = self.count[ids]
+        start = self.start[ids]
+        rows = np.flatnonzero(count)
+        k = 0
+        while len(rows):
+            slot = start[rows] + k
+            day = on[rows]
+            hit = (self.first[slot] <= day) & (day <= self.last[slot])
+            out[rows[hit]] = self.target[slot[hit]]
+            k += 1
+            rows = rows[count[rows] > k]
+        return out
 
 
 # -- evaluation frames ---------------------------------------------------------------------------
@@ -215,7 +219,6 @@ class Frame:
 
     n: int
     on: Ordinals
-    days: Col
     fields: Mapping[str, Col]
     params: Mapping[str, object]
     results: dict[str, DecisionCol]
@@ -403,6 +406,8 @@ class VectorDecision:
                 hit &= _in_range(f.on, r.effective)
             if r.when is not None:
                 hit &= truth(r.when(f)) == TRUE
+            if not hit.any():
+                continue  # as case by case, a result is worked out only where the rule matched
             then = const(True, n) if r.then is None else map1(runtime.settle, r.then(f))
             idx[hit] = then.idx[hit] + len(values)
             values.extend(then.values)
@@ -434,11 +439,4 @@ def _range(eff: object) -> tuple[int, int] | None:
 
 def _in_range(on: Ordinals, r: tuple[int, int]) -> npt.NDArray[np.bool_]:
     return (r[0] <= on) & (on <= r[1])
-
-
-def node_column(table: NodeTable, codes: Col, on: Ordinals) -> Col:
-    """A case's node field as rules see it on each row's day: the code, or none when the data
-    does not have that node on that day (the per-case evaluator warns and treats it as absent)."""
-    ids = table.ids_of(codes)
-    return table.column(np.where(table.alive(ids, on), ids, table.none))
 
