@@ -8,6 +8,7 @@ This path is only taken when a trace is asked for (`evaluate --explain`, `explai
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -34,6 +35,10 @@ from pctrules.trace import Because, DecisionTrace, Evidence, Outcome, Ranking, R
 
 # Operators whose value is unknown when an operand is none: where a trace looks for "the
 # sub-expression that was none" (DESIGN §3.2).
+# Traces print the same sub-expressions case after case: print each once. Nodes compare and
+# hash without their spans, and equal nodes print the same, so caching by value is exact.
+_text = functools.lru_cache(maxsize=8192)(ast.unparse)
+
 _NONE_SENSITIVE = (ast.Compare, ast.Membership, ast.Arith, ast.Neg, ast.Call, ast.BinderCall,
                    ast.Filter, ast.Generator)
 
@@ -66,18 +71,9 @@ class _Evaluator:
         self.ctx = ctx
         self.rec = rec
         self.vars: dict[str, object] = {}
-        self._dispatch: dict[type[ast.Expr], Callable[[ast.Expr], object]] = {
-            ast.Literal: self._literal, ast.ListExpr: self._list, ast.Name: self._name,
-            ast.Attribute: self._attribute, ast.Call: self._call,
-            ast.BinderCall: self._binder, ast.Filter: self._filter,
-            ast.Generator: self._generator, ast.Compare: self._compare,
-            ast.Membership: self._membership, ast.IsNone: self._is_none,
-            ast.BoolOp: self._boolop, ast.Not: self._not, ast.Arith: self._arith,
-            ast.Neg: self._neg, ast.Conditional: self._conditional,
-        }
 
     def eval(self, node: ast.Expr) -> object:
-        value = self._dispatch[type(node)](node)
+        value = _DISPATCH[type(node)](self, node)
         self.rec.values[id(node)] = value
         return value
 
@@ -161,7 +157,7 @@ class _Evaluator:
         if ranked is None:
             return UNKNOWN
         self.rec.rankings.append(Ranking(
-            ast.unparse(node), str(node.span), attribute, largest, ranked))
+            _text(node), str(node.span), attribute, largest, ranked))
         return ranked.winner
 
     def _each(self, var: str, xs: object, body: ast.Expr) -> Iterable[tuple[object, object]]:
@@ -253,6 +249,19 @@ class _Evaluator:
 
 
 
+
+
+# One table for every evaluator (built once, not per expression): node class → method.
+_DISPATCH: dict[type[ast.Expr], Callable[[_Evaluator, ast.Expr], object]] = {
+    ast.Literal: _Evaluator._literal, ast.ListExpr: _Evaluator._list,
+    ast.Name: _Evaluator._name, ast.Attribute: _Evaluator._attribute,
+    ast.Call: _Evaluator._call, ast.BinderCall: _Evaluator._binder,
+    ast.Filter: _Evaluator._filter, ast.Generator: _Evaluator._generator,
+    ast.Compare: _Evaluator._compare, ast.Membership: _Evaluator._membership,
+    ast.IsNone: _Evaluator._is_none, ast.BoolOp: _Evaluator._boolop, ast.Not: _Evaluator._not,
+    ast.Arith: _Evaluator._arith, ast.Neg: _Evaluator._neg,
+    ast.Conditional: _Evaluator._conditional,
+}
 def _thunk(ev: _Evaluator, node: ast.Expr) -> Callable[[], object]:
     return lambda: ev.eval(node)
 
@@ -261,7 +270,7 @@ def _thunk(ev: _Evaluator, node: ast.Expr) -> Callable[[], object]:
 
 
 def _entry(node: ast.Expr, value: object, none_of: str | None = None) -> Because:
-    return Because(ast.unparse(node), value, str(node.span), unknown=value is UNKNOWN,
+    return Because(_text(node), value, str(node.span), unknown=value is UNKNOWN,
                    none_of=none_of)
 
 
@@ -305,12 +314,12 @@ def _explain(node: ast.Expr, value: object, values: Mapping[int, object]) -> lis
         if v is UNKNOWN:
             cause = _none_cause(part, values)
             if cause is not None:
-                out.append(_entry(cause, None, ast.unparse(part)))
+                out.append(_entry(cause, None, _text(part)))
         elif v is False and isinstance(part, ast.IsNone) and part.negated:
             # `x.y.z is not none` was false: say which step of the path was none.
             cause = _innermost_none(part.operand, values)
             if cause is not part.operand:
-                out.append(_entry(cause, None, ast.unparse(part)))
+                out.append(_entry(cause, None, _text(part)))
     return out
 
 
@@ -408,7 +417,7 @@ class TracedEvaluator:
         if subject is None:
             return self._rules(decision, ctx, trace, {})
         group = runtime.settle(self._eval(subject.collection, ctx, {}, None, _Recorder()))
-        trace.subject_expr = ast.unparse(subject.collection)
+        trace.subject_expr = _text(subject.collection)
         if group is None:
             trace.note = f"no subject: {trace.subject_expr} is none"
             return DecisionResult(spec.name, None, None, None, None, "no-match",
