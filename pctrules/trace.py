@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from pctrules.graph import EdgeEvidence
 from pctrules.runtime import ByResult, json_value
 
 Outcome = Literal["matched", "not-matched", "unknown", "skipped", "error"]
@@ -17,29 +18,17 @@ OUTCOMES: tuple[Outcome, ...] = ("matched", "not-matched", "unknown", "skipped",
 
 
 @dataclass(frozen=True)
-class Evidence:
+class Evidence(EdgeEvidence):
     """One graph edge a rule traversed, with its validity and the data row it came from.
 
     Names and kinds are kept for the text renderer; the JSON has the contract's fields plus the
     provenance (`source`).
     """
 
-    from_: str
-    rel: str
-    to: str
-    valid_from: dt.date | None
-    valid_to: dt.date | None
-    source: str
     from_kind: str | None = None
     from_name: str | None = None
     to_kind: str | None = None
     to_name: str | None = None
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "from": self.from_, "rel": self.rel, "to": self.to,
-            "valid": [_iso(self.valid_from), _iso(self.valid_to)], "source": self.source,
-        }
 
 
 @dataclass(frozen=True)
@@ -169,7 +158,3 @@ class DecisionTrace:
                 if key not in seen:
                     seen.add(key)
                     yield e
-
-
-def _iso(d: dt.date | None) -> str | None:
-    return None if d is None else d.isoformat()
