@@ -9,8 +9,8 @@ from pathlib import Path
 from pctrules.check import CheckedBundle, check_bundle
 from pctrules.compile import CompiledBundle, compile_bundle, unavailable_kinds
 from pctrules.diagnostics import Diagnostics, ExitCode, PctrulesError
-from pctrules.graph import OrgGraph, build_graph
-from pctrules.loader import PolicyBundle, display_base, load_bundle
+from pctrules.graph import OrgGraph, build_graph, data_entry_problem
+from pctrules.loader import PolicyBundle, load_bundle, path_label
 from pctrules.resources import default_bundle_path
 from pctrules.schema import CaseSchema, OrgSchema
 
@@ -41,14 +41,8 @@ class Bundle:
         return build_graph(self.schema, entries, self.path, self.data_dir, self.show_path)
 
     def show_path(self, path: Path) -> str:
-        """A data file as users see it: under the bundle's display name (`england/data/pct.csv`,
-        as the loader shows policy files, wherever the package is installed), else as given."""
-        display, _ = display_base(self.path)
-        try:
-            relative = path.resolve().relative_to(self.path.resolve()).as_posix()
-        except ValueError:
-            return str(path)
-        return f"{display}/{relative}" if display else relative
+        """A data file as users see it (`england/data/pct.csv`): see `loader.path_label`."""
+        return path_label(self.path)(path)
 
     @cached_property
     def compiled(self) -> CompiledBundle:
@@ -73,6 +67,10 @@ def run_stages(path: Path | None) -> Stages:
     manifest = policy.manifest
     schema = OrgSchema.from_mapping(manifest.schema, diagnostics, manifest.where)
     case_schema = CaseSchema.from_mapping(manifest.case, schema, diagnostics, manifest.where)
+    if schema.kinds:  # without kinds, every data entry would be reported again
+        show = path_label(policy.root)
+        diagnostics.extend(p for e in manifest.data if (p := data_entry_problem(
+            schema, e.as_mapping(), policy.root, show)) is not None)
     checked, problems = check_bundle(policy, schema, case_schema)
     # One problem, one report: the loader's schema may already have refused what the checker
     # refuses again at the same place (a malformed `output`, say).

@@ -14,8 +14,23 @@ from typing import Any
 
 import networkx as nx
 
-from pctrules.diagnostics import Diagnostic, Diagnostics, did_you_mean, error, warning
-from pctrules.importers.tables import Table, manifest_tables, read_manifest, read_table
+from pctrules.diagnostics import (
+    Diagnostic,
+    Diagnostics,
+    PctrulesError,
+    did_you_mean,
+    error,
+    warning,
+)
+from pctrules.importers.tables import (
+    MANIFEST,
+    Table,
+    TableError,
+    manifest_tables,
+    read_manifest,
+    read_table,
+)
+from pctrules.loader import Manifest, load_manifest, path_label
 from pctrules.schema import Hop, OrgSchema, RelationDef, Type
 from pctrules.source import SourceFile, Span
 
@@ -855,8 +870,8 @@ def build_graph(
 
     Each entry is `{path, kind}` (a node table) or `{path, relation}` (an edge table; without
     `relation` the table has a `relation` column) or `{path, layout}` (an official file, imported
-    on the fly); `optional: true` allows a missing file. Problems are in `graph.diagnostics`,
-    constraint violations included; bad rows are skipped.
+    on the fly); `optional: true` allows a missing file; `span`, where the entry is written.
+    Problems are in `graph.diagnostics`, constraint violations included; bad rows are skipped.
     """
     b = _Builder(schema)
     show = label or _label
@@ -864,29 +879,58 @@ def build_graph(
     with tempfile.TemporaryDirectory(prefix="pctrules-") as scratch:
         for entry in entries:
             path = base / str(entry["path"])
-            if "layout" not in entry:
+            problem = data_entry_problem(schema, entry, base, show)
+            if problem is not None:
+                b.diag.add(problem)
+            elif not path.exists():
+                continue  # an optional file
+            elif "layout" not in entry:
                 tables.append((entry, path, True))
-            elif path.exists():
+            else:
                 # An official file named in the bundle is imported on the fly, as
                 # `pctrules import` would; its rejected rows become load diagnostics.
                 tables.extend(_import_entry(str(entry["layout"]), path, Path(scratch), b))
-            elif not entry.get("optional"):
-                b.diag.add(error("E-data", f"the data file '{show(path)}' does not exist", None,
-                                 "check 'data:' in bundle.yaml"))
         return _load_tables(b, tables, data_dir, show)
+
+
+def data_entry_problem(
+    schema: OrgSchema, entry: Mapping[str, Any], base: Path, show: Callable[[Path], str],
+) -> Diagnostic | None:
+    """What is wrong with a `data:` entry of bundle.yaml before its file is read (the file is
+    missing or a folder, its kind, relation or layout unknown), at the entry's `span`."""
+    from pctrules.importers.registry import LAYOUTS
+
+    path, span = base / str(entry["path"]), entry.get("span")
+    kind, relation, layout = entry.get("kind"), entry.get("relation"), entry.get("layout")
+    if kind is not None and relation is not None:
+        return error("E-data", f"the data entry for '{show(path)}' has both a 'kind' and a "
+                     "'relation'", span, "a node table has 'kind', an edge table 'relation'")
+    for value, known, what in ((kind, schema.kinds, "kind"),
+                               (relation, schema.relations, "relation"),
+                               (layout, LAYOUTS, "layout")):
+        if value is not None and value not in known:
+            return error("E-data", f"unknown {what} '{value}' for '{show(path)}'", span,
+                         did_you_mean(str(value), known) or f"use one of {_codes(known)}")
+    if path.is_dir():
+        return error("E-data", f"the data file '{show(path)}' is a folder", span,
+                     "name a file: 'data:' lists tables, not folders")
+    if not path.exists() and not entry.get("optional"):
+        return error("E-data", f"the data file '{show(path)}' does not exist", span,
+                     "check 'data:' in bundle.yaml: paths are relative to the bundle folder")
+    return None
 
 
 def _import_entry(
     layout: str, path: Path, scratch: Path, b: _Builder,
 ) -> list[tuple[Mapping[str, Any], Path, bool]]:
-    from pctrules.importers.registry import LAYOUTS, run_import
+    from pctrules.importers.registry import run_import
 
-    if layout not in LAYOUTS:
-        b.diag.add(error("E-data", f"unknown layout '{layout}' for '{path.name}'", None,
-                         did_you_mean(layout, LAYOUTS) or f"use one of {_codes(LAYOUTS)}"))
-        return []
     into = scratch / f"{len(list(scratch.iterdir()))}-{layout}"
-    report = run_import(layout, path, into)
+    try:
+        report = run_import(layout, path, into)
+    except PctrulesError as exc:
+        b.diag.extend(exc.diagnostics)
+        return []
     b.diag.extend(report.diagnostics())
     return [(t, Path(t["path"]), False) for t in manifest_tables(into, read_manifest(into))]
 
@@ -896,26 +940,50 @@ def _load_tables(
     show: Callable[[Path], str],
 ) -> OrgGraph:
     if data_dir is not None:
-        if not data_dir.is_dir():
-            b.diag.add(error("E-data", f"the data folder '{data_dir}' does not exist", None,
-                             "import tables into it with 'pctrules import LAYOUT FILE --into "
-                             f"{data_dir}'"))
-        else:
-            manifest = read_manifest(data_dir)
-            for t in manifest_tables(data_dir, manifest):
-                tables.append((t, Path(t["path"]), False))
+        tables.extend(_data_folder_tables(b, data_dir))
     # Tables that only add attributes to known nodes go last, whatever their order.
     tables.sort(key=lambda t: bool(t[0].get("merge")))
     for entry, path, small in tables:
         if not path.exists():
-            if not entry.get("optional"):
-                b.diag.add(error("E-data", f"the data file '{show(path)}' does not exist", None,
-                                 "check 'data:' in bundle.yaml, or re-run 'pctrules import'"))
+            b.diag.add(error("E-data", f"the data file '{show(path)}' does not exist", None,
+                             "re-run 'pctrules import' for its layout"))
             continue
-        b.load_table(read_table(path, keep_text=small), entry, show(path))
+        try:
+            table = read_table(path, keep_text=small)
+        except TableError as exc:
+            b.diag.add(exc.diagnostic(show(path)))
+            continue
+        if "sha256" in entry and entry["sha256"] != table.sha256:
+            # The manifest records what the import wrote; an edited table is no longer the
+            # official file it cites, which an audit must know.
+            b.diag.add(warning("W-data", f"'{show(path)}' has changed since 'pctrules import' "
+                               "wrote it", None, f"re-run 'pctrules import {entry['layout']} FILE "
+                               f"--into {path.parent}', or keep hand-made tables in the bundle"))
+        b.load_table(table, entry, show(path))
     g = b.finish()
     g.diagnostics.extend(g.check_constraints())
     return g
+
+
+def _data_folder_tables(
+    b: _Builder, data_dir: Path,
+) -> list[tuple[Mapping[str, Any], Path, bool]]:
+    """The tables a `pctrules import` folder lists in its manifest (none, with an error, when
+    it is not such a folder)."""
+    fix = f"import tables into it with 'pctrules import LAYOUT FILE --into {data_dir}'"
+    if not data_dir.is_dir():
+        b.diag.add(error("E-data", f"the data folder '{data_dir}' does not exist", None, fix))
+        return []
+    if not (data_dir / MANIFEST).is_file():
+        b.diag.add(error("E-data", f"the data folder '{data_dir}' holds no imported tables "
+                         f"('{MANIFEST}' is missing)", None, fix))
+        return []
+    try:
+        manifest = read_manifest(data_dir)
+    except TableError as exc:
+        b.diag.add(exc.diagnostic(str(data_dir / MANIFEST)))
+        return []
+    return [(t, Path(t["path"]), False) for t in manifest_tables(data_dir, manifest)]
 
 
 def _label(path: Path) -> str:
@@ -928,21 +996,28 @@ def _label(path: Path) -> str:
 def load_bundle_graph(bundle_dir: Path, data_dir: Path | None = None) -> tuple[OrgSchema, OrgGraph]:
     """Read `bundle.yaml` (schema and data entries) and build its graph; for the CLI and tests.
 
-    The schema's problems come first in `graph.diagnostics`.
+    Raises PctrulesError (exit 3) when there is no usable manifest.
     """
-    import yaml
+    manifest, diagnostics = load_manifest(bundle_dir)
+    if manifest is None:
+        raise PctrulesError(diagnostics.sorted())
+    return manifest_graph(manifest, bundle_dir, data_dir, diagnostics)
 
-    manifest = yaml.safe_load((bundle_dir / "bundle.yaml").read_text(encoding="utf-8")) or {}
-    diagnostics = Diagnostics()
-    schema = OrgSchema.from_mapping(manifest.get("schema"), diagnostics)
-    g = build_graph(schema, manifest.get("data") or [], bundle_dir, data_dir)
-    d = Diagnostics(diagnostics)
-    d.extend(g.diagnostics)
-    g.diagnostics = d
+
+def manifest_graph(
+    manifest: Manifest, bundle_dir: Path, data_dir: Path | None, diagnostics: Diagnostics,
+) -> tuple[OrgSchema, OrgGraph]:
+    """The schema and graph a loaded manifest declares; `diagnostics` (the manifest's problems)
+    come first in `graph.diagnostics`, then the schema's and the data's."""
+    schema = OrgSchema.from_mapping(manifest.schema, diagnostics, manifest.where)
+    g = build_graph(schema, [e.as_mapping() for e in manifest.data], bundle_dir, data_dir,
+                    path_label(bundle_dir))
+    diagnostics.extend(g.diagnostics)
+    g.diagnostics = diagnostics
     return schema, g
 
 
 __all__ = [
     "Edge", "EdgeEvidence", "Node", "OrgGraph", "TemporalIndex", "build_graph",
-    "load_bundle_graph",
+    "data_entry_problem", "load_bundle_graph", "manifest_graph",
 ]

@@ -127,7 +127,7 @@ class DataEntry:
 
     def as_mapping(self) -> dict[str, Any]:
         """The entry as `graph.build_graph` takes it."""
-        out: dict[str, Any] = {"path": self.path}
+        out: dict[str, Any] = {"path": self.path, "span": self.span}
         for key in ("layout", "kind", "relation"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
@@ -491,6 +491,22 @@ def display_base(root: Path, display_root: str | None = None) -> tuple[str, bool
     return ("" if relative == "." else relative), False
 
 
+def path_label(root: Path) -> Callable[[Path], str]:
+    """How users see a data file of the bundle at `root`: under the bundle's display name
+    (`england/data/pct.csv`, as policy files are shown, wherever the package is installed),
+    else as given."""
+    display, _ = display_base(root)
+
+    def show(path: Path) -> str:
+        try:
+            relative = path.resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            return str(path)
+        return f"{display}/{relative}" if display else relative
+
+    return show
+
+
 def _same(a: Path, b: Path) -> bool:
     try:
         return a.resolve() == b.resolve()
@@ -509,14 +525,9 @@ def load_bundle(
     root = Path(root)
     display, embedded_bundle = display_base(root, display_root)
     reader = _Reader(root, display, limits)
-    manifest_path = root / "bundle.yaml"
-    if not root.is_dir() or not manifest_path.is_file():
-        what = "bundle folder" if not root.is_dir() else "manifest"
-        shown = str(root) if not root.is_dir() else reader.show(manifest_path)
-        reader.diagnostics.add(error("E-missing-file", f"the {what} '{shown}' does not exist",
-                                     None, "a bundle is a folder with a 'bundle.yaml' manifest"))
+    manifest = _read_manifest(reader)
+    if manifest is None and not (root / "bundle.yaml").is_file():
         return None, reader.diagnostics
-    manifest = reader.manifest(manifest_path)
     decision_paths, constraint_paths = _policy_files(reader, manifest)
     decisions: list[DecisionSpec] = []
     constraints: list[ConstraintSpec] = []
@@ -533,6 +544,41 @@ def load_bundle(
     bundle = PolicyBundle(root, manifest, tuple(decisions), tuple(constraints),
                           tuple(reader.files), embedded_bundle)
     return bundle, reader.diagnostics
+
+
+def load_manifest(
+    root: Path, *, display_root: str | None = None, limits: Limits = LIMITS,
+) -> tuple[Manifest | None, Diagnostics]:
+    """Load only a bundle's `bundle.yaml` (for commands that need its schema and data, not its
+    decisions); None when it is missing or unusable, with the problems in the diagnostics."""
+    root = Path(root)
+    reader = _Reader(root, display_base(root, display_root)[0], limits)
+    return _read_manifest(reader), reader.diagnostics
+
+
+def _read_manifest(reader: _Reader) -> Manifest | None:
+    """The manifest, or None with a diagnostic saying what the bundle path is instead."""
+    root = reader.root
+    manifest_path = root / "bundle.yaml"
+    if manifest_path.is_file():
+        return reader.manifest(manifest_path)
+    if root.name in ("bundle.yaml", "bundle.yml") and root.is_file():
+        problem, fix = (f"'{root}' is the manifest, not the bundle folder",
+                        f"give the folder that holds it: '{root.parent}'")
+    elif root.is_file():
+        problem, fix = (f"the bundle '{root}' is a file, not a folder",
+                        "a bundle is a folder with a 'bundle.yaml' manifest")
+    elif not root.is_dir():
+        problem, fix = (f"the bundle folder '{root}' does not exist",
+                        "a bundle is a folder with a 'bundle.yaml' manifest")
+    elif manifest_path.exists():
+        problem, fix = (f"the manifest '{reader.show(manifest_path)}' is not a file",
+                        "a bundle's 'bundle.yaml' is a YAML file")
+    else:
+        problem, fix = (f"the manifest '{reader.show(manifest_path)}' does not exist",
+                        "a bundle is a folder with a 'bundle.yaml' manifest")
+    reader.diagnostics.add(error("E-missing-file", problem, None, fix))
+    return None
 
 
 Found = tuple[Path, tuple[SourceFile, YNode]]
@@ -694,5 +740,7 @@ __all__ = [
     "display_base",
     "json_schema",
     "load_bundle",
+    "load_manifest",
     "locate",
+    "path_label",
 ]

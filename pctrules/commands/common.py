@@ -75,7 +75,9 @@ def handle_errors(f: F) -> F:
 
             click.echo(render_diagnostics(exc.diagnostics, color=_color(ctx)), err=True)
             ctx.exit(int(exc.exit_code))
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
+        except (click.exceptions.Exit, click.ClickException, click.Abort, BrokenPipeError):
+            # A reader that stopped early (`pctrules graph | head`) is not a bug: click
+            # silences the broken pipe.
             raise
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)

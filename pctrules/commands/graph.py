@@ -7,16 +7,17 @@ import io
 import json
 import shutil
 import subprocess
+from collections.abc import Iterable
 from pathlib import Path
 
 import click
 import networkx as nx
-import yaml
 
 from pctrules.commands.common import as_of_option, bundle_option, data_option, handle_errors
 from pctrules.commands.import_ import format_diagnostic
-from pctrules.diagnostics import ExitCode, PctrulesError, error
-from pctrules.graph import Edge, OrgGraph, load_bundle_graph
+from pctrules.diagnostics import ExitCode, PctrulesError, did_you_mean, error, warning
+from pctrules.graph import Edge, OrgGraph, manifest_graph
+from pctrules.loader import Manifest, load_manifest
 from pctrules.resources import default_bundle_path
 
 FORMATS = ("summary", "json", "graphml", "dot", "svg", "png")
@@ -53,18 +54,30 @@ def graph_command(
       pctrules graph --as-of 2011-09-01 --focus Q31 --format svg -o q31.svg
     """
     bundle_dir = bundle or default_bundle_path()
-    manifest = yaml.safe_load((bundle_dir / "bundle.yaml").read_text(encoding="utf-8")) or {}
-    _, graph = load_bundle_graph(bundle_dir, data_dir)
-    problems = graph.diagnostics.sorted()
+    manifest, diagnostics = load_manifest(bundle_dir)
+    if manifest is None:
+        raise PctrulesError(diagnostics.sorted())
+    _, graph = manifest_graph(manifest, bundle_dir, data_dir, diagnostics)
+    # In the order found, not by file: a table that cannot be read comes before the rows of
+    # other tables that name what it would have defined.
+    problems = list(graph.diagnostics)
     for d in problems[:50]:
         click.echo(format_diagnostic(d), err=True)
     if len(problems) > 50:
         click.echo(f"… and {len(problems) - 50} more", err=True)
+    span = manifest.effective
+    if as_of is not None and span is not None and not (
+            (span.start or dt.date.min) <= as_of <= (span.end or dt.date.max)):
+        click.echo(format_diagnostic(warning(
+            "W-effective-range", f"{as_of} is outside the dates the bundle speaks for ({span})",
+            span.span, "the organisation graph holds nothing on it; give '--as-of' a date in "
+            "that range")), err=True)
     if focus is not None and graph.kind(focus) is None:
         raise PctrulesError(error(
-            "E-data", f"unknown organisation '{focus}'", None,
-            "give an organisation code such as '5NT' (a PCT) or 'Q31' (an SHA); import the "
-            "practice register with 'pctrules import ods-epcmem' for practice codes"))
+            "E-unknown-name", f"unknown organisation '{focus}'", None,
+            _suggest(focus, graph.nodes) or "give an organisation code such as '5NT' (a PCT) "
+            "or 'Q31' (an SHA); import the practice register with 'pctrules import "
+            "ods-epcmem' for practice codes"), ExitCode.USAGE)
     if fmt in ("svg", "png", "dot") and focus is None and as_of is None:
         raise PctrulesError(error(
             "E-data", f"a '{fmt}' drawing of every organisation at every date is unreadable",
@@ -85,6 +98,12 @@ def graph_command(
         _draw(to_dot(graph, focus, depth, as_of), fmt, output)
     if any(d.is_error for d in problems):
         click.get_current_context().exit(int(ExitCode.INVALID_POLICY))
+
+
+def _suggest(code: str, known: Iterable[str]) -> str | None:
+    """A did-you-mean for an organisation code: codes are upper case, and near misses."""
+    return f"did you mean '{code.upper()}'?" if code.upper() in known \
+        else did_you_mean(code, known)
 
 
 def _emit(text: str, output: Path | None) -> None:
@@ -122,10 +141,10 @@ def _label(graph: OrgGraph, code: str) -> str:
     return f"{code} {name}" if name else code
 
 
-def summary(graph: OrgGraph, manifest: dict[str, object], on: dt.date | None) -> str:
+def summary(graph: OrgGraph, manifest: Manifest, on: dt.date | None) -> str:
     """Counts by kind and relation on a date (or over all dates)."""
     when = f"on {on}" if on else "over all dates (use --as-of DATE for one day)"
-    lines = [f"bundle {manifest.get('bundle')} {manifest.get('version')} · data "
+    lines = [f"bundle {manifest.name} {manifest.version} · data "
              f"{graph.digest[:19]}… · {when}"]
     if on is not None:
         counts = graph.summary(on)

@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import IO, Any
 
 from pctrules.diagnostics import Diagnostic, error
-from pctrules.importers.tables import publish, read_manifest, sha256_file, write_manifest
+from pctrules.importers.tables import (
+    csv_records,
+    publish,
+    read_manifest,
+    refuse_binary,
+    sha256_file,
+    write_manifest,
+)
 from pctrules.source import SourceFile, Span
 
 PCT_ERA_END = dt.date(2013, 3, 31)
@@ -119,11 +126,28 @@ class Import:
         out.rows += 1
 
     def open_csv(self) -> Iterator[tuple[int, list[str]]]:
-        """Stream the source's records with their 1-based row numbers (records, not lines)."""
+        """Stream the source's records with their 1-based row numbers (records, not lines);
+        TableError when the file is binary or a record is not CSV."""
+        with self.source.open("rb") as raw:
+            refuse_binary(raw.read(8192))
         with self.source.open(encoding="utf-8-sig", errors="replace", newline="") as f:
-            for number, record in enumerate(csv.reader(f), start=1):
+            for number, (_, record) in enumerate(csv_records(f), start=1):
                 self.rows_read += 1
                 yield number, record
+
+    def refusal(self) -> Diagnostic | None:
+        """Why the import must not replace what the folder holds: the file has no rows, or
+        every row was rejected (most likely a file of another layout)."""
+        if self.rows_read == 0:
+            return error("E-data", f"the file '{self.source_name}' is empty", None,
+                         f"give the official {self.layout} file, in full")
+        if self.kept == 0 and self.rejections:
+            first = self.rejections[0]
+            return error("E-data", f"no row of '{self.source_name}' fits the {self.layout} "
+                         f"layout ({len(self.rejections):,} rejected)", None,
+                         f"check that it is a {self.layout} file; the first rejection, row "
+                         f"{first.row} column {first.column}: {first.reason}")
+        return None
 
     def commit(self) -> ImportReport:
         """Move the tables into place and record them in the folder's manifest (replacing an

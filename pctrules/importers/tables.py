@@ -18,8 +18,69 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pctrules.diagnostics import Diagnostic, error
+from pctrules.source import SourceFile, Span
+
 MANIFEST = "pctrules-data.json"
 FORMAT = "pctrules-data/1"
+
+
+class TableError(ValueError):
+    """A file that cannot be read as a table: why, where (1-based line and column), the fix."""
+
+    def __init__(self, message: str, line: int = 1, column: int = 1, help: str | None = None):
+        super().__init__(message)
+        self.message, self.line, self.column, self.help = message, line, column, help
+
+    def diagnostic(self, shown: str) -> Diagnostic:
+        """The problem as an `E-data` diagnostic at `shown:line:column`."""
+        at = Span(SourceFile(shown, ""), self.line, self.column, self.line, self.column + 1)
+        return error("E-data", self.message, at, self.help)
+
+
+def read_bytes(path: Path) -> bytes:
+    """A file's bytes; TableError when it cannot be read (a folder, no permission)."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise TableError(f"cannot read the file: {(exc.strerror or str(exc)).lower()}", 1, 1,
+                         "check the path and the file's permissions") from None
+
+
+def refuse_binary(head: bytes) -> None:
+    """TableError when a file's first bytes show it is not text."""
+    if b"\0" in head:
+        # Official files are downloaded zipped; a zip (or any binary file) is not a table.
+        raise TableError("the file is not text: it holds binary data", 1, 1,
+                         "is it compressed? unzip it and give the CSV file inside")
+
+
+def decode_text(data: bytes) -> str:
+    """A CSV file's bytes as text (a byte-order mark dropped); TableError when it is binary
+    or not UTF-8, at the offending byte."""
+    refuse_binary(data[:8192])
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        lines = data[: exc.start].decode("utf-8-sig").split("\n")
+        raise TableError(f"the file is not UTF-8 text (byte 0x{data[exc.start]:02x})",
+                         len(lines), len(lines[-1]) + 1, "save the file as UTF-8") from None
+
+
+def csv_records(lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
+    """CSV records with the 1-based line each ends on; TableError for a malformed record (a
+    field over the csv module's size limit, say), at that line."""
+    reader = csv.reader(lines)
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise TableError(f"the row cannot be read as CSV: {str(exc).lower()}",
+                             max(reader.line_num, 1), 1,
+                             "check the file is the CSV it should be") from None
+        yield reader.line_num, record
 
 
 @dataclass
@@ -34,21 +95,23 @@ class Table:
 
 
 def read_table(path: Path, keep_text: bool = False) -> Table:
-    """Read a table; comment lines before the header are skipped but counted in line numbers."""
-    data = path.read_bytes()
+    """Read a table; comment lines before the header are skipped but counted in line numbers.
+
+    Raises TableError when the file is not a readable CSV text file.
+    """
+    data = read_bytes(path)
     digest = hashlib.sha256(data).hexdigest()
-    text = data.decode("utf-8-sig")
-    reader = csv.reader(io.StringIO(text, newline=""))
+    text = decode_text(data)
     header: list[str] = []
     rows: list[tuple[int, list[str]]] = []
-    for record in reader:
+    for line, record in csv_records(io.StringIO(text, newline="")):
         if not header:
             if not record or record[0].lstrip().startswith("#"):
                 continue
             header = [h.strip() for h in record]
             continue
         if record:
-            rows.append((reader.line_num, record))
+            rows.append((line, record))
     return Table(path, header, rows, digest, text if keep_text else "")
 
 
@@ -101,12 +164,27 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 
 def read_manifest(data_dir: Path) -> dict[str, Any]:
-    """The data folder's manifest, or an empty one when the folder holds none yet."""
+    """The data folder's manifest, or an empty one when the folder holds none yet.
+
+    Raises TableError when it is not the manifest `pctrules import` writes.
+    """
     path = data_dir / MANIFEST
     if not path.exists():
         return {"format": FORMAT, "imports": {}}
-    loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    loaded.setdefault("imports", {})
+    fix = f"re-import the official files into a new folder; this one's '{MANIFEST}' is damaged"
+    try:
+        loaded: object = json.loads(decode_text(read_bytes(path)))
+    except json.JSONDecodeError as exc:
+        raise TableError(f"the file is not valid JSON: {exc.msg[:1].lower()}{exc.msg[1:]}",
+                         exc.lineno, exc.colno, fix) from None
+    imports = loaded.setdefault("imports", {}) if isinstance(loaded, dict) else None
+    if not isinstance(loaded, dict) or not isinstance(imports, dict) or not all(
+            isinstance(i, dict) and isinstance(i.get("tables", []), list)
+            and all(isinstance(t, dict) and isinstance(t.get("path"), str)
+                    for t in i.get("tables", []))
+            for i in imports.values()):
+        raise TableError("the file does not list imports as 'pctrules import' writes them",
+                         1, 1, fix)
     return loaded
 
 

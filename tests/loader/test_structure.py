@@ -53,8 +53,10 @@ def test_good_fixture_loads_without_diagnostics() -> None:
     assert [d.name for d in bundle.decisions] == ["lead_pct", "responsible_pct"]
     assert [c.id for c in bundle.constraints] == ["one-lead"]
     assert bundle.manifest.version == "1.0"
-    assert bundle.manifest.data[1].as_mapping() == {
-        "path": "data/practices.csv", "layout": "ods-epcmem", "optional": True}
+    entry = bundle.manifest.data[1]
+    assert entry.as_mapping() == {"path": "data/practices.csv", "layout": "ods-epcmem",
+                                  "optional": True, "span": entry.span}
+    assert str(entry.span) == "good/bundle.yaml:18:5"
     assert bundle.manifest.parameters[0].choices == ("present", "resident")
     assert bundle.manifest.case["person"] == {"practice": "practice?"}
     where = bundle.manifest.where
