@@ -168,30 +168,21 @@ class ChunkEvaluator:
         """The chunk's output rows, in order; rows are written as a head and a tail (the id and
         the rest) so that the fast path joins whole columns without a per-row Python call."""
         n = chunk.n
-        slow = [False] * n
-        for r in chunk.errors:
-            slow[r] = True
-        out: tuple[list[str], list[str]] | None = None
+        fast: tuple[list[str], list[str], list[int]] | None = None
         if self.plan is not None and n:
             try:
-                heads, tails, slow = self._fast(chunk, first_row, slow)
-                out = heads, tails
+                fast = self._fast(chunk, first_row)
             except (RuleError, TypeError):
                 # A rule error on some row, or values the columns cannot hold (JSON lists):
                 # the engine decides the chunk, so errors read as they do case by case.
-                out = None
-        if out is None:
-            out = [""] * n, [""] * n
-            slow = [True] * n
-        heads, tails = out
-        failed = fast_rows = 0
-        for r in range(n):
-            if slow[r]:
-                line, bad = self._slow_row(chunk, r, first_row)
-                heads[r], tails[r] = "", line + "\n"
-                failed += bad
-            else:
-                fast_rows += 1
+                fast = None
+        heads, tails, late = fast or ([""] * n, [""] * n, list(range(n)))
+        failed = 0
+        for r in late:
+            line, bad = self._slow_row(chunk, r, first_row)
+            heads[r], tails[r] = "", line + "\n"
+            failed += bad
+        fast_rows = n - len(late)
         parts: list[str] = [""] * (2 * n)
         parts[0::2] = heads
         parts[1::2] = tails
@@ -249,13 +240,15 @@ class ChunkEvaluator:
 
     # -- the fast path ---------------------------------------------------------------------
 
-    def _fast(self, chunk: Chunk, first_row: int,
-              slow: list[bool]) -> tuple[list[str], list[str], list[bool]]:
+    def _fast(self, chunk: Chunk, first_row: int) -> tuple[list[str], list[str], list[int]]:
+        """Heads and tails of the chunk's rows by columns, and the rows left to the engine
+        (parse errors, values the fast path does not vouch for)."""
         assert vector is not None and self.plan is not None
         import numpy as np
 
         n = chunk.n
-        bad = np.array(slow, dtype=np.bool_)
+        bad = np.zeros(n, dtype=np.bool_)
+        bad[list(chunk.errors)] = True
         raw: dict[str, vector.Col] = {}
         extra: dict[str, Any] = {}
         ids: list[str] | None = None
@@ -302,7 +295,7 @@ class ChunkEvaluator:
             ids = [f"case-{first_row + r + 1}" for r in range(n)]
         plain = chunk.plain_first and chunk.paths[0] == ("id",)
         heads, tails = self._render_fast(frame, ids, plain)
-        return heads, tails, bad.tolist()
+        return heads, tails, bad.nonzero()[0].tolist()
 
     def _table(self, key: str, t: Type, blank: bool) -> _FieldTable:
         table = self._tables.get(key)
@@ -323,9 +316,9 @@ class ChunkEvaluator:
                 if not valid:
                     return False, None, 0
                 if node_ids is not None:
-                    return True, value, node_ids.get(value, none_id)  # type: ignore[arg-type]
+                    return True, value, node_ids.get(str(value), none_id)
                 return True, value, value.toordinal() if isinstance(value, dt.date) else 0
-            table = self._tables[key] = _FieldTable(check)
+            table = self._tables[key] = _FieldTable(check, blank)
         return table
 
     def _render_fast(self, frame: vector.Frame, ids: list[str],
@@ -347,10 +340,11 @@ class ChunkEvaluator:
             suffix = part if suffix is None else vector.map2(_concat, suffix, part)
         assert suffix is not None
         end = ',"error":null}\n' if self.jsonl else ",\n"
-        tails = vector.Col(suffix.idx, [f"{v}{end}" for v in suffix.values]).rows()
+        rendered: list[str] = [f"{v}{end}" for v in suffix.values]
+        tails = list(map(rendered.__getitem__, suffix.idx.tolist()))
         if self.jsonl:
-            return list(map('{"id":'.__add__, _json_strings(ids))), tails  # type: ignore[arg-type]
-        return (ids if plain else safe_column(ids)), tails  # type: ignore[return-value]
+            return list(map('{"id":'.__add__, _json_strings(ids))), tails
+        return (ids if plain else safe_column(ids)), tails
 
     def _fast_cells(self, name: str) -> Callable[[object, object], object]:
         """The rendered cells of one decision for a (rule, value) pair."""
@@ -375,8 +369,9 @@ class _FieldTable:
     """One field's distinct values as this worker met them, each validated once: a column has
     few distinct values (dates, practices), and they recur from chunk to chunk."""
 
-    def __init__(self, check: Callable[[object], tuple[bool, object, int]]) -> None:
+    def __init__(self, check: Callable[[object], tuple[bool, object, int]], text: bool) -> None:
         self.check = check
+        self.text = text  # every value is text (CSV)
         self.where: dict[object, int] = {}
         self.values: list[object] = []
         self.valid: list[bool] = []
@@ -387,7 +382,7 @@ class _FieldTable:
         """Each row's index into `values`; new values are validated and added."""
         import numpy as np
 
-        keys = column if set(map(type, column)) <= {str, type(None)} else [
+        keys = column if self.text or set(map(type, column)) <= {str, type(None)} else [
             (type(v), v) if v is not None and type(v) is not str else v for v in column]
         where = self.where
         # An unhashable JSON value (a list) raises TypeError: the chunk goes case by case.
@@ -457,7 +452,7 @@ def _ids(column: list[object], blank: bool, first_row: int) -> tuple[list[str], 
 
     n = len(column)
     wrong = np.zeros(n, dtype=np.bool_)
-    if set(map(type, column)) <= {str, type(None)}:
+    if blank or set(map(type, column)) <= {str, type(None)}:
         ids: list[object] = column
         if None in column or "" in column:
             if not blank:

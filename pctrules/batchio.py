@@ -184,18 +184,23 @@ def _lines(data: bytes) -> tuple[list[str], bool]:
     return text.split("\n"), bad
 
 
-def _every_line_has(data: bytes, commas: int) -> bool:
-    """Whether every line of an unquoted block has exactly `commas` commas (numpy: a count per
-    line in one pass, no Python-level loop over lines)."""
+def _check_block(data: bytes, commas: int) -> tuple[bool, bool]:
+    """Whether every line of an unquoted block has exactly `commas` commas, and whether no line
+    starts with a character that a spreadsheet reads as a formula. With numpy this is a count
+    per line in one pass, with no Python-level loop over the lines."""
     if np is None:
-        return all(line.count(b",") == commas for line in data.rstrip(b"\n").split(b"\n"))
+        lines = data.rstrip(b"\n").split(b"\n")
+        return (all(line.count(b",") == commas for line in lines),
+                not any(line[:1] in _FORMULA_BYTES for line in lines))
     raw = np.frombuffer(data, dtype=np.uint8)
     ends = np.flatnonzero(raw == 10)
     if data.endswith(b"\n"):
         ends = ends[:-1]
     starts = np.concatenate(([0], ends + 1))
     per_line = np.add.reduceat((raw == 44).view(np.uint8), starts, dtype=np.int64)
-    return bool((per_line == commas).all())
+    widths = bool((per_line == commas).all())
+    plain = not np.isin(raw[starts], _FORMULA_CODES).any()
+    return widths, plain
 
 
 def _not_utf8(line: str) -> bool:
@@ -218,17 +223,14 @@ def parse_csv(data: bytes | None, rows: list[list[str]] | None, quoted: bool,
     errors: dict[int, str] = {}
     if rows is None:
         assert data is not None
-        if not quoted and _every_line_has(data, width - 1):
+        widths, plain = (False, False) if quoted else _check_block(data, width - 1)
+        if widths:
             # The common case: no quotes, every line the right width. Split the whole block in
             # one call and slice out each column.
             text, bad_text = _text(data)
             if not bad_text:
                 flat: list[object] = text.replace("\n", ",").split(",")  # type: ignore[assignment]
                 n = len(flat) // width
-                # Cells of the first column start lines: one look at the text says whether any
-                # would need neutralising or quoting in the output.
-                plain = not text.startswith(FORMULA_START) and not any(
-                    "\n" + c in text for c in FORMULA_START)
                 return Chunk(n, paths, [flat[i::width] for i in range(width)], blank=True,
                              plain_first=plain)
         lines, bad_text = _lines(data)
@@ -320,6 +322,8 @@ def nested(paths: Sequence[Path_], values: Sequence[object], blank: bool) -> dic
 
 FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
 """What makes a spreadsheet read a cell as a formula (OWASP "CSV injection")."""
+_FORMULA_BYTES: Final = frozenset(c.encode() for c in FORMULA_START)
+_FORMULA_CODES: Final = [ord(c) for c in FORMULA_START]
 
 
 def safe_cell(text: str) -> str:

@@ -54,11 +54,8 @@ def floor() -> ModuleType:
     return module
 
 
-Run = Callable[..., BatchSummary]
-
-
 @pytest.fixture
-def run(engine: Engine) -> Run:
+def run(engine: Engine) -> Callable[..., BatchSummary]:
     """run(input, output, **options): `pctrules batch` through the API, on the shared engine."""
 
     def go(input: Path, output: Path, progress: Callable[[int, int], None] | None = None,

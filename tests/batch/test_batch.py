@@ -8,18 +8,20 @@ import json
 import multiprocessing
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
+import click
 import pytest
 from click.testing import CliRunner
 
-from pctrules.batch import BatchStopped
+from pctrules.batch import BatchStopped, BatchSummary
 from pctrules.batchio import safe_cell
 from pctrules.cli import cli
 from pctrules.commands import registry
 
-from .conftest import Run
+Run = Callable[..., BatchSummary]
 
 HEADER = "id,date,person.practice,person.residence\n"
 
@@ -231,7 +233,7 @@ def test_cells_a_spreadsheet_would_run_are_text(cell: str, shown: str) -> None:
     assert safe_cell(cell) == shown
 
 
-def _cli():  # type: ignore[no-untyped-def]
+def _cli() -> click.Group:
     for command in registry.COMMANDS:
         cli.add_command(command)
     return cli
