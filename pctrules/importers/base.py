@@ -145,7 +145,7 @@ class Import:
             first = self.rejections[0]
             return error("E-data", f"no row of '{self.source_name}' fits the {self.layout} "
                          f"layout ({len(self.rejections):,} rejected)", None,
-                         f"check that it is a {self.layout} file; the first rejection, row "
+                         f"check that it is in the {self.layout} layout; the first rejection, row "
                          f"{first.row} column {first.column}: {first.reason}")
         return None
 
