@@ -510,14 +510,18 @@ def _plain(text: str, i: int, end: int, out: _Out) -> None:
         while j < end and text[j] not in " \t" + _BREAKS:
             j += 1
         out.add(text[i:j], i)
-        i = j
-        while j < end and text[j] in " \t":
-            j += 1
-        if j < end and text[j] in _BREAKS:
-            i = _fold(text, j, end, out)
-        else:
-            out.add(text[i:j], i)
-            i = j
+        i = _spaces(text, j, end, out)
+
+
+def _spaces(text: str, i: int, end: int, out: _Out) -> int:
+    """Spaces at `i`: kept inside a line; before a line break, folded away with it."""
+    j = i
+    while j < end and text[j] in " \t":
+        j += 1
+    if j < end and text[j] in _BREAKS:
+        return _fold(text, j, end, out)
+    out.add(text[i:j], i)
+    return j
 
 
 def _fold(text: str, i: int, end: int, out: _Out) -> int:
@@ -571,14 +575,7 @@ def _flow_scalar(text: str, i: int, out: _Out, double: bool) -> None:
         elif double and ch == "\\":
             i = _escape(text, i, out)
         else:
-            j = i
-            while j < n and text[j] in " \t":
-                j += 1
-            if j < n and text[j] in _BREAKS:
-                i = _fold(text, j, n, out)
-            else:
-                out.add(text[i:j], i)
-                i = j
+            i = _spaces(text, i, n, out)
 
 
 def _escape(text: str, i: int, out: _Out) -> int:
