@@ -110,7 +110,17 @@ def _emit(text: str, output: Path | None) -> None:
     if output is None:
         click.echo(text)
     else:
-        output.write_text(text + "\n", encoding="utf-8")
+        _write(output, (text + "\n").encode("utf-8"))
+
+
+def _write(output: Path, data: bytes) -> None:
+    try:
+        output.write_bytes(data)
+    except OSError as exc:
+        raise PctrulesError(error(
+            "E-data", f"cannot write '{output}': {(exc.strerror or str(exc)).lower()}", None,
+            "give '--output' a file in a folder that exists and can be written to"),
+            ExitCode.USAGE) from None
 
 
 def _draw(dot_text: str, fmt: str, output: Path | None) -> None:
@@ -129,7 +139,7 @@ def _draw(dot_text: str, fmt: str, output: Path | None) -> None:
     if output is None:
         click.echo(done.stdout.decode("utf-8"))
     else:
-        output.write_bytes(done.stdout)
+        _write(output, done.stdout)
 
 
 def _day(d: dt.date) -> str:

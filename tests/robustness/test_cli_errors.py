@@ -178,6 +178,10 @@ CASES = [
          ("unknown organisation 'CL-HUMBR'", "did you mean 'CL-HUMBER'?")),
     Case("graph-depth-negative", ("graph", "--depth", "-1"), 2, ("-1 is not in the range",)),
     Case("graph-format", ("graph", "--format", "bogus"), 2, ("'bogus' is not one of",)),
+    Case("graph-output-in-missing-folder", ("graph", "-o", "{tmp}/nowhere/g.txt"), 2,
+         ("cannot write '{tmp}/nowhere/g.txt': no such file or directory",)),
+    Case("graph-output-a-folder", ("graph", "-o", "{tmp}/e"), 2, ("'{tmp}/e' is a directory",),
+         _files({"e/": ""})),
     # -- graph: the data folder ----------------------------------------------------------
     Case("data-env-nowhere", ("graph",), 3, ("the data folder '{tmp}/nowhere' does not exist",),
          env=(("PCTRULES_DATA", "{tmp}/nowhere"),)),
