@@ -22,7 +22,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import chain, repeat
+from itertools import chain
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any
@@ -46,7 +46,7 @@ from pctrules.batchio import (
     safe_column,
     unknown_column,
 )
-from pctrules.check import is_node
+from pctrules.check import is_node, kinds_of
 from pctrules.compile import unavailable_kinds
 from pctrules.diagnostics import CaseError, ExitCode, did_you_mean, error
 from pctrules.engine import Engine
@@ -129,8 +129,10 @@ class ChunkEvaluator:
     it, case by case (the engine) for the rest and for every row the fast path cannot vouch for."""
 
     def __init__(self, engine: Engine, decisions: Sequence[str], as_of: dt.date | None,
-                 out_format: str, params: Mapping[str, object] | None, fast: bool) -> None:
+                 out_format: str, params: Mapping[str, object] | None, fast: bool,
+                 blank: bool) -> None:
         self.engine = engine
+        self.blank = blank  # CSV input: an empty cell is an absent value
         self.decisions = list(decisions)
         self.as_of = as_of
         self.jsonl = out_format == "jsonl"
@@ -161,6 +163,28 @@ class ChunkEvaluator:
             self.why_slow = f"decision '{slow[0]}': {self.vec.unsupported[slow[0]]}"
             return
         self.plan = [self.vec.decisions[n] for n in order if n in needed]
+        self._warm()
+
+    def _warm(self) -> None:
+        """Validate, once and before the workers fork, the values most cases hold: every code
+        of the kinds a node field takes, and every day of the bundle's era (a year either
+        side). Each worker then starts with these tables (shared copy-on-write) instead of
+        validating them again in its first chunk."""
+        graph = self.engine.graph
+        effective = self.engine.checked.bundle.manifest.effective
+        first = getattr(effective, "start", None)
+        last = getattr(effective, "end", None)
+        for key, t in self.leaves.items():
+            values: list[object]
+            if key in self.node_leaves:
+                kinds = set(kinds_of(t))
+                values = [c for c, node in graph.nodes.items() if node.kind in kinds]
+            elif t.base == "date" and first is not None and last is not None:
+                start, end = first.toordinal() - 366, last.toordinal() + 366
+                values = [dt.date.fromordinal(d).isoformat() for d in range(start, end + 1)]
+            else:
+                continue
+            self._table(key, t, self.blank).index(values)
 
     # -- per chunk -------------------------------------------------------------------------
 
@@ -365,6 +389,13 @@ class ChunkEvaluator:
         return csv_cells
 
 
+class _Index(dict[object, int]):
+    """A value's place in a field table; -1 for a value not met yet."""
+
+    def __missing__(self, key: object) -> int:
+        return -1
+
+
 class _FieldTable:
     """One field's distinct values as this worker met them, each validated once: a column has
     few distinct values (dates, practices), and they recur from chunk to chunk."""
@@ -372,7 +403,7 @@ class _FieldTable:
     def __init__(self, check: Callable[[object], tuple[bool, object, int]], text: bool) -> None:
         self.check = check
         self.text = text  # every value is text (CSV)
-        self.where: dict[object, int] = {}
+        self.where: dict[object, int] = _Index()
         self.values: list[object] = []
         self.valid: list[bool] = []
         self.more: list[int] = []
@@ -386,7 +417,7 @@ class _FieldTable:
             (type(v), v) if v is not None and type(v) is not str else v for v in column]
         where = self.where
         # An unhashable JSON value (a list) raises TypeError: the chunk goes case by case.
-        idx = np.fromiter(map(where.get, keys, repeat(-1)), dtype=np.intp, count=len(keys))
+        idx = np.fromiter(map(where.__getitem__, keys), dtype=np.intp, count=len(keys))
         missing = np.flatnonzero(idx < 0)
         if not len(missing):
             return idx
@@ -454,7 +485,7 @@ def _ids(column: list[object], blank: bool, first_row: int) -> tuple[list[str], 
     wrong = np.zeros(n, dtype=np.bool_)
     if blank or set(map(type, column)) <= {str, type(None)}:
         ids: list[object] = column
-        if None in column or "" in column:
+        if "" in column or (not blank and None in column):
             if not blank:
                 wrong = np.array([v == "" for v in column], dtype=np.bool_)
             ids = [v if v else f"case-{first_row + r + 1}" for r, v in enumerate(column)]
@@ -588,7 +619,8 @@ def prepare(opts: BatchOptions, engine: Engine | None = None) -> tuple[_Input, s
     if in_fmt == "csv":
         header = read_header(opts.input)
         _check_header(header, engine)
-    evaluator = ChunkEvaluator(engine, decisions, opts.as_of, out_fmt, opts.params, opts.fast)
+    evaluator = ChunkEvaluator(engine, decisions, opts.as_of, out_fmt, opts.params, opts.fast,
+                               blank=in_fmt == "csv")
     return _Input(opts.input, in_fmt, header, evaluator), out_fmt
 
 

@@ -194,12 +194,19 @@ def _check_block(data: bytes, commas: int) -> tuple[bool, bool]:
                 not any(line[:1] in _FORMULA_BYTES for line in lines))
     raw = np.frombuffer(data, dtype=np.uint8)
     ends = np.flatnonzero(raw == 10)
-    if data.endswith(b"\n"):
-        ends = ends[:-1]
-    starts = np.concatenate(([0], ends + 1))
-    per_line = np.add.reduceat((raw == 44).view(np.uint8), starts, dtype=np.int64)
-    widths = bool((per_line == commas).all())
-    plain = not np.isin(raw[starts], _FORMULA_CODES).any()
+    if not data.endswith(b"\n"):
+        ends = np.append(ends, len(raw))
+    n = len(ends)
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    plain = not np.isin(raw[starts[starts < len(raw)]], _FORMULA_CODES).any()
+    if commas == 0:
+        return not (raw == 44).any(), plain
+    comma = np.flatnonzero(raw == 44)
+    if len(comma) != n * commas:
+        return False, plain
+    # Line k holds commas k*c … k*c + c - 1: its last comma is before its end, and its first
+    # comma after the previous line's end.
+    widths = bool((comma[commas - 1::commas] < ends).all() and (comma[::commas] > starts - 1).all())
     return widths, plain
 
 
