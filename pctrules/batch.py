@@ -27,6 +27,9 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
+import numpy as np
+
+from pctrules import vector
 from pctrules.batchio import (
     BLOCK_BYTES,
     Chunk,
@@ -52,11 +55,6 @@ from pctrules.diagnostics import CaseError, ExitCode, did_you_mean, error
 from pctrules.engine import Engine
 from pctrules.runtime import DecisionResult, RuleError, json_value, members
 from pctrules.schema import Type
-
-try:  # the column fast path needs numpy; without it every case goes through the engine
-    from pctrules import vector
-except ImportError:  # pragma: no cover - numpy is a dependency; this keeps a broken env usable
-    vector = None  # type: ignore[assignment]
 
 
 class BatchUsageError(Exception):
@@ -149,9 +147,6 @@ class ChunkEvaluator:
             self._fast_plan()
 
     def _fast_plan(self) -> None:
-        if vector is None:
-            self.why_slow = "numpy is not installed"
-            return
         self.vec = vector.Vectoriser(self.engine.checked, self.engine.graph)
         order = [d.name for d in self.engine.compiled.decisions]
         needed = set(self.decisions)
@@ -267,8 +262,7 @@ class ChunkEvaluator:
     def _fast(self, chunk: Chunk, first_row: int) -> tuple[list[str], list[str], list[int]]:
         """Heads and tails of the chunk's rows by columns, and the rows left to the engine
         (parse errors, values the fast path does not vouch for)."""
-        assert vector is not None and self.plan is not None
-        import numpy as np
+        assert self.plan is not None
 
         n = chunk.n
         bad = np.zeros(n, dtype=np.bool_)
@@ -349,8 +343,6 @@ class ChunkEvaluator:
                      plain: bool) -> tuple[list[str], list[str]]:
         """Each row's head (its id) and tail (the decision cells, rendered once per distinct
         combination of rule and value); `plain`: the ids need no neutralising or quoting."""
-        assert vector is not None
-        import numpy as np
 
         suffix: vector.Col | None = None
         for name in self.decisions:
@@ -411,8 +403,6 @@ class _FieldTable:
 
     def index(self, column: list[object]) -> Any:
         """Each row's index into `values`; new values are validated and added."""
-        import numpy as np
-
         keys = column if self.text or set(map(type, column)) <= {str, type(None)} else [
             (type(v), v) if v is not None and type(v) is not str else v for v in column]
         where = self.where
@@ -440,8 +430,6 @@ class _FieldTable:
 
     def arrays(self) -> tuple[Any, Any]:
         """Per value: whether it is valid, and its node id or date ordinal (numpy arrays)."""
-        import numpy as np
-
         if self._arrays is None:
             self._arrays = (np.array(self.valid, dtype=np.bool_),
                             np.array(self.more, dtype=np.int64))
@@ -479,8 +467,6 @@ def _raw_id(chunk: Chunk, r: int) -> str | None:
 def _ids(column: list[object], blank: bool, first_row: int) -> tuple[list[str], Any]:
     """The id of each row as the engine gives it (`case-<n>` when absent), and which rows the
     engine must see for itself (an id that is not text or a whole number)."""
-    import numpy as np
-
     n = len(column)
     wrong = np.zeros(n, dtype=np.bool_)
     if blank or set(map(type, column)) <= {str, type(None)}:

@@ -15,10 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Final
 
-try:  # numpy checks a block's line widths in one pass; without it, a line at a time
-    import numpy as np
-except ImportError:  # pragma: no cover - numpy is a dependency of the batch fast path
-    np = None  # type: ignore[assignment]
+import numpy as np
 
 from pctrules.diagnostics import CaseError, Diagnostic, PctrulesError, did_you_mean, error
 
@@ -186,12 +183,8 @@ def _lines(data: bytes) -> tuple[list[str], bool]:
 
 def _check_block(data: bytes, commas: int) -> tuple[bool, bool]:
     """Whether every line of an unquoted block has exactly `commas` commas, and whether no line
-    starts with a character that a spreadsheet reads as a formula. With numpy this is a count
-    per line in one pass, with no Python-level loop over the lines."""
-    if np is None:
-        lines = data.rstrip(b"\n").split(b"\n")
-        return (all(line.count(b",") == commas for line in lines),
-                not any(line[:1] in _FORMULA_BYTES for line in lines))
+    starts with a character that a spreadsheet reads as a formula: a few numpy passes over the
+    bytes, with no Python-level loop over the lines."""
     raw = np.frombuffer(data, dtype=np.uint8)
     ends = np.flatnonzero(raw == 10)
     if not data.endswith(b"\n"):
@@ -329,7 +322,6 @@ def nested(paths: Sequence[Path_], values: Sequence[object], blank: bool) -> dic
 
 FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
 """What makes a spreadsheet read a cell as a formula (OWASP "CSV injection")."""
-_FORMULA_BYTES: Final = frozenset(c.encode() for c in FORMULA_START)
 _FORMULA_CODES: Final = [ord(c) for c in FORMULA_START]
 
 
