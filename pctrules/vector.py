@@ -163,7 +163,7 @@ class HopTable:
             if hop is None:
                 continue
             if not hop.one:
-                raise Unsupported(f"hop '{name}' gives a set")
+                raise Unsupported(f"the hop '{name}' gives a set")
             index = graph.index(kind, name)
             for code in index.keys():  # noqa: SIM118 (an index, not a dict)
                 src = table.ids[code]
@@ -264,16 +264,16 @@ class Vectoriser:
     def _decision(self, d: CheckedDecision) -> VectorDecision:
         spec = d.spec
         if d.subject is not None:
-            raise Unsupported("evaluated per subject ('for:')")
+            raise Unsupported("it is evaluated per subject ('for:')")
         if spec.hit.value != "first":
-            raise Unsupported(f"hit policy '{spec.hit.value}'")
+            raise Unsupported(f"its hit policy is '{spec.hit.value}'")
         blocked = [n for n in d.depends_on if n not in self.decisions]
         if blocked:
-            raise Unsupported(f"depends on '{blocked[0]}', evaluated case by case")
+            raise Unsupported(f"it depends on '{blocked[0]}', which does")
         rules: list[VectorRule] = []
         for rule in d.rules:
             if isinstance(rule.then, dict):
-                raise Unsupported("a rule with named results")
+                raise Unsupported("a rule has named results")
             when = None if rule.when is None else self.expr(rule.when)
             then = None if rule.then is None else self.expr(rule.then)
             eff = _range(rule.spec.effective)
@@ -288,7 +288,7 @@ class Vectoriser:
     def expr(self, node: ast.Expr) -> Compiled:
         method = getattr(self, f"_{type(node).__name__}", None)
         if method is None:
-            raise Unsupported(f"'{ast.unparse(node)}'")
+            raise Unsupported(f"columns do not handle '{ast.unparse(node)}'")
         compiled: Compiled = method(node)
         if isinstance(node, (ast.Literal, ast.Name)):
             return compiled
@@ -311,7 +311,7 @@ class Vectoriser:
         if isinstance(ref, DecisionRef):
             name = ref.name
             return lambda f: f.results[name].value
-        raise Unsupported(f"'{node.id}'")
+        raise Unsupported(f"columns do not handle '{node.id}'")
 
     def _Attribute(self, node: ast.Attribute) -> Compiled:
         ref = self.checked.refs.get(id(node))
@@ -333,7 +333,7 @@ class Vectoriser:
                 ids = nodes.ids_of(obj(f))
                 return Col(np.where(nodes.alive(ids, f.on), ids, nodes.none), values)
             return attribute
-        raise Unsupported(f"'{ast.unparse(node)}'")
+        raise Unsupported(f"columns do not handle '{ast.unparse(node)}'")
 
     def _IsNone(self, node: ast.IsNone) -> Compiled:
         operand = self.expr(node.operand)
@@ -369,7 +369,7 @@ class Vectoriser:
         if isinstance(ref, FunctionRef) and ref.name == "code" and len(node.args) == 1:
             arg = self.expr(node.args[0])
             return lambda f: map1(runtime.code, arg(f))
-        raise Unsupported(f"function '{node.func}'")
+        raise Unsupported(f"columns do not handle the function '{node.func}'")
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,6 +76,8 @@ def batch_command(
     except BatchStopped as exc:
         click.echo(exc.message, err=True)
         sys.exit(exc.exit_code)
+    if summary.note and not per_case:
+        click.echo(f"note: cases were evaluated one by one, as {summary.note}", err=True)
     click.echo(summary.line())
 
 
