@@ -33,10 +33,11 @@ def render_diagnostic(d: Diagnostic, color: bool = False) -> str:
     where = f"{d.span}: " if d.span is not None else ""
     lines = [f"{where}{severity}: {_paint(d.message, _BOLD, color)}"]
     width = 1
-    if d.span is not None and d.span.line >= 1:
+    text = d.span.source.line_text(d.span.line) if d.span is not None else ""
+    # Large data files are not kept in memory: their spans name the row but carry no text.
+    if d.span is not None and d.span.line >= 1 and text:
         number = str(d.span.line)
         width = len(number) + 1
-        text = d.span.source.line_text(d.span.line)
         start = max(d.span.column - 1, 0)
         # A span over several lines is underlined to the end of its first line.
         end = d.span.end_column - 1 if d.span.end_line == d.span.line else len(text)

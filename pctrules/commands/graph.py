@@ -14,10 +14,10 @@ import click
 import networkx as nx
 
 from pctrules.commands.common import as_of_option, bundle_option, data_option, handle_errors
-from pctrules.commands.import_ import format_diagnostic
 from pctrules.diagnostics import ExitCode, PctrulesError, did_you_mean, error, warning
 from pctrules.graph import Edge, OrgGraph, manifest_graph
 from pctrules.loader import Manifest, load_manifest
+from pctrules.report import render_diagnostic
 from pctrules.resources import default_bundle_path
 
 FORMATS = ("summary", "json", "graphml", "dot", "svg", "png")
@@ -62,13 +62,13 @@ def graph_command(
     # other tables that name what it would have defined.
     problems = list(graph.diagnostics)
     for d in problems[:50]:
-        click.echo(format_diagnostic(d), err=True)
+        click.echo(render_diagnostic(d), err=True)
     if len(problems) > 50:
         click.echo(f"… and {len(problems) - 50} more", err=True)
     span = manifest.effective
     if as_of is not None and span is not None and not (
             (span.start or dt.date.min) <= as_of <= (span.end or dt.date.max)):
-        click.echo(format_diagnostic(warning(
+        click.echo(render_diagnostic(warning(
             "W-effective-range", f"{as_of} is outside the dates the bundle speaks for ({span})",
             span.span, "the organisation graph holds nothing on it; give '--as-of' a date in "
             "that range")), err=True)

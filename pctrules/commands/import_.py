@@ -8,17 +8,10 @@ from pathlib import Path
 import click
 
 from pctrules.commands.common import handle_errors
-from pctrules.diagnostics import Diagnostic
 from pctrules.importers.registry import LAYOUTS, run_import
+from pctrules.report import render_diagnostic
 
 SHOWN = 20  # rejections printed; the rest are in the folder's <layout>.rejected.csv
-
-
-def format_diagnostic(d: Diagnostic) -> str:
-    """One diagnostic as a compiler-style line, with its help on the next."""
-    where = f"{d.span}: " if d.span else ""
-    text = f"{where}{d.severity.value}[{d.code}]: {d.message}"
-    return text + (f"\n  help: {d.help}" if d.help else "")
 
 
 @click.command("import")
@@ -34,7 +27,7 @@ def import_command(layout: str, file: Path, into: Path, fmt: str) -> None:
     report = run_import(layout, file, into)
     diagnostics = report.diagnostics()
     for d in diagnostics[:SHOWN]:
-        click.echo(format_diagnostic(d), err=True)
+        click.echo(render_diagnostic(d), err=True)
     if len(diagnostics) > SHOWN:
         click.echo(f"… and {len(diagnostics) - SHOWN} more rejected rows; all are listed in "
                    f"'{into / (layout + '.rejected.csv')}'", err=True)
