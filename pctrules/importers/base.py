@@ -29,6 +29,11 @@ _PCT_CODE = re.compile(r"^[5T][A-Z0-9]{2}$")
 _ODS_CODE = re.compile(r"^[A-Z0-9]{3,8}$")
 
 
+def fields(n: int) -> str:
+    """'1 field', '3 fields': for messages about short rows."""
+    return f"{n} field{'' if n == 1 else 's'}"
+
+
 def is_pct_code(code: str) -> bool:
     """A PCT or care trust ODS code: three characters starting 5 or T (e.g. 5NT, TAP)."""
     return bool(_PCT_CODE.match(code))

@@ -14,7 +14,7 @@ import calendar
 import datetime as dt
 import re
 
-from pctrules.importers.base import PCT_ERA_END, Import, TableOut, is_pct_code
+from pctrules.importers.base import PCT_ERA_END, Import, TableOut, fields, is_pct_code
 from pctrules.importers.tables import read_table
 from pctrules.resources import default_bundle_path
 
@@ -71,7 +71,7 @@ def run(job: Import) -> None:
             continue
         if len(rec) <= max(col.values()):
             job.reject(number, len(rec) + 1, ",".join(rec[:3]),
-                       f"the row has {len(rec)} fields; the pct column is field {col['pct'] + 1}")
+                       f"the row has {fields(len(rec))}; the pct column is field {col['pct'] + 1}")
             continue
         code = postcode(rec[col["pcds"]])
         if code is None:

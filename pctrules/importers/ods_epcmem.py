@@ -13,6 +13,7 @@ from pctrules.importers.base import (
     PCT_ERA_END,
     Import,
     TableOut,
+    fields,
     is_ods_code,
     is_pct_code,
     ods_date,
@@ -29,7 +30,7 @@ def run(job: Import) -> None:
     for number, rec in job.open_csv():
         if len(rec) < 5:
             job.reject(number, len(rec) + 1, ",".join(rec),
-                       f"the row has {len(rec)} fields; epcmem rows have 6")
+                       f"the row has {fields(len(rec))}; epcmem rows have 6")
             continue
         code, parent, join_text, left_text = (rec[0].strip(), rec[1].strip(), rec[3].strip(),
                                               rec[4].strip())

@@ -8,7 +8,7 @@ the register (`ods-epcmem`) defines.
 
 from __future__ import annotations
 
-from pctrules.importers.base import Import, TableOut, is_ods_code, ods_date
+from pctrules.importers.base import Import, TableOut, fields, is_ods_code, ods_date
 
 LAYOUT = "ods-epraccur"
 TITLE = "ODS epraccur: GP practice names, postcodes, status and prescribing setting"
@@ -25,7 +25,7 @@ def run(job: Import) -> None:
     for number, rec in job.open_csv():
         if len(rec) < 26:
             job.reject(number, len(rec) + 1, ",".join(rec[:2]),
-                       f"the row has {len(rec)} fields; epraccur rows have {FIELDS}")
+                       f"the row has {fields(len(rec))}; epraccur rows have {FIELDS}")
             continue
         code = rec[0].strip()
         if not is_ods_code(code):

@@ -7,7 +7,7 @@ the names and codes are kept; which SHA *managed* a PCT is the bundle's fact, no
 
 from __future__ import annotations
 
-from pctrules.importers.base import Import, TableOut, is_pct_code
+from pctrules.importers.base import Import, TableOut, fields, is_pct_code
 
 LAYOUT = "ons-pco-sha"
 TITLE = "ONS PCO (2012) to SHA (2012) lookup: PCT and SHA names and ONS codes"
@@ -36,7 +36,7 @@ def run(job: Import) -> None:
     for number, rec in rows:
         if len(rec) < len(COLUMNS):
             job.reject(number, len(rec) + 1, ",".join(rec[:3]),
-                       f"the row has {len(rec)} fields; the lookup has {len(COLUMNS)}")
+                       f"the row has {fields(len(rec))}; the lookup has {len(COLUMNS)}")
             continue
         ons, pct, name, sha_ons, sha, sha_name = (rec[col[c]].strip() for c in COLUMNS)
         if not is_pct_code(pct):
