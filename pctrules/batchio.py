@@ -246,7 +246,8 @@ def parse_csv(data: bytes | None, rows: list[list[str]] | None, quoted: bool,
         if len(row) != width and i not in errors:
             errors[i] = EMPTY_LINE if len(row) <= 1 and not any(row) else _width_error(
                 len(row), width)
-        fixed.append(empty if i in errors else row)
+        # A bad row keeps what cells it has (its id names it in the output); no rule sees them.
+        fixed.append((list(row) + empty)[:width] if i in errors else row)
     columns: list[list[object]] = [list(col) for col in zip(*fixed, strict=True)] if fixed else [
         [] for _ in range(width)]
     return Chunk(n, paths, columns, errors, blank=True)
