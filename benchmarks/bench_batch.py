@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
     if args.differential:
         slow_out = work / "pctrules-bench-percase.csv"
-        s = measure([*batch_cmd[:5], str(slow_out), *batch_cmd[6:], "--per-case"],
+        s = measure([*batch_cmd[:6], str(slow_out), *batch_cmd[7:], "--per-case"],
                     work / "pctrules-bench-percase.log")
         same = filecmp.cmp(slow_out, batch_out, shallow=False)
         print(f"per-case evaluator  {s.seconds:7.2f} s  {rows / s.seconds:>12,.0f} cases/s; "

@@ -20,9 +20,10 @@ import numpy as np
 from pctrules.diagnostics import CaseError, Diagnostic, PctrulesError, did_you_mean, error
 
 FORMATS: Final = ("csv", "jsonl")
-BLOCK_BYTES: Final = 4 << 20
-"""Bytes per chunk: about 100,000 rows of a typical case file, a few tens of MB per worker."""
-ROWS_PER_SEQUENTIAL_CHUNK: Final = 50_000
+BLOCK_BYTES: Final = 1 << 20
+"""Bytes per chunk: about 30,000 rows of a typical case file. Smaller chunks start the workers
+sooner and end them together; larger ones pay less per chunk (1 MiB measured best)."""
+ROWS_PER_SEQUENTIAL_CHUNK: Final = 30_000
 
 Path_ = tuple[str, ...]
 
