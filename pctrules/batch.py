@@ -145,6 +145,7 @@ class ChunkEvaluator:
         self.node_leaves = {k for k, t in self.leaves.items() if is_node(t) and not t.is_set}
         self.unavailable = unavailable_kinds(engine.checked, engine.graph)
         self._tables: dict[str, _FieldTable] = {}
+        self._cells: dict[str, Callable[[object, object], object]] = {}
         self.plan: list[vector.VectorDecision] | None = None
         self.why_slow: str | None = "the per-case evaluator was asked for" if not fast else None
         if fast:
@@ -368,22 +369,36 @@ class ChunkEvaluator:
         return (ids if plain else safe_column(ids)), tails
 
     def _fast_cells(self, name: str) -> Callable[[object, object], object]:
-        """The rendered cells of one decision for a (rule, value) pair."""
+        """The rendered cells of one decision for a (rule, value) pair, remembered across
+        chunks (a decision has few distinct results: PCT codes times rules)."""
+        cached = self._cells.get(name)
+        if cached is not None:
+            return cached
+        memo: dict[tuple[object, type, object], str] = {}
         if self.jsonl:
             keys = [_json(k) + ":" for k in (name, f"{name}.rule", f"{name}.reason")]
 
-            def jsonl_cells(label: object, value: object) -> object:
-                rule, reason = _label(label)
+            def render(rule: str | None, reason: str | None, value: object) -> str:
                 return "".join("," + k + _json(x)
                                for k, x in zip(keys, (json_value(value), rule, reason),
                                                strict=True))
-            return jsonl_cells
+        else:
+            def render(rule: str | None, reason: str | None, value: object) -> str:
+                return "".join("," + safe_cell("" if x is None else str(x))
+                               for x in (cell_text(value), rule, reason))
 
-        def csv_cells(label: object, value: object) -> object:
-            rule, reason = _label(label)
-            return "".join("," + safe_cell("" if x is None else str(x))
-                           for x in (cell_text(value), rule, reason))
-        return csv_cells
+        def cells(label: object, value: object) -> object:
+            try:
+                hit = memo.get((label, type(value), value))
+            except TypeError:  # an unhashable value (a mapping): not remembered
+                return render(*_label(label), value)
+            if hit is None:
+                hit = render(*_label(label), value)
+                if len(memo) < _TABLE_LIMIT:
+                    memo[(label, type(value), value)] = hit
+            return hit
+        self._cells[name] = cells
+        return cells
 
 
 class _Index(dict[object, int]):

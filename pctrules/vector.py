@@ -57,6 +57,7 @@ class Col:
 
     idx: Index
     values: list[object]
+    nodes: bool = False  # `values` is the NodeTable's: codes and None, never unknown
 
     def compact(self) -> Col:
         """The same column with only the values some row uses (cheap for big value tables)."""
@@ -137,7 +138,7 @@ class NodeTable:
                              dtype=np.int64)
 
     def column(self, ids: Index) -> Col:
-        return Col(ids, self.values)
+        return Col(ids, self.values, nodes=True)
 
     def ids_of(self, a: Col) -> Index:
         """Node ids of a column of codes (anything that is not a known code: none)."""
@@ -338,7 +339,15 @@ class Vectoriser:
     def _IsNone(self, node: ast.IsNone) -> Compiled:
         operand = self.expr(node.operand)
         fn = runtime.is_not_none if node.negated else runtime.is_none
-        return lambda f: map1(fn, operand(f))
+        none = self.nodes.none
+        when_none, otherwise = (FALSE, TRUE) if node.negated else (TRUE, FALSE)
+
+        def is_none(f: Frame) -> Col:
+            col = operand(f)
+            if col.nodes:  # a node column holds no unknown: compare ids, no per-value call
+                return from_truth(np.where(col.idx == none, when_none, otherwise).astype(np.int8))
+            return map1(fn, col)
+        return is_none
 
     def _Compare(self, node: ast.Compare) -> Compiled:
         left, right = self.expr(node.left), self.expr(node.right)
@@ -408,14 +417,14 @@ class VectorDecision:
                 hit &= truth(r.when(f)) == TRUE
             if not hit.any():
                 continue  # as case by case, a result is worked out only where the rule matched
-            then = const(True, n) if r.then is None else map1(runtime.settle, r.then(f))
+            then = const(True, n) if r.then is None else _settled(r.then(f))
             idx[hit] = then.idx[hit] + len(values)
             values.extend(then.values)
             rule[hit] = k
             open_ &= ~hit
         if open_.any():
             if self.default is not None:
-                d = map1(runtime.settle, self.default(f))
+                d = _settled(self.default(f))
                 idx[open_] = d.idx[open_] + len(values)
                 values.extend(d.values)
                 rule[open_] = DEFAULT
@@ -426,6 +435,11 @@ class VectorDecision:
             idx[rule == NOT_IN_EFFECT] = len(values)
             values.append(None)
         return DecisionCol(Col(idx, values).compact(), rule)
+
+
+def _settled(col: Col) -> Col:
+    """A result column: unknown becomes none (node columns never hold unknown)."""
+    return col if col.nodes else map1(runtime.settle, col)
 
 
 def _range(eff: object) -> tuple[int, int] | None:
