@@ -45,13 +45,13 @@ from pctrules.batchio import (
     plan_jobs,
     read_header,
     read_job,
+    repeated_columns,
     safe_cell,
     safe_column,
-    unknown_column,
 )
 from pctrules.check import is_node, kinds_of
 from pctrules.compile import unavailable_kinds
-from pctrules.diagnostics import CaseError, ExitCode, did_you_mean, error
+from pctrules.diagnostics import CaseError, ExitCode, did_you_mean
 from pctrules.engine import Engine
 from pctrules.runtime import DecisionResult, RuleError, json_value, members
 from pctrules.schema import Type
@@ -564,6 +564,7 @@ class _Input:
     fmt: str
     header: Header | None
     evaluator: ChunkEvaluator
+    warnings: list[str]  # said once, before the run (odd CSV columns)
 
     def run(self, job: Job) -> ChunkResult:
         if self.fmt == "jsonl":
@@ -622,34 +623,39 @@ def prepare(opts: BatchOptions, engine: Engine | None = None) -> tuple[_Input, s
                                   + "; the decisions are " + ", ".join(names))
     decisions = list(dict.fromkeys(opts.decisions)) or names
     header = None
+    warnings: list[str] = []
     if in_fmt == "csv":
         header = read_header(opts.input)
-        _check_header(header, engine)
+        warnings = header_warnings(header, engine)
     evaluator = ChunkEvaluator(engine, decisions, opts.as_of, out_fmt, opts.params, opts.fast,
                                blank=in_fmt == "csv")
-    return _Input(opts.input, in_fmt, header, evaluator), out_fmt
+    return _Input(opts.input, in_fmt, header, evaluator, warnings), out_fmt
 
 
-def _check_header(header: Header, engine: Engine) -> None:
-    """Every column must be a case field: a misspelt column would otherwise leave that field
-    absent on every row and quietly change the decisions (exit 5, before anything runs)."""
+def header_warnings(header: Header, engine: Engine) -> list[str]:
+    """What is odd about the CSV header, said once before the run. An unknown column and a
+    column named twice are not fatal: each row that gives such a column a value it cannot take
+    is that row's error, and every other row is decided (one output row per input row)."""
     known = ["id", *(".".join(p) for p, _ in engine.case_schema.leaves())]
-    problems = [unknown_column(c, known) for c in header.columns if c not in known]
-    seen: set[str] = set()
-    for c in header.columns:
-        if c in seen:
-            problems.append(error("E-case", f"column '{c}' appears twice in the header", None,
-                                  "keep one column per field"))
-        seen.add(c)
-    if problems:
-        raise CaseError(problems)
+    warnings = []
+    for name in header.columns:
+        if name not in known:
+            hint = did_you_mean(name, known)
+            warnings.append(f"column '{name}' is not a case field"
+                            + (f" ({hint})" if hint else "")
+                            + "; rows with a value in it fail, naming it")
+    for name, at in repeated_columns(header.columns).items():
+        warnings.append(f"column '{name}' appears {len(at)} times in the header (columns "
+                        + " and ".join(str(i + 1) for i in at)
+                        + "); rows that give it different values fail")
+    return warnings
 
 
 def run_batch(opts: BatchOptions, progress: Progress | None = None,
               prepared: tuple[_Input, str] | None = None) -> BatchSummary:
     """Evaluate every case of `opts.input` into `opts.output` (written only if the run ends).
 
-    Raises BatchUsageError, PctrulesError (invalid bundle: 3; invalid input columns: 5) before
+    Raises BatchUsageError, PctrulesError (invalid bundle: 3; a CSV without a header line: 5) before
     anything runs, and BatchStopped when interrupted or a worker dies; the output is then left
     as it was."""
     global _STATE
@@ -804,7 +810,7 @@ def _pump(jobs: Iterator[Job], procs: list[Any], job_q: Any, result_q: Any, work
             if job is None:
                 exhausted = True
             else:
-                job_q.put(job)
+                _put(job_q, job, procs)
                 in_flight += 1
         if not in_flight:
             break
@@ -821,7 +827,18 @@ def _pump(jobs: Iterator[Job], procs: list[Any], job_q: Any, result_q: Any, work
             _write(out, pending.pop(next_seq), tally, progress)
             next_seq += 1
     for _ in procs:
-        job_q.put(None)
+        _put(job_q, None, procs)
+
+
+def _put(job_q: Any, job: Job | None, procs: list[Any]) -> None:
+    """Queue a job, never waiting for ever: the queue is bounded, and workers that died no
+    longer take from it."""
+    while True:
+        try:
+            job_q.put(job, timeout=0.2)
+            return
+        except queue.Full:
+            _check_workers(procs)
 
 
 def _check_workers(procs: list[Any]) -> None:

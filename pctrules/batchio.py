@@ -17,7 +17,7 @@ from typing import BinaryIO, Final
 
 import numpy as np
 
-from pctrules.diagnostics import CaseError, Diagnostic, PctrulesError, did_you_mean, error
+from pctrules.diagnostics import CaseError, PctrulesError, error
 
 FORMATS: Final = ("csv", "jsonl")
 BLOCK_BYTES: Final = 1 << 20
@@ -232,8 +232,9 @@ def parse_csv(data: bytes | None, rows: list[list[str]] | None, quoted: bool,
             if not bad_text:
                 flat: list[object] = text.replace("\n", ",").split(",")  # type: ignore[assignment]
                 n = len(flat) // width
-                return Chunk(n, paths, [flat[i::width] for i in range(width)], blank=True,
-                             plain_first=plain)
+                chunk = Chunk(n, paths, [flat[i::width] for i in range(width)], blank=True,
+                              plain_first=plain)
+                return _merge_repeated(chunk, header)
         lines, bad_text = _lines(data)
         rows = list(csv.reader(lines)) if quoted else [line.split(",") for line in lines]
         if bad_text:
@@ -251,7 +252,40 @@ def parse_csv(data: bytes | None, rows: list[list[str]] | None, quoted: bool,
         fixed.append((list(row) + empty)[:width] if i in errors else row)
     columns: list[list[object]] = [list(col) for col in zip(*fixed, strict=True)] if fixed else [
         [] for _ in range(width)]
-    return Chunk(n, paths, columns, errors, blank=True)
+    return _merge_repeated(Chunk(n, paths, columns, errors, blank=True), header)
+
+
+def repeated_columns(header: Sequence[str]) -> dict[str, list[int]]:
+    """Column names the header holds more than once, with their positions."""
+    where: dict[str, list[int]] = {}
+    for i, name in enumerate(header):
+        where.setdefault(name, []).append(i)
+    return {name: at for name, at in where.items() if len(at) > 1}
+
+
+def _merge_repeated(chunk: Chunk, header: Sequence[str]) -> Chunk:
+    """One column per field: a field named twice takes the row's one non-empty value; a row
+    that gives it two different values is that row's error (no value is chosen for it)."""
+    repeated = repeated_columns(header)
+    if not repeated:
+        return chunk
+    drop: set[int] = set()
+    for name, at in repeated.items():
+        first = chunk.columns[at[0]]
+        for r in range(chunk.n):
+            given = list(dict.fromkeys(
+                v for v in (chunk.columns[i][r] for i in at) if v not in (None, "")))
+            if len(given) > 1 and r not in chunk.errors:
+                cells = ", ".join(f"'{v}'" for v in given)
+                places = " and ".join(str(i + 1) for i in at)
+                chunk.errors[r] = (f"column '{name}' appears {len(at)} times in the header "
+                                   f"(columns {places}) and this row gives it different values: "
+                                   f"{cells}")
+            first[r] = given[0] if given else first[r]
+        drop.update(at[1:])
+    keep = [i for i in range(len(chunk.paths)) if i not in drop]
+    return Chunk(chunk.n, [chunk.paths[i] for i in keep], [chunk.columns[i] for i in keep],
+                 chunk.errors, blank=True, plain_first=False)
 
 
 def _width_error(got: int, width: int) -> str:
@@ -361,10 +395,3 @@ def output_columns(decisions: Sequence[str]) -> list[str]:
 def jsonl_line(columns: Sequence[str], cells: Sequence[object]) -> str:
     return json.dumps(dict(zip(columns, cells, strict=True)), ensure_ascii=False,
                       separators=(",", ":"))
-
-
-def unknown_column(name: str, known: Sequence[str]) -> Diagnostic:
-    help = did_you_mean(name, known)
-    message = f"unknown column '{name}'" + (f" ({help})" if help else "")
-    return error("E-case", message, None, "the columns a case may have: " + ", ".join(known))
-

@@ -181,10 +181,12 @@ class Engine:
             dotted = ".".join(path)
             t = schema.fields.get(name)
             if t is None:
+                # The suggestion goes in the message too: batch output keeps messages only.
+                hint = did_you_mean(dotted, [".".join((*prefix, f)) for f in schema.fields])
                 problems.append(error(
-                    "E-case", f"for case '{case_id}', unknown field '{dotted}'", None,
-                    did_you_mean(name, schema.fields)
-                    or "the fields are " + ", ".join(f"'{f}'" for f in schema.names())))
+                    "E-case", f"for case '{case_id}', unknown field '{dotted}' (given "
+                    f"{describe(value)})" + (f"; {hint}" if hint else ""), None,
+                    hint or "the fields are " + ", ".join(f"'{f}'" for f in schema.names())))
             elif isinstance(t, CaseSchema):
                 if value is None:
                     continue

@@ -229,6 +229,11 @@ def _yaml_error(source: SourceFile, exc: yaml.MarkedYAMLError) -> Diagnostic:
     if source.line_text(line)[column - 1: column] == "\t":
         # libyaml does not name the character; a tab is the usual one.
         problem = "found character '\\t' that cannot start any token"
+    if "maximum nesting depth" in problem:
+        # libyaml (PyYAML >= 6.0.3) stops deep nesting itself, before our own depth limit.
+        return error("E-limit", f"the values are nested more than {Limits().depth} levels "
+                     "deep", _span_at(source, line, column),
+                     "flatten the structure")
     for pattern, message, help in _FRIENDLY:
         if pattern in problem:
             return error("E-yaml", message, _span_at(source, line, column), help)

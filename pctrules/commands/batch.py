@@ -57,7 +57,7 @@ def batch_command(
     <decision>, <decision>.rule, <decision>.reason, then error (empty when decided).
     The last line printed reconciles the run: rows read = decided + failed.
     Exit codes: 0 the run completed (failed rows are counted, not fatal) · 2 usage
-    3 invalid bundle · 5 invalid input columns · 130 interrupted · 1 a worker died
+    3 invalid bundle · 5 no CSV header line · 130 interrupted · 1 a worker died
     """
     engine = open_engine(bundle, data_dir)
     opts = BatchOptions(
@@ -66,6 +66,8 @@ def batch_command(
         out_format=out_format, params=parse_params(engine, params), fast=not per_case)
     try:
         prepared = prepare(opts, engine)
+        for warning in prepared[0].warnings:
+            click.echo(f"warning: {warning}", err=True)
         if sys.stderr.isatty():
             with _progress_bar(input_path) as show:
                 summary = run_batch(opts, show, prepared)

@@ -96,14 +96,58 @@ def test_reconciliation_line_and_exit_code(data_dir: Path, tmp_path: Path) -> No
     assert out.exists()
 
 
-def test_unknown_column_stops_before_anything_runs(data_dir: Path, tmp_path: Path) -> None:
+def test_an_unknown_column_fails_only_the_rows_that_use_it(data_dir: Path,
+                                                           tmp_path: Path) -> None:
     src = tmp_path / "in.csv"
-    src.write_text("id,date,person.practise\na,2011-04-01,A81001\n", encoding="utf-8")
+    src.write_text("id,date,person.practice,person.practise\n"
+                   "a,2011-04-01,A81001,\n"
+                   "b,2011-04-01,,A81001\n"
+                   "c,2011-04-01,A81001,\n", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    result = CliRunner().invoke(_cli(), ["batch", str(src), "-o", str(out), "--data",
+                                         str(data_dir), "--decision", "responsible_pct"])
+    assert result.exit_code == 0, result.output
+    assert ("warning: column 'person.practise' is not a case field (did you mean "
+            "'person.practice'?); rows with a value in it fail, naming it") in result.output
+    assert "3 rows read: 2 decided, 1 failed" in result.output
+    got = rows(out)
+    assert [r["id"] for r in got] == ["a", "b", "c"]
+    assert [r["responsible_pct"] for r in got] == ["5E1", "", "5E1"]
+    assert got[1]["error"] == ("for case 'b', unknown field 'person.practise' (given 'A81001'); "
+                               "did you mean 'person.practice'?")
+
+
+@pytest.mark.parametrize("per_case", [False, True])
+def test_a_column_named_twice_fails_the_rows_where_its_cells_disagree(
+        data_dir: Path, tmp_path: Path, per_case: bool) -> None:
+    src = tmp_path / "in.csv"
+    src.write_text("id,date,person.practice,date\n"
+                   "a,2011-04-01,A81001,2011-04-01\n"
+                   "b,2011-04-01,A81001,2012-04-01\n"
+                   "c,,A81001,2011-04-01\n", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    result = CliRunner().invoke(_cli(), ["batch", str(src), "-o", str(out), "--data",
+                                         str(data_dir), "--decision", "responsible_pct",
+                                         *(["--per-case"] if per_case else [])])
+    assert result.exit_code == 0, result.output
+    assert "warning: column 'date' appears 2 times in the header (columns 2 and 4)" in (
+        result.output)
+    got = rows(out)
+    assert [r["responsible_pct"] for r in got] == ["5E1", "", "5E1"]
+    assert got[1]["error"] == ("column 'date' appears 2 times in the header (columns 2 and 4) "
+                               "and this row gives it different values: '2011-04-01', "
+                               "'2012-04-01'")
+    assert got[0]["error"] == got[2]["error"] == ""
+
+
+def test_a_csv_without_a_header_line_is_invalid_input(data_dir: Path, tmp_path: Path) -> None:
+    src = tmp_path / "in.csv"
+    src.write_text("\na,2011-04-01,A81001\n", encoding="utf-8")
     out = tmp_path / "out.csv"
     result = CliRunner().invoke(_cli(), ["batch", str(src), "-o", str(out), "--data",
                                          str(data_dir)])
     assert result.exit_code == 5
-    assert "unknown column 'person.practise' (did you mean 'person.practice'?)" in result.output
+    assert "has no header line" in result.output
     assert not out.exists()
 
 
@@ -214,6 +258,18 @@ def test_fast_path_equals_the_per_case_evaluator(run: Run, generator: ModuleType
     assert fast.read_bytes() == slow.read_bytes()
     assert (s_fast.rows, s_fast.decided, s_fast.failed) == (
         s_slow.rows, s_slow.decided, s_slow.failed)
+
+
+@pytest.mark.slow
+def test_fast_path_equals_the_per_case_evaluator_on_a_million_rows(
+        run: Run, generator: ModuleType, tmp_path: Path) -> None:
+    src = cases(generator, tmp_path, 1_000_000, seed=11)
+    fast, slow = tmp_path / "fast.csv", tmp_path / "slow.csv"
+    s_fast = run(src, fast, workers=2)
+    s_slow = run(src, slow, workers=2, fast=False)
+    assert s_fast.rows == s_slow.rows == 1_000_000
+    assert s_fast.fast_rows > 990_000 and s_slow.fast_rows == 0
+    assert fast.read_bytes() == slow.read_bytes()
 
 
 def test_agrees_with_the_ods_membership_history(run: Run, generator: ModuleType,

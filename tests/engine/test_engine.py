@@ -131,7 +131,8 @@ def test_without_a_register_a_named_practice_is_an_error_not_a_fallback(
 
 @pytest.mark.parametrize(("raw", "message", "help"), [
     ({"id": "c1", "date": DAY, "person": {"pratice": "P84005"}},
-     "for case 'c1', unknown field 'person.pratice'", "did you mean 'practice'?"),
+     "for case 'c1', unknown field 'person.pratice' (given 'P84005'); did you mean "
+     "'person.practice'?", "did you mean 'person.practice'?"),
     ({"id": "c1", "date": DAY, "person": {"practice": 84005}},
      "for case 'c1', field 'person.practice' is 84005, but must be a practice code (text)", None),
     ({"id": "c1", "date": "2011-02-30"},
