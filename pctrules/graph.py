@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import operator
 import tempfile
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import networkx as nx
 
@@ -110,6 +111,9 @@ def _valid_text(a: dt.date, b: dt.date) -> str:
     return f"{_day(a)} → {_day(b)}"
 
 
+_VALIDITY_AND_TARGET = operator.itemgetter(0, 1, 2)
+
+
 class TemporalIndex:
     """The hop `kind.name` as a lookup: code → target(s) on a date, without searching the graph.
 
@@ -132,7 +136,7 @@ class TemporalIndex:
         self._multi: dict[str, tuple[list[dt.date], list[tuple[dt.date, dt.date, str]]]] = {}
         self._segments: dict[str, tuple[list[dt.date], list[frozenset[str]]]] = {}
         for key, items in by_code.items():
-            items.sort(key=lambda e: (e[0], e[1], e[2]))
+            items.sort(key=_VALIDITY_AND_TARGET)
             self._edges[key] = items
             if hop.one:
                 if len(items) == 1:
@@ -477,6 +481,18 @@ def _constraint(message: str, rule: str) -> Diagnostic:
 # -- loading -------------------------------------------------------------------------------
 
 
+class _At(NamedTuple):
+    """Where a cell of a data table is. Made for every cell read, so it is a plain tuple: the
+    Span of a diagnostic is made from it only when there is something to report."""
+
+    source: SourceFile
+    line: int
+    column: int
+
+    def span(self) -> Span:
+        return Span(self.source, self.line, self.column, self.line, self.column + 1)
+
+
 @dataclass
 class _PendingEdge:
     from_: str
@@ -485,7 +501,7 @@ class _PendingEdge:
     valid_from: dt.date
     valid_to: dt.date
     source: str
-    span: Span
+    span: _At
     attributes: dict[str, object] | None
     order: int
     clip: bool = False
@@ -499,14 +515,15 @@ class _Builder:
         self.schema = schema
         self.diag = self.g.diagnostics
         self.pending: list[_PendingEdge] = []
-        self.node_spans: dict[str, Span] = {}
+        self.node_spans: dict[str, _At] = {}
         self._dates: dict[str, dt.date] = {}
 
     # errors name file, row, column and value
-    def _err(self, span: Span, message: str, help: str | None = None) -> None:
-        self.diag.add(error("E-data", message, span, help))
+    def _err(self, at: _At, message: str, help: str | None = None) -> None:
+        self.diag.add(error("E-data", message, at.span(), help))
 
-    def _date(self, text: str, span: Span, column: str, default: dt.date) -> dt.date | None:
+    def _date(self, text: str, column: str, default: dt.date, source: SourceFile, line: int,
+              col: int) -> dt.date | None:
         if not text:
             return default
         d = self._dates.get(text)
@@ -514,13 +531,14 @@ class _Builder:
             try:
                 d = dt.date.fromisoformat(text)
             except ValueError:
-                self._err(span, f"'{text}' in column '{column}' is not a date",
+                self._err(_At(source, line, col), f"'{text}' in column '{column}' is not a date",
                           "write dates as YYYY-MM-DD, e.g. 2011-04-01")
                 return None
             self._dates[text] = d
         return d
 
-    def _value(self, text: str, t: Type, span: Span, column: str) -> tuple[bool, object]:
+    def _value(self, text: str, t: Type, column: str, source: SourceFile, line: int,
+               col: int) -> tuple[bool, object]:
         if text == "":
             return True, None
         try:
@@ -536,7 +554,7 @@ class _Builder:
                 return True, text.lower() in ("true", "1", "yes")
         except ValueError:
             pass
-        self._err(span, f"'{text}' in column '{column}' is not a {t.base}")
+        self._err(_At(source, line, col), f"'{text}' in column '{column}' is not a {t.base}")
         return False, None
 
     def load_table(self, table: Table, entry: Mapping[str, Any], label: str) -> None:
@@ -547,8 +565,8 @@ class _Builder:
         else:
             self._edge_table(table, entry.get("relation"), source, bool(entry.get("clip")))
 
-    def _span(self, source: SourceFile, line: int, col: int) -> Span:
-        return Span(source, line, col, line, col + 1)
+    def _span(self, source: SourceFile, line: int, col: int) -> _At:
+        return _At(source, line, col)
 
     def _columns(self, table: Table, source: SourceFile, required: tuple[str, ...]) -> bool:
         missing = [c for c in required if c not in table.header]
@@ -606,10 +624,10 @@ class _Builder:
                           f"duplicate code '{code}', first on row {seen[code]}")
                 continue
             seen[code] = line
-            vf = self._date(row[fi], self._span(source, line, fi + 1), "valid_from",
-                            OPEN_FROM) if fi is not None else OPEN_FROM
-            vt = self._date(row[ti], self._span(source, line, ti + 1), "valid_to",
-                            OPEN_TO) if ti is not None else OPEN_TO
+            vf = self._date(row[fi], "valid_from", OPEN_FROM, source, line,
+                            fi + 1) if fi is not None else OPEN_FROM
+            vt = self._date(row[ti], "valid_to", OPEN_TO, source, line,
+                            ti + 1) if ti is not None else OPEN_TO
             if vf is None or vt is None:
                 continue
             if vf > vt:
@@ -619,7 +637,7 @@ class _Builder:
             values: dict[str, object] = {}
             ok = True
             for attr, i, t in attrs:
-                good, v = self._value(row[i].strip(), t, self._span(source, line, i + 1), attr)
+                good, v = self._value(row[i].strip(), t, attr, source, line, i + 1)
                 ok = ok and good
                 if v is not None:
                     values[attr] = v
@@ -660,7 +678,7 @@ class _Builder:
             # warning, not thousands.
             self.diag.add(warning(
                 "W-data", f"{len(unknown)} rows name a {kind} that no table defines, e.g. "
-                f"{_codes(unknown[:3])}; they are not used", self._span(source, 1, ci + 1)))
+                f"{_codes(unknown[:3])}; they are not used", self._span(source, 1, ci + 1).span()))
 
     def _edge_table(self, table: Table, relation: object, source: SourceFile, clip: bool) -> None:
         required = ("from", "to") if relation else ("from", "to", "relation")
@@ -695,23 +713,22 @@ class _Builder:
                 self._err(self._span(source, line, (ri or 0) + 1), f"unknown relation '{rel}'",
                           did_you_mean(rel, self.schema.relations))
                 continue
-            vf = self._date(row[fi], self._span(source, line, fi + 1), "valid_from",
-                            OPEN_FROM) if fi is not None else OPEN_FROM
-            vt = self._date(row[ti], self._span(source, line, ti + 1), "valid_to",
-                            OPEN_TO) if ti is not None else OPEN_TO
+            vf = self._date(row[fi], "valid_from", OPEN_FROM, source, line,
+                            fi + 1) if fi is not None else OPEN_FROM
+            vt = self._date(row[ti], "valid_to", OPEN_TO, source, line,
+                            ti + 1) if ti is not None else OPEN_TO
             if vf is None or vt is None:
                 continue
             attributes: dict[str, object] | None = None
             ok = True
             for h, i in extra:
                 t = rdef.attributes.get(h)
-                span = self._span(source, line, i + 1)
                 if t is None:
-                    self._err(span, f"unknown column '{h}': not an attribute of relation '{rel}'",
-                              did_you_mean(h, rdef.attributes))
+                    self._err(_At(source, line, i + 1), f"unknown column '{h}': not an "
+                              f"attribute of relation '{rel}'", did_you_mean(h, rdef.attributes))
                     ok = False
                     continue
-                good, v = self._value(row[i].strip(), t, span, h)
+                good, v = self._value(row[i].strip(), t, h, source, line, i + 1)
                 ok = ok and good
                 if v is not None:
                     attributes = attributes or {}
@@ -729,7 +746,7 @@ class _Builder:
                            clip)
 
     def _add_edge(
-        self, a: str, rel: str, b: str, vf: dt.date, vt: dt.date, origin: str, span: Span,
+        self, a: str, rel: str, b: str, vf: dt.date, vt: dt.date, origin: str, span: _At,
         attributes: dict[str, object] | None, clip: bool = False,
     ) -> None:
         self.pending.append(_PendingEdge(a, rel, b, vf, vt, origin, span, attributes,
@@ -789,13 +806,16 @@ class _Builder:
         """A `one` side may hold one edge at a time: a later overlapping edge is reported and
         left out, so lookups stay unambiguous."""
         dropped: set[int] = set()
+        by_rel: dict[str, list[_PendingEdge]] = defaultdict(list)
+        for p in edges:
+            by_rel[p.rel].append(p)
         for rel in self.schema.relations.values():
             for side, one in (("from", rel.one), ("to", rel.inverse_one)):
                 if not one:
                     continue
                 groups: dict[str, list[_PendingEdge]] = defaultdict(list)
-                for p in edges:
-                    if p.rel == rel.name and p.order not in dropped:
+                for p in by_rel.get(rel.name, ()):
+                    if p.order not in dropped:
                         groups[p.from_ if side == "from" else p.to].append(p)
                 for code, items in groups.items():
                     if len(items) < 2:
@@ -850,9 +870,13 @@ class _Builder:
             if n.name is None and n.valid_to >= map_start:
                 self.diag.add(warning(
                     "W-data", f"pct '{code}' ({_valid_text(n.valid_from, n.valid_to)}) is not "
-                    "known to the bundle", self.node_spans.get(code),
+                    "known to the bundle", _span_of(self.node_spans.get(code)),
                     "add it to the bundle's PCT table, or check the imported file for a bad "
                     "parent code"))
+
+
+def _span_of(at: _At | None) -> Span | None:
+    return at.span() if at is not None else None
 
 
 def _other(p: _PendingEdge, side: str) -> str:
