@@ -13,6 +13,7 @@ from pathlib import Path
 from types import ModuleType
 
 import click
+import click.testing
 import pytest
 from click.testing import CliRunner
 
@@ -85,12 +86,19 @@ def test_bad_rows_keep_their_place_with_the_error_filled(run: Run, tmp_path: Pat
     assert got[10]["id"] == "'=HYPERLINK(\"x\")"
 
 
-def test_reconciliation_line_and_exit_code(data_dir: Path, tmp_path: Path) -> None:
-    src = tmp_path / "in.csv"
-    src.write_text(HEADER + "a,2011-04-01,A81001,\nb,2011-13-01,A81001,\n", encoding="utf-8")
-    out = tmp_path / "out.csv"
+def batch_cli(data_dir: Path, tmp_path: Path, text: str,
+              *options: str) -> tuple[click.testing.Result, Path]:
+    """`pctrules batch` through the real CLI on an input file holding `text`."""
+    src, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    src.write_text(text, encoding="utf-8")
     result = CliRunner().invoke(_cli(), ["batch", str(src), "--output", str(out), "--data",
-                                         str(data_dir), "--decision", "responsible_pct"])
+                                         str(data_dir), *options])
+    return result, out
+
+
+def test_reconciliation_line_and_exit_code(data_dir: Path, tmp_path: Path) -> None:
+    result, out = batch_cli(data_dir, tmp_path, HEADER + "a,2011-04-01,A81001,\n"
+                            "b,2011-13-01,A81001,\n", "--decision", "responsible_pct")
     assert result.exit_code == 0, result.output
     assert "2 rows read: 1 decided, 1 failed" in result.output
     assert out.exists()
@@ -98,14 +106,10 @@ def test_reconciliation_line_and_exit_code(data_dir: Path, tmp_path: Path) -> No
 
 def test_an_unknown_column_fails_only_the_rows_that_use_it(data_dir: Path,
                                                            tmp_path: Path) -> None:
-    src = tmp_path / "in.csv"
-    src.write_text("id,date,person.practice,person.practise\n"
-                   "a,2011-04-01,A81001,\n"
-                   "b,2011-04-01,,A81001\n"
-                   "c,2011-04-01,A81001,\n", encoding="utf-8")
-    out = tmp_path / "out.csv"
-    result = CliRunner().invoke(_cli(), ["batch", str(src), "-o", str(out), "--data",
-                                         str(data_dir), "--decision", "responsible_pct"])
+    result, out = batch_cli(data_dir, tmp_path, "id,date,person.practice,person.practise\n"
+                            "a,2011-04-01,A81001,\n"
+                            "b,2011-04-01,,A81001\n"
+                            "c,2011-04-01,A81001,\n", "--decision", "responsible_pct")
     assert result.exit_code == 0, result.output
     assert ("warning: column 'person.practise' is not a case field (did you mean "
             "'person.practice'?); rows with a value in it fail, naming it") in result.output
@@ -120,15 +124,11 @@ def test_an_unknown_column_fails_only_the_rows_that_use_it(data_dir: Path,
 @pytest.mark.parametrize("per_case", [False, True])
 def test_a_column_named_twice_fails_the_rows_where_its_cells_disagree(
         data_dir: Path, tmp_path: Path, per_case: bool) -> None:
-    src = tmp_path / "in.csv"
-    src.write_text("id,date,person.practice,date\n"
-                   "a,2011-04-01,A81001,2011-04-01\n"
-                   "b,2011-04-01,A81001,2012-04-01\n"
-                   "c,,A81001,2011-04-01\n", encoding="utf-8")
-    out = tmp_path / "out.csv"
-    result = CliRunner().invoke(_cli(), ["batch", str(src), "-o", str(out), "--data",
-                                         str(data_dir), "--decision", "responsible_pct",
-                                         *(["--per-case"] if per_case else [])])
+    result, out = batch_cli(data_dir, tmp_path, "id,date,person.practice,date\n"
+                            "a,2011-04-01,A81001,2011-04-01\n"
+                            "b,2011-04-01,A81001,2012-04-01\n"
+                            "c,,A81001,2011-04-01\n", "--decision", "responsible_pct",
+                            *(["--per-case"] if per_case else []))
     assert result.exit_code == 0, result.output
     assert "warning: column 'date' appears 2 times in the header (columns 2 and 4)" in (
         result.output)
@@ -141,23 +141,18 @@ def test_a_column_named_twice_fails_the_rows_where_its_cells_disagree(
 
 
 def test_a_csv_without_a_header_line_is_invalid_input(data_dir: Path, tmp_path: Path) -> None:
-    src = tmp_path / "in.csv"
-    src.write_text("\na,2011-04-01,A81001\n", encoding="utf-8")
-    out = tmp_path / "out.csv"
-    result = CliRunner().invoke(_cli(), ["batch", str(src), "-o", str(out), "--data",
-                                         str(data_dir)])
+    result, out = batch_cli(data_dir, tmp_path, "\na,2011-04-01,A81001\n")
     assert result.exit_code == 5
     assert "has no header line" in result.output
     assert not out.exists()
 
 
 def test_unknown_decision_is_a_usage_error(data_dir: Path, tmp_path: Path) -> None:
-    src = tmp_path / "in.csv"
-    src.write_text(HEADER + "a,2011-04-01,A81001,\n", encoding="utf-8")
-    result = CliRunner().invoke(_cli(), ["batch", str(src), "-o", str(tmp_path / "o.csv"),
-                                         "--data", str(data_dir), "--decision", "responsible"])
+    result, out = batch_cli(data_dir, tmp_path, HEADER + "a,2011-04-01,A81001,\n",
+                            "--decision", "responsible")
     assert result.exit_code == 2
     assert "unknown decision 'responsible'" in result.output
+    assert not out.exists()
 
 
 # -- interrupted runs --------------------------------------------------------------------------
