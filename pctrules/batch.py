@@ -52,7 +52,7 @@ from pctrules.batchio import (
 from pctrules.check import is_node, kinds_of
 from pctrules.compile import unavailable_kinds
 from pctrules.diagnostics import CaseError, ExitCode, did_you_mean
-from pctrules.engine import Engine
+from pctrules.engine import Case, Engine
 from pctrules.runtime import DecisionResult, RuleError, json_value, members
 from pctrules.schema import Type
 
@@ -147,6 +147,7 @@ class ChunkEvaluator:
         self._tables: dict[str, _FieldTable] = {}
         self._cells: dict[str, Callable[[object, object], object]] = {}
         self.plan: list[vector.VectorDecision] | None = None
+        self.fast = fast  # columns where they can be used: decisions, else validation
         self.why_slow: str | None = "the per-case evaluator was asked for" if not fast else None
         if fast:
             self._fast_plan()
@@ -202,9 +203,20 @@ class ChunkEvaluator:
                 # the engine decides the chunk, so errors read as they do case by case.
                 fast = None
         heads, tails, late = fast or ([""] * n, [""] * n, list(range(n)))
+        known: _Validated | None = None
+        if fast is None and self.fast and n:
+            try:
+                known = self._validate(chunk, first_row)
+            except TypeError:
+                known = None  # JSON values a column cannot hold: the engine validates
         failed = 0
         for r in late:
-            line, bad = self._slow_row(chunk, r, first_row)
+            if known is not None and not known.bad[r]:
+                fields = {k: c.values[c.idx[r]] for k, c in known.columns.items()}
+                line, bad = self._case_row(known.ids[r],
+                                           self.engine.case_of(known.ids[r], fields))
+            else:
+                line, bad = self._slow_row(chunk, r, first_row)
             heads[r], tails[r] = "", line + "\n"
             failed += bad
         fast_rows = n - len(late)
@@ -215,22 +227,33 @@ class ChunkEvaluator:
         return ChunkResult(data, n, n - failed, failed, fast_rows, 0)
 
     def _slow_row(self, chunk: Chunk, r: int, first_row: int) -> tuple[str, int]:
-        """One row by the engine: (rendered line, 1 if it failed else 0)."""
+        """One row validated and decided by the engine: (rendered line, 1 if it failed)."""
         index = first_row + r + 1
         raw_id = _raw_id(chunk, r)
         case_id = raw_id if raw_id else f"case-{index}"
         problem = chunk.errors.get(r)
-        results: dict[str, DecisionResult] = {}
         if problem is None:
             raw = nested(chunk.paths, [self._typed(".".join(p), c[r]) for p, c in
                                        zip(chunk.paths, chunk.columns, strict=True)], chunk.blank)
             try:
                 case = self.engine.validate_case(raw, index)
-                case_id = case.id
-                results = self.engine.evaluate(case, as_of=self.as_of, decisions=self.decisions,
-                                               params=self.params).decisions
             except CaseError as exc:
                 problem = "; ".join(d.message for d in exc.diagnostics)
+            else:
+                return self._case_row(case.id, case)
+        return self._render_row(case_id, {}, problem)
+
+    def _case_row(self, case_id: str, case: Case) -> tuple[str, int]:
+        """A valid case decided by the engine: (rendered line, 1 if a decision failed)."""
+        try:
+            results = self.engine.evaluate(case, as_of=self.as_of, decisions=self.decisions,
+                                           params=self.params).decisions
+        except CaseError as exc:  # e.g. no date to evaluate on
+            return self._render_row(case_id, {}, "; ".join(d.message for d in exc.diagnostics))
+        return self._render_row(case_id, results, None)
+
+    def _render_row(self, case_id: str, results: Mapping[str, DecisionResult],
+                    problem: str | None) -> tuple[str, int]:
         if problem is None:
             failures = [f"{name}: {r_.error.message}" + (
                 f" (rule '{r_.error.rule}')" if r_.error.rule else "")
@@ -271,29 +294,9 @@ class ChunkEvaluator:
         assert self.plan is not None
 
         n = chunk.n
-        bad = np.zeros(n, dtype=np.bool_)
-        bad[list(chunk.errors)] = True
-        raw: dict[str, vector.Col] = {}
-        extra: dict[str, Any] = {}
-        ids: list[str] | None = None
-        for path, column in zip(chunk.paths, chunk.columns, strict=True):
-            key = ".".join(path)
-            if key == "id":
-                ids, wrong = _ids(column, chunk.blank, first_row)
-                bad |= wrong
-                continue
-            t = self.leaves.get(key)
-            if t is None:
-                # An unknown field: the engine names it, for the rows that have it.
-                col = _factorise(column, chunk.blank)
-                bad |= np.array([v is not None for v in col.values], dtype=np.bool_)[col.idx]
-                continue
-            table = self._table(key, t, chunk.blank)
-            idx = table.index(column)
-            ok, more = table.arrays()
-            bad |= ~ok[idx]
-            raw[key] = vector.Col(idx, table.values)
-            extra[key] = more[idx]
+        known = self._validate(chunk, first_row)
+        ids, bad, extra = known.ids, known.bad, known.more
+        raw = known.columns
         nodes = self.vec.nodes
         if self.as_of is not None:
             on = np.full(n, self.as_of.toordinal(), dtype=np.int64)
@@ -315,11 +318,41 @@ class ChunkEvaluator:
         frame = vector.Frame(n, on, fields, self.params, {}, {})
         for d in self.plan:
             frame.results[d.name] = d.evaluate(frame)
-        if ids is None:
-            ids = [f"case-{first_row + r + 1}" for r in range(n)]
         plain = chunk.plain_first and chunk.paths[0] == ("id",)
         heads, tails = self._render_fast(frame, ids, plain)
         return heads, tails, bad.nonzero()[0].tolist()
+
+    def _validate(self, chunk: Chunk, first_row: int) -> _Validated:
+        """Each field of the chunk validated by columns: each distinct value once, with the
+        engine's own validation (through the field tables). TypeError for values a column
+        cannot hold (JSON lists)."""
+        n = chunk.n
+        bad = np.zeros(n, dtype=np.bool_)
+        bad[list(chunk.errors)] = True
+        columns: dict[str, vector.Col] = {}
+        more: dict[str, Any] = {}
+        ids: list[str] | None = None
+        for path, column in zip(chunk.paths, chunk.columns, strict=True):
+            key = ".".join(path)
+            if key == "id":
+                ids, wrong = _ids(column, chunk.blank, first_row)
+                bad |= wrong
+                continue
+            t = self.leaves.get(key)
+            if t is None:
+                # An unknown field: the engine names it, for the rows that have it.
+                col = _factorise(column, chunk.blank)
+                bad |= np.array([v is not None for v in col.values], dtype=np.bool_)[col.idx]
+                continue
+            table = self._table(key, t, chunk.blank)
+            idx = table.index(column)
+            ok, extra = table.arrays()
+            bad |= ~ok[idx]
+            columns[key] = vector.Col(idx, table.values)
+            more[key] = extra[idx]
+        if ids is None:
+            ids = [f"case-{first_row + r + 1}" for r in range(n)]
+        return _Validated(ids, bad, columns, more)
 
     def _table(self, key: str, t: Type, blank: bool) -> _FieldTable:
         table = self._tables.get(key)
@@ -399,6 +432,16 @@ class ChunkEvaluator:
             return hit
         self._cells[name] = cells
         return cells
+
+
+@dataclass(slots=True)
+class _Validated:
+    """A chunk's fields validated by columns."""
+
+    ids: list[str]
+    bad: Any  # per row: the engine must validate it itself (and name the problem)
+    columns: dict[str, vector.Col]  # per field: each row's value as rules see it
+    more: dict[str, Any]  # per field: each row's node id or date ordinal
 
 
 class _Index(dict[object, int]):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -381,7 +382,15 @@ def safe_column(values: list[str]) -> list[str]:
     return [safe_cell(v) for v in values]
 
 
+_NEEDS_CARE = re.compile(r'["\n\r]|(?:^|,)[=+\-@\t]')
+
+
 def csv_line(cells: Sequence[str]) -> str:
+    """One CSV record of safe cells; one pass over the joined line when (as usual) no cell
+    needs quoting or neutralising."""
+    line = ",".join(cells)
+    if line.count(",") == len(cells) - 1 and not _NEEDS_CARE.search(line):
+        return line
     return ",".join(safe_cell(c) for c in cells)
 
 

@@ -138,7 +138,9 @@ class Engine:
         # Kinds whose data is not loaded at all: a rule reading a case field of one is an
         # error (DESIGN §11), e.g. a practice when no register was imported.
         self._unavailable = self.compiled.unavailable
-        self._leaves = list(self.case_schema.leaves())
+        leaves = list(self.case_schema.leaves())
+        self._leaf_keys = [".".join(path) for path, _ in leaves]
+        self._node_leaves = [(".".join(path), t.base) for path, t in leaves if is_node(t)]
 
     # -- cases -----------------------------------------------------------------------------
 
@@ -161,15 +163,18 @@ class Engine:
         self._fields(case_id, raw, self.case_schema, (), flat, problems)
         if problems:
             raise CaseError(problems)
+        return self.case_of(case_id, flat)
+
+    def case_of(self, case_id: str, flat: dict[str, object]) -> Case:
+        """A case from its id and fields already validated one by one, by dotted path (batch
+        validates each distinct value of a column once, not once per row); `flat` is kept."""
         flat["id"] = case_id
         date = flat.get("date")
-        nodes: list[tuple[str, str, object]] = []
-        for path, t in self._leaves:
-            key = ".".join(path)
-            value = flat.setdefault(key, None)
-            if value is not None and is_node(t):
-                nodes.append((key, t.base, value))
-        return Case(case_id, date if isinstance(date, dt.date) else None, flat, tuple(nodes))
+        for key in self._leaf_keys:
+            flat.setdefault(key, None)
+        nodes = tuple((key, kind, flat[key]) for key, kind in self._node_leaves
+                      if flat[key] is not None)
+        return Case(case_id, date if isinstance(date, dt.date) else None, flat, nodes)
 
     def _fields(
         self, case_id: str, raw: Mapping[Any, object], schema: CaseSchema,
