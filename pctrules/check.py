@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-
-import networkx as nx
 
 from pctrules import ast
 from pctrules.diagnostics import Diagnostic, Diagnostics, did_you_mean, error, warning
@@ -1253,16 +1252,26 @@ def _decision_refs(state: CheckState, d: DecisionState) -> Iterator[ast.Name]:
 
 
 def check_dependencies(state: CheckState) -> None:
-    """Build the decision dependency graph; report every cycle at the reference that closes it."""
-    graph: Any = nx.DiGraph()
+    """Order decisions after what they use; report every cycle at the reference that closes it
+    (cycles are found and named with networkx, imported only when there is one)."""
+    uses: dict[str, set[str]] = {}
     first_ref: dict[tuple[str, str], ast.Name] = {}
     for d in state.decisions:
-        graph.add_node(d.name)
+        uses.setdefault(d.name, set())
         for ref in _decision_refs(state, d):
             d.depends_on.add(ref.id)
-            graph.add_edge(d.name, ref.id)
+            uses[d.name].add(ref.id)
             first_ref.setdefault((d.name, ref.id), ref)
     position = {d.name: i for i, d in enumerate(state.decisions)}
+    order = _dependencies_first(uses, position)
+    if order is not None:
+        state.order = order
+        return
+    import networkx as nx
+
+    graph: Any = nx.DiGraph()
+    graph.add_nodes_from(uses)
+    graph.add_edges_from((a, b) for a, targets in uses.items() for b in targets)
     for cycle in sorted(nx.simple_cycles(graph), key=lambda c: sorted(position[n] for n in c)):
         # Start at the decision written first, so the report does not depend on set order.
         start = min(range(len(cycle)), key=lambda i: position[cycle[i]])
@@ -1274,13 +1283,28 @@ def check_dependencies(state: CheckState) -> None:
             "E-decision-cycle", f"decision '{cycle[0]}' depends on itself: {path}", ref.span,
             "a decision may use only decisions that do not use it back; remove one reference",
             rule))
-    if nx.is_directed_acyclic_graph(graph):
-        # Dependencies first, ties in file order, so the order is stable run to run.
-        order = nx.lexicographical_topological_sort(graph.reverse(copy=False),
-                                                    key=lambda n: position[n])
-        state.order = list(order)
-    else:
-        state.order = [d.name for d in state.decisions]
+    state.order = [d.name for d in state.decisions]
+
+
+def _dependencies_first(uses: dict[str, set[str]], position: dict[str, int]) -> list[str] | None:
+    """Decisions with what they use first, ties in file order (stable run to run); None when
+    there is a cycle. Kahn's algorithm, a heap keyed by file position."""
+    waiting = {name: len(targets & uses.keys()) for name, targets in uses.items()}
+    used_by: dict[str, list[str]] = {name: [] for name in uses}
+    for name, targets in uses.items():
+        for t in targets & uses.keys():
+            used_by[t].append(name)
+    ready = [(position[n], n) for n, count in waiting.items() if count == 0]
+    heapq.heapify(ready)
+    order: list[str] = []
+    while ready:
+        _, name = heapq.heappop(ready)
+        order.append(name)
+        for user in used_by[name]:
+            waiting[user] -= 1
+            if waiting[user] == 0:
+                heapq.heappush(ready, (position[user], user))
+    return order if len(order) == len(uses) else None
 
 
 def _rule_of(state: CheckState, decision: str, ref: ast.Name) -> str | None:

@@ -11,9 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pctrules.diagnostics import (
     Diagnostic,
@@ -34,6 +32,9 @@ from pctrules.importers.tables import (
 from pctrules.loader import Manifest, load_manifest, path_label
 from pctrules.schema import Hop, OrgSchema, RelationDef, Type
 from pctrules.source import SourceFile, Span
+
+if TYPE_CHECKING:
+    import networkx as nx  # imported when a command asks for the networkx graph (~60 ms)
 
 OPEN_FROM = dt.date.min
 OPEN_TO = dt.date.max
@@ -332,6 +333,8 @@ class OrgGraph:
     def networkx(self) -> nx.MultiDiGraph:
         """The whole graph as a networkx MultiDiGraph (edges keyed by relation name)."""
         if self._nx is None:
+            import networkx as nx
+
             g = nx.MultiDiGraph()
             g.add_nodes_from(
                 (n.code, {"kind": n.kind, "name": n.name, "valid_from": n.valid_from,
@@ -356,6 +359,8 @@ class OrgGraph:
         def edge_ok(u: str, v: str, k: str) -> bool:
             d = g.edges[u, v, k]
             return bool(d["valid_from"] <= on <= d["valid_to"])
+
+        import networkx as nx
 
         return nx.subgraph_view(g, filter_node=node_ok, filter_edge=edge_ok)
 

@@ -9,9 +9,9 @@ import shutil
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import networkx as nx
 
 from pctrules.commands.common import as_of_option, bundle_option, data_option, handle_errors
 from pctrules.diagnostics import ExitCode, PctrulesError, did_you_mean, error, warning
@@ -19,6 +19,9 @@ from pctrules.graph import Edge, OrgGraph, manifest_graph
 from pctrules.loader import Manifest, load_manifest
 from pctrules.report import render_diagnostic
 from pctrules.resources import default_bundle_path
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 FORMATS = ("summary", "json", "graphml", "dot", "svg", "png")
 GRAPHVIZ_HELP = ("install Graphviz for pictures: 'apt-get install graphviz' (Debian, Ubuntu), "
@@ -90,6 +93,8 @@ def graph_command(
         _emit(json.dumps(to_json(graph, focus, depth, as_of), indent=1, sort_keys=True), output)
     elif fmt == "graphml":
         buf = io.BytesIO()
+        import networkx as nx
+
         nx.write_graphml(_export(graph, focus, depth, as_of), buf)
         _emit(buf.getvalue().decode("utf-8"), output)
     elif fmt == "dot":
@@ -276,9 +281,12 @@ def _json_day(d: dt.date) -> str | None:
     return None if d in (dt.date.min, dt.date.max) else d.isoformat()
 
 
-def _export(graph: OrgGraph, focus: str | None, depth: int, on: dt.date | None) -> nx.MultiDiGraph:
+def _export(graph: OrgGraph, focus: str | None, depth: int,
+            on: dt.date | None) -> nx.MultiDiGraph:
     """A networkx copy with GraphML-safe attributes (dates as ISO text, no empty values)."""
     edges = _edges(graph, focus, depth, on)
+    import networkx as nx
+
     g = nx.MultiDiGraph()
     for code in _nodes(graph, focus, edges, on):
         n = graph.nodes[code]
