@@ -10,6 +10,7 @@ from pctrules.check import CheckedBundle, check_bundle
 from pctrules.compile import CompiledBundle, compile_bundle, unavailable_kinds
 from pctrules.diagnostics import Diagnostics, ExitCode, PctrulesError
 from pctrules.graph import OrgGraph, build_graph, data_entry_problem
+from pctrules.graphcache import cached_graph, graph_key
 from pctrules.loader import PolicyBundle, load_bundle, path_label
 from pctrules.resources import default_bundle_path
 from pctrules.schema import CaseSchema, OrgSchema
@@ -38,7 +39,9 @@ class Bundle:
         """The organisation graph: the bundle's data and the tables imported into `data_dir`,
         built on first use (its load problems are in `graph.diagnostics`)."""
         entries = [e.as_mapping() for e in self.policy.manifest.data]
-        return build_graph(self.schema, entries, self.path, self.data_dir, self.show_path)
+        return cached_graph(
+            graph_key(self.path, entries, self.data_dir),
+            lambda: build_graph(self.schema, entries, self.path, self.data_dir, self.show_path))
 
     def show_path(self, path: Path) -> str:
         """A data file as users see it (`england/data/pct.csv`): see `loader.path_label`."""

@@ -5,10 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
-import os
 import re
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from pctrules import ast
 from pctrules.diagnostics import Diagnostic, error
-from pctrules.resources import grammar_path
+from pctrules.resources import cache_dir, grammar_path, write_atomically
 from pctrules.source import EmbeddedText, Span
 
 MAX_EXPRESSION_LENGTH = 10_000
@@ -46,38 +44,18 @@ def _parser() -> lark.Lark:
             pass
     parser = lark.Lark(text, parser="lalr", propagate_positions=True, maybe_placeholders=True)
     if cached is not None:
-        _save(parser, cached)
+        write_atomically(cached, parser.save)
     return parser
 
 
 def _cache_file(grammar: str) -> Path | None:
-    """Where the built parser is kept: $PCTRULES_CACHE_DIR (empty: no cache), else the XDG
-    cache folder. The name carries everything the tables depend on."""
-    folder = os.environ.get("PCTRULES_CACHE_DIR")
-    if folder == "":
-        return None
+    """The cache file of the parser: its name carries everything the tables depend on."""
+    folder = cache_dir()
     if folder is None:
-        xdg = os.environ.get("XDG_CACHE_HOME")
-        folder = str(Path(xdg) / "pctrules" if xdg else Path.home() / ".cache" / "pctrules")
+        return None
     key = hashlib.sha256(
         f"{grammar}\0{lark.__version__}\0{sys.version}".encode()).hexdigest()[:20]
-    return Path(folder) / f"parser-{key}.lark"
-
-
-def _save(parser: lark.Lark, path: Path) -> None:
-    """Write the cache file whole or not at all (other processes may be reading it)."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".parser-", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                parser.save(f)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
-    except OSError:
-        pass  # a read-only home: build the tables each time instead
+    return folder / f"parser-{key}.lark"
 
 
 class _SyntaxProblem(Exception):

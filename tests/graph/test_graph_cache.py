@@ -1,0 +1,85 @@
+"""The built graph is kept in the cache under a key of everything it is built from."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pctrules import graphcache
+from pctrules.bundle import open_bundle
+from pctrules.graph import OrgGraph
+from pctrules.resources import default_bundle_path
+
+
+def _graph(bundle: Path) -> OrgGraph:
+    return open_bundle(bundle).graph
+
+
+def _same(a: OrgGraph, b: OrgGraph) -> None:
+    assert a.digest == b.digest
+    assert {c: (n.kind, n.name, n.valid_from, n.valid_to, n.attributes)
+            for c, n in a.nodes.items()} == {c: (n.kind, n.name, n.valid_from, n.valid_to,
+                                                n.attributes) for c, n in b.nodes.items()}
+    assert a.edges == b.edges
+    assert [d.message for d in a.diagnostics] == [d.message for d in b.diagnostics]
+
+
+@pytest.fixture
+def bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("PCTRULES_CACHE_DIR", str(tmp_path / "cache"))
+    copy = tmp_path / "england"
+    shutil.copytree(default_bundle_path(), copy)
+    return copy
+
+
+def test_a_second_load_reads_the_same_graph_from_the_cache(bundle: Path) -> None:
+    built = _graph(bundle)
+    (kept,) = (bundle.parent / "cache").glob("graph-*.pickle")
+    loaded = _graph(bundle)
+    assert loaded is not built
+    _same(built, loaded)
+    assert kept.exists()
+
+
+def test_an_edited_table_builds_afresh(bundle: Path) -> None:
+    before = _graph(bundle)
+    table = bundle / "data" / "sha.csv"
+    text = table.read_text(encoding="utf-8")
+    table.write_text(text.replace("North East", "North-East", 1), encoding="utf-8")
+    after = _graph(bundle)
+    assert after.digest != before.digest
+    assert len(list((bundle.parent / "cache").glob("graph-*.pickle"))) == 2
+
+
+def test_a_damaged_cache_file_builds_afresh(bundle: Path) -> None:
+    built = _graph(bundle)
+    (kept,) = (bundle.parent / "cache").glob("graph-*.pickle")
+    kept.write_bytes(b"not a graph")
+    _same(built, _graph(bundle))
+    assert kept.read_bytes() != b"not a graph"
+
+
+def test_no_cache_when_the_setting_is_empty(bundle: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PCTRULES_CACHE_DIR", "")
+    _graph(bundle)
+    assert not (bundle.parent / "cache").exists()
+
+
+def test_only_the_most_recent_graphs_are_kept(bundle: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(graphcache, "KEEP", 2)
+    table = bundle / "data" / "sha.csv"
+    text = table.read_text(encoding="utf-8")
+    for i in range(4):
+        table.write_text(text.replace("North East", f"North East {i}", 1), encoding="utf-8")
+        _graph(bundle)
+    assert len(list((bundle.parent / "cache").glob("graph-*.pickle"))) == 2
+
+
+def test_an_unreadable_data_folder_has_no_key(tmp_path: Path) -> None:
+    bad = tmp_path / "data"
+    bad.mkdir()
+    (bad / "pctrules-data.json").write_text("{not json", encoding="utf-8")
+    assert graphcache.graph_key(default_bundle_path(), [], bad) is None
