@@ -112,10 +112,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=3, help="runs of each; the best counts")
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--skip-floor", action="store_true", help="time pctrules batch alone")
+    p.add_argument("--no-cache", action="store_true",
+                   help="build the graph on every run (PCTRULES_CACHE_DIR empty), as a first "
+                        "run does")
     p.add_argument("--differential", action="store_true",
                    help="also run the per-case evaluator and compare its output byte for byte")
     args = p.parse_args(argv)
 
+    if args.no_cache:
+        _ENV["PCTRULES_CACHE_DIR"] = ""
     work: Path = args.work
     cases = args.cases or work / f"pctrules-bench-{args.rows}.csv"
     if not cases.exists():
