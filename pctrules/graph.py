@@ -487,8 +487,9 @@ def _constraint(message: str, rule: str) -> Diagnostic:
 
 
 class _At(NamedTuple):
-    """Where a cell of a data table is. Made for every cell read, so it is a plain tuple: the
-    Span of a diagnostic is made from it only when there is something to report."""
+    """Where a cell of a data table is. Made for every row read (node rows and pending edges
+    keep one), so it is a plain tuple: a diagnostic's Span is made only when there is something
+    to report."""
 
     source: SourceFile
     line: int
@@ -570,13 +571,13 @@ class _Builder:
         else:
             self._edge_table(table, entry.get("relation"), source, bool(entry.get("clip")))
 
-    def _span(self, source: SourceFile, line: int, col: int) -> _At:
+    def _at(self, source: SourceFile, line: int, col: int) -> _At:
         return _At(source, line, col)
 
     def _columns(self, table: Table, source: SourceFile, required: tuple[str, ...]) -> bool:
         missing = [c for c in required if c not in table.header]
         if missing:
-            self._err(self._span(source, 1, 1),
+            self._err(self._at(source, 1, 1),
                       f"the table has no column {_codes(missing)}",
                       f"its header is {_codes(table.header)}; see docs/data-tables.md")
             return False
@@ -585,7 +586,7 @@ class _Builder:
     def _node_table(self, table: Table, kind: str, source: SourceFile, merge: bool) -> None:
         kd = self.schema.kinds.get(kind)
         if kd is None:
-            self._err(self._span(source, 1, 1), f"unknown kind '{kind}' for this table",
+            self._err(self._at(source, 1, 1), f"unknown kind '{kind}' for this table",
                       did_you_mean(kind, self.schema.kinds))
             return
         if not self._columns(table, source, ("code",)):
@@ -606,7 +607,7 @@ class _Builder:
                 if hop is not None and hop.forward:
                     rels.append((hop.relation, i))
                 else:
-                    self._err(self._span(source, 1, i + 1),
+                    self._err(self._at(source, 1, i + 1),
                               f"unknown column '{h}': not an attribute or relation of {kind}",
                               did_you_mean(h, [*kd.attributes, *hops]))
         ci, ni = col["code"], col.get("name")
@@ -617,15 +618,15 @@ class _Builder:
         nodes = self.g.nodes
         for line, row in table.rows:
             if len(row) < width:
-                self._err(self._span(source, line, len(row) + 1),
+                self._err(self._at(source, line, len(row) + 1),
                           f"the row has {len(row)} fields, the header {width}")
                 continue
             code = row[ci].strip()
             if not code:
-                self._err(self._span(source, line, ci + 1), "the row has no 'code'")
+                self._err(self._at(source, line, ci + 1), "the row has no 'code'")
                 continue
             if code in seen:
-                self._err(self._span(source, line, ci + 1),
+                self._err(self._at(source, line, ci + 1),
                           f"duplicate code '{code}', first on row {seen[code]}")
                 continue
             seen[code] = line
@@ -636,7 +637,7 @@ class _Builder:
             if vf is None or vt is None:
                 continue
             if vf > vt:
-                self._err(self._span(source, line, (fi or 0) + 1),
+                self._err(self._at(source, line, (fi or 0) + 1),
                           f"'{code}' is valid from {vf} to {vt}: the dates are inverted")
                 continue
             values: dict[str, object] = {}
@@ -650,7 +651,7 @@ class _Builder:
                 continue
             origin = row[si] if si is not None and row[si] else f"{source.path}:{line}"
             name = (row[ni].strip() or None) if ni is not None else None
-            span = self._span(source, line, ci + 1)
+            span = self._at(source, line, ci + 1)
             existing = nodes.get(code)
             if existing is None:
                 if merge:
@@ -677,13 +678,13 @@ class _Builder:
                 target = row[i].strip()
                 if target:
                     self._add_edge(code, rel, target, vf, vt, origin,
-                                   self._span(source, line, i + 1), None)
+                                   self._at(source, line, i + 1), None)
         if unknown:
             # Expected for a register of another date (e.g. practices opened after 2013): one
             # warning, not thousands.
             self.diag.add(warning(
                 "W-data", f"{len(unknown)} rows name a {kind} that no table defines, e.g. "
-                f"{_codes(unknown[:3])}; they are not used", self._span(source, 1, ci + 1).span()))
+                f"{_codes(unknown[:3])}; they are not used", self._at(source, 1, ci + 1).span()))
 
     def _edge_table(self, table: Table, relation: object, source: SourceFile, clip: bool) -> None:
         required = ("from", "to") if relation else ("from", "to", "relation")
@@ -692,7 +693,7 @@ class _Builder:
         col = {h: i for i, h in enumerate(table.header)}
         fixed = str(relation) if relation else None
         if fixed is not None and fixed not in self.schema.relations:
-            self._err(self._span(source, 1, 1), f"unknown relation '{fixed}' for this table",
+            self._err(self._at(source, 1, 1), f"unknown relation '{fixed}' for this table",
                       did_you_mean(fixed, self.schema.relations))
             return
         extra = [(h, i) for h, i in col.items() if h not in _EDGE_COLUMNS]
@@ -701,7 +702,7 @@ class _Builder:
             known = self.schema.relations[fixed].attributes
             for h, i in extra:
                 if h not in known:
-                    self._err(self._span(source, 1, i + 1), f"unknown column '{h}': not an "
+                    self._err(self._at(source, 1, i + 1), f"unknown column '{h}': not an "
                               f"attribute of relation '{fixed}'", did_you_mean(h, known))
             extra = [(h, i) for h, i in extra if h in known]
         a, b, ri = col["from"], col["to"], col.get("relation")
@@ -709,13 +710,13 @@ class _Builder:
         width = len(table.header)
         for line, row in table.rows:
             if len(row) < width:
-                self._err(self._span(source, line, len(row) + 1),
+                self._err(self._at(source, line, len(row) + 1),
                           f"the row has {len(row)} fields, the header {width}")
                 continue
             rel = fixed if fixed is not None else row[ri].strip() if ri is not None else ""
             rdef = self.schema.relations.get(rel)
             if rdef is None:
-                self._err(self._span(source, line, (ri or 0) + 1), f"unknown relation '{rel}'",
+                self._err(self._at(source, line, (ri or 0) + 1), f"unknown relation '{rel}'",
                           did_you_mean(rel, self.schema.relations))
                 continue
             vf = self._date(row[fi], "valid_from", OPEN_FROM, source, line,
@@ -741,9 +742,9 @@ class _Builder:
             if not ok:
                 continue
             origin = row[si] if si is not None and row[si] else f"{source.path}:{line}"
-            span = self._span(source, line, a + 1)
+            span = self._at(source, line, a + 1)
             if vf > vt:
-                self._err(self._span(source, line, (fi or 0) + 1),
+                self._err(self._at(source, line, (fi or 0) + 1),
                           f"'{row[a]}' {rel} '{row[b]}' is valid from {vf} to {vt}: the dates "
                           "are inverted")
                 continue
