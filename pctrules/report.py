@@ -206,7 +206,8 @@ def rule_story(rule: RuleOutcome, as_of: dt.date, graph: NameLookup) -> list[str
         lines += [f"    and {_edge_story(e, None, graph)}" for e in shown]
         if len(rest) > len(shown):
             more = len(rest) - len(shown)
-            lines.append(f"    … and {more} more edges (--format json lists them)")
+            edges = "edge" if more == 1 else "edges"
+            lines.append(f"    … and {more} more {edges} (--format json lists them)")
     elif rule.because:
         lines.append(f"{mark} {rule.rule} matched: {_because_story(rule.because)}")
     else:
