@@ -12,26 +12,13 @@ import pytest
 from pctrules.batch import BatchOptions, BatchSummary, prepare, run_batch
 from pctrules.bundle import open_bundle
 from pctrules.engine import Engine
-from pctrules.importers.registry import run_import
 
 REPO = Path(__file__).resolve().parents[2]
-DATA = REPO.parent / "shared" / "data" / "england"
-EPCMEM = DATA / "ods_epcmem_2019-08-30.csv"
 
 
 @pytest.fixture(scope="session")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The ODS epcmem register imported as `pctrules import` would (skipped when absent)."""
-    if not EPCMEM.exists():
-        pytest.skip(f"the official data file '{EPCMEM.name}' is not in {DATA}")
-    into = tmp_path_factory.mktemp("register")
-    run_import("ods-epcmem", EPCMEM, into)
-    return into
-
-
-@pytest.fixture(scope="session")
-def engine(data_dir: Path) -> Engine:
-    return Engine(open_bundle(None, data_dir))
+def engine(register: Path) -> Engine:
+    return Engine(open_bundle(None, register))
 
 
 @pytest.fixture(scope="session")

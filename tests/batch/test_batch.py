@@ -88,27 +88,27 @@ def test_bad_rows_keep_their_place_with_the_error_filled(run: Run, tmp_path: Pat
     assert got[10]["id"] == "'=HYPERLINK(\"x\")"
 
 
-def batch_cli(data_dir: Path, tmp_path: Path, text: str,
+def batch_cli(register: Path, tmp_path: Path, text: str,
               *options: str) -> tuple[click.testing.Result, Path]:
     """`pctrules batch` through the real CLI on an input file holding `text`."""
     src, out = tmp_path / "in.csv", tmp_path / "out.csv"
     src.write_text(text, encoding="utf-8")
     result = CliRunner().invoke(_cli(), ["batch", str(src), "--output", str(out), "--data",
-                                         str(data_dir), *options])
+                                         str(register), *options])
     return result, out
 
 
-def test_reconciliation_line_and_exit_code(data_dir: Path, tmp_path: Path) -> None:
-    result, out = batch_cli(data_dir, tmp_path, HEADER + "a,2011-04-01,A81001,\n"
+def test_reconciliation_line_and_exit_code(register: Path, tmp_path: Path) -> None:
+    result, out = batch_cli(register, tmp_path, HEADER + "a,2011-04-01,A81001,\n"
                             "b,2011-13-01,A81001,\n", "--decision", "responsible_pct")
     assert result.exit_code == 0, result.output
     assert "2 rows read: 1 decided, 1 failed" in result.output
     assert out.exists()
 
 
-def test_an_unknown_column_fails_only_the_rows_that_use_it(data_dir: Path,
+def test_an_unknown_column_fails_only_the_rows_that_use_it(register: Path,
                                                            tmp_path: Path) -> None:
-    result, out = batch_cli(data_dir, tmp_path, "id,date,person.practice,person.practise\n"
+    result, out = batch_cli(register, tmp_path, "id,date,person.practice,person.practise\n"
                             "a,2011-04-01,A81001,\n"
                             "b,2011-04-01,,A81001\n"
                             "c,2011-04-01,A81001,\n", "--decision", "responsible_pct")
@@ -125,8 +125,8 @@ def test_an_unknown_column_fails_only_the_rows_that_use_it(data_dir: Path,
 
 @pytest.mark.parametrize("per_case", [False, True])
 def test_a_column_named_twice_fails_the_rows_where_its_cells_disagree(
-        data_dir: Path, tmp_path: Path, per_case: bool) -> None:
-    result, out = batch_cli(data_dir, tmp_path, "id,date,person.practice,date\n"
+        register: Path, tmp_path: Path, per_case: bool) -> None:
+    result, out = batch_cli(register, tmp_path, "id,date,person.practice,date\n"
                             "a,2011-04-01,A81001,2011-04-01\n"
                             "b,2011-04-01,A81001,2012-04-01\n"
                             "c,,A81001,2011-04-01\n", "--decision", "responsible_pct",
@@ -142,15 +142,15 @@ def test_a_column_named_twice_fails_the_rows_where_its_cells_disagree(
     assert got[0]["error"] == got[2]["error"] == ""
 
 
-def test_a_csv_without_a_header_line_is_invalid_input(data_dir: Path, tmp_path: Path) -> None:
-    result, out = batch_cli(data_dir, tmp_path, "\na,2011-04-01,A81001\n")
+def test_a_csv_without_a_header_line_is_invalid_input(register: Path, tmp_path: Path) -> None:
+    result, out = batch_cli(register, tmp_path, "\na,2011-04-01,A81001\n")
     assert result.exit_code == 5
     assert "has no header line" in result.output
     assert not out.exists()
 
 
-def test_unknown_decision_is_a_usage_error(data_dir: Path, tmp_path: Path) -> None:
-    result, out = batch_cli(data_dir, tmp_path, HEADER + "a,2011-04-01,A81001,\n",
+def test_unknown_decision_is_a_usage_error(register: Path, tmp_path: Path) -> None:
+    result, out = batch_cli(register, tmp_path, HEADER + "a,2011-04-01,A81001,\n",
                             "--decision", "responsible")
     assert result.exit_code == 2
     assert "unknown decision 'responsible'" in result.output

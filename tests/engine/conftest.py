@@ -13,21 +13,7 @@ from pctrules.bundle import open_bundle
 from pctrules.engine import Engine
 
 REPO = Path(__file__).resolve().parents[2]
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "england"
-EPCMEM = DATA / "ods_epcmem_2019-08-30.csv"
 ENGLAND = REPO / "policies" / "england"
-
-
-@pytest.fixture(scope="session")
-def register(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data folder holding the real practice register, imported as users import it."""
-    if not EPCMEM.exists():
-        pytest.skip(f"the official register '{EPCMEM.name}' is not in {DATA}")
-    from pctrules.importers.registry import run_import
-
-    into = tmp_path_factory.mktemp("register")
-    run_import("ods-epcmem", EPCMEM, into)
-    return into
 
 
 @pytest.fixture(scope="session")
