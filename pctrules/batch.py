@@ -615,7 +615,7 @@ class _Input:
         else:
             assert self.header is not None
             data = None if job.rows is not None else read_job(self.path, job)
-            chunk = parse_csv(data, job.rows, job.quoted, self.header.columns)
+            chunk = parse_csv(data, job.rows, job.quoted, self.header.columns, job.unreadable)
         out = self.evaluator.run(chunk, job.first_row)
         return ChunkResult(out.data, out.rows, out.decided, out.failed, out.fast_rows,
                            job.length)

@@ -11,7 +11,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Final
@@ -59,6 +59,7 @@ class Job:
     lines: int
     quoted: bool = False
     rows: list[list[str]] | None = None
+    unreadable: dict[int, str] | None = None  # rows of `rows` the csv module refused, and why
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,18 +116,64 @@ def _sequential(f: BinaryIO, offset: int, seq: int, first_row: int) -> Iterator[
     """The rest of the file parsed here, with the csv module: quoted newlines end no record.
     A job's `length` is then the bytes its rows took (for progress), roughly."""
     f.seek(offset)
-    text = io.TextIOWrapper(f, encoding="utf-8", errors="replace", newline="")
+    # Lines end at LF (CRLF included), as in the byte-range jobs; a bare CR is cell text.
+    text = io.TextIOWrapper(f, encoding="utf-8", errors="replace", newline="\n")
+    reader = csv.reader(map(_hide_cr, text))
     rows: list[list[str]] = []
+    unreadable: dict[int, str] = {}
     size = 0
-    for record in csv.reader(text):
+    while True:
+        try:
+            record = _show_cr(next(reader))
+        except StopIteration:
+            break
+        except csv.Error as exc:  # one bad record (a huge cell): that row's error, read on
+            unreadable[len(rows)] = _unreadable(exc)
+            record = []
         rows.append(record)
         size += sum(map(len, record)) + len(record)
         if len(rows) == ROWS_PER_SEQUENTIAL_CHUNK:
-            yield Job(seq, first_row, 0, size, len(rows), True, rows)
-            seq, first_row, rows, size = seq + 1, first_row + len(rows), [], 0
+            yield Job(seq, first_row, 0, size, len(rows), True, rows, unreadable)
+            seq, first_row, rows, size, unreadable = seq + 1, first_row + len(rows), [], 0, {}
     if rows:
-        yield Job(seq, first_row, 0, size, len(rows), True, rows)
+        yield Job(seq, first_row, 0, size, len(rows), True, rows, unreadable)
     text.detach()
+
+
+# The csv module refuses a carriage return inside an unquoted cell; pctrules reads one as text
+# (lines end at LF or CRLF). It is swapped for a code point that valid UTF-8 text cannot hold
+# (a lone surrogate) while the csv module reads the line, then swapped back.
+_CR: Final = "\ud800"
+
+
+def _hide_cr(line: str) -> str:
+    if "\r" not in line:
+        return line
+    end = "\r\n" if line.endswith("\r\n") else ""
+    return line[:len(line) - len(end)].replace("\r", _CR) + end
+
+
+def _show_cr(record: list[str]) -> list[str]:
+    return [c.replace(_CR, "\r") for c in record] if any(_CR in c for c in record) else record
+
+
+def _unreadable(exc: csv.Error) -> str:
+    return f"the row cannot be read as CSV: {str(exc).split(' - ')[0]}"
+
+
+def _csv_lines(lines: list[str]) -> tuple[list[list[str]], dict[int, str]]:
+    """Each line as one CSV record (the planner made sure no quoted cell spans lines), with
+    the rows the csv module refuses and why."""
+    reader = csv.reader(map(_hide_cr, lines))
+    rows: list[list[str]] = []
+    unreadable: dict[int, str] = {}
+    for i in range(len(lines)):
+        try:
+            rows.append(_show_cr(next(reader)))
+        except csv.Error as exc:
+            unreadable[i] = _unreadable(exc)
+            rows.append([])
+    return rows, unreadable
 
 
 def read_job(path: Path, job: Job) -> bytes:
@@ -218,11 +265,12 @@ EMPTY_LINE = "the line is empty"
 
 
 def parse_csv(data: bytes | None, rows: list[list[str]] | None, quoted: bool,
-              header: Sequence[str]) -> Chunk:
-    """Parse a CSV job into columns; an empty cell is an absent value."""
+              header: Sequence[str], unreadable: Mapping[int, str] | None = None) -> Chunk:
+    """Parse a CSV job into columns; an empty cell is an absent value. `unreadable`: rows
+    the csv module already refused (the sequential reader's), by index."""
     width = len(header)
     paths = [split_path(c) for c in header]
-    errors: dict[int, str] = {}
+    errors: dict[int, str] = dict(unreadable or {})
     if rows is None:
         assert data is not None
         widths, plain = (False, False) if quoted else _check_block(data, width - 1)
@@ -237,7 +285,11 @@ def parse_csv(data: bytes | None, rows: list[list[str]] | None, quoted: bool,
                               plain_first=plain)
                 return _merge_repeated(chunk, header)
         lines, bad_text = _lines(data)
-        rows = list(csv.reader(lines)) if quoted else [line.split(",") for line in lines]
+        if quoted:
+            rows, refused = _csv_lines(lines)
+            errors.update(refused)
+        else:
+            rows = [line.split(",") for line in lines]
         if bad_text:
             for i, line in enumerate(lines):
                 if _not_utf8(line):

@@ -8,6 +8,7 @@ import json
 import multiprocessing
 import os
 import signal
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -16,7 +17,7 @@ import click
 import click.testing
 import pytest
 from click.testing import CliRunner
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pctrules.batch import BatchStopped, BatchSummary
@@ -322,3 +323,58 @@ def _cli() -> click.Group:
 @given(st.lists(st.text(alphabet='ab=+-@\t\r\n,"é ', max_size=6), min_size=1, max_size=5))
 def test_a_csv_line_is_its_safe_cells_joined(cells: list[str]) -> None:
     assert csv_line(cells) == ",".join(safe_cell(c) for c in cells)
+
+
+# -- invariants over arbitrary input ---------------------------------------------------------
+
+_CELL = st.one_of(
+    st.sampled_from(["A81001", "P84005", "5NT", "E16000141", "2011-04-01", "2006-09-30",
+                     "2011-02-30", "", "=1+2", "-5"]),
+    st.text(alphabet='ab1-=,"\n\r é', max_size=8))
+_ROW = st.lists(_CELL, min_size=0, max_size=6)
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(records=st.lists(_ROW, max_size=25), per_case=st.booleans())
+def test_any_csv_gives_one_row_per_input_row_the_same_each_time(
+        run: Run, tmp_path: Path, records: list[list[str]], per_case: bool) -> None:
+    with tempfile.TemporaryDirectory(dir=tmp_path) as folder:
+        src = Path(folder) / "in.csv"
+        with src.open("w", newline="", encoding="utf-8") as f:
+            f.write(HEADER)
+            csv.writer(f, lineterminator="\n").writerows(records)
+        outputs = [Path(folder) / f"out{k}.csv" for k in range(3)]
+        # However the file is cut into jobs (the csv module, the plain split, the sequential
+        # reader for quoted newlines), the output is the same, one row per record.
+        summaries = [run(src, out, workers=1, block_bytes=size, fast=not per_case)
+                     for out, size in zip(outputs, (64, 97, 1 << 20), strict=True)]
+        got = rows(outputs[0])
+        summary = summaries[0]
+        assert summary.rows == len(got)
+        assert summary.decided + summary.failed == summary.rows
+        assert sum(1 for r in got if r["error"]) == summary.failed
+        assert outputs[0].read_bytes() == outputs[1].read_bytes() == outputs[2].read_bytes()
+        if not any("\r" in cell for record in records for cell in record):
+            with src.open(newline="", encoding="utf-8") as f:
+                assert summary.rows == sum(1 for _ in csv.reader(f)) - 1
+
+
+@pytest.mark.parametrize("sequential", [False, True])
+def test_a_record_the_csv_module_refuses_is_that_rows_error(
+        run: Run, tmp_path: Path, sequential: bool) -> None:
+    # A quoted cell over the csv module's field limit (131,072 characters), and a bare CR in
+    # an unquoted cell (cell text, as everywhere); `sequential`: a quoted newline before them
+    # sends the rest of the file to the parent's csv reader.
+    first = '"multi\nline",2011-04-01,A81001,' if sequential else "a,2011-04-01,A81001,"
+    src = tmp_path / "in.csv"
+    src.write_text(HEADER + first + "\n" + f'"{"x" * 140_000}",2011-04-01,A81001,\n'
+                   + '"b",2011-04-01,A81001,\n' + 'c\r,2011-04-01,A81001,\n', encoding="utf-8")
+    out = tmp_path / "out.csv"
+    summary = run(src, out, workers=1)
+    got = rows(out)
+    assert len(got) == summary.rows == 4
+    assert got[1]["error"] == ("the row cannot be read as CSV: field larger than field limit "
+                               "(131072)")
+    assert [r["responsible_pct"] for r in got] == ["5E1", "", "5E1", "5E1"]
+    assert got[3]["id"] == "c\r"
