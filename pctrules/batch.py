@@ -233,8 +233,10 @@ class ChunkEvaluator:
         case_id = raw_id if raw_id else f"case-{index}"
         problem = chunk.errors.get(r)
         if problem is None:
-            raw = nested(chunk.paths, [self._typed(".".join(p), c[r]) for p, c in
-                                       zip(chunk.paths, chunk.columns, strict=True)], chunk.blank)
+            at = range(len(chunk.paths)) if chunk.order is None else chunk.order[r]
+            raw = nested([chunk.paths[i] for i in at],
+                         [self._typed(".".join(chunk.paths[i]), chunk.columns[i][r]) for i in at],
+                         chunk.blank)
             try:
                 case = self.engine.validate_case(raw, index)
             except CaseError as exc:

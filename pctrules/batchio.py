@@ -201,6 +201,9 @@ class Chunk:
     errors: dict[int, str] = field(default_factory=dict)
     blank: bool = False
     plain_first: bool = False
+    # JSONL: each row's columns in the order its line wrote them (rows of one shape share one
+    # tuple), so that a row's problems are listed in its own order however the file is cut.
+    order: list[tuple[int, ...]] | None = None
 
 
 def split_path(name: str) -> Path_:
@@ -353,22 +356,29 @@ def parse_jsonl(data: bytes) -> Chunk:
     index: dict[Path_, int] = {}
     columns: list[list[object]] = []
     errors: dict[int, str] = {}
+    shapes: dict[tuple[int, ...], tuple[int, ...]] = {}
+    order: list[tuple[int, ...]] = []
     for r, line in enumerate(lines):
+        seen: list[int] = []
         try:
             obj = json.loads(line)
         except ValueError as exc:
             errors[r] = NOT_UTF8 if _not_utf8(line) else _json_error(line, exc)
-            continue
+            obj = {}
         if not isinstance(obj, dict):
             errors[r] = f"the line is not a JSON object: {_short(line)}"
-            continue
+            obj = {}
         for p, value in _flatten(obj, ()):
             i = index.get(p)
             if i is None:
                 i = index[p] = len(columns)
                 columns.append([None] * n)
+            if columns[i][r] is None:
+                seen.append(i)
             columns[i][r] = value
-    return Chunk(n, list(index), columns, errors)
+        shape = tuple(seen)
+        order.append(shapes.setdefault(shape, shape))
+    return Chunk(n, list(index), columns, errors, order=order)
 
 
 def _flatten(obj: dict[str, object], prefix: Path_) -> Iterator[tuple[Path_, object]]:

@@ -17,7 +17,7 @@ import click
 import click.testing
 import pytest
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from pctrules.batch import BatchStopped, BatchSummary
@@ -378,3 +378,33 @@ def test_a_record_the_csv_module_refuses_is_that_rows_error(
                                "(131072)")
     assert [r["responsible_pct"] for r in got] == ["5E1", "", "5E1", "5E1"]
     assert got[3]["id"] == "c\r"
+
+
+_JSON_LINE = st.one_of(
+    st.fixed_dictionaries({}, optional={
+        "id": st.one_of(st.text(max_size=4), st.integers(), st.booleans(), st.none()),
+        "date": st.sampled_from(["2011-04-01", "2011-02-30", "", 20110401]),
+        "person": st.one_of(st.fixed_dictionaries({}, optional={
+            "practice": st.sampled_from(["A81001", "5NT", "", 1, None]),
+            "residence": st.sampled_from(["E16000141", "NOPE"])}), st.text(max_size=3)),
+        "extra": st.integers()}).map(json.dumps),
+    st.text(alphabet='{}[]":,1a \r', max_size=12))
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@example(lines=['{"id": null, "extra": 0}', '{"id": "", "person": "", "extra": 3}'],
+         per_case=False)  # a row's problems in its own order, whatever else its chunk holds
+@given(lines=st.lists(_JSON_LINE, max_size=20), per_case=st.booleans())
+def test_any_jsonl_gives_one_row_per_line_the_same_each_time(
+        run: Run, tmp_path: Path, lines: list[str], per_case: bool) -> None:
+    with tempfile.TemporaryDirectory(dir=tmp_path) as folder:
+        src = Path(folder) / "in.jsonl"
+        src.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        outputs = [Path(folder) / f"out{k}.jsonl" for k in range(2)]
+        summaries = [run(src, out, workers=1, block_bytes=size, fast=not per_case)
+                     for out, size in zip(outputs, (50, 1 << 20), strict=True)]
+        got = [json.loads(line) for line in outputs[0].read_text(encoding="utf-8").splitlines()]
+        assert summaries[0].rows == len(got) == len(lines)
+        assert summaries[0].decided + summaries[0].failed == len(lines)
+        assert outputs[0].read_bytes() == outputs[1].read_bytes()
