@@ -99,6 +99,7 @@ class Import:
         self.into = into
         self.rows_read = 0
         self.kept = 0
+        self.has_header = False
         self.rejections: list[Rejection] = []
         self.skipped: Counter[str] = Counter()
         self.tables: dict[str, TableOut] = {}
@@ -140,11 +141,18 @@ class Import:
                 self.rows_read += 1
                 yield number, record
 
+    def header_read(self) -> None:
+        """The record just read was the header: it is not a data row (rows read = kept +
+        rejected + skipped, always)."""
+        self.rows_read -= 1
+        self.has_header = True
+
     def refusal(self) -> Diagnostic | None:
         """Why the import must not replace what the folder holds: the file has no rows, or
         every row was rejected (most likely a file of another layout)."""
         if self.rows_read == 0:
-            return error("E-data", f"the file '{self.source_name}' is empty", None,
+            what = "has a header but no rows" if self.has_header else "is empty"
+            return error("E-data", f"the file '{self.source_name}' {what}", None,
                          f"give the official {self.layout} file, in full")
         if self.kept == 0 and self.rejections:
             first = self.rejections[0]

@@ -26,6 +26,7 @@ def run(job: Import) -> None:
             job.reject(number, 1, ",".join(rec[:3]), f"the header has no '{CODE_COLUMN}' column; "
                        "is this an NHS BSA list-size file?")
             return
+        job.header_read()
         break
     code_at = header.index(CODE_COLUMN)
     bands = [i for i, h in enumerate(header) if h.startswith(("Male ", "Female "))]

@@ -67,7 +67,7 @@ def run(job: Import) -> None:
                 job.reject(number, 1, ",".join(rec[:3]),
                            f"the header lacks {', '.join(repr(m) for m in missing)}")
                 return
-            job.rows_read -= 1  # the header is not a data row
+            job.header_read()
             continue
         if len(rec) <= max(col.values()):
             job.reject(number, len(rec) + 1, ",".join(rec[:3]),

@@ -29,6 +29,7 @@ def run(job: Import) -> None:
             job.reject(number, 1, ",".join(rec[:3]),
                        f"the header lacks {', '.join(repr(c) for c in missing)}")
             return
+        job.header_read()
         break
     seen: dict[tuple[str, str], int] = {}
     pct_rows: dict[str, int] = {}
