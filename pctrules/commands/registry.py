@@ -6,6 +6,7 @@ import click
 
 from pctrules.commands.batch import batch_command
 from pctrules.commands.check import check_command
+from pctrules.commands.compile import compile_command
 from pctrules.commands.evaluate import evaluate_command
 from pctrules.commands.explain import explain_command
 from pctrules.commands.graph import graph_command
@@ -14,6 +15,6 @@ from pctrules.commands.test import test_command
 
 COMMANDS: list[click.Command] = []
 COMMANDS += [graph_command, import_command]
-COMMANDS += [check_command]
+COMMANDS += [check_command, compile_command]
 COMMANDS += [evaluate_command, explain_command, test_command]
 COMMANDS += [batch_command]

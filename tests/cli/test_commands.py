@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import shutil
 from collections.abc import Callable
@@ -283,3 +284,17 @@ def test_a_violated_constraint_fails_the_tests(run: Run, tmp_path: Path) -> None
     assert ("FAIL constraint designated-lead-is-member" in result.stdout
             and "on 2012-01-10: the designated lead of a cluster is not one of its members: "
             "CL-SOUTH-YORKSHIRE-AND-BASSETLAW" in result.stdout)
+
+
+def test_compile_prints_the_generated_python(run: Run, register: Path) -> None:
+    plain = run("compile")
+    assert plain.exit_code == 0, plain.output
+    module = ast.parse(plain.stdout)
+    functions = [n.name for n in module.body if isinstance(n, ast.FunctionDef)]
+    for decision in ("responsible_pct", "cluster", "commissioner", "lead_pct"):
+        assert f"d_{decision}" in functions
+    # Without a register a practice is read through the check that names the missing data.
+    assert "read_unavailable" in plain.stdout
+    with_data = run("compile", "--data", str(register))
+    assert with_data.exit_code == 0, with_data.output
+    assert "read_unavailable(" not in with_data.stdout.split("def d_responsible_pct", 1)[1]
