@@ -42,7 +42,12 @@ def cache_dir() -> Path | None:
     if folder is not None:
         return Path(folder)
     xdg = os.environ.get("XDG_CACHE_HOME")
-    return Path(xdg) / "pctrules" if xdg else Path.home() / ".cache" / "pctrules"
+    if xdg:
+        return Path(xdg) / "pctrules"
+    try:
+        return Path.home() / ".cache" / "pctrules"
+    except RuntimeError:  # no home directory (some service accounts): keep nothing
+        return None
 
 
 def write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> bool:
