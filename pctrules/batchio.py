@@ -436,24 +436,31 @@ def safe_cell(text: str) -> str:
 
 def safe_column(values: list[str]) -> list[str]:
     """`safe_cell` over a column, fast when (as usual) no cell needs it."""
-    joined = "\n".join(values)
-    if (joined.count("\n") == len(values) - 1 and not joined.startswith(FORMULA_START)
-            and not any(c in joined for c in ',"\r')
-            and not any("\n" + c in joined for c in FORMULA_START)):
+    if _all_plain("\n".join(values), "\n", len(values)):
         return values
     return [safe_cell(v) for v in values]
-
-
-_NEEDS_CARE = re.compile(r'["\n\r]|(?:^|,)[=+\-@\t]')
 
 
 def csv_line(cells: Sequence[str]) -> str:
     """One CSV record of safe cells; one pass over the joined line when (as usual) no cell
     needs quoting or neutralising."""
     line = ",".join(cells)
-    if line.count(",") == len(cells) - 1 and not _NEEDS_CARE.search(line):
+    if _all_plain(line, ",", len(cells)):
         return line
     return ",".join(safe_cell(c) for c in cells)
+
+
+# What makes a cell need `safe_cell`, searched over cells joined by a separator (which the
+# count check has already ruled out inside a cell): a quote, comma, line end or CR anywhere, or
+# a formula character at a cell's start.
+_CARE = {",": re.compile(r'["\n\r]|(?:^|,)[=+\-@\t]'),
+         "\n": re.compile(r'[",\r]|(?:^|\n)[=+\-@\t]')}
+
+
+def _all_plain(joined: str, sep: str, cells: int) -> bool:
+    """Whether no cell of `joined` (cells joined by `sep`) needs quoting or neutralising:
+    the separator count says no cell holds one itself, then one regex pass."""
+    return joined.count(sep) == cells - 1 and _CARE[sep].search(joined) is None
 
 
 def output_columns(decisions: Sequence[str]) -> list[str]:

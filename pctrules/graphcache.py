@@ -10,6 +10,7 @@ file) also builds afresh: the cache never changes an answer, only how soon it co
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import pickle
 import sys
@@ -55,14 +56,20 @@ def cached_graph(key: str | None, build: Callable[[], OrgGraph]) -> OrgGraph:
     path = folder / f"graph-{key}.pickle"
     try:
         with path.open("rb") as f:
-            graph = pickle.load(f)
-        if isinstance(graph, OrgGraph):
-            path.touch()  # recently used
-            return graph
+            kept = pickle.load(f)
     except Exception:  # missing, damaged or from another version: build it again
-        pass
+        kept = None
+    if isinstance(kept, OrgGraph):
+        # Recently used; a folder that can be read but not written is still a cache.
+        with contextlib.suppress(OSError):
+            path.touch()
+        return kept
     graph = build()
-    if write_atomically(path, lambda f: pickle.dump(graph, f, protocol=pickle.HIGHEST_PROTOCOL)):
+    try:
+        data = pickle.dumps(graph, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # a graph that cannot be pickled is a missed saving, never an error
+        return graph
+    if write_atomically(path, lambda f: f.write(data)):
         _prune(folder)
     return graph
 

@@ -50,7 +50,7 @@ def cache_dir() -> Path | None:
         return None
 
 
-def write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> bool:
+def write_atomically(path: Path, write: Callable[[BinaryIO], object]) -> bool:
     """Write a cache file whole or not at all (other processes may be reading it); False when
     it cannot be written (a read-only home, a full disk), which is never an error."""
     try:

@@ -180,7 +180,7 @@ def read_yaml(
     except _Refused as exc:
         diagnostics.add(exc.diagnostic)
     except yaml.MarkedYAMLError as exc:
-        diagnostics.add(_yaml_error(source, exc))
+        diagnostics.add(_yaml_error(source, exc, limits))
     except yaml.YAMLError as exc:  # a reader error: a character YAML does not allow
         diagnostics.add(_reader_error(source, exc))
     return None
@@ -222,7 +222,7 @@ _FRIENDLY: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def _yaml_error(source: SourceFile, exc: yaml.MarkedYAMLError) -> Diagnostic:
+def _yaml_error(source: SourceFile, exc: yaml.MarkedYAMLError, limits: Limits) -> Diagnostic:
     mark = exc.problem_mark or exc.context_mark
     line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
     problem = (exc.problem or exc.context or "invalid YAML").strip()
@@ -231,9 +231,8 @@ def _yaml_error(source: SourceFile, exc: yaml.MarkedYAMLError) -> Diagnostic:
         problem = "found character '\\t' that cannot start any token"
     if "maximum nesting depth" in problem:
         # libyaml (PyYAML >= 6.0.3) stops deep nesting itself, before our own depth limit.
-        return error("E-limit", f"the values are nested more than {Limits().depth} levels "
-                     "deep", _span_at(source, line, column),
-                     "flatten the structure")
+        return error("E-limit", f"the values are nested more than {limits.depth} levels "
+                     "deep", _span_at(source, line, column), "flatten the structure")
     for pattern, message, help in _FRIENDLY:
         if pattern in problem:
             return error("E-yaml", message, _span_at(source, line, column), help)

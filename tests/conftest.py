@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -12,7 +13,12 @@ from pctrules.importers.registry import run_import
 
 # Set before any test runs pctrules, and inherited by the subprocesses tests start: the suite
 # exercises the cache (parser tables, built graphs) without reading or filling the user's own.
-os.environ["PCTRULES_CACHE_DIR"] = tempfile.mkdtemp(prefix="pctrules-test-cache-")
+_CACHE = tempfile.mkdtemp(prefix="pctrules-test-cache-")
+os.environ["PCTRULES_CACHE_DIR"] = _CACHE
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_CACHE, ignore_errors=True)  # a few MB of pickled graphs per run
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "england"
 EPCMEM = DATA / "ods_epcmem_2019-08-30.csv"

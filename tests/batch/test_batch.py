@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from pctrules.batch import BatchStopped, BatchSummary
-from pctrules.batchio import csv_line, safe_cell
+from pctrules.batchio import csv_line, safe_cell, safe_column
 from pctrules.cli import cli
 from pctrules.commands import registry
 
@@ -323,6 +323,7 @@ def _cli() -> click.Group:
 @given(st.lists(st.text(alphabet='ab=+-@\t\r\n,"é ', max_size=6), min_size=1, max_size=5))
 def test_a_csv_line_is_its_safe_cells_joined(cells: list[str]) -> None:
     assert csv_line(cells) == ",".join(safe_cell(c) for c in cells)
+    assert safe_column(cells) == [safe_cell(c) for c in cells]
 
 
 # -- invariants over arbitrary input ---------------------------------------------------------

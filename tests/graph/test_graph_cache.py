@@ -34,13 +34,29 @@ def bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return copy
 
 
-def test_a_second_load_reads_the_same_graph_from_the_cache(bundle: Path) -> None:
+def test_a_second_load_reads_the_same_graph_from_the_cache(
+        bundle: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     built = _graph(bundle)
     (kept,) = (bundle.parent / "cache").glob("graph-*.pickle")
+
+    def no_build(*args: object, **kwargs: object) -> OrgGraph:
+        raise AssertionError("the graph was built again instead of read from the cache")
+
+    monkeypatch.setattr("pctrules.bundle.build_graph", no_build)
     loaded = _graph(bundle)
     assert loaded is not built
     _same(built, loaded)
     assert kept.exists()
+
+
+def test_a_graph_that_cannot_be_pickled_is_built_not_kept(
+        bundle: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    unpicklable = open_bundle(bundle).graph
+    unpicklable.hook = lambda: None  # type: ignore[attr-defined]
+    monkeypatch.setenv("PCTRULES_CACHE_DIR", str(bundle.parent / "other-cache"))
+    graph = graphcache.cached_graph("k" * 32, lambda: unpicklable)
+    assert graph is unpicklable
+    assert not list((bundle.parent / "other-cache").glob("*.pickle"))
 
 
 def test_an_edited_table_builds_afresh(bundle: Path) -> None:
