@@ -53,6 +53,7 @@ from pctrules.check import is_node, kinds_of
 from pctrules.compile import unavailable_kinds
 from pctrules.diagnostics import CaseError, ExitCode, did_you_mean
 from pctrules.engine import Case, Engine
+from pctrules.jsonlines import json_text
 from pctrules.runtime import DecisionResult, RuleError, json_value, members
 from pctrules.schema import Type
 
@@ -411,10 +412,10 @@ class ChunkEvaluator:
             return cached
         memo: dict[tuple[object, type, object], str] = {}
         if self.jsonl:
-            keys = [_json(k) + ":" for k in (name, f"{name}.rule", f"{name}.reason")]
+            keys = [json_text(k) + ":" for k in (name, f"{name}.rule", f"{name}.reason")]
 
             def render(rule: str | None, reason: str | None, value: object) -> str:
-                return "".join("," + k + _json(x)
+                return "".join("," + k + json_text(x)
                                for k, x in zip(keys, (json_value(value), rule, reason),
                                                strict=True))
         else:
@@ -510,15 +511,11 @@ def _concat(a: object, b: object) -> object:
     return str(a) + str(b)
 
 
-def _json(v: object) -> str:
-    return json.dumps(v, ensure_ascii=False, separators=(",", ":"))
-
-
 def _json_strings(values: list[str]) -> list[str]:
     joined = "".join(values)
     if '"' not in joined and "\\" not in joined and joined.isprintable():
         return [f'"{v}"' for v in values]
-    return [json.dumps(v, ensure_ascii=False) for v in values]
+    return [json_text(v) for v in values]
 
 
 def _raw_id(chunk: Chunk, r: int) -> str | None:

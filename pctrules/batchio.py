@@ -19,6 +19,7 @@ from typing import BinaryIO, Final
 import numpy as np
 
 from pctrules.diagnostics import CaseError, PctrulesError, error
+from pctrules.jsonlines import json_text
 
 FORMATS: Final = ("csv", "jsonl")
 BLOCK_BYTES: Final = 1 << 20
@@ -471,5 +472,4 @@ def output_columns(decisions: Sequence[str]) -> list[str]:
 
 
 def jsonl_line(columns: Sequence[str], cells: Sequence[object]) -> str:
-    return json.dumps(dict(zip(columns, cells, strict=True)), ensure_ascii=False,
-                      separators=(",", ":"))
+    return json_text(dict(zip(columns, cells, strict=True)))

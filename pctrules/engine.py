@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from pctrules.check import is_node, kinds_of
 from pctrules.compile import BoundBundle, CompiledBundle, CompiledDecision
 from pctrules.diagnostics import CaseError, Diagnostic, did_you_mean, error
+from pctrules.jsonlines import one_line
 from pctrules.runtime import (
     DecisionResult,
     EvalContext,
@@ -81,7 +82,8 @@ class CaseResult:
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(", ", ": "))
+        """One line of JSON (`evaluate --format json` prints one per case)."""
+        return one_line(json.dumps(self.to_dict(), ensure_ascii=False, separators=(", ", ": ")))
 
 
 class _Namer:

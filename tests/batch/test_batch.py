@@ -397,6 +397,8 @@ _JSON_LINE = st.one_of(
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @example(lines=['{"id": null, "extra": 0}', '{"id": "", "person": "", "extra": 3}'])
 # (a row's problems in its own order, whatever else its chunk holds)
+@example(lines=['{"person": "\\u0085"}', '{"id": "a\\u2028b", "person": {"practice": "\\u2029"}}'])
+# (characters JSON leaves raw but `str.splitlines` splits on: escaped, one record one line)
 @given(lines=st.lists(_JSON_LINE, max_size=20))
 def test_any_jsonl_gives_one_row_per_line_the_same_each_time(
         run: Run, tmp_path: Path, lines: list[str]) -> None:

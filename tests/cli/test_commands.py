@@ -55,6 +55,18 @@ def test_evaluate_json_is_one_object_per_case_per_line(run: Run, tmp_path: Path)
     assert b["decisions"]["responsible_pct"]["rule"] == "not-known"
 
 
+def test_evaluate_json_keeps_a_case_on_one_line_whatever_its_id(run: Run, tmp_path: Path) -> None:
+    # JSON leaves U+0085, U+2028 and U+2029 raw; str.splitlines and many editors break on them
+    ids = ["a\u0085b", "c\u2028d", "e\u2029f"]
+    cases = "cases:\n" + "".join(
+        f'  - {{id: "{i}", date: 2011-09-01, person: {{residence: E16000141}}}}\n'
+        for i in (r"a\Nb", r"c\Ld", r"e\Pf"))
+    result = run("evaluate", write(tmp_path, "c.yaml", cases), "--format", "json",
+                 "--decision", "responsible_pct")
+    assert result.exit_code == 0, result.stderr
+    assert [json.loads(line)["case"] for line in result.stdout.splitlines()] == ids
+
+
 def test_evaluate_json_is_deterministic(run: Run, tmp_path: Path) -> None:
     path = write(tmp_path, "c.yaml", SOMERSET)
     first = run("evaluate", path, "--format", "json", "--explain")
