@@ -11,7 +11,7 @@ import yaml
 from yaml.resolver import Resolver
 from yaml.scanner import Scanner
 
-from pctrules.diagnostics import Diagnostic, Diagnostics, did_you_mean, error
+from pctrules.diagnostics import Diagnostic, Diagnostics, did_you_mean, error, warning
 from pctrules.source import EmbeddedText, Position, SourceFile, Span
 
 
@@ -29,6 +29,8 @@ class Limits:
 LIMITS = Limits()
 
 _BREAKS = "\r\n\x85\u2028\u2029"
+_UNUSUAL_BREAKS = {"\x85": "NEXT LINE", "\u2028": "LINE SEPARATOR",
+                   "\u2029": "PARAGRAPH SEPARATOR"}
 _STR = "tag:yaml.org,2002:str"
 _MERGE = "tag:yaml.org,2002:merge"
 _RESOLVER = Resolver()
@@ -174,6 +176,9 @@ def read_yaml(
 
     An empty document is an empty mapping. Problems are added to `diagnostics`.
     """
+    unusual = _unusual_break(source)
+    if unusual is not None:
+        diagnostics.add(unusual)
     reader = _Composer(source, limits)
     try:
         return reader.compose(loader_class(use_c))
@@ -184,6 +189,23 @@ def read_yaml(
     except yaml.YAMLError as exc:  # a reader error: a character YAML does not allow
         diagnostics.add(_reader_error(source, exc))
     return None
+
+
+def _unusual_break(source: SourceFile) -> Diagnostic | None:
+    """A warning at the first U+0085, U+2028 or U+2029: YAML 1.1 ends a line there, but most
+    editors show none, so every line number after it differs from the editor's."""
+    if not any(ch in source.text for ch in _UNUSUAL_BREAKS):  # the usual case, at C speed
+        return None
+    found = [i for i, ch in enumerate(source.text) if ch in _UNUSUAL_BREAKS]
+    ch = source.text[found[0]]
+    line, column = LineIndex(source.text).position(found[0])
+    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+    return warning(
+        "W-line-separator", f"the character U+{ord(ch):04X} {_UNUSUAL_BREAKS[ch]} here{more} "
+        "ends a line for YAML, but most editors show no break, so later line numbers run "
+        "ahead of your editor's",
+        _span_at(source, line, column), "replace it with a newline if a line should end "
+        "here, or remove it (often pasted from a web page or a word processor)")
 
 
 def _span_at(source: SourceFile, line: int, column: int) -> Span:
