@@ -51,13 +51,16 @@ def run(job: Import) -> None:
                        f"duplicate of row {seen[pct, sha]}: '{pct}' under '{sha}'")
             continue
         seen[pct, sha] = number
-        job.kept += 1
-        if pct in pct_rows:
+        new_pct, new_sha = pct not in pct_rows, sha not in sha_rows
+        if not (new_pct or new_sha):
+            # Each row counts once: kept when it adds a PCT or an SHA, else skipped.
             job.skip("a second SHA for a PCT (the lookup is geographic; the bundle says which "
                      "SHA managed it)")
-        else:
+            continue
+        job.kept += 1
+        if new_pct:
             pct_rows[pct] = number
             job.write(pcts, [pct, name, ons, job.where(number)])
-        if sha not in sha_rows:
+        if new_sha:
             sha_rows.add(sha)
             job.write(shas, [sha, sha_name, sha_ons, job.where(number)])

@@ -90,8 +90,10 @@ def test_import_is_idempotent(tmp_path: Path, real: Real) -> None:
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == first
     manifest = json.loads((tmp_path / "pctrules-data.json").read_text())
     entry = manifest["imports"]["ons-pco-sha"]
-    # 155 data rows (the header is not one): read = kept + rejected + skipped
-    assert entry["rows_read"] == 155 and entry["kept"] == 155 and entry["rejected"] == 0
+    # 155 data rows (the header is not one): read = kept + rejected + skipped; four PCTs
+    # straddle two SHAs' areas, and their second rows add nothing.
+    assert entry["rows_read"] == 155 and entry["kept"] == 151 and entry["rejected"] == 0
+    assert sum(entry["skipped"].values()) == 4
     assert entry["source"]["file"] == source.name and len(entry["source"]["sha256"]) == 64
 
 
@@ -128,6 +130,20 @@ def test_damaged_ons_lookup(tmp_path: Path, real: Real, bundle_dir: Path) -> Non
     assert not graph.diagnostics.has_errors
     assert graph.attr("5NT", "ons_code", dt.date(2011, 1, 1)) == "E16000149"
 
+
+def test_a_pct_under_a_second_sha_counts_once(tmp_path: Path) -> None:
+    # Found by the importer property test: such a row was counted both kept and skipped.
+    rows = [["PCO12CD", "PCO12CDO", "PCO12NM", "SHA12CD", "SHA12CDO", "SHA12NM"],
+            ["E16000001", "5NT", "Manchester", "E18000002", "Q31", "North West"],
+            ["E16000002", "5K5", "Brent", "E18000007", "Q36", "London"],
+            ["E16000001", "5NT", "Manchester", "E18000007", "Q36", "London"],
+            ["E16000001", "5NT", "Manchester", "E18000002", "Q31", "North West"]]
+    report = run_import("ons-pco-sha", write_rows(tmp_path / "o.csv", rows), tmp_path / "d")
+    # Row 4 adds neither a PCT nor an SHA (skipped); row 5 repeats row 2 (rejected).
+    assert (report.rows_read, report.kept, len(report.rejections)) == (4, 2, 1)
+    assert sum(report.skipped.values()) == 1
+    assert report.rows_read == report.kept + len(report.rejections) + sum(
+        report.skipped.values())
 
 def test_damaged_list_sizes(tmp_path: Path, real: Real, bundle_dir: Path) -> None:
     rows = read_rows(real("nhsbsa_patient_list_size_2013-04_to_06.csv"))
