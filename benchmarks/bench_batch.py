@@ -9,6 +9,13 @@ and whether every output row agrees with the floor's (an independent reading of 
     python benchmarks/bench_batch.py --rows 1000000
     python benchmarks/bench_batch.py --rows 10000000 --repeat 1 --skip-floor
     python benchmarks/bench_batch.py --rows 1000000 --differential   # fast path = per case
+
+With `--all-decisions`, the cases are hospital episodes (`generate_cases.py --activity`: services,
+settings, emergencies) and `pctrules batch` decides every decision of the default bundle, the
+commissioner and the lead PCT included; the floor decides only the responsible PCT, so it is not
+run: compare with the per-case evaluator through `--differential` instead.
+
+    python benchmarks/bench_batch.py --rows 1000000 --all-decisions --differential
 """
 
 from __future__ import annotations
@@ -105,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--cases", type=Path, default=None,
-                   help="case file (default: <tmp>/pctrules-bench-<rows>.csv, made if missing)")
+                   help="case file (default: <tmp>/pctrules-bench-cases-<rows>.csv, or "
+                        "…-episodes-… with --all-decisions; made if missing)")
     p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()),
                    help="folder for the register, the case file and the outputs")
     p.add_argument("--data", type=Path, default=DATA, help=f"official data ({DATA})")
@@ -117,16 +125,22 @@ def main(argv: list[str] | None = None) -> int:
                         "run does")
     p.add_argument("--differential", action="store_true",
                    help="also run the per-case evaluator and compare its output byte for byte")
+    p.add_argument("--all-decisions", action="store_true",
+                   help="hospital episodes through every decision (no floor: it decides one)")
     args = p.parse_args(argv)
+    if args.all_decisions:
+        args.skip_floor = True
 
     if args.no_cache:
         _ENV["PCTRULES_CACHE_DIR"] = ""
     work: Path = args.work
-    cases = args.cases or work / f"pctrules-bench-{args.rows}.csv"
+    kind = "episodes" if args.all_decisions else "cases"
+    cases = args.cases or work / f"pctrules-bench-{kind}-{args.rows}.csv"
     if not cases.exists():
-        print(f"generating {args.rows:,} cases into {cases} …", file=sys.stderr)
+        print(f"generating {args.rows:,} {kind} into {cases} …", file=sys.stderr)
         subprocess.run([sys.executable, str(HERE / "generate_cases.py"), str(args.rows),
-                        "--output", str(cases), "--data", str(args.data)], check=True)
+                        "--output", str(cases), "--data", str(args.data),
+                        *(["--activity"] if args.all_decisions else [])], check=True)
     register = work / "pctrules-bench-register"
     subprocess.run([sys.executable, "-m", "pctrules", "import", "ods-epcmem",
                     str(args.data / "ods_epcmem_2019-08-30.csv"), "--into", str(register)],
@@ -138,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     floor_cmd = [sys.executable, str(HERE / "floor.py"), str(cases), "--output", str(floor_out),
                  "--data", str(args.data)]
     batch_cmd = [sys.executable, "-m", "pctrules", "batch", str(cases), "--output",
-                 str(batch_out), "--data", str(register), "--decision", "responsible_pct"]
+                 str(batch_out), "--data", str(register),
+                 *([] if args.all_decisions else ["--decision", "responsible_pct"])]
     if args.workers:
         batch_cmd += ["--workers", str(args.workers)]
     floors: list[Run] = []

@@ -6,7 +6,13 @@ unregistered residents of a PCT's statutory area (the default bundle's covers.cs
 that area was covered. A fifth of registered cases also carry a residence, usually another
 PCT's area, so that the registered-practice rule has to win over residence.
 
-    python benchmarks/generate_cases.py 1000000 --output /tmp/cases-1m.csv
+With `--activity`, each case is also a hospital episode: a `service` from the default bundle's
+catalogue (three quarters routine care, with A&E and ambulance cases in an emergency `setting`
+and present in an area; 8 % an SSNDS specialised service; 2 % a national one) and a `setting`,
+so that every decision of the default bundle, `commissioner` and the lead PCT included, has
+work to do.
+
+    python benchmarks/generate_cases.py 1000000 --output /tmp/cases-1m.csv [--activity]
 """
 
 from __future__ import annotations
@@ -26,6 +32,10 @@ COVERS = REPO / "policies" / "england" / "data" / "covers.csv"
 ERA_START = dt.date(2002, 4, 1)
 ERA_END = dt.date(2013, 3, 31)
 COLUMNS = ["id", "date", "person.practice", "person.residence"]
+ACTIVITY = ["service", "setting", "person.present_in"]
+SPECIALISED = [f"SSNDS-{k:02d}" for k in range(1, 11)]
+NATIONAL = ["NCG-HEART-TX", "NCG-LUNG-TX", "NCG-LIVER-TX"]
+ROUTINE = ["ROUTINE", "MATERNITY", "MENTAL-HEALTH"]
 
 
 def memberships(epcmem: Path) -> list[tuple[str, int, int]]:
@@ -62,7 +72,22 @@ def _ods_date(text: str) -> dt.date:
     return dt.date(int(text[:4]), int(text[4:6]), int(text[6:8]))
 
 
-def generate(n: int, out: Path, fmt: str, seed: int, data: Path) -> None:
+def episode(rng: random.Random, covered: list[tuple[str, int, int]]) -> list[str]:
+    """A service, a setting and (for emergency care) where the person was."""
+    draw = rng.random()
+    if draw < 0.02:
+        return [rng.choice(NATIONAL), "elective", ""]
+    if draw < 0.10:
+        return [rng.choice(SPECIALISED), rng.choice(["elective", "outpatient"]), ""]
+    if draw < 0.25:
+        return [rng.choice(["AE", "AMBULANCE"]), "emergency", rng.choice(covered)[0]]
+    if draw < 0.85:
+        return [rng.choice(ROUTINE), rng.choice(["elective", "outpatient", "emergency"]), ""]
+    return ["", "", ""]
+
+
+def generate(n: int, out: Path, fmt: str, seed: int, data: Path, activity: bool = False,
+             ) -> None:
     """Write `n` cases to `out` (csv or jsonl), reproducibly for a given seed."""
     rng = random.Random(seed)
     members = memberships(data / EPCMEM)
@@ -72,7 +97,7 @@ def generate(n: int, out: Path, fmt: str, seed: int, data: Path) -> None:
     with out.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f, lineterminator="\n") if fmt == "csv" else None
         if writer is not None:
-            writer.writerow(COLUMNS)
+            writer.writerow(COLUMNS + ACTIVITY if activity else COLUMNS)
         for i in range(1, n + 1):
             if rng.random() < 0.1:
                 area, start, end = rng.choice(covered)
@@ -85,13 +110,20 @@ def generate(n: int, out: Path, fmt: str, seed: int, data: Path) -> None:
             if when is None:
                 when = iso[day] = dt.date.fromordinal(day).isoformat()
             row = [f"c{i:08d}", when, practice, area]
+            if activity:
+                row += episode(rng, covered)
             if writer is not None:
                 writer.writerow(row)
             else:
                 case: dict[str, object] = {"id": row[0], "date": when}
-                person = {k: v for k, v in (("practice", practice), ("residence", area)) if v}
+                person = {k: v for k, v in (("practice", practice), ("residence", area),
+                                            ("present_in", row[6] if activity else ""))
+                          if v}
                 if person:
                     case["person"] = person
+                if activity:
+                    case.update((k, v) for k, v in (("service", row[4]), ("setting", row[5]))
+                                if v)
                 f.write(json.dumps(case, separators=(",", ":")) + "\n")
 
 
@@ -103,12 +135,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="default: from the file name (.jsonl → jsonl, else csv)")
     p.add_argument("--seed", type=int, default=2011)
     p.add_argument("--data", type=Path, default=DATA, help=f"official data folder ({DATA})")
+    p.add_argument("--activity", action="store_true",
+                   help="add a service, a setting and where emergency care happened")
     args = p.parse_args(argv)
     if not (args.data / EPCMEM).exists():
         print(f"error: '{args.data / EPCMEM}' does not exist; pass --data", file=sys.stderr)
         return 2
     fmt = args.format or ("jsonl" if args.output.suffix == ".jsonl" else "csv")
-    generate(args.n, args.output, fmt, args.seed, args.data)
+    generate(args.n, args.output, fmt, args.seed, args.data, args.activity)
     return 0
 
 

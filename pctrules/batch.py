@@ -29,7 +29,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from pctrules import vector
+from pctrules import groups, vector
 from pctrules.batchio import (
     BLOCK_BYTES,
     Chunk,
@@ -49,7 +49,7 @@ from pctrules.batchio import (
     safe_cell,
     safe_column,
 )
-from pctrules.check import is_node, kinds_of
+from pctrules.check import CaseField, is_node, kinds_of
 from pctrules.compile import unavailable_kinds
 from pctrules.diagnostics import CaseError, ExitCode, did_you_mean
 from pctrules.engine import Case, Engine
@@ -144,27 +144,26 @@ class ChunkEvaluator:
         self.leaves: dict[str, Type] = {
             ".".join(p): t for p, t in engine.case_schema.leaves()}
         self.node_leaves = {k for k, t in self.leaves.items() if is_node(t) and not t.is_set}
+        # The id is not a field the columns validate; a rule that reads it gets it from there.
+        self.reads_id = CaseField(("id",)) in engine.checked.refs.values()
         self.unavailable = unavailable_kinds(engine.checked, engine.graph)
         self._tables: dict[str, _FieldTable] = {}
         self._cells: dict[str, Callable[[object, object], object]] = {}
-        self.plan: list[vector.VectorDecision] | None = None
+        self.plan: list[vector.ColumnDecision] | None = None
         self.fast = fast  # columns where they can be used: decisions, else validation
         self.why_slow: str | None = "the per-case evaluator was asked for" if not fast else None
         if fast:
             self._fast_plan()
 
     def _fast_plan(self) -> None:
-        self.vec = vector.Vectoriser(self.engine.checked, self.engine.graph)
-        order = [d.name for d in self.engine.compiled.decisions]
+        engine = self.engine
+        self.vec = vector.Vectoriser(engine.checked, engine.graph, groups.grouper(
+            engine.checked, engine.graph, engine.bound.functions))
+        order = [d.name for d in engine.compiled.decisions]
         needed = set(self.decisions)
         for name in reversed(order):
             if name in needed:
-                needed |= self.engine.compiled.decision(name).depends_on  # type: ignore[union-attr]
-        slow = [n for n in order if n in needed and n not in self.vec.decisions]
-        if slow:
-            self.why_slow = (f"decision '{slow[0]}' needs the per-case evaluator: "
-                             f"{self.vec.unsupported[slow[0]]}")
-            return
+                needed |= engine.compiled.decision(name).depends_on  # type: ignore[union-attr]
         self.plan = [self.vec.decisions[n] for n in order if n in needed]
         self._warm()
 
@@ -318,6 +317,8 @@ class ChunkEvaluator:
                 fields[key] = nodes.column(node)
             else:
                 fields[key] = raw.get(key) or vector.const(None, n)
+        if self.reads_id:
+            fields["id"] = vector.factorise(ids)
         frame = vector.Frame(n, on, fields, self.params, {}, {})
         for d in self.plan:
             frame.results[d.name] = d.evaluate(frame)
@@ -389,11 +390,13 @@ class ChunkEvaluator:
         suffix: vector.Col | None = None
         for name in self.decisions:
             dc = frame.results[name]
-            metas = self.engine.compiled.decision(name).rules  # type: ignore[union-attr]
-            labels: list[object] = [
-                (None, None) if k < 0 else (metas[k].id, metas[k].reason)
-                for k in range(vector.NOT_IN_EFFECT, len(metas))]
-            rule = vector.Col(dc.rule.astype(np.intp) - vector.NOT_IN_EFFECT, labels)
+            rule = dc.labels
+            if rule is None:
+                metas = self.engine.compiled.decision(name).rules  # type: ignore[union-attr]
+                labels: list[object] = [
+                    (None, None) if k < 0 else (metas[k].id, metas[k].reason)
+                    for k in range(vector.NOT_IN_EFFECT, len(metas))]
+                rule = vector.Col(dc.rule.astype(np.intp) - vector.NOT_IN_EFFECT, labels)
             part = vector.map2(self._fast_cells(name), rule, dc.value)
             suffix = part if suffix is None else vector.map2(_concat, suffix, part)
         assert suffix is not None

@@ -9,8 +9,9 @@ once per bundle), and `exists` on the as-of date an interval check on the node's
 
 What the column compiler accepts: case fields, parameters, literals, other decisions, node
 attributes, one-hops (forward or inverse), `is none`, comparisons, `and`/`or`/`not`, `code()`,
-under `hit: first` with a single result per rule. A decision using anything else, and every
-decision after it that depends on it, goes to the per-case evaluator (`Unsupported`). A
+under `hit: first` with a single result per rule. A decision using anything else goes to the
+`fallback` the caller gives (groups.py: once per distinct input), or without one, with every
+decision that depends on it, to the per-case evaluator (`Unsupported`). A
 RuleError while evaluating a chunk (e.g. comparing text with a number on some rows) makes the
 caller evaluate that chunk case by case, so errors read exactly as the per-case evaluator's.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -207,10 +209,12 @@ class HopTable:
 @dataclass(slots=True)
 class DecisionCol:
     """A decision over a chunk: its value column and, per row, the index of the deciding rule
-    (or NO_RULE, DEFAULT, NOT_IN_EFFECT)."""
+    (or NO_RULE, DEFAULT, NOT_IN_EFFECT); or, from a grouped decision (groups.py), each row's
+    (rule id, reason) as `labels`."""
 
     value: Col
     rule: npt.NDArray[np.int16]
+    labels: Col | None = None
 
 
 @dataclass(slots=True)
@@ -229,22 +233,33 @@ class Frame:
 Compiled = Callable[[Frame], Col]
 
 
-class Vectoriser:
-    """Compiles decisions of a checked bundle into column functions over one graph."""
+class ColumnDecision(Protocol):
+    """A decision evaluated over a whole chunk."""
 
-    def __init__(self, checked: CheckedBundle, graph: OrgGraph) -> None:
+    @property
+    def name(self) -> str: ...
+
+    def evaluate(self, f: Frame) -> DecisionCol: ...
+
+
+class Vectoriser:
+    """Compiles decisions of a checked bundle into column functions over one graph; a decision
+    it does not handle goes to `fallback` when one is given (groups.py)."""
+
+    def __init__(self, checked: CheckedBundle, graph: OrgGraph,
+                 fallback: Callable[[CheckedDecision], ColumnDecision] | None = None) -> None:
         self.checked = checked
         self.graph = graph
         self.nodes = NodeTable(graph)
         self._hops: dict[str, HopTable] = {}
         self._attrs: dict[str, list[object]] = {}
-        self.decisions: dict[str, VectorDecision] = {}
-        self.unsupported: dict[str, str] = {}
+        self.decisions: dict[str, ColumnDecision] = {}
         for d in checked.decisions:
             try:
                 self.decisions[d.spec.name] = self._decision(d)
-            except Unsupported as exc:
-                self.unsupported[d.spec.name] = str(exc)
+            except Unsupported:
+                if fallback is not None:
+                    self.decisions[d.spec.name] = fallback(d)
 
     def hop(self, name: str) -> HopTable:
         table = self._hops.get(name)
