@@ -6,8 +6,9 @@ as-of day, which it sees only through the graph's dated nodes and edges and the 
 ranges of its rules. Between two days on which any of those changes (a *breakpoint*), every
 lookup it can make gives the same answer. So a chunk's rows are grouped by (the values it reads,
 the period between breakpoints their day falls in) and the decision's compiled per-case function
-runs once per group, on the group's first row; its result holds for the whole group. A bundle
-decides 1M cases through a few thousand such calls.
+runs once per group, on the group's first row; its result holds for the whole group. Groups
+are remembered across chunks: one worker decides the default bundle's four such decisions for
+1,000,000 hospital episodes in about 48,000 calls.
 """
 
 from __future__ import annotations
