@@ -701,14 +701,33 @@ class _Typer(ast.NodeVisitor):
         self.schema = state.schema
         self.outputs = state.decision_outputs()
 
-    # Dispatch: every node's type is recorded; a guarded optional value is not none.
+    # Dispatch: every node's type is recorded; a guarded optional value is not none. `case`,
+    # `params` and groups of case fields (`case.person`) only lead to a value (`path=True`).
     def visit(self, node: ast.Expr, *args: Any, **kwargs: Any) -> Type:
         env: _Env = args[0]
         t: Type = super().visit(node, env)
         if t.optional and env.guards and t.base != "<none>" and node in env.guards:
             t = t.required()
+        if t in (GROUP, PARAMS) and not kwargs.get("path"):
+            t = self._not_a_value(node, t, env)
         self.state.types[id(node)] = t
         return t
+
+    def _not_a_value(self, node: ast.Expr, t: Type, env: _Env) -> Type:
+        text = ast.unparse(node)
+        if t == PARAMS:
+            names = sorted(self.state.params)
+            return self._error(env, "'params' holds the bundle's parameters; it is not a value",
+                               node.span, "use one of them: " + ", ".join(
+                                   f"params.{n}" for n in names) if names
+                               else "declare parameters under 'parameters:' in bundle.yaml")
+        ref = self.state.refs.get(id(node))
+        group = self.state.case_schema.lookup(ref.path) if isinstance(ref, CaseField) else (
+            self.state.case_schema)
+        names = group.names() if isinstance(group, CaseSchema) else []
+        what = "the case itself" if text == "case" else "a group of case fields"
+        return self._error(env, f"'{text}' is {what}, not a value", node.span,
+                           "use one of its fields: " + ", ".join(f"{text}.{n}" for n in names))
 
     def _error(self, env: _Env, message: str, span: Span, help: str | None = None,
                code: str = "E-type") -> Type:
@@ -800,7 +819,7 @@ class _Typer(ast.NodeVisitor):
 
     # Paths
     def visit_Attribute(self, node: ast.Attribute, env: _Env) -> Type:
-        obj = self.visit(node.obj, env)
+        obj = self.visit(node.obj, env, path=True)
         if obj == UNKNOWN:
             return obj
         owner = ast.unparse(node.obj)
