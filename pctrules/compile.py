@@ -287,6 +287,9 @@ class _Function:
         return f"{fn}({self.expr(node.collection)}, {self.expr(node.element)})"
 
     def _IsNone(self, node: ast.IsNone) -> str:
+        if isinstance(node.operand, ast.Literal):
+            # Known now; and Python warns on `'5NT' is None` ("is" with a literal).
+            return repr((node.operand.value is None) != node.negated)
         operand = self.expr(node.operand)
         if certain(node.operand):
             return f"({operand} is {'not ' if node.negated else ''}None)"

@@ -327,6 +327,10 @@ def _describe_expected(expected: Sequence[str]) -> str:
     return ", ".join(names)
 
 
+_IF_AS_OPERAND = re.compile(r"(?<![\w.])if\s+$")
+"""An 'if' just before the unexpected token: a conditional where only an operand may be."""
+
+
 def _syntax_error(text: EmbeddedText, exc: UnexpectedInput, rule: str | None) -> Diagnostic:
     source = text.text
     if isinstance(exc, UnexpectedCharacters):
@@ -392,6 +396,14 @@ def _syntax_error(text: EmbeddedText, exc: UnexpectedInput, rule: str | None) ->
             return error(
                 "E-syntax", "comparisons cannot be chained", text.span(start, end),
                 "join two comparisons with 'and', e.g. a < b and b < c", rule,
+            )
+        inner_if = _IF_AS_OPERAND.search(source, 0, start)
+        if inner_if is not None:
+            # `x == if a then b else c`: where an operand is due, 'if' reads as a name.
+            return error(
+                "E-syntax", "an 'if … then … else …' inside an expression needs brackets",
+                text.span(inner_if.start(), inner_if.start() + 2),
+                "write it in brackets, e.g. x == (if a then b else c)", rule,
             )
         return error(
             "E-syntax", f"unexpected '{value}'", text.span(start, end),
