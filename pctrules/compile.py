@@ -113,7 +113,7 @@ class BoundBundle:
 
 class _Failer:
     """Turns a RuleError raised inside a decision's generated code into its error result: the
-    innermost generated line of the traceback names the rule and the expression."""
+    innermost tagged generated line of the traceback names the rule and the expression."""
 
     __slots__ = ("decision", "filename")
 
@@ -126,7 +126,8 @@ class _Failer:
         line = None
         tb = e.__traceback__
         while tb is not None:
-            if tb.tb_frame.f_code.co_filename == self.filename:
+            # The innermost generated line that names its rule (not every helper line does).
+            if tb.tb_frame.f_code.co_filename == self.filename and tb.tb_lineno in d.lines:
                 line = tb.tb_lineno
             tb = tb.tb_next
         rule, span = d.lines.get(line, (None, d.span)) if line is not None else (None, d.span)
@@ -440,7 +441,7 @@ class _Generator:
                 # count(e for x in xs): the members whose element is true (unknown does not count)
                 src.add(1, "return r.count(True)")
             else:
-                src.add(1, f"return {func}_of(r)")
+                src.add(1, f"return {func}_of(r)", (fn.rule, node.span))  # may raise
         self._pending.append(src)
         args = ", ".join(["C", "V", "on", "P", *(f"v_{v}" for v in outer)])
         return f"{name}({fn.expr(collection)}, {args})"

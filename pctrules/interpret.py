@@ -160,13 +160,24 @@ class _Evaluator:
             _text(node), str(node.span), attribute, largest, ranked))
         return ranked.winner
 
+    @staticmethod
+    def _located(node: ast.Expr, fn: Callable[..., object], *args: object) -> object:
+        """fn(*args), a RuleError from it placed at `node` unless it knows its place: where the
+        compiled code reports it too (a quantifier's body, a generator's aggregate)."""
+        try:
+            return fn(*args)
+        except RuleError as exc:
+            if exc.span is None:
+                exc.span = node.span
+            raise
+
     def _each(self, var: str, xs: object, body: ast.Expr) -> Iterable[tuple[object, object]]:
         """Bind `var` to each member in code order, yielding (member, value of body)."""
         saved = self.vars.get(var, _UNBOUND)
         try:
             for x in runtime.members(xs):  # type: ignore[arg-type]
                 self.vars[var] = x
-                yield x, self.eval(body)
+                yield x, self._located(body, self.eval, body)
         finally:
             if saved is _UNBOUND:
                 self.vars.pop(var, None)
@@ -198,7 +209,7 @@ class _Evaluator:
         if xs is None or xs is UNKNOWN:
             return UNKNOWN
         values = tuple(v for _, v in self._each(node.var, xs, node.element))
-        return runtime.call_function(node.func, self.ctx, values)
+        return self._located(node, runtime.call_function, node.func, self.ctx, values)
 
     # -- operators -------------------------------------------------------------------------
 
