@@ -17,7 +17,7 @@ OUTCOMES = {"matched", "no-match", "default", "error"}
 # for the field (the case is then invalid, which is an outcome too).
 PRACTICES = ["P84005", "E82001", "A81001", "A81005", "Y01234", "X99999", "P84001"]
 AREAS = ["E16000141", "E16000001", "E16000100", "E99999999"]
-SERVICES = ["SSNDS-1", "SSNDS-4", "NAT-HEART-TX", "ROUTINE", "NOPE"]
+SERVICES = ["SSNDS-01", "SSNDS-06", "NCG-HEART-TX", "AE", "ROUTINE", "NOPE"]
 PCTS = ["5NT", "5HG", "5QV", "5P4", "TAM", "ZZZ"]
 
 dates = st.dates(min_value=dt.date(2001, 1, 1), max_value=dt.date(2014, 12, 31))

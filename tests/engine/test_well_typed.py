@@ -16,6 +16,8 @@ import datetime as dt
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
+from pctrules.batch import ChunkEvaluator
+from pctrules.batchio import parse_csv
 from pctrules.bundle import Bundle
 from pctrules.diagnostics import CaseError, Diagnostics, Severity
 from pctrules.engine import Engine
@@ -106,3 +108,28 @@ def test_a_rule_that_checks_clean_evaluates(
             assert r.outcome in OUTCOMES
             assert (r.outcome, r.value, r.rule) == (t.outcome, t.value, t.rule), (name, raw)
             assert r.error == t.error, (name, raw)  # message, rule and place alike
+    # `pctrules batch` by columns and groups writes what the per-case evaluator writes; each
+    # case also on the days either side of the graph's changes, where groups must split.
+    rows = [{**raw, "date": day} for raw in raws for day in (raw["date"], *_CHANGES)]
+    text = ",".join(_COLUMNS) + "\n" + "".join(
+        ",".join(_cell(raw, c) for c in _COLUMNS) + "\n" for raw in rows)
+    outputs = []
+    for fast in (True, False):
+        evaluator = ChunkEvaluator(engine, [d.name for d in engine.compiled.decisions], None,
+                                   "csv", p, fast, True)
+        chunk = parse_csv(text.encode(), None, False, _COLUMNS)
+        outputs.append(evaluator.run(chunk, 0).data)
+    assert outputs[0] == outputs[1]
+
+
+_CHANGES = ("2006-06-30", "2006-07-01", "2006-09-30", "2006-10-01", "2007-03-31", "2007-04-01",
+            "2010-03-31", "2010-04-01", "2011-05-31", "2011-06-01", "2013-03-31", "2013-04-01")
+_COLUMNS = ("id", "date", "person.practice", "person.residence", "person.present_in", "service",
+            "setting", "purchaser")
+
+
+def _cell(raw: dict[str, object], column: str) -> str:
+    value: object = raw
+    for part in column.split("."):
+        value = value.get(part, "") if isinstance(value, dict) else ""
+    return str(value)
