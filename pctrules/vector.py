@@ -10,8 +10,7 @@ once per bundle), and `exists` on the as-of date an interval check on the node's
 What the column compiler accepts: case fields, parameters, literals, other decisions, node
 attributes, one-hops (forward or inverse), `is none`, comparisons, `and`/`or`/`not`, `code()`,
 under `hit: first` with a single result per rule. A decision using anything else goes to the
-`fallback` the caller gives (groups.py: once per distinct input), or without one, with every
-decision that depends on it, to the per-case evaluator (`Unsupported`). A
+`fallback` the caller gives (groups.py: its compiled function once per distinct input). A
 RuleError while evaluating a chunk (e.g. comparing text with a number on some rows) makes the
 caller evaluate that chunk case by case, so errors read exactly as the per-case evaluator's.
 """
@@ -50,7 +49,7 @@ NO_RULE, DEFAULT, NOT_IN_EFFECT = -1, -2, -3
 
 
 class Unsupported(Exception):
-    """A decision the column compiler does not handle; it is evaluated case by case."""
+    """A decision the column compiler does not handle; it goes to the fallback (groups.py)."""
 
 
 @dataclass(slots=True)
@@ -244,10 +243,10 @@ class ColumnDecision(Protocol):
 
 class Vectoriser:
     """Compiles decisions of a checked bundle into column functions over one graph; a decision
-    it does not handle goes to `fallback` when one is given (groups.py)."""
+    it does not handle goes to `fallback` (groups.py)."""
 
     def __init__(self, checked: CheckedBundle, graph: OrgGraph,
-                 fallback: Callable[[CheckedDecision], ColumnDecision] | None = None) -> None:
+                 fallback: Callable[[CheckedDecision], ColumnDecision]) -> None:
         self.checked = checked
         self.graph = graph
         self.nodes = NodeTable(graph)
@@ -258,8 +257,7 @@ class Vectoriser:
             try:
                 self.decisions[d.spec.name] = self._decision(d)
             except Unsupported:
-                if fallback is not None:
-                    self.decisions[d.spec.name] = fallback(d)
+                self.decisions[d.spec.name] = fallback(d)
 
     def hop(self, name: str) -> HopTable:
         table = self._hops.get(name)
@@ -283,9 +281,6 @@ class Vectoriser:
             raise Unsupported("it is evaluated per subject ('for:')")
         if spec.hit.value != "first":
             raise Unsupported(f"its hit policy is '{spec.hit.value}'")
-        blocked = [n for n in d.depends_on if n not in self.decisions]
-        if blocked:
-            raise Unsupported(f"it depends on '{blocked[0]}', which does")
         rules: list[VectorRule] = []
         for rule in d.rules:
             if isinstance(rule.then, dict):
