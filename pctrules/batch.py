@@ -390,14 +390,7 @@ class ChunkEvaluator:
         suffix: vector.Col | None = None
         for name in self.decisions:
             dc = frame.results[name]
-            rule = dc.labels
-            if rule is None:
-                metas = self.engine.compiled.decision(name).rules  # type: ignore[union-attr]
-                labels: list[object] = [
-                    (None, None) if k < 0 else (metas[k].id, metas[k].reason)
-                    for k in range(vector.NOT_IN_EFFECT, len(metas))]
-                rule = vector.Col(dc.rule.astype(np.intp) - vector.NOT_IN_EFFECT, labels)
-            part = vector.map2(self._fast_cells(name), rule, dc.value)
+            part = vector.map2(self._fast_cells(name), dc.labels, dc.value)
             suffix = part if suffix is None else vector.map2(_concat, suffix, part)
         assert suffix is not None
         end = ',"error":null}\n' if self.jsonl else ",\n"

@@ -34,7 +34,7 @@ from pctrules.check import (
 from pctrules.compile import DecisionFunction
 from pctrules.graph import OrgGraph
 from pctrules.runtime import RuleError
-from pctrules.vector import NO_RULE, Col, DecisionCol, Frame, Index
+from pctrules.vector import Col, DecisionCol, Frame, Index, Label
 
 _MEMO_LIMIT = 1 << 18  # groups remembered per decision, per worker, before starting over
 _KEY_BITS = 62  # a group's key packs the ids of what it reads into one int64
@@ -58,13 +58,16 @@ class GroupedDecision:
         self._forget()
 
     def _forget(self) -> None:
-        self._ids: list[dict[object, int]] = [{} for _ in (*self.fields, *self.decisions)]
+        # Ids of the values each input has shown (an unhashable one, a `for:` decision's
+        # mapping, gets a new id each time: never remembered, still right).
+        self._ids = [_Distinct() for _ in (*self.fields, *self.decisions)]
         self._known = np.zeros(0, dtype=np.int64)  # group keys met, sorted
         self._known_result = np.zeros(0, dtype=np.intp)  # for each, its result's index
         self._values = _Distinct()  # results' values
         self._labels = _Distinct()  # results' (rule id, reason)
         self._value_of: list[int] = []  # per result: its value's and its label's index
         self._label_of: list[int] = []
+        self._of: tuple[Any, Any] | None = None  # the two lists as arrays, while unchanged
         self._result(None, (None, None))  # result 0: a row with no day to decide on
 
     def evaluate(self, f: Frame) -> DecisionCol:
@@ -75,29 +78,29 @@ class GroupedDecision:
         # Periods count from 1; 0 is for rows with no valid day (ordinal 0), never decided here.
         period = np.where(f.on > 0, np.searchsorted(self.breakpoints, f.on, side="right") + 1, 0)
         key = self._keys(inputs, period)
-        if key is None:
+        if key is None:  # ids outgrew their bits over the run: start over
+            self._forget()
+            key = self._keys(inputs, period)
+        if key is None:  # … or within this chunk: group it without remembering
             group, first = _groups(inputs, period)
             results = self._decide_groups(f, inputs, first)[group]
         else:
             groups, first, group = np.unique(key, return_index=True, return_inverse=True)
             results = self._lookup(f, inputs, groups, first)[group.reshape(-1)]
-        value_of = np.array(self._value_of, dtype=np.intp)
-        label_of = np.array(self._label_of, dtype=np.intp)
+        if self._of is None:
+            self._of = (np.array(self._value_of, dtype=np.intp),
+                        np.array(self._label_of, dtype=np.intp))
+        value_of, label_of = self._of
         return DecisionCol(Col(value_of[results], self._values.items),
-                           np.full(f.n, NO_RULE, dtype=np.int16),
                            Col(label_of[results], self._labels.items))
 
     def _keys(self, inputs: list[Col], period: Index) -> Any:
         """Each row's group key: its period and the ids of the values it reads, packed; None
-        when a value is unhashable (a mapping) or the ids outgrow their bits."""
+        when the ids outgrow their bits."""
         key = period.astype(np.int64)
-        limit = 1 << self.bits
         for ids, c in zip(self._ids, inputs, strict=True):
-            try:
-                lut = [ids.setdefault((v.__class__, v), len(ids)) for v in c.values]
-            except TypeError:
-                return None
-            if len(ids) > limit:
+            lut = [ids.add(v) for v in c.values]
+            if len(ids.items) > 1 << self.bits:
                 return None
             key = (key << self.bits) | np.array(lut, dtype=np.int64)[c.idx]
         return key
@@ -131,13 +134,14 @@ class GroupedDecision:
                 out[j] = self._result(*self._decide(read, dt.date.fromordinal(day), f.params))
         return out
 
-    def _result(self, value: object, label: tuple[str | None, str | None]) -> int:
+    def _result(self, value: object, label: Label) -> int:
         self._value_of.append(self._values.add(value))
         self._label_of.append(self._labels.add(label))
+        self._of = None
         return len(self._value_of) - 1
 
     def _decide(self, read: list[object], on: dt.date, params: Mapping[str, object],
-                ) -> tuple[object, tuple[str | None, str | None]]:
+                ) -> tuple[object, Label]:
         n = len(self.fields)
         result = self.function(dict(zip(self.fields, read[:n], strict=True)),
                                dict(zip(self.decisions, read[n:], strict=True)), on, params)

@@ -205,15 +205,16 @@ class HopTable:
 # -- evaluation frames ---------------------------------------------------------------------------
 
 
+Label = tuple[str | None, str | None]
+"""What a row's output says decided it: (rule id, reason), (None, None) when no rule did."""
+
+
 @dataclass(slots=True)
 class DecisionCol:
-    """A decision over a chunk: its value column and, per row, the index of the deciding rule
-    (or NO_RULE, DEFAULT, NOT_IN_EFFECT); or, from a grouped decision (groups.py), each row's
-    (rule id, reason) as `labels`."""
+    """A decision over a chunk: each row's value, and its Label."""
 
     value: Col
-    rule: npt.NDArray[np.int16]
-    labels: Col | None = None
+    labels: Col
 
 
 @dataclass(slots=True)
@@ -292,7 +293,11 @@ class Vectoriser:
             if when is None and eff is None:
                 break  # a catch-all: the rules after it never decide
         default = None if d.default is None else self.expr(d.default)
-        return VectorDecision(spec.name, tuple(rules), default, _range(spec.effective))
+        # Indexed by rule code - NOT_IN_EFFECT: the three codes below 0 name no rule.
+        labels: list[Label] = [(None, None)] * -NOT_IN_EFFECT + [
+            (r.spec.id, r.spec.reason) for r in d.rules[:len(rules)]]
+        return VectorDecision(spec.name, tuple(rules), default, _range(spec.effective),
+                              tuple(labels))
 
     # -- expressions -----------------------------------------------------------------------
 
@@ -406,6 +411,7 @@ class VectorDecision:
     rules: tuple[VectorRule, ...]
     default: Compiled | None
     effective: tuple[int, int] | None
+    labels: tuple[Label, ...]
 
     def evaluate(self, f: Frame) -> DecisionCol:
         n = f.n
@@ -444,7 +450,8 @@ class VectorDecision:
         if rule.min() == NOT_IN_EFFECT:
             idx[rule == NOT_IN_EFFECT] = len(values)
             values.append(None)
-        return DecisionCol(Col(idx, values).compact(), rule)
+        return DecisionCol(Col(idx, values).compact(),
+                           Col(rule.astype(np.intp) - NOT_IN_EFFECT, list(self.labels)))
 
 
 def _settled(col: Col) -> Col:

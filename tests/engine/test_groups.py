@@ -48,6 +48,14 @@ rules:
     when: case.date >= 2008-04-01
     then: case.id
 """
+# Reading a `for:` decision's value: a mapping, which cannot be a dictionary key.
+AFTER_LEAD = """\
+decision: led
+rules:
+  - id: has-lead
+    when: lead is not none and case.n is not none
+    then: "'led'"
+"""
 DAYS = ["2004-12-31", "2005-01-01", "2008-03-31", "2008-04-01", "2009-12-31", "2010-01-01",
         "2010-03-31", "2010-04-01", "bad"]
 
@@ -59,7 +67,8 @@ def _batch(engine: Engine, src: Path, out: Path, fast: bool) -> BatchSummary:
 
 def test_groups_tell_apart_the_days_either_side_of_every_change(
         tiny: MakeBundle, tmp_path: Path) -> None:
-    engine = tiny({"labels.yaml": COLLECT, "lead.yaml": LEAD, "echo.yaml": ECHO})
+    engine = tiny({"labels.yaml": COLLECT, "lead.yaml": LEAD, "echo.yaml": ECHO,
+                   "led.yaml": AFTER_LEAD})
     src = tmp_path / "in.csv"
     with src.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")
@@ -82,5 +91,6 @@ def test_groups_tell_apart_the_days_either_side_of_every_change(
     assert (labels["c20"], labels["c30"]) == ("late A", "late big B")  # P1 moves to B
     assert (labels["c44"], labels["c54"]) == ("late D", "late")  # P3 closes
     assert (got["c3"]["lead"], got["c13"]["lead"]) == ('{"G2": "C"}', '{"G2": "B"}')
+    assert (got["c2"]["led"], got["c3"]["led"]) == ("", "led")
     # The id is read where a rule asks for it (the columns once gave none).
     assert (got["c20"]["echo"], got["c30"]["echo"]) == ("", "c30")
