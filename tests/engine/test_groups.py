@@ -6,8 +6,10 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from pctrules.batch import BatchOptions, BatchSummary, prepare, run_batch
+from pctrules.batch import BatchOptions, BatchSummary, ChunkEvaluator, prepare, run_batch
+from pctrules.batchio import parse_csv
 from pctrules.engine import Engine
+from pctrules.groups import GroupedDecision
 
 from .conftest import MakeBundle
 
@@ -94,3 +96,27 @@ def test_groups_tell_apart_the_days_either_side_of_every_change(
     assert (got["c2"]["led"], got["c3"]["led"]) == ("", "led")
     # The id is read where a rule asks for it (the columns once gave none).
     assert (got["c20"]["echo"], got["c30"]["echo"]) == ("", "c30")
+
+
+def test_groups_whose_ids_outgrow_their_key_are_still_right(
+        tiny: MakeBundle, tmp_path: Path) -> None:
+    # With one bit per input's ids, a chunk's values outgrow the packed key: the decision starts
+    # over, then groups the chunk without remembering it. The output must not change.
+    engine = tiny({"labels.yaml": COLLECT, "lead.yaml": LEAD, "echo.yaml": ECHO,
+                   "led.yaml": AFTER_LEAD})
+    header = ("id", "date", "practice", "n")
+    text = ",".join(header) + "\n" + "".join(
+        f"c{i},{d},{p},{n}\n" for i, (d, p, n) in enumerate(
+            (d, p, n) for d in DAYS for p in ("P1", "P2", "P3", "") for n in ("", "2", "3")))
+    outputs = []
+    for fast, bits in ((True, None), (True, 1), (False, None)):
+        evaluator = ChunkEvaluator(engine, [d.name for d in engine.compiled.decisions], None,
+                                   "csv", None, fast, True)
+        grouped = [d for d in (evaluator.plan or []) if isinstance(d, GroupedDecision)]
+        assert len(grouped) == (2 if fast else 0)  # labels (collect), lead (for:)
+        for d in grouped:
+            d.bits = bits or d.bits
+        for _ in range(2):  # a second chunk meets what the first remembered
+            data = evaluator.run(parse_csv(text.encode(), None, False, header), 0).data
+        outputs.append(data)
+    assert outputs[0] == outputs[1] == outputs[2]
