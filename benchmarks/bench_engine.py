@@ -29,8 +29,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from generate_cases import COVERS, DATA, EPCMEM, areas, memberships  # noqa: E402
 
 from pctrules.bundle import open_bundle  # noqa: E402
-from pctrules.engine import Case, Engine  # noqa: E402
-from pctrules.importers.registry import run_import  # noqa: E402
+from pctrules.evaluation.engine import Case, Engine  # noqa: E402
+from pctrules.graph.importers.registry import run_import  # noqa: E402
 
 
 def raw_cases(n: int, seed: int) -> list[dict[str, object]]:

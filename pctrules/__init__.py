@@ -21,35 +21,35 @@ __version__ = "0.1.0"
 # name → module that defines it
 _EXPORTS = {
     # sources and diagnostics
-    "SourceFile": "pctrules.source",
-    "Span": "pctrules.source",
-    "EmbeddedText": "pctrules.source",
-    "Diagnostic": "pctrules.diagnostics",
-    "Diagnostics": "pctrules.diagnostics",
-    "Severity": "pctrules.diagnostics",
-    "ExitCode": "pctrules.diagnostics",
-    "PctrulesError": "pctrules.diagnostics",
-    "CaseError": "pctrules.diagnostics",
+    "SourceFile": "pctrules.language.source",
+    "Span": "pctrules.language.source",
+    "EmbeddedText": "pctrules.language.source",
+    "Diagnostic": "pctrules.language.diagnostics",
+    "Diagnostics": "pctrules.language.diagnostics",
+    "Severity": "pctrules.language.diagnostics",
+    "ExitCode": "pctrules.language.diagnostics",
+    "PctrulesError": "pctrules.language.diagnostics",
+    "CaseError": "pctrules.language.diagnostics",
     # the language
-    "parse_expression": "pctrules.parser",
-    "unparse": "pctrules.ast",
+    "parse_expression": "pctrules.language.parser",
+    "unparse": "pctrules.language.ast",
     # stages
-    "load_bundle": "pctrules.loader",
-    "PolicyBundle": "pctrules.loader",
-    "OrgSchema": "pctrules.schema",
-    "CaseSchema": "pctrules.schema",
-    "check_bundle": "pctrules.check",
-    "CheckedBundle": "pctrules.check",
-    "compile_bundle": "pctrules.compile",
-    "OrgGraph": "pctrules.graph",
+    "load_bundle": "pctrules.language.loader",
+    "PolicyBundle": "pctrules.language.loader",
+    "OrgSchema": "pctrules.language.schema",
+    "CaseSchema": "pctrules.language.schema",
+    "check_bundle": "pctrules.language.check",
+    "CheckedBundle": "pctrules.language.check",
+    "compile_bundle": "pctrules.evaluation.compile",
+    "OrgGraph": "pctrules.graph.model",
     # the orchestrated whole
     "Bundle": "pctrules.bundle",
     "open_bundle": "pctrules.bundle",
-    "Engine": "pctrules.engine",
-    "CaseResult": "pctrules.engine",
-    "DecisionResult": "pctrules.runtime",
-    "UNKNOWN": "pctrules.runtime",
-    "DecisionTrace": "pctrules.trace",
+    "Engine": "pctrules.evaluation.engine",
+    "CaseResult": "pctrules.evaluation.engine",
+    "DecisionResult": "pctrules.evaluation.runtime",
+    "UNKNOWN": "pctrules.evaluation.runtime",
+    "DecisionTrace": "pctrules.evaluation.trace",
     "render_diagnostics": "pctrules.report",
 }
 
@@ -85,11 +85,16 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from pctrules.ast import unparse
     from pctrules.bundle import Bundle, open_bundle
-    from pctrules.check import CheckedBundle, check_bundle
-    from pctrules.compile import compile_bundle
-    from pctrules.diagnostics import (
+    from pctrules.evaluation.compile import compile_bundle
+    from pctrules.evaluation.engine import CaseResult, Engine
+    from pctrules.evaluation.runtime import UNKNOWN, DecisionResult
+    from pctrules.evaluation.trace import DecisionTrace
+    from pctrules.graph.model import OrgGraph
+    from pctrules.language.ast import unparse
+    from pctrules.language.check import check_bundle
+    from pctrules.language.check.state import CheckedBundle
+    from pctrules.language.diagnostics import (
         CaseError,
         Diagnostic,
         Diagnostics,
@@ -97,15 +102,11 @@ if TYPE_CHECKING:
         PctrulesError,
         Severity,
     )
-    from pctrules.engine import CaseResult, Engine
-    from pctrules.graph import OrgGraph
-    from pctrules.loader import PolicyBundle, load_bundle
-    from pctrules.parser import parse_expression
+    from pctrules.language.loader import PolicyBundle, load_bundle
+    from pctrules.language.parser import parse_expression
+    from pctrules.language.schema import CaseSchema, OrgSchema
+    from pctrules.language.source import EmbeddedText, SourceFile, Span
     from pctrules.report import render_diagnostics
-    from pctrules.runtime import UNKNOWN, DecisionResult
-    from pctrules.schema import CaseSchema, OrgSchema
-    from pctrules.source import EmbeddedText, SourceFile, Span
-    from pctrules.trace import DecisionTrace
 
 
 def __getattr__(name: str) -> Any:

@@ -6,14 +6,16 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from pctrules.check import CheckedBundle, check_bundle
-from pctrules.compile import CompiledBundle, compile_bundle, unavailable_kinds
-from pctrules.diagnostics import Diagnostics, ExitCode, PctrulesError
-from pctrules.graph import OrgGraph, build_graph, data_entry_problem
-from pctrules.graphcache import cached_graph, graph_key
-from pctrules.loader import PolicyBundle, load_bundle, path_label
+from pctrules.evaluation.compile import CompiledBundle, compile_bundle, unavailable_kinds
+from pctrules.graph.build import build_graph, data_entry_problem
+from pctrules.graph.cache import cached_graph, graph_key
+from pctrules.graph.model import OrgGraph
+from pctrules.language.check import check_bundle
+from pctrules.language.check.state import CheckedBundle
+from pctrules.language.diagnostics import Diagnostics, ExitCode, PctrulesError
+from pctrules.language.loader import PolicyBundle, load_bundle, path_label
+from pctrules.language.schema import CaseSchema, OrgSchema
 from pctrules.resources import default_bundle_path
-from pctrules.schema import CaseSchema, OrgSchema
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
-from pctrules import runtime
-from pctrules.diagnostics import Diagnostic, Diagnostics, Severity
-from pctrules.trace import Because, DecisionTrace, Evidence, RuleOutcome
+from pctrules.evaluation import runtime
+from pctrules.evaluation.trace import Because, DecisionTrace, Evidence, RuleOutcome
+from pctrules.language.diagnostics import Diagnostic, Diagnostics, Severity
 
 # -- diagnostics ---------------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pctrules.importers.registry import run_import
+from pctrules.graph.importers.registry import run_import
 
 # Set before any test runs pctrules, and inherited by the subprocesses tests start: the suite
 # exercises the cache (parser tables, built graphs) without reading or filling the user's own.

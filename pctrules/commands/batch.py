@@ -10,7 +10,8 @@ from pathlib import Path
 
 import click
 
-from pctrules.batch import (
+from pctrules.batch.io import FORMATS
+from pctrules.batch.run import (
     BatchOptions,
     BatchStopped,
     BatchUsageError,
@@ -19,7 +20,6 @@ from pctrules.batch import (
     prepare,
     run_batch,
 )
-from pctrules.batchio import FORMATS
 from pctrules.commands.common import as_of_option, bundle_option, data_option, handle_errors
 from pctrules.commands.evaluate import decision_option, open_engine, param_option, parse_params
 

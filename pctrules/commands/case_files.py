@@ -10,8 +10,8 @@ from pathlib import Path
 
 import yaml
 
-from pctrules.diagnostics import CaseError, error
-from pctrules.source import SourceFile, Span
+from pctrules.language.diagnostics import CaseError, error
+from pctrules.language.source import SourceFile, Span
 
 MAX_CASE_FILE_BYTES = 64 * 1024 * 1024
 """Larger inputs belong to `pctrules batch`, which streams them."""

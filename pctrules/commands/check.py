@@ -9,7 +9,7 @@ import click
 
 from pctrules.bundle import check_path
 from pctrules.commands.common import handle_errors
-from pctrules.diagnostics import ExitCode
+from pctrules.language.diagnostics import ExitCode
 from pctrules.report import diagnostics_to_json, render_diagnostics, summary_line
 
 

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
-from pctrules.diagnostics import ExitCode, PctrulesError
+from pctrules.language.diagnostics import ExitCode, PctrulesError
 
 F = TypeVar("F", bound=Callable[..., Any])
 

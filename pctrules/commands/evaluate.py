@@ -10,9 +10,9 @@ import click
 
 from pctrules.commands.case_files import read_case_file
 from pctrules.commands.common import as_of_option, bundle_option, data_option, handle_errors
-from pctrules.diagnostics import CaseError, Diagnostic, did_you_mean
-from pctrules.engine import Case, CaseResult, Engine
-from pctrules.loader import ParameterSpec
+from pctrules.evaluation.engine import Case, CaseResult, Engine
+from pctrules.language.diagnostics import CaseError, Diagnostic, did_you_mean
+from pctrules.language.loader import ParameterSpec
 
 
 def param_option(f: click.decorators.FC) -> click.decorators.FC:

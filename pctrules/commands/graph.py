@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING
 import click
 
 from pctrules.commands.common import as_of_option, bundle_option, data_option, handle_errors
-from pctrules.diagnostics import ExitCode, PctrulesError, did_you_mean, error, warning
-from pctrules.graph import Edge, OrgGraph, manifest_graph
-from pctrules.loader import Manifest, load_manifest
+from pctrules.graph.build import manifest_graph
+from pctrules.graph.model import Edge, OrgGraph
+from pctrules.language.diagnostics import ExitCode, PctrulesError, did_you_mean, error, warning
+from pctrules.language.loader import Manifest, load_manifest
 from pctrules.report import render_diagnostic
 from pctrules.resources import default_bundle_path
 

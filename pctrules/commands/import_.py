@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from pctrules.commands.common import handle_errors
-from pctrules.importers.registry import LAYOUTS, run_import
+from pctrules.graph.importers.registry import LAYOUTS, run_import
 from pctrules.report import render_diagnostic
 
 SHOWN = 20  # rejections printed; the rest are in the folder's <layout>.rejected.csv

@@ -13,10 +13,15 @@ from typing import Any
 
 import click
 
-from pctrules import ast
 from pctrules.bundle import Bundle
 from pctrules.commands.common import data_option, handle_errors
-from pctrules.diagnostics import (
+from pctrules.evaluation.engine import REGISTER_HELP, CaseResult, Engine
+from pctrules.evaluation.interpret import conjuncts, constraint_violations
+from pctrules.evaluation.runtime import EvalContext, RuleError, describe, json_value
+from pctrules.graph.build import build_graph
+from pctrules.graph.model import OrgGraph
+from pctrules.language import ast
+from pctrules.language.diagnostics import (
     CaseError,
     Diagnostic,
     Diagnostics,
@@ -25,13 +30,11 @@ from pctrules.diagnostics import (
     did_you_mean,
     error,
 )
-from pctrules.engine import REGISTER_HELP, CaseResult, Engine
-from pctrules.graph import OrgGraph, build_graph
-from pctrules.interpret import conjuncts, constraint_violations
-from pctrules.loader import display_base, json_schema
-from pctrules.runtime import EvalContext, RuleError, describe, json_value
-from pctrules.source import Span
-from pctrules.yamlsource import SchemaChecker, YMap, YSeq, decode, read_yaml, to_python
+from pctrules.language.loader import display_base, json_schema
+from pctrules.language.source import Span
+from pctrules.language.yamlsource.compose import decode, read_yaml
+from pctrules.language.yamlsource.nodes import YMap, YSeq, to_python
+from pctrules.language.yamlsource.schema import SchemaChecker
 
 MISSING: Any = object()
 """An expectation a test does not state (a test may check only the rule, say)."""

@@ -9,9 +9,9 @@ from types import ModuleType
 
 import pytest
 
-from pctrules.batch import BatchOptions, BatchSummary, prepare, run_batch
+from pctrules.batch.run import BatchOptions, BatchSummary, prepare, run_batch
 from pctrules.bundle import open_bundle
-from pctrules.engine import Engine
+from pctrules.evaluation.engine import Engine
 
 REPO = Path(__file__).resolve().parents[2]
 

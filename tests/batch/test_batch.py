@@ -20,8 +20,8 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from pctrules.batch import BatchStopped, BatchSummary
-from pctrules.batchio import csv_line, safe_cell, safe_column
+from pctrules.batch.io import csv_line, safe_cell, safe_column
+from pctrules.batch.run import BatchStopped, BatchSummary
 from pctrules.cli import cli
 from pctrules.commands import registry
 

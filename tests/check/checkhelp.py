@@ -6,10 +6,11 @@ import dataclasses
 import functools
 
 from pctrules.bundle import Stages, run_stages
-from pctrules.check import CheckedBundle, check_bundle
-from pctrules.diagnostics import Diagnostic
-from pctrules.loader import PolicyBundle
-from pctrules.source import EmbeddedText
+from pctrules.language.check import check_bundle
+from pctrules.language.check.state import CheckedBundle
+from pctrules.language.diagnostics import Diagnostic
+from pctrules.language.loader import PolicyBundle
+from pctrules.language.source import EmbeddedText
 
 DECISION = "acting_commissioner"
 """The decision tests rewrite: no other decision depends on it."""

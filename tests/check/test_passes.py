@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from pctrules import ast
-from pctrules.check import (
-    PASSES,
-    UNKNOWN,
+from pctrules.language import ast
+from pctrules.language.check import PASSES, run_passes
+from pctrules.language.check.declarations import resolve_declarations
+from pctrules.language.check.dependencies import check_dependencies
+from pctrules.language.check.guards import facts_if_false, facts_if_true
+from pctrules.language.check.names import resolve_names
+from pctrules.language.check.parse import parse_expressions
+from pctrules.language.check.refs import (
     CaseField,
     CaseRoot,
     DecisionRef,
@@ -16,19 +20,10 @@ from pctrules.check import (
     NodeAttribute,
     ParamRef,
     VarRef,
-    check_dependencies,
-    facts_if_false,
-    facts_if_true,
-    fits,
-    parse_expressions,
-    parse_output_type,
-    resolve_declarations,
-    resolve_names,
-    run_passes,
-    unify,
 )
-from pctrules.parser import parse_expression
-from pctrules.schema import Type
+from pctrules.language.check.types import UNKNOWN, fits, parse_output_type, unify
+from pctrules.language.parser import parse_expression
+from pctrules.language.schema import Type
 from tests.check.checkhelp import check, default_stages, expect, with_rule
 
 
@@ -79,7 +74,7 @@ def test_refs_say_what_each_name_is() -> None:
 
 
 def _nodes(checked: object) -> list[ast.Expr]:
-    from pctrules.check import CheckedBundle
+    from pctrules.language.check.state import CheckedBundle
 
     assert isinstance(checked, CheckedBundle)
     decision = checked.decision("acting_commissioner")

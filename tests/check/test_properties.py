@@ -8,7 +8,7 @@ import string
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pctrules.diagnostics import Severity
+from pctrules.language.diagnostics import Severity
 from tests.check.checkhelp import check, default_stages
 
 

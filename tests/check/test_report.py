@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pctrules.diagnostics import error, warning
+from pctrules.language.diagnostics import error, warning
+from pctrules.language.source import SourceFile, Span
 from pctrules.report import render_diagnostic, render_diagnostics, summary_line
-from pctrules.source import SourceFile, Span
 
 SOURCE = SourceFile("p/d.yaml", "rules:\n\t- when: |\n      a.pctt\n      and b\n")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pctrules.bundle import open_bundle
-from pctrules.engine import Engine
+from pctrules.evaluation.engine import Engine
 
 REPO = Path(__file__).resolve().parents[2]
 ENGLAND = REPO / "policies" / "england"

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from pctrules.diagnostics import CaseError, ExitCode
-from pctrules.engine import Engine
+from pctrules.evaluation.engine import Engine
+from pctrules.language.diagnostics import CaseError, ExitCode
 from tests.engine.conftest import MakeBundle
 
 DAY = "2011-09-01"

@@ -6,10 +6,10 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from pctrules.batch import BatchOptions, BatchSummary, ChunkEvaluator, prepare, run_batch
-from pctrules.batchio import parse_csv
-from pctrules.engine import Engine
-from pctrules.groups import GroupedDecision
+from pctrules.batch.io import parse_csv
+from pctrules.batch.run import BatchOptions, BatchSummary, ChunkEvaluator, prepare, run_batch
+from pctrules.evaluation.engine import Engine
+from pctrules.evaluation.groups import GroupedDecision
 
 from .conftest import MakeBundle
 

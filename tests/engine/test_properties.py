@@ -9,8 +9,8 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pctrules.diagnostics import CaseError
-from pctrules.engine import Engine
+from pctrules.evaluation.engine import Engine
+from pctrules.language.diagnostics import CaseError
 
 OUTCOMES = {"matched", "no-match", "default", "error"}
 # Codes of every kind the case schema names, some unknown to the data, some of the wrong kind

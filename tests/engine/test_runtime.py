@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from pctrules import runtime as rt
-from pctrules.runtime import UNKNOWN, Match, RuleError
+from pctrules.evaluation import runtime as rt
+from pctrules.evaluation.runtime import UNKNOWN, Match, RuleError
 
 T, F, U, N = True, False, UNKNOWN, None
 

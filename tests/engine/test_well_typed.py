@@ -16,11 +16,11 @@ import datetime as dt
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from pctrules.batch import ChunkEvaluator
-from pctrules.batchio import parse_csv
+from pctrules.batch.io import parse_csv
+from pctrules.batch.run import ChunkEvaluator
 from pctrules.bundle import Bundle
-from pctrules.diagnostics import CaseError, Diagnostics, Severity
-from pctrules.engine import Engine
+from pctrules.evaluation.engine import Engine
+from pctrules.language.diagnostics import CaseError, Diagnostics, Severity
 from tests.check.checkhelp import check, with_rule
 
 from .test_properties import OUTCOMES, cases, params

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pctrules.graph import EdgeEvidence, OrgGraph, load_bundle_graph
+from pctrules.graph.build import load_bundle_graph
+from pctrules.graph.model import EdgeEvidence, OrgGraph
 
 D = dt.date.fromisoformat
 

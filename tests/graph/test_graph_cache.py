@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pctrules import graphcache
 from pctrules.bundle import open_bundle
-from pctrules.graph import OrgGraph
+from pctrules.graph import cache as graphcache
+from pctrules.graph.model import OrgGraph
 from pctrules.resources import default_bundle_path
 
 

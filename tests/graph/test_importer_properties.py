@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pctrules.diagnostics import PctrulesError
-from pctrules.importers.registry import run_import
+from pctrules.graph.importers.registry import run_import
+from pctrules.language.diagnostics import PctrulesError
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "england"
 # layout → (official file, whether its first row is a header)

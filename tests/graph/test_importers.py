@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from pctrules.graph import load_bundle_graph
-from pctrules.importers.base import ImportReport, Rejection
-from pctrules.importers.nhspd import postcode
-from pctrules.importers.registry import run_import
+from pctrules.graph.build import load_bundle_graph
+from pctrules.graph.importers.base import ImportReport, Rejection
+from pctrules.graph.importers.nhspd import postcode
+from pctrules.graph.importers.registry import run_import
 
 Real = Callable[[str], Path]
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pctrules.graph import OrgGraph, load_bundle_graph
-from pctrules.importers.registry import run_import
+from pctrules.graph.build import load_bundle_graph
+from pctrules.graph.importers.registry import run_import
+from pctrules.graph.model import OrgGraph
 
 DATES = {
     "2009-04-01": 152,

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pctrules.diagnostics import Diagnostics
-from pctrules.schema import CaseSchema, Hop, OrgSchema, Type, parse_type
-from pctrules.source import SourceFile, Span
+from pctrules.language.diagnostics import Diagnostics
+from pctrules.language.schema import CaseSchema, Hop, OrgSchema, Type, parse_type
+from pctrules.language.source import SourceFile, Span
 
 
 @pytest.mark.parametrize(("text", "expected"), [

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from pctrules.diagnostics import Diagnostics
-from pctrules.source import EmbeddedText, SourceFile
-from pctrules.yamlsource import LineIndex, YMap, YScalar, embedded, read_yaml, scalar_offsets
+from pctrules.language.diagnostics import Diagnostics
+from pctrules.language.source import EmbeddedText, SourceFile
+from pctrules.language.yamlsource.compose import LineIndex, read_yaml
+from pctrules.language.yamlsource.nodes import YMap, YScalar
+from pctrules.language.yamlsource.offsets import embedded, scalar_offsets
 
 LOADERS = [pytest.param(False, id="pure"), pytest.param(True, id="libyaml")]
 FIXTURES = Path(__file__).parent / "fixtures"

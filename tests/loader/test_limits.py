@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from pctrules.diagnostics import Diagnostic, Diagnostics
-from pctrules.loader import load_bundle
-from pctrules.source import SourceFile
-from pctrules.yamlsource import Limits, decode, read_yaml
+from pctrules.language.diagnostics import Diagnostic, Diagnostics
+from pctrules.language.loader import load_bundle
+from pctrules.language.source import SourceFile
+from pctrules.language.yamlsource.compose import Limits, decode, read_yaml
 from tests.loader.conftest import LOADERS
 
 LAUGHS = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from pctrules.diagnostics import Diagnostics
-from pctrules.source import SourceFile
-from pctrules.yamlsource import LineIndex, YMap, YScalar, embedded, read_yaml
+from pctrules.language.diagnostics import Diagnostics
+from pctrules.language.source import SourceFile
+from pctrules.language.yamlsource.compose import LineIndex, read_yaml
+from pctrules.language.yamlsource.nodes import YMap, YScalar
+from pctrules.language.yamlsource.offsets import embedded
 from tests.loader.conftest import LOADERS, exact
 
 STYLES = [

@@ -9,10 +9,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pctrules.diagnostics import Diagnostics
-from pctrules.loader import load_bundle
-from pctrules.source import EmbeddedText, SourceFile
-from pctrules.yamlsource import LineIndex, YMap, YNode, YScalar, YSeq, read_yaml, scalar_offsets
+from pctrules.language.diagnostics import Diagnostics
+from pctrules.language.loader import load_bundle
+from pctrules.language.source import EmbeddedText, SourceFile
+from pctrules.language.yamlsource.compose import LineIndex, read_yaml
+from pctrules.language.yamlsource.nodes import YMap, YNode, YScalar, YSeq
+from pctrules.language.yamlsource.offsets import scalar_offsets
 from tests.loader.conftest import FIXTURES
 
 # Text YAML can hold: printable characters, including the awkward ones for each style.

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pctrules.diagnostics import Diagnostic
-from pctrules.loader import PolicyBundle, json_schema, load_bundle
+from pctrules.language.diagnostics import Diagnostic
+from pctrules.language.loader import PolicyBundle, json_schema, load_bundle
 from pctrules.resources import default_bundle_path
 from tests.loader.conftest import FIXTURES
 

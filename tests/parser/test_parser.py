@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from pctrules import ast
-from pctrules.parser import MAX_DEPTH, MAX_EXPRESSION_LENGTH, parse_expression
+from pctrules.language import ast
+from pctrules.language.parser import MAX_DEPTH, MAX_EXPRESSION_LENGTH, parse_expression
 
 
 def parse(text: str) -> ast.Expr:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pctrules import parser
+from pctrules.language import parser
 
 
 def _build() -> Any:

@@ -7,9 +7,9 @@ import string
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pctrules import ast
-from pctrules.parser import parse_expression
-from pctrules.source import EmbeddedText
+from pctrules.language import ast
+from pctrules.language.parser import parse_expression
+from pctrules.language.source import EmbeddedText
 
 NAMES = st.sampled_from(["case", "a", "b", "xs", "responsible_pct", "population", "pct"])
 LITERALS = st.one_of(

@@ -1,0 +1,1 @@
+"""Batch evaluation: streaming files in and out, worker processes, reconciliation."""

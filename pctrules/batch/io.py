@@ -1,0 +1,475 @@
+"""Batch stage, input and output: split a CSV/JSONL file into chunks, parse them, write rows safely.
+
+The parent process plans the chunks (byte ranges that end at record boundaries); each worker
+reads and parses its own range. Rows are kept as columns (one list per field path), with None
+for an absent value, so the column evaluator (`vector.py`) can work on whole columns at once.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Final
+
+import numpy as np
+
+from pctrules.jsonlines import json_text
+from pctrules.language.diagnostics import CaseError, PctrulesError, error
+
+FORMATS: Final = ("csv", "jsonl")
+BLOCK_BYTES: Final = 1 << 20
+"""Bytes per chunk: about 30,000 rows of a typical case file. Smaller chunks start the workers
+sooner and end them together; larger ones pay less per chunk (1 MiB measured best)."""
+ROWS_PER_SEQUENTIAL_CHUNK: Final = 30_000
+
+Path_ = tuple[str, ...]
+
+
+def detect_format(path: Path, given: str | None) -> str:
+    """The format named by `--format`, else by the file name (`.jsonl`/`.ndjson` → jsonl)."""
+    if given:
+        return given
+    return "jsonl" if path.suffix.lower() in (".jsonl", ".ndjson") else "csv"
+
+
+def input_error(message: str, help: str | None = None) -> PctrulesError:
+    """A whole-input problem (exit 5): nothing is evaluated and no output is written."""
+    return CaseError(error("E-case", message, None, help))
+
+
+# -- planning: byte ranges at record boundaries ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One chunk of input for a worker: a byte range, or rows the parent already parsed.
+
+    `quoted` says the range holds a `"` and needs the csv module (its records still never span
+    lines: the planner checked); `rows` is set for the sequential fallback (quoted newlines).
+    """
+
+    seq: int
+    first_row: int
+    start: int
+    length: int
+    lines: int
+    quoted: bool = False
+    rows: list[list[str]] | None = None
+    unreadable: dict[int, str] | None = None  # rows of `rows` the csv module refused, and why
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """The CSV header: the field path of each column, and where the data starts."""
+
+    columns: tuple[str, ...]
+    data_offset: int
+
+
+def read_header(path: Path) -> Header:
+    """Read the CSV header line (a UTF-8 byte-order mark is allowed)."""
+    with path.open("rb") as f:
+        first = f.readline()
+    if not first.strip():
+        raise input_error(f"'{path}' has no header line",
+                          "the first line names the columns, e.g. 'id,date,person.practice'")
+    text = first.decode("utf-8-sig", errors="replace").rstrip("\r\n")
+    columns = tuple(c.strip() for c in next(csv.reader([text])))
+    return Header(columns, len(first))
+
+
+def plan_jobs(path: Path, start: int, fmt: str, block_bytes: int = BLOCK_BYTES) -> Iterator[Job]:
+    """Cut the file from `start` into jobs ending at record boundaries, in order.
+
+    A CSV block with a quoted newline (a `"` count that is odd on some line) switches the rest of
+    the file to the sequential reader: the parent parses it with the csv module and hands out
+    parsed rows. JSON lines never hold a raw newline, so JSONL always splits at line ends.
+    """
+    seq = row = 0
+    with path.open("rb") as f:
+        offset = start
+        while True:
+            f.seek(offset)
+            block = f.read(block_bytes)
+            if not block:
+                return
+            cut = block.rfind(b"\n") + 1
+            while cut == 0:  # a line longer than a block: read on to its end
+                more = f.read(block_bytes)
+                block += more
+                cut = block.rfind(b"\n") + 1 if more else len(block)
+            data = block[:cut]
+            quoted = fmt == "csv" and b'"' in data
+            if quoted and any(line.count(b'"') & 1 for line in data.split(b"\n")):
+                yield from _sequential(f, offset, seq, row)
+                return
+            lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+            yield Job(seq, row, offset, cut, lines, quoted)
+            seq, row, offset = seq + 1, row + lines, offset + cut
+
+
+def _sequential(f: BinaryIO, offset: int, seq: int, first_row: int) -> Iterator[Job]:
+    """The rest of the file parsed here, with the csv module: quoted newlines end no record.
+    A job's `length` is then the bytes its rows took (for progress), roughly."""
+    f.seek(offset)
+    # Lines end at LF (CRLF included), as in the byte-range jobs; a bare CR is cell text.
+    text = io.TextIOWrapper(f, encoding="utf-8", errors="replace", newline="\n")
+    reader = csv.reader(map(_hide_cr, text))
+    rows: list[list[str]] = []
+    unreadable: dict[int, str] = {}
+    size = 0
+    while True:
+        try:
+            record = _show_cr(next(reader))
+        except StopIteration:
+            break
+        except csv.Error as exc:  # one bad record (a huge cell): that row's error, read on
+            unreadable[len(rows)] = _unreadable(exc)
+            record = []
+        rows.append(record)
+        size += sum(map(len, record)) + len(record)
+        if len(rows) == ROWS_PER_SEQUENTIAL_CHUNK:
+            yield Job(seq, first_row, 0, size, len(rows), True, rows, unreadable)
+            seq, first_row, rows, size, unreadable = seq + 1, first_row + len(rows), [], 0, {}
+    if rows:
+        yield Job(seq, first_row, 0, size, len(rows), True, rows, unreadable)
+    text.detach()
+
+
+# The csv module refuses a carriage return inside an unquoted cell; pctrules reads one as text
+# (lines end at LF or CRLF). It is swapped for a code point that valid UTF-8 text cannot hold
+# (a lone surrogate) while the csv module reads the line, then swapped back.
+_CR: Final = "\ud800"
+
+
+def _hide_cr(line: str) -> str:
+    if "\r" not in line:
+        return line
+    end = "\r\n" if line.endswith("\r\n") else ""
+    return line[:len(line) - len(end)].replace("\r", _CR) + end
+
+
+def _show_cr(record: list[str]) -> list[str]:
+    return [c.replace(_CR, "\r") for c in record] if any(_CR in c for c in record) else record
+
+
+def _unreadable(exc: csv.Error) -> str:
+    return f"the row cannot be read as CSV: {str(exc).split(' - ')[0]}"
+
+
+def _csv_lines(lines: list[str]) -> tuple[list[list[str]], dict[int, str]]:
+    """Each line as one CSV record (the planner made sure no quoted cell spans lines), with
+    the rows the csv module refuses and why."""
+    reader = csv.reader(map(_hide_cr, lines))
+    rows: list[list[str]] = []
+    unreadable: dict[int, str] = {}
+    for i in range(len(lines)):
+        try:
+            rows.append(_show_cr(next(reader)))
+        except csv.Error as exc:
+            unreadable[i] = _unreadable(exc)
+            rows.append([])
+    return rows, unreadable
+
+
+def read_job(path: Path, job: Job) -> bytes:
+    with path.open("rb") as f:
+        f.seek(job.start)
+        return f.read(job.length)
+
+
+# -- parsing: a chunk of rows as columns -----------------------------------------------------
+
+
+@dataclass(slots=True)
+class Chunk:
+    """Parsed rows as columns: `columns[i][r]` is field `paths[i]` of row r (None = absent).
+
+    `errors` holds the rows that failed before evaluation (a short row, bad JSON), by row index;
+    their column values are absent. `blank` says an empty text is an absent value (CSV, where
+    an empty cell is how a value is left out). `plain_first` says no cell of the first column
+    needs neutralising or quoting in CSV output (`safe_cell` would leave each as it is).
+    """
+
+    n: int
+    paths: list[Path_]
+    columns: list[list[object]]
+    errors: dict[int, str] = field(default_factory=dict)
+    blank: bool = False
+    plain_first: bool = False
+    # JSONL: each row's columns in the order its line wrote them (rows of one shape share one
+    # tuple), so that a row's problems are listed in its own order however the file is cut.
+    order: list[tuple[int, ...]] | None = None
+
+
+def split_path(name: str) -> Path_:
+    return tuple(name.split("."))
+
+
+def _decode(data: bytes) -> tuple[str, bool]:
+    """Text of a block; a block that is not UTF-8 keeps its bad bytes as escapes (flagged)."""
+    try:
+        return data.decode("utf-8"), False
+    except UnicodeDecodeError:
+        return data.decode("utf-8", errors="surrogateescape"), True
+
+
+def _text(data: bytes) -> tuple[str, bool]:
+    """A block's text without CR before LF and without the final newline (bad UTF-8 flagged)."""
+    text, bad = _decode(data)
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+    if text.endswith("\n"):
+        text = text[:-1]
+    return text, bad
+
+
+def _lines(data: bytes) -> tuple[list[str], bool]:
+    text, bad = _text(data)
+    return text.split("\n"), bad
+
+
+def _check_block(data: bytes, commas: int) -> tuple[bool, bool]:
+    """Whether every line of an unquoted block has exactly `commas` commas, and whether no line
+    starts with a character that a spreadsheet reads as a formula: a few numpy passes over the
+    bytes, with no Python-level loop over the lines."""
+    raw = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(raw == 10)
+    if not data.endswith(b"\n"):
+        ends = np.append(ends, len(raw))
+    n = len(ends)
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    plain = not np.isin(raw[starts[starts < len(raw)]], _FORMULA_CODES).any()
+    if commas == 0:
+        return not (raw == 44).any(), plain
+    comma = np.flatnonzero(raw == 44)
+    if len(comma) != n * commas:
+        return False, plain
+    # Line k holds commas k*c … k*c + c - 1: its last comma is before its end, and its first
+    # comma after the previous line's end.
+    widths = bool((comma[commas - 1::commas] < ends).all() and (comma[::commas] > starts - 1).all())
+    return widths, plain
+
+
+def _not_utf8(line: str) -> bool:
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+NOT_UTF8 = "the line is not valid UTF-8 text"
+EMPTY_LINE = "the line is empty"
+
+
+def parse_csv(data: bytes | None, rows: list[list[str]] | None, quoted: bool,
+              header: Sequence[str], unreadable: Mapping[int, str] | None = None) -> Chunk:
+    """Parse a CSV job into columns; an empty cell is an absent value. `unreadable`: rows
+    the csv module already refused (the sequential reader's), by index."""
+    width = len(header)
+    paths = [split_path(c) for c in header]
+    errors: dict[int, str] = dict(unreadable or {})
+    if rows is None:
+        assert data is not None
+        widths, plain = (False, False) if quoted else _check_block(data, width - 1)
+        if widths:
+            # The common case: no quotes, every line the right width. Split the whole block in
+            # one call and slice out each column.
+            text, bad_text = _text(data)
+            if not bad_text:
+                flat: list[object] = text.replace("\n", ",").split(",")  # type: ignore[assignment]
+                n = len(flat) // width
+                chunk = Chunk(n, paths, [flat[i::width] for i in range(width)], blank=True,
+                              plain_first=plain)
+                return _merge_repeated(chunk, header)
+        lines, bad_text = _lines(data)
+        if quoted:
+            rows, refused = _csv_lines(lines)
+            errors.update(refused)
+        else:
+            rows = [line.split(",") for line in lines]
+        if bad_text:
+            for i, line in enumerate(lines):
+                if _not_utf8(line):
+                    errors[i] = NOT_UTF8
+    n = len(rows)
+    empty: list[str] = [""] * width
+    fixed: list[Sequence[str]] = []
+    for i, row in enumerate(rows):
+        if len(row) != width and i not in errors:
+            errors[i] = EMPTY_LINE if len(row) <= 1 and not any(row) else _width_error(
+                len(row), width)
+        # A bad row keeps what cells it has (its id names it in the output); no rule sees them.
+        fixed.append((list(row) + empty)[:width] if i in errors else row)
+    columns: list[list[object]] = [list(col) for col in zip(*fixed, strict=True)] if fixed else [
+        [] for _ in range(width)]
+    return _merge_repeated(Chunk(n, paths, columns, errors, blank=True), header)
+
+
+def repeated_columns(header: Sequence[str]) -> dict[str, list[int]]:
+    """Column names the header holds more than once, with their positions."""
+    where: dict[str, list[int]] = {}
+    for i, name in enumerate(header):
+        where.setdefault(name, []).append(i)
+    return {name: at for name, at in where.items() if len(at) > 1}
+
+
+def _merge_repeated(chunk: Chunk, header: Sequence[str]) -> Chunk:
+    """One column per field: a field named twice takes the row's one non-empty value; a row
+    that gives it two different values is that row's error (no value is chosen for it)."""
+    repeated = repeated_columns(header)
+    if not repeated:
+        return chunk
+    drop: set[int] = set()
+    for name, at in repeated.items():
+        first = chunk.columns[at[0]]
+        for r in range(chunk.n):
+            given = list(dict.fromkeys(
+                v for v in (chunk.columns[i][r] for i in at) if v not in (None, "")))
+            if len(given) > 1 and r not in chunk.errors:
+                cells = ", ".join(f"'{v}'" for v in given)
+                places = " and ".join(str(i + 1) for i in at)
+                chunk.errors[r] = (f"column '{name}' appears {len(at)} times in the header "
+                                   f"(columns {places}) and this row gives it different values: "
+                                   f"{cells}")
+            first[r] = given[0] if given else first[r]
+        drop.update(at[1:])
+    keep = [i for i in range(len(chunk.paths)) if i not in drop]
+    return Chunk(chunk.n, [chunk.paths[i] for i in keep], [chunk.columns[i] for i in keep],
+                 chunk.errors, blank=True, plain_first=False)
+
+
+def _width_error(got: int, width: int) -> str:
+    fields = "field" if got == 1 else "fields"
+    return f"row has {got} {fields}; the header has {width}"
+
+
+def parse_jsonl(data: bytes) -> Chunk:
+    """Parse a JSONL job: one JSON object per line, nested mappings or dotted keys."""
+    lines, _ = _lines(data)
+    n = len(lines)
+    index: dict[Path_, int] = {}
+    columns: list[list[object]] = []
+    errors: dict[int, str] = {}
+    shapes: dict[tuple[int, ...], tuple[int, ...]] = {}
+    order: list[tuple[int, ...]] = []
+    for r, line in enumerate(lines):
+        seen: list[int] = []
+        try:
+            obj = json.loads(line)
+        except ValueError as exc:
+            errors[r] = NOT_UTF8 if _not_utf8(line) else _json_error(line, exc)
+            obj = {}
+        if not isinstance(obj, dict):
+            errors[r] = f"the line is not a JSON object: {_short(line)}"
+            obj = {}
+        for p, value in _flatten(obj, ()):
+            i = index.get(p)
+            if i is None:
+                i = index[p] = len(columns)
+                columns.append([None] * n)
+            if columns[i][r] is None:
+                seen.append(i)
+            columns[i][r] = value
+        shape = tuple(seen)
+        order.append(shapes.setdefault(shape, shape))
+    return Chunk(n, list(index), columns, errors, order=order)
+
+
+def _flatten(obj: dict[str, object], prefix: Path_) -> Iterator[tuple[Path_, object]]:
+    for key, value in obj.items():
+        p = (*prefix, *str(key).split("."))
+        if isinstance(value, dict) and value:
+            yield from _flatten(value, p)
+        else:
+            yield p, value
+
+
+def _json_error(line: str, exc: ValueError) -> str:
+    if not line.strip():
+        return EMPTY_LINE
+    reason = str(exc.args[0]) if exc.args else "invalid"
+    return f"the line is not valid JSON ({reason.split(':')[0].lower()}): {_short(line)}"
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
+def nested(paths: Sequence[Path_], values: Sequence[object], blank: bool) -> dict[str, object]:
+    """A row as the nested mapping a case file would hold, leaving absent values out."""
+    out: dict[str, object] = {}
+    for p, v in zip(paths, values, strict=True):
+        if v is None or (blank and v == ""):
+            continue
+        target = out
+        for key in p[:-1]:
+            inner = target.get(key)
+            if not isinstance(inner, dict):
+                inner = target[key] = {}
+            target = inner
+        target[p[-1]] = v
+    return out
+
+
+# -- output ----------------------------------------------------------------------------------
+
+FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
+"""What makes a spreadsheet read a cell as a formula (OWASP "CSV injection")."""
+_FORMULA_CODES: Final = [ord(c) for c in FORMULA_START]
+
+
+def safe_cell(text: str) -> str:
+    """A CSV cell that a spreadsheet shows as text: a leading `'` before formula characters,
+    then CSV quoting where the text needs it."""
+    if text.startswith(FORMULA_START):
+        text = "'" + text
+    if any(c in text for c in ',"\n\r'):
+        text = '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def safe_column(values: list[str]) -> list[str]:
+    """`safe_cell` over a column, fast when (as usual) no cell needs it."""
+    if _all_plain("\n".join(values), "\n", len(values)):
+        return values
+    return [safe_cell(v) for v in values]
+
+
+def csv_line(cells: Sequence[str]) -> str:
+    """One CSV record of safe cells; one pass over the joined line when (as usual) no cell
+    needs quoting or neutralising."""
+    line = ",".join(cells)
+    if _all_plain(line, ",", len(cells)):
+        return line
+    return ",".join(safe_cell(c) for c in cells)
+
+
+# What makes a cell need `safe_cell`, searched over cells joined by a separator (which the
+# count check has already ruled out inside a cell): a quote, comma, line end or CR anywhere, or
+# a formula character at a cell's start.
+_CARE = {",": re.compile(r'["\n\r]|(?:^|,)[=+\-@\t]'),
+         "\n": re.compile(r'[",\r]|(?:^|\n)[=+\-@\t]')}
+
+
+def _all_plain(joined: str, sep: str, cells: int) -> bool:
+    """Whether no cell of `joined` (cells joined by `sep`) needs quoting or neutralising:
+    the separator count says no cell holds one itself, then one regex pass."""
+    return joined.count(sep) == cells - 1 and _CARE[sep].search(joined) is None
+
+
+def output_columns(decisions: Sequence[str]) -> list[str]:
+    cols = ["id"]
+    for d in decisions:
+        cols += [d, f"{d}.rule", f"{d}.reason"]
+    return [*cols, "error"]
+
+
+def jsonl_line(columns: Sequence[str], cells: Sequence[object]) -> str:
+    return json_text(dict(zip(columns, cells, strict=True)))

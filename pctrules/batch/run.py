@@ -1,0 +1,895 @@
+"""Batch stage: a CSV/JSONL file of cases in, one decided row per case out, in worker processes.
+
+The parent loads the bundle once, plans the input as byte ranges that end at record boundaries
+(batchio.py), and forks workers that inherit the loaded bundle; each worker parses its range,
+evaluates it (whole columns at once where the decisions allow, vector.py; else case by case) and
+sends back its rendered rows. The parent writes them in input order to a temporary file beside
+the output and renames it at the end, so an interrupted run leaves any previous output as it
+was. At most a few chunks are in flight, so memory stays flat whatever the input size.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import json
+import multiprocessing as mp
+import os
+import queue
+import signal
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import chain
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any
+
+import numpy as np
+
+from pctrules.batch.io import (
+    BLOCK_BYTES,
+    Chunk,
+    Header,
+    Job,
+    csv_line,
+    detect_format,
+    jsonl_line,
+    nested,
+    output_columns,
+    parse_csv,
+    parse_jsonl,
+    plan_jobs,
+    read_header,
+    read_job,
+    repeated_columns,
+    safe_cell,
+    safe_column,
+)
+from pctrules.evaluation import groups, vector
+from pctrules.evaluation.compile import unavailable_kinds
+from pctrules.evaluation.engine import Case, Engine
+from pctrules.evaluation.runtime import DecisionResult, RuleError, json_value, members
+from pctrules.jsonlines import json_text
+from pctrules.language.check.refs import CaseField
+from pctrules.language.check.types import is_node, kinds_of
+from pctrules.language.diagnostics import CaseError, ExitCode, did_you_mean
+from pctrules.language.schema import Type
+
+
+class BatchUsageError(Exception):
+    """A problem with the options (exit 2)."""
+
+
+class BatchStopped(Exception):
+    """The run did not finish: interrupted (exit 130) or a worker died (exit 1)."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    input: Path
+    output: Path
+    bundle: Path | None = None
+    data_dir: Path | None = None
+    as_of: dt.date | None = None
+    decisions: tuple[str, ...] = ()
+    workers: int | None = None
+    in_format: str | None = None
+    out_format: str | None = None
+    params: Mapping[str, object] | None = None
+    fast: bool = True
+    block_bytes: int | None = None  # default: BLOCK_BYTES by columns, CASE_BLOCK_BYTES case by case
+
+
+@dataclass
+class BatchSummary:
+    """What a finished run did; `line()` is the reconciliation line (read = decided + failed)."""
+
+    rows: int
+    decided: int
+    failed: int
+    fast_rows: int
+    seconds: float
+    workers: int
+    output: Path
+    note: str | None = None  # why the column fast path was not used, when it was not
+
+    def line(self) -> str:
+        return (f"{self.rows:,} rows read: {self.decided:,} decided, {self.failed:,} failed; "
+                f"wrote '{self.output}'")
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkResult:
+    data: bytes
+    rows: int
+    decided: int
+    failed: int
+    fast_rows: int
+    nbytes: int
+
+
+CASE_BLOCK_BYTES = 256 << 10
+"""Chunks evaluated case by case are smaller (about 8,000 rows): a chunk is then ~0.3 s of work,
+so even a modest file is shared among the workers."""
+_TABLE_LIMIT = 1 << 18  # distinct values remembered per field, per worker, before starting over
+
+Progress = Callable[[int, int], None]
+"""Called with (rows written, input bytes consumed) after each chunk."""
+
+
+# -- evaluating a chunk --------------------------------------------------------------------------
+
+
+class ChunkEvaluator:
+    """Turns a parsed chunk into output rows: by columns where every requested decision allows
+    it, case by case (the engine) for the rest and for every row the fast path cannot vouch for."""
+
+    def __init__(self, engine: Engine, decisions: Sequence[str], as_of: dt.date | None,
+                 out_format: str, params: Mapping[str, object] | None, fast: bool,
+                 blank: bool) -> None:
+        self.engine = engine
+        self.blank = blank  # CSV input: an empty cell is an absent value
+        self.decisions = list(decisions)
+        self.as_of = as_of
+        self.jsonl = out_format == "jsonl"
+        self.columns = output_columns(self.decisions)
+        self.params = dict(engine.params) if params is None else {**engine.params, **params}
+        self.leaves: dict[str, Type] = {
+            ".".join(p): t for p, t in engine.case_schema.leaves()}
+        self.node_leaves = {k for k, t in self.leaves.items() if is_node(t) and not t.is_set}
+        # The id is not a field the columns validate; a rule that reads it gets it from there.
+        self.reads_id = CaseField(("id",)) in engine.checked.refs.values()
+        self.unavailable = unavailable_kinds(engine.checked, engine.graph)
+        self._tables: dict[str, _FieldTable] = {}
+        self._cells: dict[str, Callable[[object, object], object]] = {}
+        self.plan: list[vector.ColumnDecision] | None = None
+        self.fast = fast  # columns where they can be used: decisions, else validation
+        self.why_slow: str | None = "the per-case evaluator was asked for" if not fast else None
+        if fast:
+            self._fast_plan()
+
+    def _fast_plan(self) -> None:
+        engine = self.engine
+        self.vec = vector.Vectoriser(engine.checked, engine.graph, groups.grouper(
+            engine.checked, engine.graph, engine.bound.functions))
+        order = [d.name for d in engine.compiled.decisions]
+        needed = set(self.decisions)
+        for name in reversed(order):
+            if name in needed:
+                needed |= engine.compiled.decision(name).depends_on  # type: ignore[union-attr]
+        self.plan = [self.vec.decisions[n] for n in order if n in needed]
+        self._warm()
+
+    def _warm(self) -> None:
+        """Validate, once and before the workers fork, the values most cases hold: every code
+        of the kinds a node field takes, and every day of the bundle's era (a year either
+        side). Each worker then starts with these tables (shared copy-on-write) instead of
+        validating them again in its first chunk."""
+        graph = self.engine.graph
+        effective = self.engine.checked.bundle.manifest.effective
+        first = getattr(effective, "start", None)
+        last = getattr(effective, "end", None)
+        for key, t in self.leaves.items():
+            values: list[object]
+            if key in self.node_leaves:
+                kinds = set(kinds_of(t))
+                values = [c for c, node in graph.nodes.items() if node.kind in kinds]
+            elif t.base == "date" and first is not None and last is not None:
+                start, end = first.toordinal() - 366, last.toordinal() + 366
+                values = [dt.date.fromordinal(d).isoformat() for d in range(start, end + 1)]
+            else:
+                continue
+            self._table(key, t, self.blank).index(values)
+
+    # -- per chunk -------------------------------------------------------------------------
+
+    def run(self, chunk: Chunk, first_row: int) -> ChunkResult:
+        """The chunk's output rows, in order; rows are written as a head and a tail (the id and
+        the rest) so that the fast path joins whole columns without a per-row Python call."""
+        n = chunk.n
+        fast: tuple[list[str], list[str], list[int]] | None = None
+        if self.plan is not None and n:
+            try:
+                fast = self._fast(chunk, first_row)
+            except (RuleError, TypeError):
+                # A rule error on some row, or values the columns cannot hold (JSON lists):
+                # the engine decides the chunk, so errors read as they do case by case.
+                fast = None
+        heads, tails, late = fast or ([""] * n, [""] * n, list(range(n)))
+        known: _Validated | None = None
+        if fast is None and self.fast and n:
+            try:
+                known = self._validate(chunk, first_row)
+            except TypeError:
+                known = None  # JSON values a column cannot hold: the engine validates
+        failed = 0
+        for r in late:
+            if known is not None and not known.bad[r]:
+                fields = {k: c.values[c.idx[r]] for k, c in known.columns.items()}
+                line, bad = self._case_row(known.ids[r],
+                                           self.engine.case_of(known.ids[r], fields))
+            else:
+                line, bad = self._slow_row(chunk, r, first_row)
+            heads[r], tails[r] = "", line + "\n"
+            failed += bad
+        fast_rows = n - len(late)
+        parts: list[str] = [""] * (2 * n)
+        parts[0::2] = heads
+        parts[1::2] = tails
+        data = "".join(parts).encode("utf-8", errors="surrogateescape")
+        return ChunkResult(data, n, n - failed, failed, fast_rows, 0)
+
+    def _slow_row(self, chunk: Chunk, r: int, first_row: int) -> tuple[str, int]:
+        """One row validated and decided by the engine: (rendered line, 1 if it failed)."""
+        index = first_row + r + 1
+        raw_id = _raw_id(chunk, r)
+        case_id = raw_id if raw_id else f"case-{index}"
+        problem = chunk.errors.get(r)
+        if problem is None:
+            at = range(len(chunk.paths)) if chunk.order is None else chunk.order[r]
+            raw = nested([chunk.paths[i] for i in at],
+                         [self._typed(".".join(chunk.paths[i]), chunk.columns[i][r]) for i in at],
+                         chunk.blank)
+            try:
+                case = self.engine.validate_case(raw, index)
+            except CaseError as exc:
+                problem = "; ".join(d.message for d in exc.diagnostics)
+            else:
+                return self._case_row(case.id, case)
+        return self._render_row(case_id, {}, problem)
+
+    def _case_row(self, case_id: str, case: Case) -> tuple[str, int]:
+        """A valid case decided by the engine: (rendered line, 1 if a decision failed)."""
+        try:
+            results = self.engine.evaluate(case, as_of=self.as_of, decisions=self.decisions,
+                                           params=self.params).decisions
+        except CaseError as exc:  # e.g. no date to evaluate on
+            return self._render_row(case_id, {}, "; ".join(d.message for d in exc.diagnostics))
+        return self._render_row(case_id, results, None)
+
+    def _render_row(self, case_id: str, results: Mapping[str, DecisionResult],
+                    problem: str | None) -> tuple[str, int]:
+        if problem is None:
+            failures = [f"{name}: {r_.error.message}" + (
+                f" (rule '{r_.error.rule}')" if r_.error.rule else "")
+                for name, r_ in results.items() if r_.outcome == "error" and r_.error]
+            problem = "; ".join(failures) or None
+        cells: list[object] = [case_id]
+        for name in self.decisions:
+            d = results.get(name)
+            if d is None or d.outcome == "error":
+                cells += [None, None, None]
+            else:
+                cells += [self._value(d.value), d.rule, d.reason]
+        cells.append(problem)
+        if self.jsonl:
+            return jsonl_line(self.columns, cells), problem is not None
+        return csv_line(["" if c is None else str(c) for c in cells]), problem is not None
+
+    def _typed(self, key: str, value: object) -> object:
+        """A CSV cell as the value a case file would give: numbers and true/false for fields of
+        those types (the engine then checks it as usual); JSON values are already typed."""
+        if not isinstance(value, str):
+            return value
+        t = self.leaves.get(key)
+        if t is None or t.is_set:
+            return value
+        return _cell_to(value, t.base)
+
+    def _value(self, v: object) -> object:
+        if self.jsonl:
+            return json_value(v)
+        return cell_text(v)
+
+    # -- the fast path ---------------------------------------------------------------------
+
+    def _fast(self, chunk: Chunk, first_row: int) -> tuple[list[str], list[str], list[int]]:
+        """Heads and tails of the chunk's rows by columns, and the rows left to the engine
+        (parse errors, values the fast path does not vouch for)."""
+        assert self.plan is not None
+
+        n = chunk.n
+        known = self._validate(chunk, first_row)
+        ids, bad, extra = known.ids, known.bad, known.more
+        raw = known.columns
+        nodes = self.vec.nodes
+        if self.as_of is not None:
+            on = np.full(n, self.as_of.toordinal(), dtype=np.int64)
+        elif "date" in extra:
+            on = extra["date"]
+            bad |= on == 0
+        else:
+            on = np.zeros(n, dtype=np.int64)
+            bad[:] = True
+        fields: dict[str, vector.Col] = {}
+        for key in self.leaves:
+            if key in self.node_leaves:
+                found = extra.get(key)
+                node = np.full(n, nodes.none, dtype=np.intp) if found is None else np.where(
+                    nodes.alive(found, on), found, nodes.none)
+                fields[key] = nodes.column(node)
+            else:
+                fields[key] = raw.get(key) or vector.const(None, n)
+        if self.reads_id:
+            fields["id"] = vector.factorise(ids)
+        frame = vector.Frame(n, on, fields, self.params, {}, {})
+        for d in self.plan:
+            frame.results[d.name] = d.evaluate(frame)
+        plain = chunk.plain_first and chunk.paths[0] == ("id",)
+        heads, tails = self._render_fast(frame, ids, plain)
+        return heads, tails, bad.nonzero()[0].tolist()
+
+    def _validate(self, chunk: Chunk, first_row: int) -> _Validated:
+        """Each field of the chunk validated by columns: each distinct value once, with the
+        engine's own validation (through the field tables). TypeError for values a column
+        cannot hold (JSON lists)."""
+        n = chunk.n
+        bad = np.zeros(n, dtype=np.bool_)
+        bad[list(chunk.errors)] = True
+        columns: dict[str, vector.Col] = {}
+        more: dict[str, Any] = {}
+        ids: list[str] | None = None
+        for path, column in zip(chunk.paths, chunk.columns, strict=True):
+            key = ".".join(path)
+            if key == "id":
+                ids, wrong = _ids(column, chunk.blank, first_row)
+                bad |= wrong
+                continue
+            t = self.leaves.get(key)
+            if t is None:
+                # An unknown field: the engine names it, for the rows that have it.
+                col = _factorise(column, chunk.blank)
+                bad |= np.array([v is not None for v in col.values], dtype=np.bool_)[col.idx]
+                continue
+            table = self._table(key, t, chunk.blank)
+            idx = table.index(column)
+            ok, extra = table.arrays()
+            bad |= ~ok[idx]
+            columns[key] = vector.Col(idx, table.values)
+            more[key] = extra[idx]
+        if ids is None:
+            ids = [f"case-{first_row + r + 1}" for r in range(n)]
+        return _Validated(ids, bad, columns, more)
+
+    def _table(self, key: str, t: Type, blank: bool) -> _FieldTable:
+        table = self._tables.get(key)
+        if table is None or len(table.values) > _TABLE_LIMIT:
+            engine = self.engine
+            case_by_case = t.is_set or (is_node(t) and t.base in self.unavailable)
+            node_ids = self.vec.nodes.ids if key in self.node_leaves else None
+            none_id = self.vec.nodes.none
+
+            def check(v: object) -> tuple[bool, object, int]:
+                """(valid, the value rules see, a node id or a date's ordinal) as the engine
+                validates the value; a date's ordinal is 0 when it is not a date."""
+                if v is None or (blank and v == ""):
+                    return True, None, none_id if node_ids is not None else 0
+                if case_by_case:
+                    return False, None, 0  # sets of nodes, and kinds whose data is not loaded
+                valid, value, _ = engine._value(self._typed(key, v), t)
+                if not valid:
+                    return False, None, 0
+                if node_ids is not None:
+                    return True, value, node_ids.get(str(value), none_id)
+                return True, value, value.toordinal() if isinstance(value, dt.date) else 0
+            table = self._tables[key] = _FieldTable(check, blank)
+        return table
+
+    def _render_fast(self, frame: vector.Frame, ids: list[str],
+                     plain: bool) -> tuple[list[str], list[str]]:
+        """Each row's head (its id) and tail (the decision cells, rendered once per distinct
+        combination of rule and value); `plain`: the ids need no neutralising or quoting."""
+
+        suffix: vector.Col | None = None
+        for name in self.decisions:
+            dc = frame.results[name]
+            part = vector.map2(self._fast_cells(name), dc.labels, dc.value)
+            suffix = part if suffix is None else vector.map2(_concat, suffix, part)
+        assert suffix is not None
+        end = ',"error":null}\n' if self.jsonl else ",\n"
+        rendered: list[str] = [f"{v}{end}" for v in suffix.values]
+        tails = list(map(rendered.__getitem__, suffix.idx.tolist()))
+        if self.jsonl:
+            return list(map('{"id":'.__add__, _json_strings(ids))), tails
+        return (ids if plain else safe_column(ids)), tails
+
+    def _fast_cells(self, name: str) -> Callable[[object, object], object]:
+        """The rendered cells of one decision for a (rule, value) pair, remembered across
+        chunks (a decision has few distinct results: PCT codes times rules)."""
+        cached = self._cells.get(name)
+        if cached is not None:
+            return cached
+        memo: dict[tuple[object, type, object], str] = {}
+        if self.jsonl:
+            keys = [json_text(k) + ":" for k in (name, f"{name}.rule", f"{name}.reason")]
+
+            def render(rule: str | None, reason: str | None, value: object) -> str:
+                return "".join("," + k + json_text(x)
+                               for k, x in zip(keys, (json_value(value), rule, reason),
+                                               strict=True))
+        else:
+            def render(rule: str | None, reason: str | None, value: object) -> str:
+                return "".join("," + safe_cell("" if x is None else str(x))
+                               for x in (cell_text(value), rule, reason))
+
+        def cells(label: object, value: object) -> object:
+            try:
+                hit = memo.get((label, type(value), value))
+            except TypeError:  # an unhashable value (a mapping): not remembered
+                return render(*_label(label), value)
+            if hit is None:
+                hit = render(*_label(label), value)
+                if len(memo) < _TABLE_LIMIT:
+                    memo[(label, type(value), value)] = hit
+            return hit
+        self._cells[name] = cells
+        return cells
+
+
+@dataclass(slots=True)
+class _Validated:
+    """A chunk's fields validated by columns."""
+
+    ids: list[str]
+    bad: Any  # per row: the engine must validate it itself (and name the problem)
+    columns: dict[str, vector.Col]  # per field: each row's value as rules see it
+    more: dict[str, Any]  # per field: each row's node id or date ordinal
+
+
+class _Index(dict[object, int]):
+    """A value's place in a field table; -1 for a value not met yet."""
+
+    def __missing__(self, key: object) -> int:
+        return -1
+
+
+class _FieldTable:
+    """One field's distinct values as this worker met them, each validated once: a column has
+    few distinct values (dates, practices), and they recur from chunk to chunk."""
+
+    def __init__(self, check: Callable[[object], tuple[bool, object, int]], text: bool) -> None:
+        self.check = check
+        self.text = text  # every value is text (CSV)
+        self.where: dict[object, int] = _Index()
+        self.values: list[object] = []
+        self.valid: list[bool] = []
+        self.more: list[int] = []
+        self._arrays: tuple[Any, Any] | None = None
+
+    def index(self, column: list[object]) -> Any:
+        """Each row's index into `values`; new values are validated and added."""
+        keys = column if self.text or set(map(type, column)) <= {str, type(None)} else [
+            (type(v), v) if v is not None and type(v) is not str else v for v in column]
+        where = self.where
+        # An unhashable JSON value (a list) raises TypeError: the chunk goes case by case.
+        idx = np.fromiter(map(where.__getitem__, keys), dtype=np.intp, count=len(keys))
+        missing = np.flatnonzero(idx < 0)
+        if not len(missing):
+            return idx
+        # New values: few once a worker is warm, most of them in its first chunk.
+        many = len(missing) > len(keys) // 8
+        rows = missing.tolist()
+        for k in dict.fromkeys(keys if many else [keys[r] for r in rows]):
+            if k in where:
+                continue
+            where[k] = len(self.values)
+            ok, value, more = self.check(k[1] if isinstance(k, tuple) else k)
+            self.values.append(value)
+            self.valid.append(ok)
+            self.more.append(more)
+        self._arrays = None
+        if many:
+            return np.fromiter(map(where.__getitem__, keys), dtype=np.intp, count=len(keys))
+        idx[missing] = [where[keys[r]] for r in rows]
+        return idx
+
+    def arrays(self) -> tuple[Any, Any]:
+        """Per value: whether it is valid, and its node id or date ordinal (numpy arrays)."""
+        if self._arrays is None:
+            self._arrays = (np.array(self.valid, dtype=np.bool_),
+                            np.array(self.more, dtype=np.int64))
+        return self._arrays
+
+
+def _label(label: object) -> tuple[str | None, str | None]:
+    assert isinstance(label, tuple)
+    return label[0], label[1]
+
+
+def _concat(a: object, b: object) -> object:
+    return str(a) + str(b)
+
+
+def _json_strings(values: list[str]) -> list[str]:
+    joined = "".join(values)
+    if '"' not in joined and "\\" not in joined and joined.isprintable():
+        return [f'"{v}"' for v in values]
+    return [json_text(v) for v in values]
+
+
+def _raw_id(chunk: Chunk, r: int) -> str | None:
+    for p, c in zip(chunk.paths, chunk.columns, strict=True):
+        if p == ("id",):
+            v = c[r]
+            return None if v is None or v == "" else str(v)
+    return None
+
+
+def _ids(column: list[object], blank: bool, first_row: int) -> tuple[list[str], Any]:
+    """The id of each row as the engine gives it (`case-<n>` when absent), and which rows the
+    engine must see for itself (an id that is not text or a whole number)."""
+    n = len(column)
+    wrong = np.zeros(n, dtype=np.bool_)
+    if blank or set(map(type, column)) <= {str, type(None)}:
+        ids: list[object] = column
+        if "" in column or (not blank and None in column):
+            if not blank:
+                wrong = np.array([v == "" for v in column], dtype=np.bool_)
+            ids = [v if v else f"case-{first_row + r + 1}" for r, v in enumerate(column)]
+        return ids, wrong  # type: ignore[return-value]
+    out: list[str] = []
+    for r, v in enumerate(column):
+        ok = v is None or (isinstance(v, (str, int)) and not isinstance(v, bool) and v != "")
+        wrong[r] = not ok
+        out.append(f"case-{first_row + r + 1}" if v is None or not ok else str(v))
+    return out, wrong
+
+
+def _factorise(column: list[object], blank: bool) -> Any:
+    """A raw column as a vector.Col; an empty CSV cell is an absent value (None)."""
+    assert vector is not None
+    if set(map(type, column)) <= {str, type(None)}:
+        col = vector.factorise(column)
+        if blank and "" in col.values:
+            col.values = [None if v == "" else v for v in col.values]
+        return col
+    # JSON numbers and booleans: keep True apart from 1 (they hash alike).
+    keyed = vector.factorise([(type(v), v) if v is not None and type(v) is not str else v
+                              for v in column])
+    keyed.values = [k[1] if isinstance(k, tuple) else k for k in keyed.values]
+    return keyed
+
+
+def _cell_to(text: str, base: str) -> object:
+    if base == "int":
+        try:
+            return int(text)
+        except ValueError:
+            return text
+    if base == "number":
+        try:
+            return float(text) if any(c in text for c in ".eE") else int(text)
+        except ValueError:
+            return text
+    if base == "bool":
+        return {"true": True, "false": False}.get(text, text)
+    return text
+
+
+def cell_text(v: object) -> str:
+    """A decision's value in a CSV cell: a code, `true`/`false`, an ISO date, a number; a set's
+    codes in code order separated by spaces; empty for none."""
+    if v is None:
+        return ""
+    if v is True or v is False:
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return v
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    if isinstance(v, (frozenset, set, tuple, list)):
+        return " ".join(cell_text(m) for m in members(v))
+    if isinstance(v, Mapping):
+        return json.dumps(json_value(v), ensure_ascii=False, sort_keys=True)
+    return str(v)
+
+
+# -- running a file ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Input:
+    """What a worker needs to turn a job into output (inherited through fork, never pickled)."""
+
+    path: Path
+    fmt: str
+    header: Header | None
+    evaluator: ChunkEvaluator
+    warnings: list[str]  # said once, before the run (odd CSV columns)
+
+    def run(self, job: Job) -> ChunkResult:
+        if self.fmt == "jsonl":
+            chunk = parse_jsonl(read_job(self.path, job))
+        else:
+            assert self.header is not None
+            data = None if job.rows is not None else read_job(self.path, job)
+            chunk = parse_csv(data, job.rows, job.quoted, self.header.columns, job.unreadable)
+        out = self.evaluator.run(chunk, job.first_row)
+        return ChunkResult(out.data, out.rows, out.decided, out.failed, out.fast_rows,
+                           job.length)
+
+
+_STATE: _Input | None = None  # set in the parent just before the workers fork
+
+
+def _worker(jobs: Any, results: Any) -> None:
+    # Ctrl-C reaches every process of the terminal's group: only the parent acts on it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # the parent's handlers are for the parent
+        signal.signal(sig, signal.SIG_DFL)
+    state = _STATE
+    assert state is not None
+    while True:
+        job = jobs.get()
+        if job is None:
+            return
+        try:
+            results.put((job.seq, state.run(job)))
+        except BaseException:
+            results.put((job.seq, traceback.format_exc()))
+            return
+
+
+def default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not every platform has affinity
+        return max(1, os.cpu_count() or 1)
+
+
+def prepare(opts: BatchOptions, engine: Engine | None = None) -> tuple[_Input, str]:
+    """Load the bundle (unless given its engine) and check the options and the input's columns;
+    nothing is written."""
+    if engine is None:
+        from pctrules.bundle import open_bundle
+
+        engine = Engine(open_bundle(opts.bundle, opts.data_dir))
+    in_fmt = detect_format(opts.input, opts.in_format)
+    out_fmt = detect_format(opts.output, opts.out_format)
+    names = [d.name for d in engine.compiled.decisions]
+    for name in opts.decisions:
+        if name not in names:
+            hint = did_you_mean(name, names)
+            raise BatchUsageError(f"unknown decision '{name}'" + (f" ({hint})" if hint else "")
+                                  + "; the decisions are " + ", ".join(names))
+    decisions = list(dict.fromkeys(opts.decisions)) or names
+    header = None
+    warnings: list[str] = []
+    if in_fmt == "csv":
+        header = read_header(opts.input)
+        warnings = header_warnings(header, engine)
+    evaluator = ChunkEvaluator(engine, decisions, opts.as_of, out_fmt, opts.params, opts.fast,
+                               blank=in_fmt == "csv")
+    return _Input(opts.input, in_fmt, header, evaluator, warnings), out_fmt
+
+
+def header_warnings(header: Header, engine: Engine) -> list[str]:
+    """What is odd about the CSV header, said once before the run. An unknown column and a
+    column named twice are not fatal: each row that gives such a column a value it cannot take
+    is that row's error, and every other row is decided (one output row per input row)."""
+    known = ["id", *(".".join(p) for p, _ in engine.case_schema.leaves())]
+    warnings = []
+    for name in header.columns:
+        if name not in known:
+            hint = did_you_mean(name, known)
+            warnings.append(f"column '{name}' is not a case field"
+                            + (f" ({hint})" if hint else "")
+                            + "; rows with a value in it fail, naming it")
+    for name, at in repeated_columns(header.columns).items():
+        warnings.append(f"column '{name}' appears {len(at)} times in the header (columns "
+                        + " and ".join(str(i + 1) for i in at)
+                        + "); rows that give it different values fail")
+    return warnings
+
+
+def run_batch(opts: BatchOptions, progress: Progress | None = None,
+              prepared: tuple[_Input, str] | None = None) -> BatchSummary:
+    """Evaluate every case of `opts.input` into `opts.output` (written only if the run ends).
+
+    Raises BatchUsageError, PctrulesError (invalid bundle: 3; a CSV without a header line: 5) before
+    anything runs, and BatchStopped when interrupted or a worker dies; the output is then left
+    as it was."""
+    global _STATE
+    started = time.perf_counter()
+    if opts.workers is not None and opts.workers < 1:
+        raise BatchUsageError("--workers must be at least 1")
+    state, out_fmt = prepared or prepare(opts)
+    workers = opts.workers or default_workers()
+    output = opts.output
+    if output.resolve() == opts.input.resolve():
+        raise BatchUsageError("the output file is the input file")
+    folder = output.parent if str(output.parent) else Path(".")
+    if not folder.is_dir():
+        raise BatchUsageError(f"the folder '{folder}' does not exist")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".partial", dir=folder)
+    tmp = Path(tmp_name)
+    tally = _Tally()
+    try:
+        with os.fdopen(fd, "wb") as out:
+            if out_fmt == "csv":
+                out.write((csv_line(state.evaluator.columns) + "\n").encode("utf-8"))
+            start = state.header.data_offset if state.header else 0
+            block = opts.block_bytes or (
+                BLOCK_BYTES if state.evaluator.plan is not None else CASE_BLOCK_BYTES)
+            jobs = plan_jobs(opts.input, start, state.fmt, block)
+            _STATE = state
+            try:
+                with _signals_as_interrupt():
+                    _run_jobs(state, jobs, workers, out, tally, progress)
+            finally:
+                _STATE = None
+        os.replace(tmp, output)
+    except KeyboardInterrupt:
+        tmp.unlink(missing_ok=True)
+        raise BatchStopped(f"interrupted after {tally.done_text()}; '{output}' was not written",
+                           130) from None
+    except _WorkerDied as exc:
+        tmp.unlink(missing_ok=True)
+        raise BatchStopped(f"{exc}; stopped after {tally.done_text()}; '{output}' was not "
+                           "written", int(ExitCode.INTERNAL)) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return BatchSummary(tally.rows, tally.decided, tally.failed, tally.fast_rows,
+                        time.perf_counter() - started, workers, output,
+                        state.evaluator.why_slow)
+
+
+@dataclass
+class _Tally:
+    rows: int = 0
+    decided: int = 0
+    failed: int = 0
+    fast_rows: int = 0
+    nbytes: int = 0
+    planned: int = 0
+    planning_done: bool = False
+
+    def add(self, r: ChunkResult) -> None:
+        self.rows += r.rows
+        self.decided += r.decided
+        self.failed += r.failed
+        self.fast_rows += r.fast_rows
+        self.nbytes += r.nbytes
+
+    def done_text(self) -> str:
+        of = f"{self.planned:,}" if self.planning_done else f"at least {self.planned:,}"
+        return f"{self.rows:,} of {of} rows"
+
+
+class _WorkerDied(Exception):
+    pass
+
+
+class _Interrupt(KeyboardInterrupt):
+    pass
+
+
+class _signals_as_interrupt:
+    """SIGTERM (and SIGHUP) stop the run as Ctrl-C does, so the temporary file is removed."""
+
+    def __enter__(self) -> None:
+        self.saved: dict[int, Any] = {}
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            self.saved[sig] = signal.signal(sig, self._raise)
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self.saved.items():
+            signal.signal(sig, handler)
+
+    @staticmethod
+    def _raise(signum: int, frame: FrameType | None) -> None:
+        raise _Interrupt
+
+
+def _planned(jobs: Iterator[Job], tally: _Tally) -> Iterator[Job]:
+    for job in jobs:
+        tally.planned += job.lines
+        yield job
+    tally.planning_done = True
+
+
+def _run_jobs(state: _Input, jobs: Iterator[Job], workers: int, out: IO[bytes], tally: _Tally,
+              progress: Progress | None) -> None:
+    planned = _planned(jobs, tally)
+    first = next(planned, None)
+    if first is None:
+        return
+    second = next(planned, None)
+    if workers == 1 or second is None or "fork" not in mp.get_all_start_methods():
+        # One chunk, or one worker: a process of our own would only add its start-up time.
+        for job in chain([first] if second is None else [first, second], planned):
+            _write(out, state.run(job), tally, progress)
+        return
+    ctx = mp.get_context("fork")
+    job_q = ctx.Queue(maxsize=workers * 2)
+    result_q = ctx.Queue()
+    # The bundle, graph and fast-path tables are shared with the workers copy-on-write; frozen,
+    # the collector never touches (and so never copies) them.
+    gc.freeze()
+    procs = [ctx.Process(target=_worker, args=(job_q, result_q), daemon=True)
+             for _ in range(workers)]
+    for p in procs:
+        p.start()
+    try:
+        _pump(chain([first, second], planned), procs, job_q, result_q, workers, out, tally,
+              progress)
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+        for p in procs:
+            p.join(timeout=5)
+        job_q.close()
+        result_q.close()
+        job_q.cancel_join_thread()
+        result_q.cancel_join_thread()
+        gc.unfreeze()
+
+
+def _pump(jobs: Iterator[Job], procs: list[Any], job_q: Any, result_q: Any, workers: int,
+          out: IO[bytes], tally: _Tally, progress: Progress | None) -> None:
+    """Keep a few chunks in flight and write results in input order as they complete."""
+    limit = workers * 2 + 1  # enough to keep every worker busy; bounds memory
+    pending: dict[int, ChunkResult] = {}
+    next_seq = 0
+    in_flight = 0
+    exhausted = False
+    while True:
+        while not exhausted and in_flight < limit:
+            job = next(jobs, None)
+            if job is None:
+                exhausted = True
+            else:
+                _put(job_q, job, procs)
+                in_flight += 1
+        if not in_flight:
+            break
+        try:
+            seq, result = result_q.get(timeout=0.2)
+        except queue.Empty:
+            _check_workers(procs)
+            continue
+        if isinstance(result, str):
+            raise RuntimeError(f"a worker failed:\n{result}")
+        pending[seq] = result
+        in_flight -= 1
+        while next_seq in pending:
+            _write(out, pending.pop(next_seq), tally, progress)
+            next_seq += 1
+    for _ in procs:
+        _put(job_q, None, procs)
+
+
+def _put(job_q: Any, job: Job | None, procs: list[Any]) -> None:
+    """Queue a job, never waiting for ever: the queue is bounded, and workers that died no
+    longer take from it."""
+    while True:
+        try:
+            job_q.put(job, timeout=0.2)
+            return
+        except queue.Full:
+            _check_workers(procs)
+
+
+def _check_workers(procs: list[Any]) -> None:
+    for p in procs:
+        code = p.exitcode
+        if code is not None:
+            how = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
+            raise _WorkerDied(f"a worker process stopped unexpectedly ({how})")
+
+
+def _write(out: IO[bytes], r: ChunkResult, tally: _Tally, progress: Progress | None) -> None:
+    out.write(r.data)
+    tally.add(r)
+    if progress is not None:
+        progress(tally.rows, tally.nbytes)

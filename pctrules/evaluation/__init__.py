@@ -1,0 +1,1 @@
+"""Evaluation: compiled, traced, column and grouped evaluators over the organisation graph."""

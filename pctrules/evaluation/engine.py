@@ -1,0 +1,449 @@
+"""Evaluation stage, public API: validates cases and evaluates a bundle's decisions for them.
+
+`Engine(bundle)` binds the bundle's compiled decisions to its graph once; `evaluate` then runs
+the generated functions in dependency order for one case (DESIGN §4), or, with `trace=True`,
+the traced evaluator of interpret.py, and returns a CaseResult whose `to_dict()` is the JSON of
+DESIGN §5. The untraced path builds no context object and copies no case data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pctrules.evaluation.compile import BoundBundle, CompiledBundle, CompiledDecision
+from pctrules.evaluation.runtime import (
+    DecisionResult,
+    EvalContext,
+    RuleErrorInfo,
+    Unavailable,
+    describe,
+    json_value,
+)
+from pctrules.jsonlines import one_line
+from pctrules.language.check.types import is_node, kinds_of
+from pctrules.language.diagnostics import CaseError, Diagnostic, did_you_mean, error
+from pctrules.language.schema import CaseSchema, Type
+
+if TYPE_CHECKING:
+    from pctrules.bundle import Bundle
+    from pctrules.evaluation.interpret import TracedEvaluator
+    from pctrules.graph.model import OrgGraph
+    from pctrules.language.check.state import CheckedBundle
+
+REGISTER_HELP = ("import the register with 'pctrules import ods-epcmem FILE --into DIR' and "
+                 "pass '--data DIR' (or set PCTRULES_DATA)")
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """A validated case: its id, its date (the default as-of), and every field of the case schema
+    as a flat mapping from dotted path ('person.practice') to value (None when absent)."""
+
+    id: str
+    date: dt.date | None
+    fields: Mapping[str, object]
+    nodes: tuple[tuple[str, str, object], ...]  # (path, kind, code or frozenset) of node fields
+
+
+@dataclass(frozen=True, slots=True)
+class BundleInfo:
+    name: str
+    version: str
+    digest: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {"name": self.name, "version": self.version, "digest": self.digest}
+
+
+@dataclass(slots=True)
+class CaseResult:
+    """Every requested decision for one case, and the warnings about its input."""
+
+    case_id: str
+    as_of: dt.date
+    decisions: dict[str, DecisionResult]
+    warnings: list[str]
+    bundle: BundleInfo
+    _names: _Namer = field(repr=False)
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON object of DESIGN §5 (deterministic: sets as sorted lists of codes)."""
+        return {
+            "case": self.case_id,
+            "as_of": self.as_of.isoformat(),
+            "bundle": self.bundle.to_dict(),
+            "decisions": {n: self._names.decision_dict(r) for n, r in self.decisions.items()},
+            "warnings": list(self.warnings),
+        }
+
+    def to_json(self) -> str:
+        """One line of JSON (`evaluate --format json` prints one per case)."""
+        return one_line(json.dumps(self.to_dict(), ensure_ascii=False, separators=(", ", ": ")))
+
+
+class _Namer:
+    """Turns a DecisionResult into its JSON: the node's name for decisions that give one node."""
+
+    def __init__(self, graph: OrgGraph, one_node: frozenset[str]) -> None:
+        self.graph = graph
+        self.one_node = one_node
+
+    def decision_dict(self, r: DecisionResult) -> dict[str, object]:
+        out: dict[str, object] = {"value": json_value(r.value)}
+        if r.name in self.one_node:
+            out["name"] = self.graph.name(r.value) if isinstance(r.value, str) else None
+        out["rule"] = r.rule
+        out["reason"] = r.reason
+        out["cite"] = r.cite
+        if r.outcome != "matched":
+            out["outcome"] = r.outcome
+        if len(r.rules) > 1:
+            out["rules"] = list(r.rules)
+        if r.note is not None:
+            out["note"] = r.note
+        if r.error is not None:
+            out["error"] = r.error.to_dict()
+        if r.warnings:
+            out["warnings"] = list(r.warnings)
+        if r.trace is not None:
+            out["trace"] = r.trace.to_dict()
+        return out
+
+
+_Plan = tuple[tuple[str, Any, frozenset[str], bool, CompiledDecision], ...]
+
+
+class Engine:
+    """Evaluates one bundle's decisions for cases (the fast path, or traced when asked)."""
+
+    def __init__(self, bundle: Bundle) -> None:
+        self.bundle = bundle
+        self.checked: CheckedBundle = bundle.checked
+        self.graph: OrgGraph = bundle.graph
+        self.compiled: CompiledBundle = bundle.compiled
+        self.bound: BoundBundle = self.compiled.bind(self.graph)
+        self.case_schema: CaseSchema = self.checked.case_schema
+        manifest = bundle.policy.manifest
+        self.info = BundleInfo(manifest.name, manifest.version, bundle_digest(bundle))
+        self.params: dict[str, object] = {p.name: p.default for p in manifest.parameters}
+        self._plans: dict[tuple[str, ...] | None, _Plan] = {}
+        self._traced: TracedEvaluator | None = None
+        one_node = frozenset(
+            d.name for d in self.compiled.decisions
+            if is_node(d.checked.output) and not d.checked.output.is_set)
+        self._namer = _Namer(self.graph, one_node)
+        # Kinds whose data is not loaded at all: a rule reading a case field of one is an
+        # error (DESIGN §11), e.g. a practice when no register was imported.
+        self._unavailable = self.compiled.unavailable
+        leaves = list(self.case_schema.leaves())
+        self._leaf_keys = [".".join(path) for path, _ in leaves]
+        self._node_leaves = [(".".join(path), t.base) for path, t in leaves if is_node(t)]
+
+    # -- cases -----------------------------------------------------------------------------
+
+    def validate_case(self, raw: object, index: int) -> Case:
+        """Check a case against the bundle's case schema; `index` is its 1-based position in the
+        input, used for the id `case-<index>` when it has none. Raises CaseError naming the case,
+        the field, the value and what was expected (every problem of the case, not the first)."""
+        if not isinstance(raw, Mapping):
+            raise CaseError(error(
+                "E-case", f"case {index} is {_what(raw)}, not a mapping of fields", None,
+                "write a case as a mapping, e.g. {id: c1, date: 2011-09-01, person: "
+                "{practice: P84001}}"))
+        raw_id = raw.get("id")
+        case_id = str(raw_id) if isinstance(raw_id, (str, int)) and not isinstance(
+            raw_id, bool) and str(raw_id) else f"case-{index}"
+        problems: list[Diagnostic] = []
+        if raw_id is not None and case_id == f"case-{index}" and raw_id != case_id:
+            problems.append(_case_error(case_id, "id", raw_id, "text, e.g. 'c1'"))
+        flat: dict[str, object] = {}
+        self._fields(case_id, raw, self.case_schema, (), flat, problems)
+        if problems:
+            raise CaseError(problems)
+        return self.case_of(case_id, flat)
+
+    def case_of(self, case_id: str, flat: dict[str, object]) -> Case:
+        """A case from its id and fields already validated one by one, by dotted path (batch
+        validates each distinct value of a column once, not once per row); `flat` is kept."""
+        flat["id"] = case_id
+        date = flat.get("date")
+        for key in self._leaf_keys:
+            flat.setdefault(key, None)
+        nodes = tuple((key, kind, flat[key]) for key, kind in self._node_leaves
+                      if flat[key] is not None)
+        return Case(case_id, date if isinstance(date, dt.date) else None, flat, nodes)
+
+    def _fields(
+        self, case_id: str, raw: Mapping[Any, object], schema: CaseSchema,
+        prefix: tuple[str, ...], out: dict[str, object], problems: list[Diagnostic],
+    ) -> None:
+        for key, value in raw.items():
+            name = str(key)
+            path = (*prefix, name)
+            dotted = ".".join(path)
+            t = schema.fields.get(name)
+            if t is None:
+                # The suggestion goes in the message too: batch output keeps messages only.
+                hint = did_you_mean(dotted, [".".join((*prefix, f)) for f in schema.fields])
+                problems.append(error(
+                    "E-case", f"for case '{case_id}', unknown field '{dotted}' (given "
+                    f"{describe(value)})" + (f"; {hint}" if hint else ""), None,
+                    hint or "the fields are " + ", ".join(f"'{f}'" for f in schema.names())))
+            elif isinstance(t, CaseSchema):
+                if value is None:
+                    continue
+                if not isinstance(value, Mapping):
+                    problems.append(_case_error(case_id, dotted, value, "a mapping of fields"))
+                else:
+                    self._fields(case_id, value, t, path, out, problems)
+            elif name == "id" and not prefix:
+                continue  # read above
+            else:
+                ok, converted, expected = self._value(value, t)
+                if ok:
+                    out[dotted] = converted
+                else:
+                    problems.append(_case_error(case_id, dotted, value, expected))
+
+    def _value(self, value: object, t: Type) -> tuple[bool, object, str]:
+        """(valid, value as rules see it, what was expected)."""
+        if value is None:
+            return True, None, ""
+        base = t.base
+        if t.is_set:
+            expected = f"a list of {base} codes"
+            if not isinstance(value, (list, tuple)):
+                return False, None, expected
+            codes = []
+            for v in value:
+                ok, code, _ = self._value(v, Type(base))
+                if not ok or code is None:
+                    return False, None, expected
+                codes.append(code)
+            return True, frozenset(codes), expected
+        if is_node(t):
+            expected = f"a {base} code (text)"
+            if not isinstance(value, str) or not value.strip() or value != value.strip():
+                return False, None, expected
+            actual = self.graph.kind(value)
+            if actual is not None and actual not in kinds_of(t):
+                return False, None, f"a {base} code, but '{value}' is a {actual}"
+            return True, value, expected
+        if base == "date":
+            expected = "a date (YYYY-MM-DD)"
+            if isinstance(value, dt.datetime):
+                return False, None, expected
+            if isinstance(value, dt.date):
+                return True, value, expected
+            if isinstance(value, str):
+                try:
+                    return True, dt.date.fromisoformat(value), expected
+                except ValueError:
+                    return False, None, "a real date (YYYY-MM-DD)"
+            return False, None, expected
+        if base == "string":
+            return isinstance(value, str), value, "text"
+        if base == "bool":
+            return isinstance(value, bool), value, "true or false"
+        if base == "int":
+            return isinstance(value, int) and not isinstance(value, bool), value, "a whole number"
+        if base == "number":
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            return ok, value, "a number"
+        return False, None, f"a value of type {t}"
+
+    # -- evaluation --------------------------------------------------------------------------
+
+    def evaluate(
+        self, case: Case | Mapping[str, object], *, as_of: dt.date | None = None,
+        decisions: Sequence[str] | None = None, trace: bool = False,
+        params: Mapping[str, object] | None = None,
+    ) -> CaseResult:
+        """Evaluate the bundle's decisions (or the named ones, with what they depend on) for a
+        case on `as_of` (default: the case's date; one of them is required)."""
+        c = case if case.__class__ is Case else self.validate_case(case, 1)
+        if TYPE_CHECKING:
+            assert isinstance(c, Case)
+        on = as_of or c.date
+        if on is None:
+            raise CaseError(error(
+                "E-case", f"for case '{c.id}', there is no date to evaluate on", None,
+                "give the case a 'date', or pass --as-of YYYY-MM-DD"))
+        plan = self._plans.get(decisions if decisions is None else tuple(decisions))
+        if plan is None:
+            plan = self._plan(decisions)
+        warnings: list[str] = []
+        fields = self._prepare(c, on, warnings) if c.nodes else c.fields
+        p = self.params if params is None else self._params(params)
+        if trace:
+            return CaseResult(c.id, on, self._traced_run(plan, fields, on, p, warnings),
+                              warnings, self.info, self._namer)
+        # The fast path, inline: each generated function reads the values computed before it.
+        values: dict[str, object] = {}
+        out: dict[str, DecisionResult] = {}
+        failed: set[str] | None = None
+        for name, fn, deps, emit, cd in plan:
+            if failed is not None and not deps.isdisjoint(failed):
+                r = _dependency_error(cd, failed)
+            else:
+                r = fn(fields, values, on, p)
+            values[name] = r.value
+            if r.error is not None:
+                failed = {name} if failed is None else failed | {name}
+            if emit:
+                out[name] = r
+        return CaseResult(c.id, on, out, warnings, self.info, self._namer)
+
+    def _traced_run(self, plan: _Plan, fields: Mapping[str, object], on: dt.date,
+                    p: Mapping[str, object], warnings: list[str]) -> dict[str, DecisionResult]:
+        traced = self._tracer()
+        ctx = EvalContext(self.graph, on, fields, p, {}, warnings)
+        out: dict[str, DecisionResult] = {}
+        failed: set[str] = set()
+        for name, _, deps, emit, cd in plan:
+            if not deps.isdisjoint(failed):
+                r = _dependency_error(cd, failed)
+            else:
+                r = traced.evaluate(cd.checked, ctx)
+            ctx.results[name] = r
+            if r.outcome == "error":
+                failed.add(name)
+            if emit:
+                out[name] = r
+        return out
+
+    def _tracer(self) -> TracedEvaluator:
+        if self._traced is None:
+            from pctrules.evaluation.interpret import TracedEvaluator
+
+            self._traced = TracedEvaluator(self.checked)
+        return self._traced
+
+    def _plan(self, decisions: Sequence[str] | None) -> _Plan:
+        """The decisions to run, in dependency order: the requested ones and what they need."""
+        by_name = {d.name: d for d in self.compiled.decisions}
+        if decisions is None:
+            wanted = set(by_name)
+        else:
+            unknown = [n for n in decisions if n not in by_name]
+            if unknown:
+                raise KeyError(f"unknown decision '{unknown[0]}'" + (
+                    f" ({did_you_mean(unknown[0], by_name)})"
+                    if did_you_mean(unknown[0], by_name) else ""))
+            wanted = set(decisions)
+        needed = set(wanted)
+        stack = list(wanted)
+        while stack:
+            for dep in by_name[stack.pop()].depends_on:
+                if dep not in needed:
+                    needed.add(dep)
+                    stack.append(dep)
+        plan = tuple(
+            (d.name, self.bound.functions[d.name], d.depends_on, d.name in wanted, d)
+            for d in self.compiled.decisions if d.name in needed)
+        self._plans[None if decisions is None else tuple(decisions)] = plan
+        return plan
+
+    def _prepare(self, case: Case, on: dt.date, warnings: list[str]) -> Mapping[str, object]:
+        """The case's fields as the rules see them on `on`: a code the data does not know is
+        absent (with a warning), a code of a kind whose data is not loaded is Unavailable. The
+        case's own mapping is shared unless something had to change."""
+        fields = case.fields
+        changed: dict[str, object] | None = None
+        nodes = self.graph.nodes
+        exists = self.graph.exists
+        for key, kind, value in case.nodes:
+            if kind in self._unavailable:
+                new: object = _unavailable(kind, value)
+            elif value.__class__ is str:
+                n = nodes.get(value)
+                if n is not None and n.valid_from <= on <= n.valid_to:
+                    continue  # the usual case, inline: a known node alive on the date
+                warnings.append(_absent_warning(kind, value, on))
+                new = None
+            else:
+                assert isinstance(value, frozenset)
+                gone = sorted(c for c in value if not exists(c, on))
+                if not gone:
+                    continue
+                warnings.extend(_absent_warning(kind, c, on) for c in gone)
+                new = value.difference(gone)
+            if changed is None:
+                changed = dict(fields)
+            changed[key] = new
+        return fields if changed is None else changed
+
+    def _params(self, given: Mapping[str, object]) -> dict[str, object]:
+        unknown = [k for k in given if k not in self.params]
+        if unknown:
+            raise CaseError(error(
+                "E-case", f"unknown parameter '{unknown[0]}'", None,
+                did_you_mean(unknown[0], self.params)
+                or "the parameters are " + ", ".join(f"'{k}'" for k in sorted(self.params))))
+        return {**self.params, **given}
+
+    def source(self) -> str:
+        """The generated Python source of the bundle's decisions (for debugging)."""
+        return self.compiled.source
+
+
+def bundle_digest(bundle: Bundle) -> str:
+    """sha256 over the bundle's policy files (by path and content) and the graph's data digest."""
+    h = hashlib.sha256()
+    root = bundle.path.name
+    for f in sorted(bundle.policy.files, key=lambda f: f.path):
+        # Display paths start at the bundle folder's name: the digest does not depend on
+        # where the bundle is installed.
+        rel = f.path[f.path.find(root):] if root in f.path else f.path
+        h.update(f"{rel}\0{hashlib.sha256(f.text.encode()).hexdigest()}\n".encode())
+    h.update(f"data\0{bundle.graph.digest}\n".encode())
+    return "sha256:" + h.hexdigest()
+
+
+def _dependency_error(cd: CompiledDecision, failed: Iterable[str]) -> DecisionResult:
+    dep = next(d for d in sorted(cd.depends_on) if d in failed)
+    return DecisionResult(
+        cd.name, None, None, None, None, "error",
+        RuleErrorInfo(f"depends on '{dep}', which failed", None,
+                      str(cd.span) if cd.span is not None else None))
+
+
+def _unavailable(kind: str, value: object) -> Unavailable:
+    codes = value if isinstance(value, str) else ", ".join(sorted(value))  # type: ignore[call-overload]
+    if kind == "practice":
+        return Unavailable(codes, f"no practice register is loaded, so practice '{codes}' "
+                                  "cannot be placed in a PCT", REGISTER_HELP)
+    return Unavailable(codes, f"no {kind} data is loaded, so {kind} '{codes}' cannot be looked "
+                              "up", "add it to 'data:' in bundle.yaml, or import it with "
+                              "'pctrules import LAYOUT FILE --into DIR' and pass '--data DIR'")
+
+
+def _absent_warning(kind: str, code: str, on: dt.date) -> str:
+    if kind == "practice":
+        return (f"practice '{code}' is not in the practice register on {on.isoformat()}; "
+                "treated as unregistered")
+    return f"{kind} '{code}' is not in the data on {on.isoformat()}; treated as absent"
+
+
+def _case_error(case_id: str, field_name: str, value: object, expected: str) -> Diagnostic:
+    return error("E-case", f"for case '{case_id}', field '{field_name}' is {describe(value)}, "
+                 f"but must be {expected}", None, _help(expected))
+
+
+def _help(expected: str) -> str | None:
+    if "date" in expected:
+        return "write dates as YYYY-MM-DD, e.g. 2011-04-01"
+    return None
+
+
+def _what(raw: object) -> str:
+    if isinstance(raw, (list, tuple)):
+        return "a list"
+    if isinstance(raw, str):
+        return f"the text '{raw}'"
+    return describe(raw)

@@ -1,0 +1,235 @@
+"""Import stage: what every importer shares: streamed reading, row rejections, table output."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import os
+import re
+import tempfile
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from pctrules.graph.importers.tables import (
+    csv_records,
+    publish,
+    read_manifest,
+    refuse_binary,
+    sha256_file,
+    write_manifest,
+)
+from pctrules.language.diagnostics import Diagnostic, error
+from pctrules.language.source import SourceFile, Span
+
+PCT_ERA_END = dt.date(2013, 3, 31)
+_PCT_CODE = re.compile(r"^[5T][A-Z0-9]{2}$")
+_ODS_CODE = re.compile(r"^[A-Z0-9]{3,8}$")
+
+
+def fields(n: int) -> str:
+    """'1 field', '3 fields': for messages about short rows."""
+    return f"{n} field{'' if n == 1 else 's'}"
+
+
+def is_pct_code(code: str) -> bool:
+    """A PCT or care trust ODS code: three characters starting 5 or T (e.g. 5NT, TAP)."""
+    return bool(_PCT_CODE.match(code))
+
+
+def is_ods_code(code: str) -> bool:
+    return bool(_ODS_CODE.match(code))
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A row left out, with where and why: file row (1-based), column (1-based) and value."""
+
+    row: int
+    column: int
+    value: str
+    reason: str
+
+
+@dataclass
+class TableOut:
+    """A normalised table an importer writes: a node table (`kind`) or edge table (`relation`).
+
+    `merge` tables only add attributes to nodes another table defines; `clip` edge tables are
+    cut to the lives of the nodes they join (docs/data-tables.md).
+    """
+
+    name: str
+    header: list[str]
+    kind: str | None = None
+    relation: str | None = None
+    merge: bool = False
+    clip: bool = False
+    rows: int = 0
+    _file: IO[str] | None = field(default=None, repr=False)
+    _writer: Any = field(default=None, repr=False)
+    _tmp: str = field(default="", repr=False)
+
+    def entry(self, directory: Path) -> dict[str, Any]:
+        out: dict[str, Any] = {"path": self.name, "rows": self.rows,
+                               "sha256": sha256_file(directory / self.name)}
+        if self.kind:
+            out["kind"] = self.kind
+        if self.relation:
+            out["relation"] = self.relation
+        if self.merge:
+            out["merge"] = True
+        if self.clip:
+            out["clip"] = True
+        return out
+
+
+class Import:
+    """One run of an importer: reads the source, writes tables, counts and reports.
+
+    Importers call `reject` for bad rows and `skip` for rows outside what the layout keeps (a
+    CCG parent in epcmem); `write` streams a row to one of the declared tables.
+    """
+
+    def __init__(self, layout: str, source: Path, into: Path) -> None:
+        self.layout = layout
+        self.source = source
+        self.into = into
+        self.rows_read = 0
+        self.kept = 0
+        self.has_header = False
+        self.rejections: list[Rejection] = []
+        self.skipped: Counter[str] = Counter()
+        self.tables: dict[str, TableOut] = {}
+
+    @property
+    def source_name(self) -> str:
+        return self.source.name
+
+    def where(self, row: int) -> str:
+        """How a table row cites its origin: 'file:row'."""
+        return f"{self.source.name}:{row}"
+
+    def reject(self, row: int, column: int, value: str, reason: str) -> None:
+        self.rejections.append(Rejection(row, column, value, reason))
+
+    def skip(self, reason: str) -> None:
+        self.skipped[reason] += 1
+
+    def table(self, out: TableOut) -> TableOut:
+        self.into.mkdir(parents=True, exist_ok=True)
+        fd, out._tmp = tempfile.mkstemp(dir=self.into, prefix=f".{out.name}.", suffix=".tmp")
+        out._file = os.fdopen(fd, "w", encoding="utf-8", newline="")
+        out._writer = csv.writer(out._file, lineterminator="\n")
+        out._writer.writerow(out.header)
+        self.tables[out.name] = out
+        return out
+
+    def write(self, out: TableOut, row: Sequence[object]) -> None:
+        out._writer.writerow(["" if v is None else v for v in row])
+        out.rows += 1
+
+    def open_csv(self) -> Iterator[tuple[int, list[str]]]:
+        """Stream the source's records with their 1-based row numbers (records, not lines);
+        TableError when the file is binary or a record is not CSV."""
+        with self.source.open("rb") as raw:
+            refuse_binary(raw.read(8192))
+        with self.source.open(encoding="utf-8-sig", errors="replace", newline="") as f:
+            for number, (_, record) in enumerate(csv_records(f), start=1):
+                self.rows_read += 1
+                yield number, record
+
+    def header_read(self) -> None:
+        """The record just read was the header: it is not a data row (rows read = kept +
+        rejected + skipped, always)."""
+        self.rows_read -= 1
+        self.has_header = True
+
+    def refusal(self) -> Diagnostic | None:
+        """Why the import must not replace what the folder holds: the file has no rows, or
+        every row was rejected (most likely a file of another layout)."""
+        if self.rows_read == 0:
+            what = "has a header but no rows" if self.has_header else "is empty"
+            return error("E-data", f"the file '{self.source_name}' {what}", None,
+                         f"give the official {self.layout} file, in full")
+        if self.kept == 0 and self.rejections:
+            first = self.rejections[0]
+            return error("E-data", f"no row of '{self.source_name}' fits the {self.layout} "
+                         f"layout ({len(self.rejections):,} rejected)", None,
+                         f"check that it is in the {self.layout} layout; the first rejection, row "
+                         f"{first.row} column {first.column}: {first.reason}")
+        return None
+
+    def commit(self) -> ImportReport:
+        """Move the tables into place and record them in the folder's manifest (replacing an
+        earlier import of the same layout, so importing twice gives the same folder)."""
+        rejected_name = f"{self.layout}.rejected.csv"
+        rej = self.table(TableOut(rejected_name, ["row", "column", "value", "reason"]))
+        for r in self.rejections:
+            self.write(rej, [r.row, r.column, r.value, r.reason])
+        for out in self.tables.values():
+            assert out._file is not None
+            out._file.close()
+            publish(out._tmp, self.into / out.name)
+        manifest = read_manifest(self.into)
+        for old in manifest["imports"].get(self.layout, {}).get("tables", []):
+            if old["path"] not in self.tables:
+                (self.into / old["path"]).unlink(missing_ok=True)
+        manifest["imports"][self.layout] = {
+            "layout": self.layout,
+            "source": {"file": self.source.name, "sha256": sha256_file(self.source)},
+            "rows_read": self.rows_read,
+            "kept": self.kept,
+            "rejected": len(self.rejections),
+            "skipped": dict(sorted(self.skipped.items())),
+            "rejections": rejected_name,
+            "tables": [t.entry(self.into) for t in self.tables.values() if t is not rej],
+        }
+        write_manifest(self.into, manifest)
+        return ImportReport(self.layout, self.source, self.rows_read, self.kept,
+                            list(self.rejections), dict(self.skipped),
+                            [t.name for t in self.tables.values() if t is not rej])
+
+    def abort(self) -> None:
+        for out in self.tables.values():
+            if out._file is not None:
+                out._file.close()
+            Path(out._tmp).unlink(missing_ok=True)
+
+
+@dataclass
+class ImportReport:
+    """What an import did: rows read, kept, rejected (with reasons) and skipped (by reason)."""
+
+    layout: str
+    source: Path
+    rows_read: int
+    kept: int
+    rejections: list[Rejection]
+    skipped: dict[str, int]
+    tables: list[str]
+
+    def diagnostics(self) -> list[Diagnostic]:
+        """Each rejection as an `E-data` diagnostic naming file, row, column and value."""
+        src = SourceFile(str(self.source), "")
+        return [error("E-data", r.reason, Span(src, r.row, r.column, r.row, r.column + 1))
+                for r in self.rejections]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "layout": self.layout, "source": str(self.source), "rows_read": self.rows_read,
+            "kept": self.kept, "rejected": len(self.rejections), "skipped": self.skipped,
+            "tables": self.tables,
+        }
+
+
+def ods_date(text: str) -> dt.date | None:
+    """An ODS date, YYYYMMDD; None when malformed."""
+    if len(text) != 8 or not text.isdigit():
+        return None
+    try:
+        return dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    except ValueError:
+        return None

@@ -1,0 +1,1 @@
+"""The policy language: sources, YAML, loading, parsing, schemas and the checker."""

@@ -1,0 +1,149 @@
+"""Diagnostics stage: problems found in policies, data and cases, as data, and the exit codes."""
+
+from __future__ import annotations
+
+import difflib
+import enum
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from pctrules.language.source import Span
+
+
+class ExitCode(enum.IntEnum):
+    """The documented process exit codes (DESIGN §5)."""
+
+    OK = 0
+    INTERNAL = 1
+    USAGE = 2
+    INVALID_POLICY = 3
+    TESTS_FAILED = 4
+    INVALID_CASE = 5
+
+
+class Severity(enum.Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    NOTE = "note"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem: what is wrong (`message`), how to fix it (`help`), and where (`span`)."""
+
+    severity: Severity
+    code: str
+    message: str
+    span: Span | None = None
+    help: str | None = None
+    rule: str | None = None
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+    def sort_key(self) -> tuple[str, int, int, str]:
+        if self.span is None:
+            return ("", 0, 0, self.code)
+        return (self.span.path, self.span.line, self.span.column, self.code)
+
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "severity": self.severity.value,
+            "code": self.code,
+            "message": self.message,
+            "help": self.help,
+            "rule": self.rule,
+            "at": str(self.span) if self.span else None,
+        }
+        if self.span is not None:
+            out["span"] = {
+                "path": self.span.path,
+                "line": self.span.line,
+                "column": self.span.column,
+                "end_line": self.span.end_line,
+                "end_column": self.span.end_column,
+            }
+        return out
+
+
+def error(
+    code: str, message: str, span: Span | None = None, help: str | None = None,
+    rule: str | None = None,
+) -> Diagnostic:
+    return Diagnostic(Severity.ERROR, code, message, span, help, rule)
+
+
+def warning(
+    code: str, message: str, span: Span | None = None, help: str | None = None,
+    rule: str | None = None,
+) -> Diagnostic:
+    return Diagnostic(Severity.WARNING, code, message, span, help, rule)
+
+
+class Diagnostics:
+    """An ordered collection of diagnostics; stages add to it and carry on (collect, don't stop)."""
+
+    def __init__(self, items: Iterable[Diagnostic] = ()) -> None:
+        self._items: list[Diagnostic] = list(items)
+
+    def add(self, diagnostic: Diagnostic) -> None:
+        self._items.append(diagnostic)
+
+    def extend(self, diagnostics: Iterable[Diagnostic]) -> None:
+        self._items.extend(diagnostics)
+
+    def __iter__(self) -> Iterator[Diagnostic]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self._items if d.is_error]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self._items if d.severity is Severity.WARNING]
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.is_error for d in self._items)
+
+    def sorted(self) -> list[Diagnostic]:
+        """In file order, each diagnostic once (two passes may find the same problem)."""
+        seen: set[tuple[object, ...]] = set()
+        out: list[Diagnostic] = []
+        for d in sorted(self._items, key=Diagnostic.sort_key):
+            key = (d.code, d.message, d.sort_key())
+            if key not in seen:
+                seen.add(key)
+                out.append(d)
+        return out
+
+
+class PctrulesError(Exception):
+    """A user-facing failure: carries its diagnostics and the exit code the CLI should use."""
+
+    def __init__(
+        self, diagnostics: Sequence[Diagnostic] | Diagnostic,
+        exit_code: ExitCode = ExitCode.INVALID_POLICY,
+    ) -> None:
+        items = [diagnostics] if isinstance(diagnostics, Diagnostic) else list(diagnostics)
+        self.diagnostics = items
+        self.exit_code = exit_code
+        super().__init__("; ".join(d.message for d in items))
+
+
+class CaseError(PctrulesError):
+    """A case that does not fit the bundle's case schema (exit 5)."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic] | Diagnostic) -> None:
+        super().__init__(diagnostics, ExitCode.INVALID_CASE)
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    """A `help:` line suggesting the closest known name, or None when nothing is close."""
+    matches = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
+    return f"did you mean '{matches[0]}'?" if matches else None
