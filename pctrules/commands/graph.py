@@ -175,6 +175,11 @@ def summary(graph: OrgGraph, manifest: Manifest, on: dt.date | None) -> str:
     lines.append("organisations:")
     for kind, count in counts["kinds"].items():
         lines.append(f"  {count:>7,}  {kind:<16} {graph.schema.kinds[kind].title}")
+        if on is not None and count and graph.schema.hop(kind, "members") is not None:
+            # Groups of one (the 2011 standalone PCTs) are part of what a group count means.
+            alone = sum(len(graph.follow_many(c, "members", on)) == 1
+                        for c in graph.nodes_of_kind(kind, on))
+            lines.append(f"  {'':>7}  {'':<16} {alone:,} of them with one member")
     lines.append("relations:")
     for rel, count in counts["relations"].items():
         r = graph.schema.relations[rel]

@@ -95,7 +95,8 @@ def test_explain_flag_adds_the_trace_to_json(run: Run, tmp_path: Path) -> None:
                  "--explain", "--decision", "responsible_pct")
     trace = json.loads(result.stdout)["decisions"]["responsible_pct"]["trace"]
     assert [r["outcome"] for r in trace["rules"]] == [
-        "not-matched", "not-matched", "matched", "skipped", "skipped"]
+        "not-matched", "not-matched", "not-matched", "not-matched", "matched", "skipped",
+        "skipped"]
 
 
 @pytest.mark.parametrize(("text", "name", "message"), [
@@ -171,12 +172,12 @@ def test_explain_text_story(run: Run) -> None:
 
 
 def test_explain_html_is_one_self_contained_page(run: Run) -> None:
-    result = run("explain", str(EXAMPLES / "lead-tie-break.yaml"), "--format", "html")
+    result = run("explain", str(EXAMPLES / "lead-no-designated-lead.yaml"), "--format", "html")
     assert result.exit_code == 0, result.stderr
     page = result.stdout
     assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
     assert "<script" not in page and "http" not in page.split("</style>")[0]
-    assert "largest-population" in page and "5EM Nottingham City PCT" in page
+    assert "no-designated-lead" in page and "East Midlands Specialised Commissioning" in page
 
 
 def test_explain_json_has_the_trace_contract(run: Run) -> None:
@@ -190,7 +191,8 @@ def test_explain_json_has_the_trace_contract(run: Run) -> None:
     assert first["evidence"] == [{
         "from": "5H8", "rel": "lead_of", "to": "CL-SOUTH-YORKSHIRE-AND-BASSETLAW",
         "valid": ["2011-06-01", "2013-03-31"], "source": first["evidence"][0]["source"]}]
-    assert first["evidence"][0]["source"].endswith("cluster-leads.csv:7")
+    # The row's own source column: the citation key of data/SOURCES.md.
+    assert first["evidence"][0]["source"] == "HSJ-2011-04-28"
 
 
 def test_explain_without_register_names_the_import_command(run: Run) -> None:
@@ -217,7 +219,7 @@ def test_the_default_bundle_tests_cover_every_rule(run: Run, register: Path) -> 
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0].endswith(" passed, 0 failed")
-    assert lines[1].startswith("coverage: 23 of 23 rules fired (100.0%), ")
+    assert lines[1].startswith("coverage: 30 of 30 rules fired (100.0%), ")
     assert not any("rule never fired" in line for line in lines)
 
 
@@ -243,7 +245,7 @@ def test_a_failing_policy_test_exits_4_with_a_diff(run: Run, tmp_path: Path) -> 
         "t.yaml:4 wrong: responsible_pct.value: -'5F5' +'5QL'; responsible_pct.rule: "
         "-'registered-practice' +'unregistered-resident'; responsible_pct.reason: -'1' +'4'")
     assert summary == "1 passed, 1 failed"
-    assert cover.startswith("coverage: 6 of 23 rules fired (26.1%)")
+    assert cover.startswith("coverage: 7 of 30 rules fired (23.3%)")
     assert any(line.startswith("  rule never fired: ") and line.endswith(" registered-practice")
                for line in rest)
     assert any("condition never true or false: " in line and "case.purchaser is not none" in line

@@ -25,7 +25,10 @@ REGENERATE = os.environ.get("PCTRULES_REGENERATE") == "1"
 # name → (case file, extra arguments); paths relative to the repository (the CLI shows them so).
 CASES: dict[str, tuple[str, tuple[str, ...]]] = {
     "bassetlaw-specialised": ("examples/specialised-bassetlaw.yaml", ()),
-    "derby-tie-break": ("examples/lead-tie-break.yaml", ("--decision", "lead_pct")),
+    "derby-no-designated-lead": ("examples/lead-no-designated-lead.yaml",
+                                 ("--decision", "lead_pct")),
+    "derby-tie-break": ("examples/lead-no-designated-lead.yaml",
+                        ("--decision", "lead_pct", "--param", "lead_tie_break=largest-population")),
     "cornwall-standalone": ("examples/lead-standalone.yaml", ()),
     "emergency-present": ("examples/precedence-emergency.yaml",
                           ("--param", "emergency_responsibility=present",
@@ -101,7 +104,7 @@ def test_every_trace_lists_every_rule_in_order(cli: click.Group) -> None:
     text = explain(cli, ["examples/specialised-national.yaml", "--format", "json"])
     decisions = json.loads(text)["decisions"]
     assert [r["rule"] for r in decisions["commissioner"]["trace"]["rules"]] == [
-        "national-service", "specialised-scg", "collaborative-arrangement", "own-pct",
-        "no-commissioner"]
+        "national-service", "specialised-scg", "specialised-before-2007",
+        "collaborative-arrangement", "own-pct", "no-commissioner"]
     outcomes = {r["outcome"] for d in decisions.values() for r in d["trace"]["rules"]}
     assert outcomes <= {"matched", "not-matched", "unknown", "skipped", "error"}

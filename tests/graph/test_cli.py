@@ -87,7 +87,8 @@ def test_graph_exports(cli: click.Group, fmt: str, tmp_path: Path) -> None:
     text = out.read_text()
     if fmt == "json":
         doc = json.loads(text)
-        assert doc["focus"] == "Q31" and len(doc["nodes"]) == 1 + 24 + 1  # SHA, PCTs, SCG
+        # The SHA, its 24 PCTs, its SCG, and what spans it: the NCG, the ambulance collaborative.
+        assert doc["focus"] == "Q31" and len(doc["nodes"]) == 1 + 24 + 1 + 1 + 1
         assert {"from": "5NT", "rel": "managed_by", "to": "Q31"}.items() <= next(
             e for e in doc["edges"] if e["from"] == "5NT").items()
     elif fmt == "graphml":

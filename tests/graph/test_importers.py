@@ -210,3 +210,41 @@ def test_nhspd_record_layout_without_header(tmp_path: Path, bundle_dir: Path) ->
 ])
 def test_postcode_normal_form(text: str, expected: str | None) -> None:
     assert postcode(text) == expected
+
+
+def _etr_row(code: str, name: str, postcode: str, opened: str, closed: str) -> list[str]:
+    row = [""] * 27
+    row[0], row[1], row[2], row[3] = code, name, "Y58", "Q30"
+    row[4], row[9], row[10], row[11] = "MAIN SITE", postcode, opened, closed
+    return row
+
+
+def test_ods_etr_trusts(tmp_path: Path, bundle_dir: Path) -> None:
+    """A file in the official ODS etr layout (27 fields, no header), written here."""
+    rows = [
+        _etr_row("RBA", "TAUNTON AND SOMERSET NHS FOUNDATION TRUST", "TA1 5DA", "19910401",
+                 "20200331"),
+        _etr_row("RA4", "YEOVIL DISTRICT HOSPITAL NHS FOUNDATION TRUST", "BA21 4AT", "19910401",
+                 ""),
+        _etr_row("RXX", "OPENED LATE NHS TRUST", "M1 1AE", "20080101", ""),
+        ["RZZ", "SHORT"],                                                         # short
+        _etr_row("RYY", "BAD DATE NHS TRUST", "M1 1AE", "2008-01", ""),          # bad date
+        _etr_row("R!", "BAD CODE NHS TRUST", "M1 1AE", "20080101", ""),          # bad code
+        _etr_row("RA4", "YEOVIL AGAIN", "BA21 4AT", "19910401", ""),             # duplicate
+        _etr_row("RWW", "BACKWARDS NHS TRUST", "M1 1AE", "20080101", "20070101"),  # inverted
+    ]
+    report = run_import("ods-etr", write_rows(tmp_path / "etr.csv", rows), tmp_path / "d")
+    got = by_row(report)
+    assert [(n, got[n].column) for n in sorted(got)] == [(4, 3), (5, 11), (6, 1), (7, 1),
+                                                         (8, 12)]
+    assert report.kept == 3
+    _, graph = load_bundle_graph(bundle_dir, tmp_path / "d")
+    assert not graph.diagnostics.has_errors
+    on = dt.date(2011, 9, 1)
+    assert graph.kind("RXX") == "nhs_trust" and graph.name("RXX") == "OPENED LATE NHS TRUST"
+    assert not graph.exists("RXX", dt.date(2007, 12, 31)) and graph.exists("RXX", on)
+    assert graph.attr("RXX", "postcode", on) == "M1 1AE"
+    # The bundle's own rows name RBA and keep their names; the import adds its postcode.
+    assert graph.name("RBA") == "Taunton and Somerset NHS Foundation Trust"
+    assert graph.attr("RBA", "postcode", on) == "TA1 5DA"
+    assert "RBA" in graph.follow_many("5QL", "partners", on)

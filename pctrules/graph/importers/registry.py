@@ -6,7 +6,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pctrules.graph.importers import nhsbsa_list_size, nhspd, ods_epcmem, ods_epraccur, ons_pco_sha
+from pctrules.graph.importers import (
+    nhsbsa_list_size,
+    nhspd,
+    ods_epcmem,
+    ods_epraccur,
+    ods_etr,
+    ons_pco_sha,
+)
 from pctrules.graph.importers.base import Import, ImportReport
 from pctrules.graph.importers.tables import MANIFEST, TableError, read_manifest
 from pctrules.language.diagnostics import ExitCode, PctrulesError, error
@@ -21,7 +28,7 @@ class Layout:
 
 LAYOUTS: dict[str, Layout] = {
     m.LAYOUT: Layout(m.LAYOUT, m.TITLE, m.run)
-    for m in (ods_epcmem, ods_epraccur, ons_pco_sha, nhsbsa_list_size, nhspd)
+    for m in (ods_epcmem, ods_epraccur, ods_etr, ons_pco_sha, nhsbsa_list_size, nhspd)
 }
 
 
