@@ -11,13 +11,17 @@ dotted field paths ('person.practice'), the values of the decisions computed so 
 date, and the parameters. It returns a runtime.DecisionResult. A RuleError inside a rule is turned
 into an error result naming the rule and the span of the expression that failed: the generated
 line that raised maps back to it (`CompiledDecision.lines`), so the happy path pays nothing.
+
+Nothing from the bundle reaches the source except as a literal made by `repr()`: decision
+names, rule ids, titles, file names and kinds are data (issue 9). Generated names are numbered
+(`d0`, `s0`, `q1`, `v1`, `H1`), never made from user text, and positions live in the side table
+`CompiledDecision.lines`, never in comments.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import keyword
-import re
+import math
 import types
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -149,26 +153,43 @@ _RUNTIME_NAMES: dict[str, object] = {
     "min_of": runtime.min_of, "max_of": runtime.max_of, "only": runtime.only,
     "max_by": runtime.max_by, "min_by": runtime.min_by, "within": runtime.within,
     "code": runtime.code, "name": runtime.name, "kind": runtime.kind, "exists": runtime.exists,
+    "not_in_effect": runtime.not_in_effect,
 }
 
+# Operators and functions by their names in the language: the generated text comes from these
+# tables, never from the tree (the checker has already refused anything else).
+_EQUALITY_OPS = {"==": "==", "!=": "!="}
+_EQUALITY_CALLS = {"==": "eq", "!=": "ne"}
 _ORDER_OPS = {"<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
 _ARITH_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div"}
+_BOOL_OPS = {"and": "and", "or": "or"}
+_ONE_ARGUMENT = {"count": "count", "only": "only", "code": "code", "sum": "sum_of",
+                 "min": "min_of", "max": "max_of"}
+_GRAPH_ARGUMENT = {"name": "name", "kind": "kind"}
+_BY = {"max_by": "max_by", "min_by": "min_by"}
+_HELPERS = {"any": "any", "all": "all", "count": "count"}
+_GENERATED = {"sum": "sum", "min": "min", "max": "max", "count": "count"}
+
+Tag = tuple[str | None, Span | None]
 
 
-def _ident(text: str) -> str:
-    out = re.sub(r"\W", "_", text)
-    return out + "_" if keyword.iskeyword(out) else out
-
-
-class _Source:
-    """Lines of generated Python, each tagged with the rule and span it evaluates."""
+class _Writer:
+    """Lines of generated Python, written as jinja's CodeGenerator writes them (`writeline`,
+    `indent`, `outdent`): a line may carry a tag, the rule and span it evaluates, which goes to
+    the side table and never into the text."""
 
     def __init__(self) -> None:
-        self.lines: list[tuple[str, tuple[str | None, Span | None] | None, str | None]] = []
+        self.lines: list[tuple[str, Tag | None]] = []
+        self._level = 0
 
-    def add(self, indent: int, text: str, tag: tuple[str | None, Span | None] | None = None,
-            owner: str | None = None) -> None:
-        self.lines.append(("    " * indent + text, tag, owner))
+    def indent(self) -> None:
+        self._level += 1
+
+    def outdent(self, levels: int = 1) -> None:
+        self._level -= levels
+
+    def writeline(self, text: str, tag: Tag | None = None) -> None:
+        self.lines.append(("    " * self._level + text, tag))
 
 
 class _Function:
@@ -214,10 +235,7 @@ class _Function:
         return code if name is None else f"({name} := {code})"
 
     def _Literal(self, node: ast.Literal) -> str:
-        value = node.value
-        if isinstance(value, dt.date):
-            return self.gen.date_constant(value)
-        return repr(value)
+        return self.gen.literal(node.value)
 
     def _ListExpr(self, node: ast.ListExpr) -> str:
         # The checker types a list as a set: `x in ['5NT', '5HG']`, `members == [...]`.
@@ -228,10 +246,10 @@ class _Function:
     def _Name(self, node: ast.Name) -> str:
         ref = self.gen.refs.get(id(node))
         if isinstance(ref, VarRef):
-            return f"v_{node.id}"
+            return self.gen.variable(ref.name)
         if isinstance(ref, DecisionRef):
-            return f"V[{node.id!r}]"
-        raise AssertionError(f"name '{node.id}' ({ref}) cannot be a value")
+            return f"V[{ref.name!r}]"
+        raise AssertionError(f"name {node.id!r} ({ref}) cannot be a value")
 
     def _Attribute(self, node: ast.Attribute) -> str:
         ref = self.gen.refs.get(id(node))
@@ -241,44 +259,43 @@ class _Function:
             return f"P[{ref.name!r}]"
         obj = self.expr(node.obj)
         if isinstance(ref, NodeAttribute):
-            return f"G.attr({obj}, {node.attr!r}, on)"
+            return f"G.attr({obj}, {ref.name!r}, on)"
         if isinstance(ref, HopRef):
             return self.gen.hop(self.gen.type_of(node.obj), ref, obj)
-        raise AssertionError(f"attribute '{node.attr}' ({ref}) has no value")
+        raise AssertionError(f"attribute {node.attr!r} ({ref}) has no value")
 
     def _Call(self, node: ast.Call) -> str:
         args = [self.expr(a) for a in node.args[:1]]
         fn = node.func
-        if fn in ("max_by", "min_by"):
+        if fn in _BY:
             attr = node.args[1]
             assert isinstance(attr, ast.Name)
-            return f"{fn}(G, {args[0]}, {attr.id!r}, on)"
+            return f"{_BY[fn]}(G, {args[0]}, {attr.id!r}, on)"
         if fn == "within":
             return f"within(G, {args[0]}, {self.expr(node.args[1])}, on)"
-        if fn in ("name", "kind"):
-            return f"{fn}(G, {args[0]})"
+        if fn in _GRAPH_ARGUMENT:
+            return f"{_GRAPH_ARGUMENT[fn]}(G, {args[0]})"
         if fn == "exists":
             return f"exists(G, {args[0]}, on)"
-        if fn in ("sum", "min", "max"):
-            return f"{fn}_of({args[0]})"
-        return f"{fn}({args[0]})"  # count, only, code
+        return f"{_ONE_ARGUMENT[fn]}({args[0]})"
 
     def _BinderCall(self, node: ast.BinderCall) -> str:
-        return self.gen.helper(self, node, node.var, node.collection, node.condition, node.func)
+        return self.gen.helper(self, node, node.var, node.collection, node.condition,
+                               _HELPERS[node.func])
 
     def _Filter(self, node: ast.Filter) -> str:
         return self.gen.helper(self, node, node.var, node.collection, node.condition, "filter")
 
     def _Generator(self, node: ast.Generator) -> str:
         return self.gen.helper(self, node, node.var, node.collection, node.element,
-                               f"{node.func}-of")
+                               f"{_GENERATED[node.func]}-of")
 
     def _Compare(self, node: ast.Compare) -> str:
         left, right = self.expr(node.left), self.expr(node.right)
-        if node.op in ("==", "!="):
+        if node.op in _EQUALITY_OPS:
             if certain(node.left) and certain(node.right):
-                return f"({left} {node.op} {right})"
-            return f"{'eq' if node.op == '==' else 'ne'}({left}, {right})"
+                return f"({left} {_EQUALITY_OPS[node.op]} {right})"
+            return f"{_EQUALITY_CALLS[node.op]}({left}, {right})"
         return f"{_ORDER_OPS[node.op]}({left}, {right})"
 
     def _Membership(self, node: ast.Membership) -> str:
@@ -295,13 +312,14 @@ class _Function:
         return f"{'is_not_none' if node.negated else 'is_none'}({operand})"
 
     def _BoolOp(self, node: ast.BoolOp) -> str:
+        op = _BOOL_OPS[node.op]
         if all(boolean(o) for o in node.operands):
             # Only true or false can come out of each operand: Python's own `and`/`or` are
             # Kleene's then, short-circuit included.
-            return "(" + f" {node.op} ".join(self.expr(o) for o in node.operands) + ")"
+            return "(" + f" {op} ".join(self.expr(o) for o in node.operands) + ")"
         # Kleene logic as one flat conditional chain: `and` stops at the first false operand,
         # `or` at the first true one; the temporaries keep each operand's value for the end.
-        stop, other = ("False", "True") if node.op == "and" else ("True", "False")
+        stop, other = ("False", "True") if op == "and" else ("True", "False")
         temps = [self.temp() for _ in node.operands]
         parts = [f"{stop} if ({t} := {self.expr(o)}) is {stop} else"
                  for t, o in zip(temps, node.operands, strict=True)]
@@ -346,19 +364,33 @@ class _Generator:
         self.unavailable = unavailable
         self.refs = checked.refs
         self.types = checked.types
-        self.header = _Source()
-        self.body = _Source()
+        self.body: list[tuple[str, Tag | None, str]] = []  # (line, tag, owning function)
         self.bindings: dict[str, str] = {}
+        self._binding_names: dict[tuple[str, str, str], str] = {}
         self.constants: dict[str, str] = {}
+        self._variables: dict[str, str] = {}
         self.node_fields = {
             ".".join(path): t for path, t in checked.case_schema.leaves() if is_node(t)}
         self._helpers = 0
-        self._pending: list[_Source] = []
-        self._current_tag: tuple[str | None, Span | None] | None = None
-        self._owner: str | None = None
+        self._pending: list[_Writer] = []
 
     def type_of(self, node: ast.Expr) -> Type | None:
         return self.types.get(id(node))
+
+    def variable(self, name: str) -> str:
+        """The Python name of a variable of the language (`v1`, `v2`…), the same in every
+        function: a quantifier's helper receives the enclosing variables under their names."""
+        return self._variables.setdefault(name, f"v{len(self._variables) + 1}")
+
+    def literal(self, value: object) -> str:
+        if isinstance(value, dt.date):
+            return self.date_constant(value)
+        if isinstance(value, float) and not math.isfinite(value):
+            # repr() gives 'inf', which is no Python literal (a decimal too long for a float).
+            name = f"F{len(self.constants)}"
+            self.constants[name] = f"float({repr(value)!r})"
+            return name
+        return repr(value)
 
     def date_constant(self, d: dt.date) -> str:
         name = f"D_{d.year:04d}_{d.month:02d}_{d.day:02d}"
@@ -387,8 +419,11 @@ class _Generator:
         kinds = kinds_of(obj_type) if obj_type is not None else ()
         method = "one" if ref.one else "many"
         if len(kinds) == 1 and self.checked.schema.hop(kinds[0], ref.hop) is not None:
-            name = f"{'H' if ref.one else 'M'}_{_ident(kinds[0])}_{_ident(ref.hop)}"
-            self.bindings[name] = f"G.index({kinds[0]!r}, {ref.hop!r}).{method}"
+            key = (kinds[0], ref.hop, method)
+            name = self._binding_names.get(key)
+            if name is None:
+                name = self._binding_names[key] = f"{'H' if ref.one else 'M'}{len(self.bindings)}"
+                self.bindings[name] = f"G.index({kinds[0]!r}, {ref.hop!r}).{method}"
             return f"{name}({obj}, on)"
         # A value of several kinds: the graph finds the node's kind, then the index.
         follow = "follow_one" if ref.one else "follow_many"
@@ -399,104 +434,131 @@ class _Generator:
         """A quantifier, filter or generator as a module-level function: a call per use, no
         closure per case. Variables of the enclosing scope are passed as arguments."""
         self._helpers += 1
-        name = f"q{self._helpers}_{_ident(what)}"
-        outer = fn.variables
-        params = ", ".join(["xs", "C", "V", "on", "P", *(f"v_{v}" for v in outer)])
-        inner_fn = _Function(self, (*outer, var), fn.rule)
-        src = _Source()
+        name = f"q{self._helpers}"
+        outer = [self.variable(v) for v in fn.variables]
+        params = ", ".join(["xs", "C", "V", "on", "P", *outer])
+        inner_fn = _Function(self, (*fn.variables, var), fn.rule)
+        v = self.variable(var)
+        w = _Writer()
         tag = (fn.rule, inner.span)
-        src.add(0, f"def {name}({params}):")
-        src.add(1, f"# {what}: {_comment(ast.unparse(node))}")
-        src.add(1, "if xs is None or xs is UNKNOWN:")
-        src.add(2, "return UNKNOWN")
+        w.writeline(f"def {name}({params}):")
+        w.indent()
+        w.writeline(repr(f"{what}: {ast.unparse(node)}"))
+        w.writeline("if xs is None or xs is UNKNOWN:")
+        w.indent()
+        w.writeline("return UNKNOWN")
+        w.outdent()
         if what in ("any", "all", "count"):
             stop = "True" if what == "any" else "False"
             start = {"count": "0", "any": "False", "all": "True"}[what]
-            src.add(1, f"r = {start}")
-            src.add(1, f"for v_{var} in members(xs):")
-            src.add(2, f"c = {inner_fn.expr(inner)}", tag)
+            w.writeline(f"r = {start}")
+            w.writeline(f"for {v} in members(xs):")
+            w.indent()
+            w.writeline(f"c = {inner_fn.expr(inner)}", tag)
             if what == "count":
-                src.add(2, "if c is True:")
-                src.add(3, "r += 1")
+                w.writeline("if c is True:")
+                w.indent()
+                w.writeline("r += 1")
+                w.outdent()
             else:
-                src.add(2, f"if c is {stop}:")
-                src.add(3, f"return {stop}")
-                src.add(2, f"if c is not {'False' if what == 'any' else 'True'}:")
-                src.add(3, "r = UNKNOWN")
-            src.add(1, "return r")
+                w.writeline(f"if c is {stop}:")
+                w.indent()
+                w.writeline(f"return {stop}")
+                w.outdent()
+                w.writeline(f"if c is not {'False' if what == 'any' else 'True'}:")
+                w.indent()
+                w.writeline("r = UNKNOWN")
+                w.outdent()
+            w.outdent()
+            w.writeline("return r")
         elif what == "filter":
-            src.add(1, "r = []")
-            src.add(1, f"for v_{var} in members(xs):")
-            src.add(2, f"if {inner_fn.expr(inner)} is True:", tag)
-            src.add(3, f"r.append(v_{var})")
-            src.add(1, "return frozenset(r)")
+            w.writeline("r = []")
+            w.writeline(f"for {v} in members(xs):")
+            w.indent()
+            w.writeline(f"if {inner_fn.expr(inner)} is True:", tag)
+            w.indent()
+            w.writeline(f"r.append({v})")
+            w.outdent(2)
+            w.writeline("return frozenset(r)")
         else:
             func = what.removesuffix("-of")
-            src.add(1, "r = []")
-            src.add(1, f"for v_{var} in members(xs):")
-            src.add(2, f"r.append({inner_fn.expr(inner)})", tag)
+            w.writeline("r = []")
+            w.writeline(f"for {v} in members(xs):")
+            w.indent()
+            w.writeline(f"r.append({inner_fn.expr(inner)})", tag)
+            w.outdent()
             if func == "count":
                 # count(e for x in xs): the members whose element is true (unknown does not count)
-                src.add(1, "return r.count(True)")
+                w.writeline("return r.count(True)")
             else:
-                src.add(1, f"return {func}_of(r)", (fn.rule, node.span))  # may raise
-        self._pending.append(src)
-        args = ", ".join(["C", "V", "on", "P", *(f"v_{v}" for v in outer)])
+                w.writeline(f"return {func}_of(r)", (fn.rule, node.span))  # may raise
+        self._pending.append(w)
+        args = ", ".join(["C", "V", "on", "P", *outer])
         return f"{name}({fn.expr(collection)}, {args})"
 
     # -- decisions ---------------------------------------------------------------------------
 
-    def decision(self, d: CheckedDecision) -> CompiledDecision:
+    def decision(self, index: int, d: CheckedDecision) -> CompiledDecision:
         spec = d.spec
-        fname = f"d_{_ident(spec.name)}"
+        fname = f"d{index}"
         metas = tuple(RuleMeta(r.spec.id, r.spec.reason, r.spec.cite, r.spec.id_span)
                       for r in d.rules)
         cd = CompiledDecision(spec.name, fname, d, metas, d.depends_on, spec.name_span)
         self._pending = []
-        src = _Source()
+        w = _Writer()
         variables: tuple[str, ...] = ()
         entry = fname
+        params = "C, V, on, P"
         if d.subject is not None:
             variables = (d.subject.var,)
-            entry = f"s_{_ident(spec.name)}"
-        title = spec.title or spec.name
-        src.add(0, f"def {entry}(C, V, on, P{', v_' + d.subject.var if d.subject else ''}):")
-        src.add(1, f'"""{_comment(title)} (hit: {spec.hit.value})."""')
-        self._decision_body(src, d, cd, variables)
+            entry = f"s{index}"
+            params += f", {self.variable(d.subject.var)}"
+        w.writeline(f"def {entry}({params}):")
+        w.indent()
+        w.writeline(repr(f"{spec.title or spec.name} (hit: {spec.hit.value})."))
+        self._decision_body(w, d, cd, variables)
         for helper in self._pending:
-            self.body.lines.extend((t, tag, fname) for t, tag, _ in helper.lines)
-            self.body.add(0, "")
-        self.body.lines.extend((t, tag, fname) for t, tag, _ in src.lines)
-        self.body.add(0, "")
+            self._emit(helper, fname)
+        self._emit(w, fname)
         if d.subject is not None:
             self._subject_wrapper(d, cd, fname, entry)
         return cd
 
-    def _decision_body(self, src: _Source, d: CheckedDecision, cd: CompiledDecision,
+    def _emit(self, w: _Writer, owner: str) -> None:
+        self.body.extend((text, tag, owner) for text, tag in w.lines)
+        self.body.append(("", None, owner))
+
+    def _decision_body(self, w: _Writer, d: CheckedDecision, cd: CompiledDecision,
                        variables: tuple[str, ...]) -> None:
         spec = d.spec
         name = repr(spec.name)
         effective = _effective(spec.effective)
-        src.add(1, "try:")
+        w.writeline("try:")
+        w.indent()
         if effective is not None:
-            test = self._range_test(effective)
-            src.add(2, f"if not ({test}):")
-            src.add(3, f"return DR({name}, None, None, None, None, 'no-match', "
-                       f"note={_not_in_effect(spec.name, effective)})")
+            w.writeline(f"if not ({self._range_test(effective)}):")
+            w.indent()
+            lo, hi = (self.date_constant(x) if x is not None else "None" for x in effective)
+            w.writeline(f"return DR({name}, None, None, None, None, 'no-match', "
+                        f"note=not_in_effect({name}, {lo}, {hi}, on))")
+            w.outdent()
         collect = spec.hit.value != "first"
         if collect:
-            src.add(2, "M = []")
+            w.writeline("M = []")
         catch_all = False
-        for rule, meta in zip(d.rules, cd.rules, strict=True):
-            catch_all = self._rule(src, d, rule, meta, variables, collect)
+        for number, (rule, meta) in enumerate(zip(d.rules, cd.rules, strict=True), 1):
+            catch_all = self._rule(w, d, rule, meta, number, variables, collect)
             if catch_all and not collect:
                 break
         if collect:
-            self._resolve(src, d, cd, variables)
+            self._resolve(w, d, cd, variables)
         elif not catch_all:
-            self._no_match(src, d, variables, indent=2)
-        src.add(1, "except RuleError as e:")
-        src.add(2, f"return FAIL_{cd.function}(e)")
+            self._no_match(w, d, variables)
+        w.outdent()
+        w.writeline("except RuleError as e:")
+        w.indent()
+        w.writeline(f"return FAIL_{cd.function}(e)")
+        w.outdent()
 
     def _range_test(self, effective: tuple[dt.date | None, dt.date | None]) -> str:
         lo, hi = effective
@@ -507,18 +569,16 @@ class _Generator:
             parts.append(f"on <= {self.date_constant(hi)}")
         return " and ".join(parts) or "True"
 
-    def _rule(self, src: _Source, d: CheckedDecision, rule: CheckedRule, meta: RuleMeta,
-              variables: tuple[str, ...], collect: bool) -> bool:
+    def _rule(self, w: _Writer, d: CheckedDecision, rule: CheckedRule, meta: RuleMeta,
+              number: int, variables: tuple[str, ...], collect: bool) -> bool:
         """Emit one rule; True when it always matches (the rules after it cannot decide)."""
         fn = _Function(self, variables, meta.id)
-        where = f" ({meta.span})" if meta.span is not None else ""
-        src.add(2, f"# rule '{meta.id}'{where}")
+        w.writeline(f"# rule {number}")
         conditions = []
         effective = _effective(rule.spec.effective)
         if effective is not None:
             conditions.append(self._range_test(effective))
         if rule.when is not None:
-            src.add(2, f"# when: {_comment(ast.unparse(rule.when))}")
             fn.share(rule.when, _thens(rule))
             test = fn.expr(rule.when)
             conditions.append(test if boolean(rule.when) else f"{test} is True")
@@ -527,18 +587,19 @@ class _Generator:
         reason = repr(meta.reason)
         cite = self.text_constant("CITE", meta.cite)
         priority = rule.spec.priority.value if rule.spec.priority is not None else None
-        indent = 2
         if conditions:
-            src.add(2, f"if {' and '.join(conditions)}:",
-                    (meta.id, rule.when.span if rule.when is not None else meta.span))
-            indent = 3
+            w.writeline(f"if {' and '.join(conditions)}:",
+                        (meta.id, rule.when.span if rule.when is not None else meta.span))
+            w.indent()
         then_span = _then_span(rule) or meta.span
         if collect:
-            src.add(indent, f"M.append(Match({meta.id!r}, {value}, {priority!r}))",
-                    (meta.id, then_span))
+            w.writeline(f"M.append(Match({meta.id!r}, {value}, {priority!r}))",
+                        (meta.id, then_span))
         else:
-            src.add(indent, f"return DR({d.spec.name!r}, {value}, {meta.id!r}, {reason}, "
-                            f"{cite}, 'matched')", (meta.id, then_span))
+            w.writeline(f"return DR({d.spec.name!r}, {value}, {meta.id!r}, {reason}, "
+                        f"{cite}, 'matched')", (meta.id, then_span))
+        if conditions:
+            w.outdent()
         return not conditions
 
     def _then(self, fn: _Function, rule: CheckedRule) -> str:
@@ -550,26 +611,27 @@ class _Generator:
             return "{" + items + "}"
         return fn.settled(then)
 
-    def _no_match(self, src: _Source, d: CheckedDecision, variables: tuple[str, ...],
-                  indent: int) -> None:
+    def _no_match(self, w: _Writer, d: CheckedDecision, variables: tuple[str, ...]) -> None:
         if d.default is not None:
             fn = _Function(self, variables, None)
-            src.add(indent, f"return DR({d.spec.name!r}, {fn.settled(d.default)}, None, None, "
-                            "None, 'default')", (None, d.default.span))
+            w.writeline(f"return DR({d.spec.name!r}, {fn.settled(d.default)}, None, None, "
+                        "None, 'default')", (None, d.default.span))
         else:
-            src.add(indent, f"return DR({d.spec.name!r}, None, None, None, None, 'no-match')")
+            w.writeline(f"return DR({d.spec.name!r}, None, None, None, None, 'no-match')")
 
-    def _resolve(self, src: _Source, d: CheckedDecision, cd: CompiledDecision,
+    def _resolve(self, w: _Writer, d: CheckedDecision, cd: CompiledDecision,
                  variables: tuple[str, ...]) -> None:
         meta = {m.id: (m.reason, m.cite) for m in cd.rules}
         table = f"RULES_{cd.function}"
         self.constants[table] = repr(meta)
-        src.add(2, f"h = resolve_hit({d.spec.hit.value!r}, M)", (None, cd.span))
-        src.add(2, "if h.outcome == 'no-match':")
-        self._no_match(src, d, variables, indent=3)
-        src.add(2, f"reason, cite = {table}[h.rules[0]]")
-        src.add(2, f"return DR({d.spec.name!r}, h.value, h.rules[0], reason, cite, 'matched', "
-                   "rules=h.rules)")
+        w.writeline(f"h = resolve_hit({d.spec.hit.value!r}, M)", (None, cd.span))
+        w.writeline("if h.outcome == 'no-match':")
+        w.indent()
+        self._no_match(w, d, variables)
+        w.outdent()
+        w.writeline(f"reason, cite = {table}[h.rules[0]]")
+        w.writeline(f"return DR({d.spec.name!r}, h.value, h.rules[0], reason, cite, 'matched', "
+                    "rules=h.rules)")
 
     def _subject_wrapper(self, d: CheckedDecision, cd: CompiledDecision, fname: str,
                          entry: str) -> None:
@@ -579,38 +641,47 @@ class _Generator:
         coll = d.subject.collection
         subject_type = self.type_of(coll)
         name = repr(d.spec.name)
-        lines = self.body
-        lines.add(0, f"def {fname}(C, V, on, P):", None, fname)
-        lines.add(1, f'"""{name} for each subject of: {_comment(ast.unparse(coll))}."""',
-                  None, fname)
-        lines.add(1, "try:", None, fname)
-        lines.add(2, f"s = {fn.settled(coll)}", (None, coll.span), fname)
-        lines.add(1, "except RuleError as e:", None, fname)
-        lines.add(2, f"return FAIL_{fname}(e)", None, fname)
-        note = f"no subject: {_comment(ast.unparse(coll))} is none"
-        lines.add(1, "if s is None:", None, fname)
-        lines.add(2, f"return DR({name}, None, None, None, None, 'no-match', note={note!r})",
-                  None, fname)
+        w = _Writer()
+        w.writeline(f"def {fname}(C, V, on, P):")
+        w.indent()
+        text = ast.unparse(coll)
+        w.writeline(repr(f"{d.spec.name} for each subject of: {text}."))
+        w.writeline("try:")
+        w.indent()
+        w.writeline(f"s = {fn.settled(coll)}", (None, coll.span))
+        w.outdent()
+        w.writeline("except RuleError as e:")
+        w.indent()
+        w.writeline(f"return FAIL_{fname}(e)")
+        w.outdent()
+        w.writeline("if s is None:")
+        w.indent()
+        note = f"no subject: {text} is none"
+        w.writeline(f"return DR({name}, None, None, None, None, 'no-match', note={note!r})")
+        w.outdent()
         if subject_type is None or not subject_type.is_set:
-            lines.add(1, f"return {entry}(C, V, on, P, s)", None, fname)
+            w.writeline(f"return {entry}(C, V, on, P, s)")
         else:
-            lines.add(1, "results = {m: " + entry + "(C, V, on, P, m) for m in members(s)}",
-                      None, fname)
-            lines.add(1, "for r in results.values():", None, fname)
-            lines.add(2, "if r.outcome == 'error':", None, fname)
-            lines.add(3, "return r", None, fname)
-            lines.add(1, f"return DR({name}, {{m: r.value for m, r in results.items()}}, None, "
-                         "None, None, 'matched', rules=tuple(r.rule for r in results.values() "
-                         "if r.rule))", None, fname)
-        lines.add(0, "", None, fname)
+            w.writeline("results = {m: " + entry + "(C, V, on, P, m) for m in members(s)}")
+            w.writeline("for r in results.values():")
+            w.indent()
+            w.writeline("if r.outcome == 'error':")
+            w.indent()
+            w.writeline("return r")
+            w.outdent(2)
+            w.writeline(f"return DR({name}, {{m: r.value for m, r in results.items()}}, None, "
+                        "None, None, 'matched', rules=tuple(r.rule for r in results.values() "
+                        "if r.rule))")
+        self._emit(w, fname)
 
     # -- the module --------------------------------------------------------------------------
 
     def module(self, decisions: list[CompiledDecision]) -> str:
         bundle = self.checked.bundle
+        doc = (f"Generated by pctrules from bundle {bundle.manifest.name!r}: one function per "
+               "decision, in dependency order.")
         out = [
-            f'"""Generated by pctrules from bundle {bundle.manifest.name!r}: one '
-            'function per decision, in dependency order."""',
+            repr(doc),
             "",
             "# Constants: dates, citations, rule metadata.",
             *(f"{k} = {v}" for k, v in sorted(self.constants.items())),
@@ -622,10 +693,13 @@ class _Generator:
         ]
         offset = len(out)
         by_name = {d.function: d for d in decisions}
-        for i, (text, tag, owner) in enumerate(self.body.lines):
+        for i, (text, tag, owner) in enumerate(self.body):
             out.append(text)
-            if tag is not None and owner is not None:
+            if tag is not None:
                 by_name[owner].lines[offset + i + 1] = tag
+        out.append("# Each decision's function, by the decision's name.")
+        out.append("DECISIONS = {" + ", ".join(
+            f"{d.name!r}: {d.function}" for d in decisions) + "}")
         return "\n".join(out) + "\n"
 
 
@@ -679,25 +753,10 @@ def surely_evaluated(when: ast.Expr) -> Iterator[ast.Expr]:
             stack.append(node.collection)
 
 
-def _paths_in(node: ast.Expr) -> set[ast.Expr]:
-    return {n for n in ast.walk(node) if isinstance(n, ast.Attribute)}
-
-
-def _comment(text: str) -> str:
-    return " ".join(text.split()).replace('"""', "'''")
-
-
 def _effective(eff: EffectiveRange | None) -> tuple[dt.date | None, dt.date | None] | None:
     if eff is None or (eff.start is None and eff.end is None):
         return None
     return eff.start, eff.end
-
-
-def _not_in_effect(name: str, effective: tuple[dt.date | None, dt.date | None]) -> str:
-    lo, hi = effective
-    span = f"{lo.isoformat() if lo else '…'} to {hi.isoformat() if hi else '…'}"
-    return (f"f\"decision '{name}' is not in effect on {{on.isoformat()}} "
-            f"(in effect {span})\"")
 
 
 def _thens(rule: CheckedRule) -> list[ast.Expr]:
@@ -729,7 +788,7 @@ def compile_bundle(
     """Generate and compile the module for a checked bundle (no errors left in it). Reading a
     case field of an `unavailable` kind is checked in the generated code (and only then)."""
     gen = _Generator(checked, unavailable)
-    decisions = [gen.decision(d) for d in checked.decisions]
+    decisions = [gen.decision(i, d) for i, d in enumerate(checked.decisions)]
     source = gen.module(decisions)
     filename = _MODULE_FILE.format(bundle=checked.bundle.manifest.name)
     code = compile(source, filename, "exec")

@@ -392,9 +392,7 @@ def _in_effect(effective: tuple[dt.date | None, dt.date | None] | None, on: dt.d
 
 
 def _not_in_effect(effective: tuple[dt.date | None, dt.date | None], on: dt.date) -> str:
-    lo, hi = effective
-    span = f"{lo.isoformat() if lo else '…'} to {hi.isoformat() if hi else '…'}"
-    return f"not in effect on {on.isoformat()} (in effect {span})"
+    return runtime.out_of_effect(*effective, on)
 
 
 class _Failed(Exception):
@@ -438,7 +436,7 @@ class TracedEvaluator:
         spec = decision.spec
         effective = _effective(spec)
         if effective is not None and not _in_effect(effective, ctx.as_of):
-            trace.note = f"decision '{spec.name}' is {_not_in_effect(effective, ctx.as_of)}"
+            trace.note = runtime.not_in_effect(spec.name, *effective, ctx.as_of)
             return DecisionResult(spec.name, None, None, None, None, "no-match",
                                   trace=trace, note=trace.note)
         subject = decision.subject

@@ -717,6 +717,17 @@ def _rules(ms: Sequence[Match]) -> str:
 # -- presentation ----------------------------------------------------------------------------
 
 
+def out_of_effect(lo: dt.date | None, hi: dt.date | None, on: dt.date) -> str:
+    """Why a rule or decision did not apply on `on`: 'not in effect on … (in effect … to …)'."""
+    span = f"{lo.isoformat() if lo else '…'} to {hi.isoformat() if hi else '…'}"
+    return f"not in effect on {on.isoformat()} (in effect {span})"
+
+
+def not_in_effect(name: str, lo: dt.date | None, hi: dt.date | None, on: dt.date) -> str:
+    """The note of a decision asked for on a day outside its `effective` range."""
+    return f"decision '{name}' is {out_of_effect(lo, hi, on)}"
+
+
 def describe(v: object) -> str:
     """A value as users write it, for messages: 'P84001', 2011-04-01, none, unknown, ['a', 'b']."""
     if v is None:

@@ -305,10 +305,17 @@ def test_compile_prints_the_generated_python(run: Run, register: Path) -> None:
     assert plain.exit_code == 0, plain.output
     module = ast.parse(plain.stdout)
     functions = [n.name for n in module.body if isinstance(n, ast.FunctionDef)]
+    table = next(n.value for n in module.body if isinstance(n, ast.Assign)
+                 and isinstance(n.targets[0], ast.Name) and n.targets[0].id == "DECISIONS")
+    assert isinstance(table, ast.Dict)
+    named = {ast.literal_eval(k): v.id for k, v in zip(table.keys, table.values, strict=True)
+             if k is not None and isinstance(v, ast.Name)}
     for decision in ("responsible_pct", "cluster", "commissioner", "lead_pct"):
-        assert f"d_{decision}" in functions
+        assert named[decision] in functions
     # Without a register a practice is read through the check that names the missing data.
     assert "read_unavailable" in plain.stdout
     with_data = run("compile", "--data", str(register))
     assert with_data.exit_code == 0, with_data.output
-    assert "read_unavailable(" not in with_data.stdout.split("def d_responsible_pct", 1)[1]
+    number = named["responsible_pct"]
+    body = with_data.stdout.split(f"def {number}(", 1)[1].split("\ndef ", 1)[0]
+    assert "read_unavailable(" not in body

@@ -100,9 +100,10 @@ def test_same_input_gives_byte_identical_json(england: Engine) -> None:
 
 def test_the_generated_source_is_readable(england: Engine) -> None:
     source = england.source()
-    assert "def d_responsible_pct(C, V, on, P):" in source
-    assert "# rule 'registered-practice'" in source
-    assert "H_practice_pct = G.index('practice', 'pct').one" in source
+    number = [d.name for d in england.compiled.decisions].index("responsible_pct")
+    assert f"def d{number}(C, V, on, P):" in source
+    assert f"'responsible_pct': d{number}" in source  # the DECISIONS table at the end
+    assert "= G.index('practice', 'pct').one" in source
 
 
 def test_without_a_register_a_named_practice_is_an_error_not_a_fallback(
