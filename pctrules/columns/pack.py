@@ -1,11 +1,14 @@
 """Packaging stage: a bundle and its data folder in one verified archive, to ship to workers.
 
 A pack is a zip file holding `bundle/<name>/…` (every file of the bundle folder), `data/…`
-(every file of the data folder, if any) and `pctrules-pack.json`: the bundle's name and digest
-and the sha256 of every file. Opening one checks that the archive holds exactly the files its
-manifest lists, each with its sha256, that no path can leave the folder it is unpacked into,
-and that the bundle it gives has the digest that was packed. Nothing in it is ever executed
-or unpickled: it is read as policy text and data tables, like any bundle folder.
+(every file of the data folder, if any) and `pctrules-pack.json`: the bundle's name, its digest
+where it was packed (for the record: today's digests include the folders' paths) and the sha256
+of every file. Opening one checks that the archive holds exactly the files its manifest lists,
+each with its sha256, and that no path can leave the folder it is unpacked into. That finds a
+damaged or altered file; it is not a signature (whoever can change the pack can change its
+manifest): compare the sha256 of the pack itself with the one you made to know it is yours.
+Nothing in a pack is ever executed or unpickled: it is read as policy text and data tables,
+like any bundle folder.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ import hashlib
 import io
 import json
 import re
+import shutil
 import tempfile
+import weakref
 import zipfile
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
@@ -134,31 +139,20 @@ def _safe_path(name: str, bundle: str) -> PurePosixPath:
     return p
 
 
-def unpack_to_temp(data: bytes) -> tuple[Path, Path | None, str, tempfile.TemporaryDirectory[str]]:
-    """`unpack` into a new private temporary folder, kept while the returned handle lives."""
-    tmp = tempfile.TemporaryDirectory(prefix="pctrules-pack-")
-    try:
-        bundle, data_dir, digest = unpack(data, Path(tmp.name))
-    except BaseException:
-        tmp.cleanup()
-        raise
-    return bundle, data_dir, digest, tmp
 
 
 def open_pack(data: bytes) -> Engine:
-    """The engine of a pack, its bundle's digest checked against the one packed (PackError)."""
+    """The engine of a pack (PackError when the pack is damaged or unsafe)."""
     from pctrules.bundle import open_bundle
     from pctrules.evaluation.engine import Engine
 
-    bundle, data_dir, digest, tmp = unpack_to_temp(data)
+    folder = Path(tempfile.mkdtemp(prefix="pctrules-pack-"))  # private to this user
     try:
+        bundle, data_dir, _ = unpack(data, folder)
         engine = Engine(open_bundle(bundle, data_dir))
     except BaseException:
-        tmp.cleanup()
+        shutil.rmtree(folder, ignore_errors=True)
         raise
-    if engine.info.digest != digest:
-        tmp.cleanup()
-        raise PackError(f"the pack gives the bundle digest {engine.info.digest}, not the "
-                        f"{digest} it was packed with")
-    engine.unpacked = tmp  # type: ignore[attr-defined]  # its files live as long as it does
+    # The files stay while the engine lives (packing it again reads them), then go.
+    weakref.finalize(engine, shutil.rmtree, folder, ignore_errors=True)
     return engine

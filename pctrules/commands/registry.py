@@ -11,6 +11,7 @@ from pctrules.commands.evaluate import evaluate_command
 from pctrules.commands.explain import explain_command
 from pctrules.commands.graph import graph_command
 from pctrules.commands.import_ import import_command
+from pctrules.commands.pack import pack_command
 from pctrules.commands.report import report_command
 from pctrules.commands.test import test_command
 
@@ -18,4 +19,4 @@ COMMANDS: list[click.Command] = []
 COMMANDS += [graph_command, import_command, report_command]
 COMMANDS += [check_command, compile_command]
 COMMANDS += [evaluate_command, explain_command, test_command]
-COMMANDS += [batch_command]
+COMMANDS += [batch_command, pack_command]
