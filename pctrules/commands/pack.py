@@ -29,7 +29,7 @@ def pack_command(bundle: Path | None, data_dir: Path | None, output: Path) -> No
     \b
     Examples:
       pctrules pack --data ~/pct-data --output england.pack
-      python -c "from pctrules.columns import Decider; Decider.from_pack(open('england.pack', 'rb').read())"
+      then, in Python: Decider.from_pack(Path('england.pack').read_bytes())
     """
     from pctrules.bundle import open_bundle
     from pctrules.columns.pack import pack_bundle
