@@ -1,22 +1,35 @@
-"""The list of CLI commands, in the order `pctrules --help` shows them."""
+"""The list of CLI commands, in the order `pctrules --help` shows them, loaded on first use.
+
+Each entry names the module and attribute of a click command; cli.py imports a command's
+module only when that command runs (or `--help` lists it), so `pctrules --version` and each
+command pay only for their own imports. Add a command here as `name: "module:attribute"`.
+"""
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
-from pctrules.commands.batch import batch_command
-from pctrules.commands.check import check_command
-from pctrules.commands.compile import compile_command
-from pctrules.commands.evaluate import evaluate_command
-from pctrules.commands.explain import explain_command
-from pctrules.commands.graph import graph_command
-from pctrules.commands.import_ import import_command
-from pctrules.commands.pack import pack_command
-from pctrules.commands.report import report_command
-from pctrules.commands.test import test_command
+COMMANDS: dict[str, str] = {
+    "graph": "pctrules.commands.graph:graph_command",
+    "import": "pctrules.commands.import_:import_command",
+    "report": "pctrules.commands.report:report_command",
+    "check": "pctrules.commands.check:check_command",
+    "compile": "pctrules.commands.compile:compile_command",
+    "evaluate": "pctrules.commands.evaluate:evaluate_command",
+    "explain": "pctrules.commands.explain:explain_command",
+    "test": "pctrules.commands.test:test_command",
+    "batch": "pctrules.commands.batch:batch_command",
+    "pack": "pctrules.commands.pack:pack_command",
+}
 
-COMMANDS: list[click.Command] = []
-COMMANDS += [graph_command, import_command, report_command]
-COMMANDS += [check_command, compile_command]
-COMMANDS += [evaluate_command, explain_command, test_command]
-COMMANDS += [batch_command, pack_command]
+
+def load(name: str) -> click.Command | None:
+    """The command called `name`, its module imported now; None for no such command."""
+    target = COMMANDS.get(name)
+    if target is None:
+        return None
+    module, _, attribute = target.partition(":")
+    command: click.Command = getattr(importlib.import_module(module), attribute)
+    return command
