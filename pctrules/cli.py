@@ -14,8 +14,8 @@ class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         from pctrules.commands import registry
 
-        return [*registry.COMMANDS, *(n for n in super().list_commands(ctx)
-                                      if n not in registry.COMMANDS)]
+        table = registry.COMMAND_MODULES
+        return [*table, *(n for n in super().list_commands(ctx) if n not in table)]
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         command = super().get_command(ctx, cmd_name)
@@ -45,7 +45,7 @@ def _register() -> None:
     """Load every command now (tests that inspect the group's commands use this)."""
     from pctrules.commands import registry
 
-    for name in registry.COMMANDS:
+    for name in registry.COMMAND_MODULES:
         cli.get_command(click.Context(cli), name)
 
 

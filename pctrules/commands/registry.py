@@ -2,16 +2,18 @@
 
 Each entry names the module and attribute of a click command; cli.py imports a command's
 module only when that command runs (or `--help` lists it), so `pctrules --version` and each
-command pay only for their own imports. Add a command here as `name: "module:attribute"`.
+command pay only for their own imports. Add a command to COMMAND_MODULES as
+`name: "module:attribute"`. `registry.COMMANDS` still gives every command, loaded.
 """
 
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import click
 
-COMMANDS: dict[str, str] = {
+COMMAND_MODULES: dict[str, str] = {
     "graph": "pctrules.commands.graph:graph_command",
     "import": "pctrules.commands.import_:import_command",
     "report": "pctrules.commands.report:report_command",
@@ -27,9 +29,15 @@ COMMANDS: dict[str, str] = {
 
 def load(name: str) -> click.Command | None:
     """The command called `name`, its module imported now; None for no such command."""
-    target = COMMANDS.get(name)
+    target = COMMAND_MODULES.get(name)
     if target is None:
         return None
     module, _, attribute = target.partition(":")
     command: click.Command = getattr(importlib.import_module(module), attribute)
     return command
+
+
+def __getattr__(name: str) -> Any:
+    if name == "COMMANDS":  # every command, imported now, in help order
+        return [load(n) for n in COMMAND_MODULES]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
