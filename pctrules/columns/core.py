@@ -14,6 +14,7 @@ gives them.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,12 +40,36 @@ class Outcome:
     row its id, its error (None when decided) and its warnings."""
 
     n: int
-    ids: list[str]
+    ids: pa.Array  # text
     values: dict[str, vector.Col]
     labels: dict[str, vector.Col]  # values (rule id, reason)
-    errors: list[str | None]
-    warnings: dict[int, list[str]]  # only the rows that have some
+    errors: dict[int, str]  # only the rows that failed
+    warnings: Warnings
     fast_rows: int
+
+
+@dataclass(slots=True)
+class Warnings:
+    """A batch's warnings: pieces of (rows, one text per row), gathered field by field; a row's
+    warnings are its texts in the order the pieces were added."""
+
+    rows: list[Any]  # numpy arrays of row numbers
+    texts: list[list[str]]
+
+    def add(self, rows: Any, texts: list[str]) -> None:
+        self.rows.append(rows)
+        self.texts.append(texts)
+
+    def by_row(self, n: int) -> tuple[Any, list[str]]:
+        """(offsets: n + 1 positions into the texts, the texts ordered by row)."""
+        if not self.rows:
+            return np.zeros(n + 1, dtype=np.int32), []
+        rows = np.concatenate(self.rows)
+        order = np.argsort(rows, kind="stable")
+        texts = [t for piece in self.texts for t in piece]
+        offsets = np.zeros(n + 1, dtype=np.int32)
+        offsets[1:] = np.cumsum(np.bincount(rows, minlength=n))
+        return offsets, [texts[i] for i in order.tolist()]
 
 
 def field_paths(schema: pa.Schema | Sequence[tuple[str, pa.DataType]]) -> list[Path_]:
@@ -175,7 +200,7 @@ class ColumnEvaluator:
         bad = np.zeros(n, dtype=np.bool_)
         raw: dict[str, vector.Col] = {}
         extra: dict[str, Any] = {}
-        ids: list[str] | None = None
+        ids: pa.Array | None = None
         for path, arr in columns:
             key = ".".join(path)
             if key == "id":
@@ -193,7 +218,7 @@ class ColumnEvaluator:
             raw[key] = vector.Col(idx, table.values)
             extra[key] = more[idx]
         if ids is None:
-            ids = [f"case-{first_row + r + 1}" for r in range(n)]
+            ids = pa.array([f"case-{first_row + r + 1}" for r in range(n)], pa.string())
         if self.as_of is not None:
             on = np.full(n, self.as_of.toordinal(), dtype=np.int64)
         elif "date" in extra:
@@ -218,21 +243,20 @@ class ColumnEvaluator:
             else:
                 fields[key] = raw.get(key) or vector.const(None, n)
         if self.reads_id:
-            fields["id"] = vector.factorise(ids)
+            fields["id"] = vector.factorise(ids.to_pylist())
         frame = vector.Frame(n, on, fields, self.params, {}, {})
         for d in self.plan:
             frame.results[d.name] = d.evaluate(frame)
         # As the engine says them: per row, field by field in the case schema's order.
-        warnings: dict[int, list[str]] = {}
+        warnings = Warnings([], [])
         for key, rows in absent:
-            kind, col = self.node_leaves[key], raw[key]
-            for r in np.flatnonzero(rows & ~bad).tolist():
-                code = col.values[col.idx[r]]
-                warnings.setdefault(r, []).append(_absent_warning(
-                    kind, str(code), dt.date.fromordinal(int(on[r]))))
+            at = np.flatnonzero(rows & ~bad)
+            col = raw[key]
+            warnings.add(at, self._absent_texts(self.node_leaves[key], col.values,
+                                                col.idx[at], on[at]))
         late = np.flatnonzero(bad).tolist()
         out = Outcome(n, ids, {d: frame.results[d].value for d in self.decisions},
-                      {d: frame.results[d].labels for d in self.decisions}, [None] * n,
+                      {d: frame.results[d].labels for d in self.decisions}, {},
                       warnings, n - len(late))
         if late:
             self._slow(columns, n, first_row, late, out)
@@ -243,24 +267,25 @@ class ColumnEvaluator:
         """Rows decided case by case by the engine, written into `into` (a new outcome when
         None)."""
         if into is None:
-            into = Outcome(n, [""] * n,
+            into = Outcome(n, pa.nulls(n, pa.string()),
                            {d: vector.Col(np.zeros(n, dtype=np.intp), [None])
                             for d in self.decisions},
                            {d: vector.Col(np.zeros(n, dtype=np.intp), [(None, None)])
                             for d in self.decisions},
-                           [None] * n, {}, 0)
+                           {}, Warnings([], []), 0)
         values = {d: (into.values[d].idx.copy(), list(into.values[d].values))
                   for d in self.decisions}
         labels = {d: (into.labels[d].idx.copy(), list(into.labels[d].values))
                   for d in self.decisions}
-        cells = [(path, arr) for path, arr in columns]
+        ids = into.ids.to_pylist()
         for r in rows:
-            raw = nested_row(cells, r)
+            raw = nested_row(columns, r)
             case_id, results, problem, warnings = self.decide_raw(raw, first_row + r + 1)
-            into.ids[r] = case_id
-            into.errors[r] = problem
+            ids[r] = case_id
+            if problem is not None:
+                into.errors[r] = problem
             if warnings:
-                into.warnings[r] = warnings
+                into.warnings.add(np.full(len(warnings), r, dtype=np.intp), warnings)
             for d in self.decisions:
                 res = results.get(d)
                 failed = res is None or res.outcome == "error"
@@ -273,7 +298,26 @@ class ColumnEvaluator:
         for d in self.decisions:
             into.values[d] = vector.Col(*values[d])
             into.labels[d] = vector.Col(*labels[d])
+        into.ids = pa.array(ids, pa.string())
         return into
+
+    def _absent_texts(self, kind: str, values: list[object], idx: Any, on: Any) -> list[str]:
+        """The engine's warning for each code (values[idx]) not in the data on its day (on):
+        the message is made once per code, and the day put in its place."""
+        texts: dict[int, tuple[str, str] | None] = {}
+        sample = _SAMPLE_DAY.isoformat()
+        out = []
+        for i, day in zip(idx.tolist(), on.tolist(), strict=True):
+            if i not in texts:
+                before, found, after = _absent_warning(
+                    kind, str(values[i]), _SAMPLE_DAY).partition(sample)
+                texts[i] = (before, after) if found and sample not in after else None
+            parts = texts[i]
+            if parts is None:  # the day not in one place in the message: made each time
+                out.append(_absent_warning(kind, str(values[i]), dt.date.fromordinal(day)))
+            else:
+                out.append(parts[0] + _iso(day) + parts[1])
+        return out
 
     def decide_raw(self, raw: Mapping[str, object], index: int,
                    ) -> tuple[str, Mapping[str, DecisionResult], str | None, list[str]]:
@@ -320,26 +364,35 @@ class ColumnEvaluator:
         return table
 
 
-def _ids(arr: pa.Array, first_row: int) -> tuple[list[str], Any]:
+_SAMPLE_DAY = dt.date(1901, 2, 3)  # a day no message holds otherwise
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _iso(ordinal: int) -> str:
+    return dt.date.fromordinal(ordinal).isoformat()
+
+
+def _ids(arr: pa.Array, first_row: int) -> tuple[pa.Array, Any]:
     """Each row's id as the engine gives it (`case-<n>` when absent), and the rows whose id the
-    engine must judge itself (empty text, or not text or a whole number)."""
+    engine must judge itself (empty text, or neither text nor a whole number). The column
+    itself when every row has a usable id."""
     n = len(arr)
     if pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
-    values = arr.to_pylist()
-    wrong = np.zeros(n, dtype=np.bool_)
     if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
-        out: list[str] = values
-        if arr.null_count or "" in values:
-            out = [v if v else f"case-{first_row + r + 1}" for r, v in enumerate(values)]
-            wrong = np.array([v == "" for v in values], dtype=np.bool_)
-        return out, wrong
-    ok_type = pa.types.is_integer(arr.type)
-    out = []
-    for r, v in enumerate(values):
-        out.append(f"case-{first_row + r + 1}" if v is None or not ok_type else str(v))
-        wrong[r] = v is not None and not ok_type
-    return out, wrong
+        wrong = pc.equal(arr, "").fill_null(False).to_numpy(zero_copy_only=False)
+    elif pa.types.is_integer(arr.type):
+        wrong = np.zeros(n, dtype=np.bool_)
+    else:
+        wrong = arr.is_valid().to_numpy(zero_copy_only=False)
+        arr = pa.nulls(n, pa.string())
+    text = arr.cast(pa.string())
+    missing = np.flatnonzero(wrong | text.is_null().to_numpy(zero_copy_only=False))
+    if len(missing):
+        named = text.to_numpy(zero_copy_only=False)
+        named[missing] = [f"case-{first_row + r + 1}" for r in missing.tolist()]
+        text = pa.array(named, pa.string())
+    return text, wrong
 
 
 def nested_row(columns: Sequence[tuple[Path_, pa.Array]], r: int) -> dict[str, object]:

@@ -20,7 +20,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pyarrow as pa
 
 from pctrules import __version__
@@ -206,7 +205,7 @@ class Decider:
 
     def _render(self, out: Outcome) -> pa.RecordBatch:
         n = out.n
-        arrays: list[pa.Array] = [pa.array(out.ids, pa.string())]
+        arrays: list[pa.Array] = [out.ids]
         for name in self.decisions:
             arrays.append(_column(out.values[name], self._schema.field(name).type))
             labels = out.labels[name].compact()
@@ -214,14 +213,10 @@ class Decider:
             rules = pa.array([lab[0] for lab in labels.values], pa.string())  # type: ignore[index]
             reasons = pa.array([lab[1] for lab in labels.values], pa.string())  # type: ignore[index]
             arrays += [rules.take(idx), reasons.take(idx)]
-        arrays.append(pa.array(out.errors, pa.string()))
-        counts = np.zeros(n + 1, dtype=np.int32)
-        texts: list[str] = []
-        for r in sorted(out.warnings):
-            counts[r + 1] = len(out.warnings[r])
-            texts += out.warnings[r]
-        arrays.append(pa.ListArray.from_arrays(pa.array(np.cumsum(counts, dtype=np.int32)),
-                                               pa.array(texts, pa.string())))
+        arrays.append(pa.array([out.errors.get(r) for r in range(n)], pa.string())
+                      if out.errors else pa.nulls(n, pa.string()))
+        offsets, texts = out.warnings.by_row(n)
+        arrays.append(pa.ListArray.from_arrays(pa.array(offsets), pa.array(texts, pa.string())))
         return pa.RecordBatch.from_arrays(arrays, schema=self._schema)
 
     def rules_table(self) -> pa.Table:
