@@ -27,7 +27,7 @@ from pctrules.evaluation import groups, vector
 from pctrules.evaluation.engine import Engine, _absent_warning
 from pctrules.evaluation.runtime import DecisionResult, RuleError
 from pctrules.language.check.refs import CaseField
-from pctrules.language.check.types import is_node
+from pctrules.language.check.types import is_node, kinds_of
 from pctrules.language.diagnostics import CaseError
 from pctrules.language.schema import Type
 
@@ -162,8 +162,11 @@ class ColumnEvaluator:
     _TABLE_LIMIT = 1 << 18  # distinct values remembered per field before starting over
 
     def __init__(self, engine: Engine, decisions: Sequence[str], as_of: dt.date | None,
-                 params: Mapping[str, object]) -> None:
+                 params: Mapping[str, object], text: bool = False) -> None:
         self.engine = engine
+        # Every cell is text, as a CSV file gives it: fields of type int, number or bool are
+        # read from their text ('42', '2.5', 'true'), as `pctrules batch` reads them.
+        self.text = text
         self.decisions = list(decisions)
         self.as_of = as_of
         self.params = dict(params)
@@ -279,7 +282,7 @@ class ColumnEvaluator:
                   for d in self.decisions}
         ids = into.ids.to_pylist()
         for r in rows:
-            raw = nested_row(columns, r)
+            raw = nested_row(columns, r, self._typed if self.text else None)
             case_id, results, problem, warnings = self.decide_raw(raw, first_row + r + 1)
             ids[r] = case_id
             if problem is not None:
@@ -347,12 +350,15 @@ class ColumnEvaluator:
             node_ids = self.vec.nodes.ids if key in self.node_leaves else None
             none_id = self.vec.nodes.none
             by_engine = t.is_set or (is_node(t) and t.base in self.unavailable)
+            text = self.text
 
             def check(v: object) -> tuple[bool, object, int]:
                 """(valid, the value rules see, its node id or date ordinal) as the engine
                 validates the value; 0 for a date that is not one."""
                 if by_engine:
                     return False, None, 0  # sets of nodes, kinds whose data is not loaded
+                if text and isinstance(v, str):
+                    v = cell_value(v, t)
                 valid, value, _ = engine._value(v, t)
                 if not valid:
                     return False, None, 0
@@ -362,6 +368,50 @@ class ColumnEvaluator:
             absent = none_id if node_ids is not None else 0
             table = self._tables[slot] = _FieldTable(arrow_type, check, absent)
         return table
+
+
+    def _typed(self, key: str, value: object) -> object:
+        t = self.leaves.get(key)
+        return cell_value(value, t) if isinstance(value, str) and t is not None else value
+
+    def warm(self) -> None:
+        """Validate now the text values most cases hold: every code of the kinds a node field
+        takes, and every day of the bundle's era (a year either side). A process that forks
+        workers after this shares the tables with them instead of each validating anew."""
+        graph = self.engine.graph
+        effective = self.engine.checked.bundle.manifest.effective
+        first = getattr(effective, "start", None)
+        last = getattr(effective, "end", None)
+        for key, t in self.leaves.items():
+            if key in self.node_leaves:
+                kinds = set(kinds_of(t))
+                values = [c for c, node in graph.nodes.items() if node.kind in kinds]
+            elif t.base == "date" and first is not None and last is not None:
+                start, end = first.toordinal() - 366, last.toordinal() + 366
+                values = [dt.date.fromordinal(d).isoformat() for d in range(start, end + 1)]
+            else:
+                continue
+            self._table(key, t, pa.string()).index(pa.array(values, pa.string()))
+
+
+def cell_value(text: str, t: Type) -> object:
+    """A CSV cell as the value a case file would give for a field of type `t`: numbers and
+    true/false read from their text (anything else stays text, for the engine to refuse)."""
+    if t.is_set:
+        return text
+    if t.base == "int":
+        try:
+            return int(text)
+        except ValueError:
+            return text
+    if t.base == "number":
+        try:
+            return float(text) if any(c in text for c in ".eE") else int(text)
+        except ValueError:
+            return text
+    if t.base == "bool":
+        return {"true": True, "false": False}.get(text, text)
+    return text
 
 
 _SAMPLE_DAY = dt.date(1901, 2, 3)  # a day no message holds otherwise
@@ -395,13 +445,17 @@ def _ids(arr: pa.Array, first_row: int) -> tuple[pa.Array, Any]:
     return text, wrong
 
 
-def nested_row(columns: Sequence[tuple[Path_, pa.Array]], r: int) -> dict[str, object]:
-    """Row `r` as the nested mapping a case file would hold, absent (null) values left out."""
+def nested_row(columns: Sequence[tuple[Path_, pa.Array]], r: int,
+               typed: Callable[[str, object], object] | None = None) -> dict[str, object]:
+    """Row `r` as the nested mapping a case file would hold, absent (null) values left out;
+    `typed(dotted name, value)` converts a value first (text cells)."""
     out: dict[str, object] = {}
     for path, arr in columns:
         v = arr[r].as_py()
         if v is None:
             continue
+        if typed is not None:
+            v = typed(".".join(path), v)
         target = out
         for key in path[:-1]:
             inner = target.get(key)
