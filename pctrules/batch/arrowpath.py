@@ -89,8 +89,9 @@ class ArrowChunks:
         if out.warnings.rows:
             offsets, texts = out.warnings.by_row(n)
             rows_warned = np.flatnonzero(np.diff(offsets))
+            listed = texts.to_pylist()
             for r in rows_warned.tolist():
-                warned[r] = "; ".join(texts[offsets[r]:offsets[r + 1]])
+                warned[r] = "; ".join(listed[offsets[r]:offsets[r + 1]])
             ends += [self.warned(text) for text in warned.values()]
             end_of[rows_warned] = np.arange(1, len(ends))
         tails = pc.binary_join_element_wise(

@@ -14,7 +14,6 @@ gives them.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -54,22 +53,23 @@ class Warnings:
     warnings are its texts in the order the pieces were added."""
 
     rows: list[Any]  # numpy arrays of row numbers
-    texts: list[list[str]]
+    texts: list[pa.Array]  # text, one per row of the piece
 
-    def add(self, rows: Any, texts: list[str]) -> None:
+    def add(self, rows: Any, texts: pa.Array | list[str]) -> None:
         self.rows.append(rows)
-        self.texts.append(texts)
+        self.texts.append(texts if isinstance(texts, pa.Array) else pa.array(texts, pa.string()))
 
-    def by_row(self, n: int) -> tuple[Any, list[str]]:
+    def by_row(self, n: int) -> tuple[Any, pa.Array]:
         """(offsets: n + 1 positions into the texts, the texts ordered by row)."""
         if not self.rows:
-            return np.zeros(n + 1, dtype=np.int32), []
+            return np.zeros(n + 1, dtype=np.int32), pa.array([], pa.string())
         rows = np.concatenate(self.rows)
-        order = np.argsort(rows, kind="stable")
-        texts = [t for piece in self.texts for t in piece]
+        texts = pa.concat_arrays(self.texts)
         offsets = np.zeros(n + 1, dtype=np.int32)
         offsets[1:] = np.cumsum(np.bincount(rows, minlength=n))
-        return offsets, [texts[i] for i in order.tolist()]
+        if len(self.rows) > 1 or (len(rows) > 1 and (np.diff(rows) < 0).any()):
+            texts = texts.take(pa.array(np.argsort(rows, kind="stable")))
+        return offsets, texts
 
 
 def field_paths(schema: pa.Schema | Sequence[tuple[str, pa.DataType]]) -> list[Path_]:
@@ -139,9 +139,8 @@ class _FieldTable:
                 out[arr.is_null().to_numpy(zero_copy_only=False)] = 0
             return out
         pos = pc.index_in(arr, value_set=self.known)
-        new = pc.and_(pos.is_null(), arr.is_valid())
-        if pc.any(new).as_py():
-            fresh = pc.unique(arr.filter(new))
+        if pos.null_count > arr.null_count:  # values not met before (nulls stay null)
+            fresh = pc.unique(arr.filter(pc.and_(pos.is_null(), arr.is_valid())))
             for v in fresh.to_pylist():
                 ok, value, more = self.check(v)
                 self.values.append(value)
@@ -321,23 +320,26 @@ class ColumnEvaluator:
         into.ids = pa.array(ids, pa.string())
         return into
 
-    def _absent_texts(self, kind: str, values: list[object], idx: Any, on: Any) -> list[str]:
+    def _absent_texts(self, kind: str, values: list[object], idx: Any, on: Any) -> pa.Array:
         """The engine's warning for each code (values[idx]) not in the data on its day (on):
-        the message is made once per code, and the day put in its place."""
-        texts: dict[int, tuple[str, str] | None] = {}
+        the message is made once per code, and each row's day put in its place by Arrow."""
         sample = _SAMPLE_DAY.isoformat()
-        out = []
-        for i, day in zip(idx.tolist(), on.tolist(), strict=True):
-            if i not in texts:
-                before, found, after = _absent_warning(
-                    kind, str(values[i]), _SAMPLE_DAY).partition(sample)
-                texts[i] = (before, after) if found and sample not in after else None
-            parts = texts[i]
-            if parts is None:  # the day not in one place in the message: made each time
-                out.append(_absent_warning(kind, str(values[i]), dt.date.fromordinal(day)))
-            else:
-                out.append(parts[0] + _iso(day) + parts[1])
-        return out
+        codes, which = np.unique(idx, return_inverse=True)
+        before, after = [], []
+        for i in codes.tolist():
+            b, found, a = _absent_warning(kind, str(values[i]), _SAMPLE_DAY).partition(sample)
+            if not found or sample in a or not len(on) or on.min() < _FIRST_ISO_DAY:
+                # The day not once in the message, or a day Arrow writes otherwise: each made
+                # by the engine's own function.
+                return pa.array([_absent_warning(kind, str(values[i]), dt.date.fromordinal(d))
+                                 for i, d in zip(idx.tolist(), on.tolist(), strict=True)],
+                                pa.string())
+            before.append(b)
+            after.append(a)
+        pick = pa.array(which.reshape(-1))
+        days = pa.array(on - _EPOCH, pa.int32()).cast(pa.date32()).cast(pa.string())
+        return pc.binary_join_element_wise(pa.array(before, pa.string()).take(pick), days,
+                                           pa.array(after, pa.string()).take(pick), "")
 
     def decide_raw(self, raw: Mapping[str, object], index: int,
                    ) -> tuple[str, Mapping[str, DecisionResult], str | None, list[str]]:
@@ -432,11 +434,8 @@ def cell_value(text: str, t: Type) -> object:
 
 
 _SAMPLE_DAY = dt.date(1901, 2, 3)  # a day no message holds otherwise
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _iso(ordinal: int) -> str:
-    return dt.date.fromordinal(ordinal).isoformat()
+_EPOCH = dt.date(1970, 1, 1).toordinal()  # Arrow's day 0
+_FIRST_ISO_DAY = dt.date(1000, 1, 1).toordinal()  # from here Arrow writes days as isoformat
 
 
 def _ids(arr: pa.Array, first_row: int) -> tuple[pa.Array, Any]:

@@ -216,7 +216,7 @@ class Decider:
         arrays.append(pa.array([out.errors.get(r) for r in range(n)], pa.string())
                       if out.errors else pa.nulls(n, pa.string()))
         offsets, texts = out.warnings.by_row(n)
-        arrays.append(pa.ListArray.from_arrays(pa.array(offsets), pa.array(texts, pa.string())))
+        arrays.append(pa.ListArray.from_arrays(pa.array(offsets), texts))
         return pa.RecordBatch.from_arrays(arrays, schema=self._schema)
 
     def rules_table(self) -> pa.Table:
