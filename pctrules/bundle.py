@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -69,9 +70,15 @@ class Stages:
     diagnostics: Diagnostics
 
 
-def run_stages(path: Path | None) -> Stages:
-    """Load → schemas → check; stops early only when a stage has nothing to give the next."""
-    policy, diagnostics = load_bundle(path or default_bundle_path())
+def run_stages(
+    path: Path | None, *, display_root: str | None = None,
+    read: Callable[[Path], bytes] | None = None,
+) -> Stages:
+    """Load → schemas → check; stops early only when a stage has nothing to give the next.
+
+    `display_root` and `read` are the loader's (how paths are shown, how files are read)."""
+    policy, diagnostics = load_bundle(path or default_bundle_path(), display_root=display_root,
+                                      read=read)
     if policy is None:
         return Stages(None, None, diagnostics)
     manifest = policy.manifest

@@ -12,6 +12,7 @@ from pctrules.commands.evaluate import evaluate_command
 from pctrules.commands.explain import explain_command
 from pctrules.commands.graph import graph_command
 from pctrules.commands.import_ import import_command
+from pctrules.commands.lsp import lsp_command
 from pctrules.commands.repl import repl_command
 from pctrules.commands.report import report_command
 from pctrules.commands.test import test_command
@@ -21,4 +22,5 @@ COMMANDS += [graph_command, import_command, report_command]
 COMMANDS += [check_command, compile_command]
 COMMANDS += [evaluate_command, explain_command, test_command]
 COMMANDS += [eval_command, repl_command]
+COMMANDS += [lsp_command]
 COMMANDS += [batch_command]

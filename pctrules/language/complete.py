@@ -51,11 +51,12 @@ def typed_word(prefix: str) -> str:
 
 
 def complete(policy: PolicyBundle, schema: OrgSchema, case_schema: CaseSchema,
-             text: EmbeddedText, cursor: int) -> list[Candidate]:
+             text: EmbeddedText, cursor: int, typed_after: str = "") -> list[Candidate]:
     """Candidates at offset `cursor` of the expression `text`, one of `policy`'s expressions
-    (or an expression of its own: the REPL's). Filtering by the typed word is left to the
-    caller, which knows how its client matches."""
-    prefix = text.text[:cursor]
+    (or an expression of its own: the REPL's); `typed_after` is what the editor holds after
+    the text's end that YAML dropped (trailing spaces). Filtering by the typed word is left to
+    the caller, which knows how its client matches."""
+    prefix = text.text[:cursor] + typed_after
     value = _PARAM_VALUE.search(prefix)
     if value is not None:
         spec = next((p for p in policy.manifest.parameters if p.name == value.group(1)), None)
