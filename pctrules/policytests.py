@@ -5,6 +5,9 @@ checks them against the checked bundle without running anything (unknown decisio
 case fields, parameters and fact kinds, each at the key or value that is wrong), which is what
 `pctrules check` and the language server report; `run_tests` runs them traced, timing each,
 and gives a `TestRun` (outcomes, coverage, constraints) that testreport.py renders.
+
+Over 500 lines on purpose: reading, static checks, running and coverage share the PolicyTest
+and its positions, and `test`, `check` and the language server each use several of them.
 """
 
 from __future__ import annotations

@@ -12,6 +12,9 @@ in flow style (`{a: b}`, `[a, b]`) stays so while it fits on its line and holds 
 
 The result is read back before it is returned: the same data, the same expressions (as
 trees) and the same comments, or the file is left as it is (FormatError).
+
+Over 500 lines on purpose: finding comments, attaching them to entries and writing the
+layout work on one shared reading of the file (the _Writer's state), and read badly apart.
 """
 
 from __future__ import annotations
