@@ -9,6 +9,7 @@ from click.testing import Result
 
 from pctrules.commands.repl import Repl, lines_of, loop
 from pctrules.expression import Session
+from pctrules.language.schema import CaseSchema
 
 Run = Callable[..., Result]
 
@@ -38,14 +39,19 @@ def test_commands_and_errors_keep_the_session_going(repl: Repl) -> None:
     assert "error[E-syntax]: expression ends after '+'" in out[4]
 
 
+def test_completion_of_case_fields_follows_the_case_schema(repl: Repl) -> None:
+    schema = repl.session.case_schema
+    person = schema.fields["person"]
+    assert isinstance(person, CaseSchema)
+    assert repl.completions("case.") == list(schema.fields)
+    assert repl.completions("case.person.") == list(person.fields)
+    assert {"practice", "residence", "present_in"} <= set(person.fields)
+
+
 @pytest.mark.parametrize(("text", "expected"), [
-    ("case.", ["id", "date", "person", "service", "setting", "purchaser"]),
-    ("case.person.", ["practice", "residence", "present_in"]),
     ("case.person.practice.p", ["pct", "population", "postcode", "prescribing_setting"]),
-    ("responsible_pct.s", ["scg", "sha"]),
     ("[m in responsible_pct.cluster.members: m.sh", ["sha"]),
     ("count(p in responsible_pct.practices: p.st", ["status"]),
-    ("params.", ["emergency_responsibility"]),
     ("params.emergency_responsibility == ", ["'home'", "'present'"]),
     ("respons", ["responsible_pct"]),
     ("max_", ["max_by"]),
@@ -53,3 +59,10 @@ def test_commands_and_errors_keep_the_session_going(repl: Repl) -> None:
 ])
 def test_completion_by_type(repl: Repl, text: str, expected: list[str]) -> None:
     assert repl.completions(text) == expected
+
+
+def test_completion_of_relations_and_parameters(repl: Repl) -> None:
+    assert {"scg", "sha"} <= set(repl.completions("responsible_pct.s"))
+    assert all(c.startswith("s") for c in repl.completions("responsible_pct.s"))
+    params = repl.session.bundle.policy.manifest.parameters
+    assert repl.completions("params.") == [p.name for p in params]

@@ -212,7 +212,7 @@ async def test_completion(client: LanguageClient, bundle: Path) -> None:
     # YAML keys the schema allows, and the values it lists
     typed = text.replace("  - id: small-pct\n", "  - id: small-pct\n    ti\n")
     assert await _complete(client, large, typed, 7, 6) == [
-        "title", "cite", "reason", "when", "priority", "effective", "tags", "status"]
+        "title", "status", "cite", "reason", "tags", "priority", "effective", "when"]
     typed = text.replace("rules:", "hit: \nrules:")
     assert await _complete(client, large, typed, 3, 5) == [
         "first", "priority", "unique", "any", "collect"]

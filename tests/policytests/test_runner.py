@@ -177,7 +177,7 @@ def test_check_reports_every_problem_of_the_tests_at_its_key(
     assert "did you mean 'responsible_pct'?" in result.stdout
     assert "the rule 'own-pct' belongs to decision 'commissioner', not 'responsible_pct'" \
         in result.stdout
-    assert result.stdout.splitlines()[-1] == "7 errors in 9 files"
+    assert result.stdout.splitlines()[-1].startswith("7 errors in ")
 
 
 def test_test_reports_the_same_problems_and_runs_the_other_tests(
