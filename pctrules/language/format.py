@@ -44,6 +44,7 @@ class FormatError(Exception):
 @dataclass
 class Comment:
     line: int  # 1-based
+    column: int
     text: str  # '# …', without trailing spaces
     own_line: bool
     blank_after: bool = False  # an empty line follows it (kept: it separates a header)
@@ -57,6 +58,7 @@ class _Entry:
     last: int  # its last line
     leading: list[Comment] = field(default_factory=list)
     trailing: list[Comment] = field(default_factory=list)
+    continued: list[Comment] = field(default_factory=list)  # lines of its trailing comment
     blank_before: bool = False
 
 
@@ -103,7 +105,7 @@ def find_comments(root: YNode, text: str) -> list[Comment]:
             line, column = index.position(i)
             own = not text[i - column + 1: i].strip()
             after = text[end + 1: text.find("\n", end + 1) if "\n" in text[end + 1:] else n]
-            out.append(Comment(line, text[i:end].rstrip(), own,
+            out.append(Comment(line, column, text[i:end].rstrip(), own,
                                own and end < n and not after.strip()))
             i = end
         else:
@@ -306,7 +308,15 @@ class _Writer:
         tail: list[Comment] = []
         header: list[Comment] = []
         first = ordered[0][0].first if ordered else 0
+        last: tuple[Comment, _Entry] | None = None  # the last trailing comment, and its entry
         for c in self.comments:
+            if c.own_line and last is not None and last[0].line == c.line - 1 \
+                    and last[0].column == c.column:
+                # A comment under a trailing comment, in its column: it goes on with it.
+                last[1].continued.append(c)
+                last = (c, last[1])
+                continue
+            last = None
             if c.own_line and c.line < first:
                 header.append(c)
             elif c.own_line:
@@ -315,7 +325,9 @@ class _Writer:
             else:
                 holders = [(e, d) for e, d in ordered if e.first <= c.line <= e.last]
                 if holders:
-                    max(holders, key=lambda h: h[1])[0].trailing.append(c)
+                    holder = max(holders, key=lambda h: h[1])[0]
+                    holder.trailing.append(c)
+                    last = (c, holder)
                 else:
                     tail.append(c)
         for entry, _ in ordered:
@@ -436,9 +448,12 @@ class _Writer:
         rank = {k: i for i, k in enumerate(order)}
         return sorted(node.items, key=lambda kv: rank.get(kv[0].value, len(rank)))
 
-    def emit(self, line: str, trailing: list[Comment] | None = None) -> None:
+    def emit(self, line: str, trailing: list[Comment] | None = None,
+             entry: _Entry | None = None) -> None:
         text = " ".join(c.text for c in trailing) if trailing else None
         self.out.append((line.rstrip(), text))
+        if entry is not None and trailing:
+            self.out += [(_GOES_ON, c.text) for c in entry.continued]
 
     def _leading(self, entry: _Entry | None, indent: int, first: bool) -> None:
         if entry is None:
@@ -477,6 +492,8 @@ class _Writer:
                     line, old = self.out[before]
                     extra = " ".join(c.text for c in entry.trailing)
                     self.out[before] = (line, f"{old} {extra}" if old else extra)
+                    self.out[before + 1:before + 1] = [(_GOES_ON, c.text)
+                                                       for c in entry.continued]
             else:
                 self.write_value(head, item, indent, (*path, i), entry)
 
@@ -488,7 +505,7 @@ class _Writer:
             if value.tag == "tag:yaml.org,2002:null" and not self.raw(value):
                 self.emit(head, trailing)
                 return
-            self.emit(f"{head} {lines[0]}", trailing)
+            self.emit(f"{head} {lines[0]}", trailing, entry)
             for line in lines[1:]:
                 self.emit(line)
             return
@@ -498,11 +515,11 @@ class _Writer:
         if self.flow.get(id(value)):
             text = self._flow_text(value, path)
             if text is not None and len(head) + 1 + len(text) <= WIDTH:
-                self.emit(f"{head} {text}", trailing)
+                self.emit(f"{head} {text}", trailing, entry)
                 return
             self.flow[id(value)] = False
             self._entries_for(value, path, indent)
-        self.emit(head, trailing)
+        self.emit(head, trailing, entry)
         if isinstance(value, YMap):
             self.write_map(value, indent + INDENT, path)
         else:
@@ -550,6 +567,10 @@ class _Writer:
         return self.text[start:end]
 
 
+_GOES_ON = "\x00"
+"""The line part of a comment line that continues the trailing comment above it."""
+
+
 def _depth(line: str) -> int:
     """A line's nesting, for aligning comments: its indentation, '- ' counted as space."""
     return len(line) - len(line.lstrip(" -"))
@@ -567,12 +588,20 @@ def _align(lines: list[tuple[str, str | None]]) -> str:
         paragraph = lines[i:max(j, i + 1)]
         widths: dict[int, int] = {}
         for line, comment in paragraph:
-            if comment is not None:
+            if comment is not None and line != _GOES_ON:
                 depth = _depth(line)
                 widths[depth] = max(widths.get(depth, 0), len(line))
+        column = 0
         for line, comment in paragraph:
-            out.append(line if comment is None else f"{line.ljust(widths[_depth(line)])}  "
-                       f"{comment}" if line.strip() else comment)
+            if comment is None:
+                out.append(line)
+            elif line == _GOES_ON:
+                out.append(" " * column + str(comment))
+            elif line.strip():
+                column = widths[_depth(line)] + 2
+                out.append(f"{line.ljust(column - 2)}  {comment}")
+            else:
+                out.append(str(comment))
         i = max(j, i + 1)
     while out and not out[-1]:
         out.pop()

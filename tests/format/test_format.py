@@ -115,3 +115,11 @@ def test_a_file_that_is_not_yaml_exits_3(run: Run, tmp_path: Path) -> None:
     result = run("fmt", "--check", str(bad))
     assert result.exit_code == 3
     assert f"{bad}: not formatted: it is not valid YAML" in result.stderr
+
+
+def test_a_trailing_comment_that_goes_on_below_stays_with_its_line() -> None:
+    text = ("case:\n  person:\n    prison: practice?   # a prisoner's prison: (a\n"
+            "                        # prescribing cost centre)\n  service: service?\n")
+    assert fmt(text, "b/bundle.yaml") == (
+        "case:\n  person:\n    prison: practice?  # a prisoner's prison: (a\n"
+        "                       # prescribing cost centre)\n  service: service?\n")
