@@ -123,3 +123,9 @@ def test_a_trailing_comment_that_goes_on_below_stays_with_its_line() -> None:
     assert fmt(text, "b/bundle.yaml") == (
         "case:\n  person:\n    prison: practice?  # a prisoner's prison: (a\n"
         "                       # prescribing cost centre)\n  service: service?\n")
+
+
+def test_the_default_bundle_is_formatted(run: Run) -> None:
+    result = run("fmt", "--check", str(ENGLAND))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("0 files would be formatted, ")
