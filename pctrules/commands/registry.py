@@ -7,15 +7,21 @@ import click
 from pctrules.commands.batch import batch_command
 from pctrules.commands.check import check_command
 from pctrules.commands.compile import compile_command
+from pctrules.commands.eval import eval_command
 from pctrules.commands.evaluate import evaluate_command
 from pctrules.commands.explain import explain_command
+from pctrules.commands.fmt import fmt_command
 from pctrules.commands.graph import graph_command
 from pctrules.commands.import_ import import_command
+from pctrules.commands.lsp import lsp_command
+from pctrules.commands.repl import repl_command
 from pctrules.commands.report import report_command
 from pctrules.commands.test import test_command
 
 COMMANDS: list[click.Command] = []
 COMMANDS += [graph_command, import_command, report_command]
-COMMANDS += [check_command, compile_command]
+COMMANDS += [check_command, fmt_command, compile_command]
 COMMANDS += [evaluate_command, explain_command, test_command]
+COMMANDS += [eval_command, repl_command]
+COMMANDS += [lsp_command]
 COMMANDS += [batch_command]
