@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pctrules.evaluation.compile import CompiledBundle, compile_bundle, unavailable_kinds
 from pctrules.graph.build import build_graph, data_entry_problem
@@ -16,6 +18,10 @@ from pctrules.language.diagnostics import Diagnostics, ExitCode, PctrulesError
 from pctrules.language.loader import PolicyBundle, load_bundle, path_label
 from pctrules.language.schema import CaseSchema, OrgSchema
 from pctrules.resources import default_bundle_path
+
+if TYPE_CHECKING:
+    from pctrules.language.source import SourceFile
+    from pctrules.policytests import PolicyTest
 
 
 @dataclass(frozen=True)
@@ -64,9 +70,15 @@ class Stages:
     diagnostics: Diagnostics
 
 
-def run_stages(path: Path | None) -> Stages:
-    """Load → schemas → check; stops early only when a stage has nothing to give the next."""
-    policy, diagnostics = load_bundle(path or default_bundle_path())
+def run_stages(
+    path: Path | None, *, display_root: str | None = None,
+    read: Callable[[Path], bytes] | None = None,
+) -> Stages:
+    """Load → schemas → check; stops early only when a stage has nothing to give the next.
+
+    `display_root` and `read` are the loader's (how paths are shown, how files are read)."""
+    policy, diagnostics = load_bundle(path or default_bundle_path(), display_root=display_root,
+                                      read=read)
     if policy is None:
         return Stages(None, None, diagnostics)
     manifest = policy.manifest
@@ -93,13 +105,24 @@ def open_bundle(path: Path | None, data_dir: Path | None = None) -> Bundle:
 
 
 def check_path(path: Path | None) -> tuple[dict[str, int], Diagnostics]:
-    """What `pctrules check` reports: counts of what was checked, and every diagnostic."""
+    """What `pctrules check` reports: counts of what was checked, and every diagnostic (the
+    policy tests' files included)."""
+    from pctrules.policytests import check_tests, read_tests  # it builds on this module
+
     stages = run_stages(path)
     policy = stages.policy
+    tests: list[PolicyTest] = []
+    test_files: list[SourceFile] = []
+    if policy is not None:
+        tests, problems, test_files = read_tests(policy)
+        stages.diagnostics.extend(problems)
+        if stages.checked is not None:
+            stages.diagnostics.extend(check_tests(tests, stages.checked))
     summary = {
-        "files": len(policy.files) if policy else 0,
+        "files": len(policy.files) + len(test_files) if policy else 0,
         "decisions": len(policy.decisions) if policy else 0,
         "rules": sum(len(d.rules) for d in policy.decisions) if policy else 0,
         "constraints": len(policy.constraints) if policy else 0,
+        "tests": len(tests),
     }
     return summary, stages.diagnostics

@@ -88,6 +88,8 @@ def summary_line(diags: Iterable[Diagnostic], summary: Mapping[str, int]) -> str
                          _count(summary.get("rules", 0), "rule")])
     if summary.get("constraints"):
         checked += ", " + _count(summary["constraints"], "constraint")
+    if summary.get("tests"):
+        checked += ", " + _count(summary["tests"], "test")
     return f"ok: {checked} checked, " + (_count(warnings, "warning") if warnings else "no problems")
 
 

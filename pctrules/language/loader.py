@@ -207,10 +207,12 @@ def locate(root: YNode, path: KeyPath) -> Span | None:
 class _Reader:
     """Reads one bundle's files: display paths, limits, schema checks and spec building."""
 
-    def __init__(self, root: Path, display: str, limits: Limits) -> None:
+    def __init__(self, root: Path, display: str, limits: Limits,
+                 read: Callable[[Path], bytes] | None = None) -> None:
         self.root = root
         self.display = display
         self.limits = limits
+        self.read_bytes = read or Path.read_bytes
         self.diagnostics = Diagnostics()
         self.files: list[SourceFile] = []
         self.indexes: dict[int, LineIndex] = {}
@@ -225,7 +227,7 @@ class _Reader:
     def read(self, path: Path) -> tuple[SourceFile, YNode] | None:
         shown = self.show(path)
         try:
-            data = path.read_bytes()
+            data = self.read_bytes(path)
         except OSError as exc:
             self.diagnostics.add(error("E-missing-file", f"cannot read '{shown}'", None,
                                        _lower(exc.strerror or "check the path")))
@@ -512,15 +514,17 @@ def _same(a: Path, b: Path) -> bool:
 
 def load_bundle(
     root: Path, *, display_root: str | None = None, limits: Limits = LIMITS,
+    read: Callable[[Path], bytes] | None = None,
 ) -> tuple[PolicyBundle | None, Diagnostics]:
     """Load a bundle folder: manifest, decisions and constraints, with all their problems.
 
     Never raises for anything in the files: problems are diagnostics. The bundle is None only
-    when nothing usable loaded (no readable `bundle.yaml`).
+    when nothing usable loaded (no readable `bundle.yaml`). `read` gives a file's bytes (the
+    language server reads the text of files open in the editor through it).
     """
     root = Path(root)
     display, embedded_bundle = display_base(root, display_root)
-    reader = _Reader(root, display, limits)
+    reader = _Reader(root, display, limits, read)
     manifest = _read_manifest(reader)
     if manifest is None and not (root / "bundle.yaml").is_file():
         return None, reader.diagnostics
