@@ -21,7 +21,13 @@ from pctrules.batch.run import (
     run_batch,
 )
 from pctrules.commands.common import as_of_option, bundle_option, data_option, handle_errors
-from pctrules.commands.evaluate import decision_option, open_engine, param_option, parse_params
+from pctrules.commands.evaluate import (
+    audit_options,
+    decision_option,
+    open_engine,
+    param_option,
+    parse_params,
+)
 
 
 @click.command("batch")
@@ -44,11 +50,13 @@ from pctrules.commands.evaluate import decision_option, open_engine, param_optio
 @click.option("--per-case", is_flag=True,
               help="Evaluate every case with the per-case evaluator, not by columns (slower; "
                    "for checking the fast path).")
+@audit_options
 @handle_errors
 def batch_command(
     input_path: Path, output: Path, bundle: Path | None, data_dir: Path | None,
     as_of: dt.date | None, decisions: Sequence[str], workers: int | None,
     out_format: str | None, in_format: str | None, params: Sequence[str], per_case: bool,
+    audit: Path | None, audit_inputs: bool,
 ) -> None:
     """Decide every case of INPUT (CSV with dotted column names, or JSONL) into --output.
 
@@ -81,6 +89,10 @@ def batch_command(
     if summary.note and not per_case:
         click.echo(f"note: cases were evaluated one by one, as {summary.note}", err=True)
     click.echo(summary.line())
+    if audit is not None:
+        from pctrules.audit.batchlog import audit_batch
+
+        click.echo(audit_batch(audit, audit_inputs, engine, opts), err=True)
 
 
 class _progress_bar:

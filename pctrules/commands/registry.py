@@ -15,6 +15,7 @@ from pctrules.commands.graph import graph_command
 from pctrules.commands.import_ import import_command
 from pctrules.commands.lsp import lsp_command
 from pctrules.commands.repl import repl_command
+from pctrules.commands.replay import replay_command
 from pctrules.commands.report import report_command
 from pctrules.commands.test import test_command
 
@@ -25,3 +26,4 @@ COMMANDS += [evaluate_command, explain_command, test_command]
 COMMANDS += [eval_command, repl_command]
 COMMANDS += [lsp_command]
 COMMANDS += [batch_command]
+COMMANDS += [replay_command]
