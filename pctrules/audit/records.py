@@ -40,7 +40,7 @@ class AuditError(Exception):
     """An audit file that cannot be written to or read as one (a usage problem, exit 2)."""
 
 
-# -- record text ---------------------------------------------------------------------------------
+# -- record text ----------------------------------------------------------------------------
 
 
 def canonical_json(value: object) -> str:
@@ -118,7 +118,7 @@ def unseal(line: str) -> tuple[str, str] | None:
     return line[:-_SUFFIX] + "}", line[-_SUFFIX + 10:-2]
 
 
-# -- writing ---------------------------------------------------------------------------------------
+# -- writing ----------------------------------------------------------------------------------
 
 
 def header(provenance: Mapping[str, object], *, command: str, decisions: Sequence[str],
@@ -241,7 +241,7 @@ def last_chain(path: Path) -> str:
     return sealed[1]
 
 
-# -- reading ---------------------------------------------------------------------------------------
+# -- reading ----------------------------------------------------------------------------------
 
 
 @dataclass
@@ -376,7 +376,7 @@ def records(path: Path, run: Run) -> Iterator[tuple[int, str]]:
             yield number, body
 
 
-# -- Parquet ---------------------------------------------------------------------------------------
+# -- Parquet ----------------------------------------------------------------------------------
 
 
 def _need_pyarrow() -> None:

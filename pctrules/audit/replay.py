@@ -386,7 +386,7 @@ def _case_id(raw: object, seq: int) -> str:
     return str(given) if isinstance(given, (str, int)) and str(given) else f"case-{seq}"
 
 
-# -- rendering --------------------------------------------------------------------------------
+# -- rendering ---------------------------------------------------------------------------
 
 
 def render_text(report: ReplayReport) -> str:

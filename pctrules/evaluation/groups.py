@@ -190,7 +190,8 @@ def grouper(checked: CheckedBundle, graph: OrgGraph, functions: Mapping[str, Dec
     return group
 
 
-def _expressions(d: CheckedDecision) -> Iterator[ast.Expr]:
+def decision_expressions(d: CheckedDecision) -> Iterator[ast.Expr]:
+    """Every expression of a decision: its subject, default, and each rule's when and then."""
     if d.subject is not None:
         yield d.subject.collection
     if d.default is not None:
@@ -209,7 +210,7 @@ def decision_reads(checked: CheckedBundle, d: CheckedDecision) -> Reads:
     changes: batch groups rows by it, and the audit tools' exhaustive situation space
     (pctrules/audit/space.py) enumerates by it."""
     reads = Reads(checked, [".".join(p) for p, _ in checked.case_schema.leaves()])
-    for e in _expressions(d):
+    for e in decision_expressions(d):
         reads.add(e)
     return reads
 
