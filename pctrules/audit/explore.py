@@ -462,10 +462,10 @@ def _twins(steps: Sequence[Step], lanes: Sequence[Lane]) -> set[int]:
         return set()
     same_data = [sha for _, sha in lanes[0].graph.sources] == [
         sha for _, sha in lanes[1].graph.sources]  # by content: the bundles' folders differ
-    a, b = (lane.engine.bundle.policy.manifest for lane in lanes)
-    same_schema = (a.case, a.schema) == (b.case, b.schema) and [
-        (p.name, p.type, p.default, p.choices) for p in a.parameters] == [
-        (p.name, p.type, p.default, p.choices) for p in b.parameters]
+    old, new = (lane.engine.bundle.policy.manifest for lane in lanes)
+    same_schema = (old.case, old.schema) == (new.case, new.schema) and [
+        (p.name, p.type, p.default, p.choices) for p in old.parameters] == [
+        (p.name, p.type, p.default, p.choices) for p in new.parameters]
     if not (same_data and same_schema):
         return set()
     out = set()
