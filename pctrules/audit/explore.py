@@ -684,3 +684,32 @@ def days_text(spans: Sequence[tuple[int, int]], limit: int = 3) -> str:
     more = len(spans) - limit
     return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
 
+
+
+def locate(explorer: Explorer, values: Mapping[str, object], day: dt.date,
+           ) -> list[tuple[str, Record]] | None:
+    """The records on the path of one situation: the case's field values (and `params.<name>`
+    values) on `day`. None when the walk holds no such situation (a code not in the data on
+    that day). For tests: the walk must say what the engine says for every case."""
+    tree = explorer.tree
+    ordinal = day.toordinal()
+    node = explorer.root
+    found: list[tuple[str, Record]] = []
+    while True:
+        found += [(explorer.steps[j].name, r) for j, r in tree.records[node]]
+        if tree.leaf[node]:
+            return found
+        chosen = None
+        for child, assigned in tree.children[node]:
+            if assigned is not None:
+                key, c = assigned
+                if any(m.value == values.get(key) and type(m.value) is type(values.get(key))
+                       for m in c.members):
+                    chosen = child
+                    break
+            elif tree.period[child][0] <= ordinal <= tree.period[child][1]:
+                chosen = child
+                break
+        if chosen is None:
+            return None
+        node = chosen
