@@ -236,6 +236,7 @@ th{background:#f4f4f4}.matched{background:#e8f6e8}.not-matched{background:#fff}
 .unknown{background:#fff6dd}.skipped{color:#888}.error{background:#fde8e8}
 .warn{color:#8a5a00}ul{margin:.2em 0;padding-left:1.2em}figure{margin:.6em 0;overflow-x:auto}
 figcaption{color:#555;font-size:.9em}summary{cursor:pointer;color:#1f4f9f}
+figure svg{max-width:100%;height:auto}
 .title{color:#444}.inputs td:first-child{width:14em}
 """
 

@@ -91,7 +91,7 @@ def compare_golden(actual: str, name: str) -> None:
     assert actual == golden.read_text(encoding="utf-8")
 
 
-# -- a synthetic register for the default bundle ---------------------------------------------------
+# -- a synthetic register for the default bundle ----------------------------------------------
 
 # Real PCT codes of the default bundle; each practice's history is drawn from these moves.
 _HISTORIES: Sequence[Sequence[tuple[str, str, str]]] = (
