@@ -247,18 +247,21 @@ def _silent(engine: Engine, explorer: Explorer, weights: Weights, d: CheckedDeci
     probe = probe_engine(engine, d, [r.spec.id for r in live]).bound.functions[name]
     j = next(i for i, s in enumerate(explorer.steps) if s.name == name)
     held: dict[str, list[tuple[Outcome | None, Tally]]] = {r.spec.id: [] for r in live}
+    shown: dict[str, list[dict[str, Any]]] = {r.spec.id: [] for r in live}
     for node, records in enumerate(explorer.tree.records):
         outcome = next((o for i, o in records if i == j), None)
         st = explorer.tree.states.get(node)
         if outcome is None or st is None:
             continue
         period = explorer.tree.period[node]
-        for _, result in explorer.probe(j, st, period, probe):
+        for probed, result in explorer.probe(j, st, period, probe):
             for rule in result.rules:
                 if rule in held:
                     t = Tally()
                     t.add(weights, node, weights.paths[node])
                     held[rule].append((outcome, t))  # type: ignore[arg-type]
+                    if len(shown[rule]) < EXAMPLES:
+                        shown[rule].append(example(explorer, node, probed.fields))
     for r in live:
         rid = r.spec.id
         found = held[rid]
@@ -285,7 +288,7 @@ def _silent(engine: Engine, explorer: Explorer, weights: Weights, d: CheckedDeci
             at, f"rule '{rid}' of '{name}' would match in {total.situations:,} situations, "
                 f"but never decides: {told} decides first", total.situations,
             _practices(explorer, total), _population(explorer, total), _merge(total.days),
-            [example(explorer, n) for n in total.examples[:EXAMPLES]]))
+            shown[rid]))
     return out
 
 
@@ -337,11 +340,12 @@ def _population(explorer: Explorer, t: Tally) -> int | None:
     return total if known else None
 
 
-def example(explorer: Explorer, node: int) -> dict[str, Any]:
-    """An example situation: each field the decisions read on the way, and its period; with
-    a case (the first value of each class, on the first day) to run through `explain`."""
+def example(explorer: Explorer, node: int,
+            more: Mapping[str, Class] | None = None) -> dict[str, Any]:
+    """An example situation: each field the decisions read on the way (and `more`), and its
+    period; with a case (the first value of each class, on the first day) for `explain`."""
     found = situation(explorer, node)
-    fields: dict[str, Class] = found["fields"]
+    fields: dict[str, Class] = {**found["fields"], **(more or {})}
     case: dict[str, Any] = {"id": "example", "date": found["from"].isoformat()}
     params: dict[str, object] = {}
     shown: dict[str, object] = {}
@@ -408,7 +412,7 @@ def render_text(a: Analysis) -> str:
 
 def _scope(f: Finding) -> str:
     parts = [f"{f.situations:,} situation{'s' * (f.situations != 1)}"]
-    if f.practices is not None:
+    if f.practices:
         parts.append(f"{f.practices:,} practice{'s' * (f.practices != 1)}")
     if f.population is not None:
         parts.append(f"{f.population:,} registered patients")
@@ -421,9 +425,9 @@ def example_text(ex: Mapping[str, Any]) -> str:
     fields = ex["fields"]
     parts = []
     for key, v in fields.items():
-        values = ", ".join(str(x) for x in v["values"][:3])
+        values = " or ".join(str(x) for x in v["values"][:3])
         more = v["count"] - min(3, len(v["values"]))
-        shown = values + (f" and {more:,} more" if more > 0 else "")
+        shown = values + (f" or {more:,} more" if more > 0 else "")
         parts.append(f"{key} {shown}" if not key.startswith("params.") else shown)
     when = ex["from"] if ex["from"] == ex["to"] else f"{ex['from']}–{ex['to']}"
     return ", ".join([*parts, when]) if parts else when

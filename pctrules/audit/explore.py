@@ -662,13 +662,14 @@ def situation(explorer: Explorer, node: int) -> dict[str, Any]:
     """An example situation: the field classes on the way to `node`, and its period."""
     tree = explorer.tree
     fields: dict[str, Class] = {}
+    s, e = tree.period[node]
     at = node
-    while at >= 0:
+    while at >= 0:  # back along the first parents: their periods narrow the example's
         a = tree.assigned[at]
         if a is not None and a[0] not in fields:
             fields[a[0]] = a[1]
+        s, e = max(s, tree.period[at][0]), min(e, tree.period[at][1])
         at = tree.parent[at]
-    s, e = tree.period[node]
     return {"fields": fields, "from": dt.date.fromordinal(s), "to": dt.date.fromordinal(e)}
 
 

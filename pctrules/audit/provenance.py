@@ -37,13 +37,14 @@ def policy_digest(bundle: Bundle) -> str:
 
 
 def data_files(bundle: Bundle) -> dict[str, str]:
-    """Each data file the graph is built from, by the name users know it by, with its sha256:
-    the bundle's own tables (`england/data/pct.csv`), then the data folder's manifest and the
-    tables it lists (`data:ods-epcmem.part_of.csv`)."""
+    """Each data file the graph is built from, with its sha256, named the same wherever the
+    bundle and the data folder are: the bundle's own tables as `bundle.yaml` lists them
+    (`bundle:data/pct.csv`), then the data folder's manifest and the tables it lists
+    (`data:ods-epcmem.part_of.csv`)."""
     out: dict[str, str] = {}
     for entry in bundle.policy.manifest.data:
         path = bundle.path / entry.path
-        out[bundle.show_path(path)] = sha256_file(path) if path.is_file() else "missing"
+        out[f"bundle:{entry.path}"] = sha256_file(path) if path.is_file() else "missing"
     folder = bundle.data_dir
     if folder is not None:
         manifest = folder / MANIFEST

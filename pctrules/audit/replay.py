@@ -122,10 +122,10 @@ class RunReplay:
             if was == is_:
                 continue
             moved = True
-            key = (name, was[1], is_[1])
+            key = (name, _rule(name, was[1], before), _rule(name, is_[1], after))
             d = self.drift.get(key)
             if d is None:
-                d = self.drift[key] = Drift(name, was[1], is_[1])
+                d = self.drift[key] = Drift(*key)
             d.count += 1
             d.values[(canonical_json(was[0]), canonical_json(is_[0]))] += 1
             if len(d.examples) < EXAMPLES:
@@ -149,6 +149,14 @@ class RunReplay:
             "other_changes": {"count": self.other.count, "examples": self.other.examples},
             "notes": self.notes, "not_replayed": self.not_replayed,
         }
+
+
+def _rule(name: str, rule: str | None, record: Mapping[str, Any]) -> str | None:
+    """A record's rule for a decision; for one that failed, '(error)'."""
+    error = record.get("error")
+    if rule is None and isinstance(error, str) and f"{name}: " in error:
+        return "(error)"
+    return rule
 
 
 def _drift_order(d: Drift) -> tuple[str, int, str, str]:
@@ -358,6 +366,8 @@ def _dotted(value: object, prefix: str = "") -> dict[str, str]:
 def _evaluate_run(path: Path, run: Run, engine: Engine, decisions: list[str],
                   params: dict[str, object], as_of: dt.date | None, cases: Path | None,
                   notes: list[str]) -> Iterator[str]:
+    """The records of an evaluate run decided again; its case files are found first (so that
+    a missing one is said before anything is compared)."""
     from pctrules.commands.case_files import read_case_file
 
     head = run.header
@@ -368,6 +378,12 @@ def _evaluate_run(path: Path, run: Run, engine: Engine, decisions: list[str],
     else:
         files = [_source(path, entry, cases, notes) for entry in (head.get("inputs") or [])]
         raws = [raw.data for f in files for raw in read_case_file(str(f))]
+    return _decided_again(engine, raws, decisions, params, as_of, recorded)
+
+
+def _decided_again(engine: Engine, raws: Iterable[object], decisions: list[str],
+                   params: dict[str, object], as_of: dt.date | None, recorded: bool,
+                   ) -> Iterator[str]:
     for seq, raw in enumerate(raws, start=1):
         try:
             case = engine.validate_case(raw, seq)
