@@ -434,12 +434,14 @@ def example_text(ex: Mapping[str, Any]) -> str:
 
 
 def _space_text(space: Mapping[str, object]) -> str:
-    named = {"person.practice": "practices", "person.residence": "areas of residence",
-             "service": "services"}
+    named = {"person.practice": ("practice", "practices"),
+             "person.residence": ("area of residence", "areas of residence"),
+             "service": ("service", "services")}
     parts = []
-    for key, label in named.items():
+    for key, (one, many) in named.items():
         if key in space:
-            parts.append(f"{space[key]:,} {label}")
+            n = space[key]
+            parts.append(f"{n:,} {one if n == 1 else many}")
     others = [k for k in space if k not in named and k != "nodes"]
     if others:
         parts.append("and " + ", ".join(others))

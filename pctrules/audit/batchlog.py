@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import itertools
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from hashlib import sha256
@@ -197,7 +198,7 @@ def output_rows(path: Path, fmt: str | None, decisions: Sequence[str], engine: E
     error, its warnings as JSON text, or `null` when the output has no warnings column)."""
     checked = {d.spec.name: d for d in engine.checked.decisions}
     values = {n: _Values(checked[n].output, checked[n].subject is not None) for n in decisions}
-    memo: dict[tuple[object, ...], str] = {}
+    memo: dict[object, str] = {}
     if detect_format(path, fmt) == "jsonl":
         with path.open(encoding="utf-8", errors="surrogateescape") as f:
             for line in f:
@@ -212,22 +213,42 @@ def output_rows(path: Path, fmt: str | None, decisions: Sequence[str], engine: E
                        "null" if "warnings" not in obj else json_text(_warnings(warnings)))
         return
     with path.open(encoding="utf-8", errors="surrogateescape", newline="") as f:
-        reader = csv.reader(f)
-        columns = next(reader, [])
+        lines = iter(f)
+        columns = next(csv.reader(lines), [])
         at = {c: i for i, c in enumerate(columns)}
         picks = [(at[n], at[f"{n}.rule"], at[f"{n}.reason"]) for n in decisions]
         flat = [i for p in picks for i in p]
-        # Batch writes the decision cells side by side after the id: one slice per row.
-        span = (flat[0], flat[-1] + 1) if flat == list(range(1, len(flat) + 1)) else None
         error_at, warnings_at = at.get("error"), at.get("warnings")
-        for row in reader:
-            key = tuple(row[span[0]:span[1]]) if span else tuple(row[i] for i in flat)
+        # Batch writes the id, the decision cells side by side, then the error (and warnings):
+        # a line without quotes is cut with two string splits, and its decision cells looked
+        # up whole (a decision has few distinct results).
+        plain = flat == list(range(1, len(flat) + 1)) and error_at == len(flat) + 1
+        tail = len(columns) - len(flat) - 1
+
+        def render(row: Sequence[str]) -> str:
+            return decisions_text(decisions, [
+                (values[n].from_cell(_plain(row[v])), _plain(row[r]) or None,
+                 _plain(row[why]) or None) for n, (v, r, why) in zip(decisions, picks,
+                                                                      strict=True)])
+
+        for line in lines:
+            if plain and '"' not in line:
+                case_id, rest = line.rstrip("\r\n").split(",", 1)
+                segment, *after = rest.rsplit(",", tail)
+                text = memo.get(segment)
+                if text is None:
+                    text = memo[segment] = render(["", *segment.split(",")])
+                error = after[0]
+                warnings = "null" if warnings_at is None else json_text(
+                    _warnings(_plain(after[1])))
+                yield case_id, text, _plain(error) if error else None, warnings
+                continue
+            # A quoted cell (it may hold a line end): the csv module reads the whole record.
+            row = next(csv.reader(itertools.chain([line], lines)))
+            key = tuple(row[i] for i in flat)  # not a str: never a plain line's segment
             text = memo.get(key)
             if text is None:
-                text = memo[key] = decisions_text(decisions, [
-                    (values[n].from_cell(_plain(row[v])), _plain(row[r]) or None,
-                     _plain(row[why]) or None)
-                    for n, (v, r, why) in zip(decisions, picks, strict=True)])
+                text = memo[key] = render(row)
             error = row[error_at] if error_at is not None else ""
             warnings = "null" if warnings_at is None else json_text(
                 _warnings(_plain(row[warnings_at])))

@@ -262,11 +262,12 @@ class Explorer:
         return node
 
     def _key(self, j: int, st: State, when: object) -> object:
-        """What the walk from step j on depends on: the node's identity in the memo."""
-        part = st.known.get(("key", j))
-        if part is None:
+        """What the walk from step j on depends on: the node's identity in the memo (None:
+        a state that cannot be a key, decided on its own)."""
+        part = st.known.get(("key", j), False)
+        if part is False:
             part = st.known[("key", j)] = self._state_key(j, st)
-        return (part, when)
+        return None if part is None else (part, when)
 
     def _state_key(self, j: int, st: State) -> object:
         held_fields = st.fields
@@ -284,7 +285,12 @@ class Explorer:
         try:
             hash(key)
         except TypeError:  # a `for:` decision's mapping: compared by its items
-            key = tuple(_frozen(p) if isinstance(p, tuple) else p for p in parts)
+            key = tuple(tuple(_frozen(x) for x in p) if isinstance(p, tuple) else p
+                        for p in parts)
+            try:
+                hash(key)
+            except TypeError:
+                return None  # not shared: decided on its own
         return key
 
     def _expand(self, node: int, j: int, st: State, s: int, e: int) -> None:
@@ -541,6 +547,8 @@ def _codes(value: object) -> Iterator[str]:
 def _frozen(value: object) -> object:
     if isinstance(value, Mapping):
         return tuple(sorted((str(k), _frozen(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        return tuple(_frozen(v) for v in value)
     return value
 
 

@@ -27,7 +27,7 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 from pctrules.jsonlines import json_text
 
@@ -275,10 +275,21 @@ class AuditFile:
     problems: list[Problem] = field(default_factory=list)
 
 
-def scan(path: Path) -> AuditFile:
-    """Read an audit file once, checking every line's chain and each run's numbering."""
+class Visitor(Protocol):
+    """Told of each run of an audit file as `scan` reads it: replay decides as it reads."""
+
+    def start(self, run: Run) -> None: ...
+
+    def record(self, body: str, seq: int | None) -> None: ...
+
+    def finish(self, run: Run) -> None: ...
+
+
+def scan(path: Path, visitor: Visitor | None = None) -> AuditFile:
+    """Read an audit file once, checking every line's chain and each run's numbering, and
+    telling `visitor` of each run and record on the way."""
     if path.suffix.lower() == ".parquet":
-        return _scan_parquet(path)
+        return _scan_parquet(path, visitor)
     out = AuditFile(path)
     prev = ""
     run: Run | None = None
@@ -306,6 +317,8 @@ def scan(path: Path) -> AuditFile:
                 if run is not None and not run.ended:
                     out.problems.append(Problem(run.first_line, "this run has no end line: it "
                                                 "did not finish, or its last records were cut"))
+                    if visitor is not None:
+                        visitor.finish(run)
                 try:
                     head = json.loads(body)
                 except ValueError:
@@ -313,10 +326,14 @@ def scan(path: Path) -> AuditFile:
                 run = Run(head, number, offset)
                 out.runs.append(run)
                 expected = 1
+                if visitor is not None:
+                    visitor.start(run)
             elif body.startswith('{"end":'):
-                if run is None:
+                if run is None or run.ended:
                     continue
                 run.ended = True
+                if visitor is not None:
+                    visitor.finish(run)
                 run.end_count = _int_after(body, '{"end":')
                 if run.end_count != run.records:
                     out.problems.append(Problem(number, f"the run says it wrote "
@@ -332,9 +349,13 @@ def scan(path: Path) -> AuditFile:
                             else f"record {seq} is out of place (expected {expected})")
                     out.problems.append(Problem(number, what, seq))
                 expected = (seq or expected) + 1
+                if visitor is not None:
+                    visitor.record(body, seq)
     if run is not None and not run.ended:
         out.problems.append(Problem(run.first_line, "this run has no end line: it did not "
                                     "finish, or its last records were cut"))
+        if visitor is not None:
+            visitor.finish(run)
     if not out.runs and not out.problems:
         out.problems.append(Problem(0, "the file holds no audit run"))
     return out
@@ -385,9 +406,6 @@ def _need_pyarrow() -> None:
     except ImportError:
         raise AuditError("a Parquet audit file needs pyarrow: pip install pyarrow (or name a "
                          ".jsonl audit file)") from None
-
-
-_RECORD_KEYS = ("seq", "case", "input", "as_of", "decisions", "warnings", "error", "case_input")
 
 
 def _write_parquet(path: Path, head: Mapping[str, object], rows: list[tuple[int, str]],
@@ -450,7 +468,7 @@ def _parquet_records(path: Path) -> Iterator[tuple[int, str]]:
             data["warnings"][i] or "null", data["error"][i], data["case_input"][i])
 
 
-def _scan_parquet(path: Path) -> AuditFile:
+def _scan_parquet(path: Path, visitor: Visitor | None) -> AuditFile:
     table = _parquet_table(path)
     meta = table.schema.metadata or {}
     out = AuditFile(path)
@@ -460,10 +478,14 @@ def _scan_parquet(path: Path) -> AuditFile:
     head = json.loads(meta[b"pctrules-audit"])
     run = Run(head, 1, 0)
     out.runs.append(run)
+    if visitor is not None:
+        visitor.start(run)
     chain = link("", json_text(head))
     chains = table.column("chain").to_pylist() if "chain" in table.column_names else []
     for (number, body), claimed in zip(_parquet_records(path), chains, strict=False):
         run.records += 1
+        if visitor is not None:
+            visitor.record(body, _int_after(body, '{"seq":'))
         chain = link(chain, body)
         if chain != claimed:
             out.problems.append(_broken(number, body, False))
@@ -472,6 +494,8 @@ def _scan_parquet(path: Path) -> AuditFile:
         if seq != run.records:
             out.problems.append(Problem(number, f"record {seq} is out of place or a record "
                                         "before it is missing", seq))
+    if visitor is not None:
+        visitor.finish(run)
     end = json.loads(meta.get(b"pctrules-audit-end", b"{}"))
     run.ended = "end" in end
     run.end_count = end.get("end")

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pctrules.audit.batchlog import batch_bodies
+from pctrules.audit.batchlog import batch_bodies, output_rows
 from pctrules.audit.provenance import differences, provenance, sha256_file
 from pctrules.audit.records import (
     AuditFile,
@@ -28,6 +28,7 @@ from pctrules.audit.records import (
     canonical_json,
     decisions_text,
     input_hash,
+    jstr,
     record_body,
     records,
     scan,
@@ -191,75 +192,99 @@ EngineFor = Callable[[Path | None, Path | None], Engine]
 def replay(path: Path, engine_for: EngineFor, *, bundle: Path | None = None,
            data: Path | None = None, cases: Path | None = None) -> ReplayReport:
     """Re-decide every run of the audit file at `path`. `bundle` and `data` replace the ones
-    the header names; `cases` is the input file when it is no longer where the header says."""
-    found: AuditFile = scan(path)
-    runs = []
-    for number, run in enumerate(found.runs, start=1):
-        runs.append(_replay_run(path, number, run, engine_for, bundle, data, cases))
-    return ReplayReport(path, runs, found.problems)
-
-
-def _replay_run(path: Path, number: int, run: Run, engine_for: EngineFor, bundle: Path | None,
-                data: Path | None, cases: Path | None) -> RunReplay:
-    head = run.header
-    out = RunReplay(number, head)
-    recorded_bundle = (head.get("bundle") or {}).get("path")
-    recorded_data = (head.get("data") or {}).get("folder")
-    bundle_dir = bundle or (Path(recorded_bundle) if recorded_bundle else None)
-    data_dir = data or (Path(recorded_data) if recorded_data else None)
-    engine = engine_for(bundle_dir, data_dir)
-    out.differences = differences(head, provenance(engine.bundle, engine.info.digest,
-                                                   bundle_dir))
-    decisions = list((head.get("decisions") or {}).keys())
-    known = {d.name for d in engine.compiled.decisions}
-    gone = [d for d in decisions if d not in known]
-    if gone:
-        out.not_replayed = ("the bundle no longer has the decision" + ("s " if len(gone) > 1
-                            else " ") + ", ".join(f"'{d}'" for d in gone))
-        return _count_only(out, path, run)
-    params = _params(engine, head.get("parameters") or {}, out.notes)
-    as_of = dt.date.fromisoformat(head["as_of"]) if head.get("as_of") else None
-    with tempfile.TemporaryDirectory(prefix="pctrules-replay-") as tmp:
-        try:
-            bodies = (_batch_run(path, run, engine, decisions, params, as_of, cases, Path(tmp),
-                                 out.notes)
-                      if head.get("command") == "batch" else
-                      _evaluate_run(path, run, engine, decisions, params, as_of, cases,
-                                    out.notes))
-        except _CannotReplay as exc:
-            out.not_replayed = str(exc)
-            return _count_only(out, path, run)
-        _compare_all(out, records(path, run), bodies)
-    return out
+    the header names; `cases` is the input file when it is no longer where the header says.
+    The file is read once: each run is decided again when its header is read, and each record
+    compared (and its chain checked) as it is read."""
+    replayer = _Replayer(path, engine_for, bundle, data, cases)
+    found: AuditFile = scan(path, replayer)
+    return ReplayReport(path, replayer.runs, found.problems)
 
 
 class _CannotReplay(Exception):
     """The run's cases cannot be re-decided (no recorded input, and no case file)."""
 
 
-def _count_only(out: RunReplay, path: Path, run: Run) -> RunReplay:
-    out.records = sum(1 for _ in records(path, run))
-    return out
+class _Replayer:
+    """Decides each run again as `scan` meets its header, and compares its records as they
+    come, each with the re-decided record of the same `seq` (records deleted from the file
+    leave gaps; a record out of place is counted as changed)."""
+
+    def __init__(self, path: Path, engine_for: EngineFor, bundle: Path | None,
+                 data: Path | None, cases: Path | None) -> None:
+        self.path, self.engine_for = path, engine_for
+        self.bundle, self.data, self.cases = bundle, data, cases
+        self.runs: list[RunReplay] = []
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._new: Iterator[str] | None = None
+        self._position = 0
+        self._current: str | None = None
+
+    def start(self, run: Run) -> None:
+        out = RunReplay(len(self.runs) + 1, run.header)
+        self.runs.append(out)
+        self._new, self._position, self._current = None, 0, None
+        self._tmp = tempfile.TemporaryDirectory(prefix="pctrules-replay-")
+        try:
+            self._new = self._decide(run, out, Path(self._tmp.name))
+        except _CannotReplay as exc:
+            out.not_replayed = str(exc)
+
+    def _decide(self, run: Run, out: RunReplay, tmp: Path) -> Iterator[str]:
+        head = run.header
+        recorded_bundle = (head.get("bundle") or {}).get("path")
+        recorded_data = (head.get("data") or {}).get("folder")
+        bundle_dir = self.bundle or (Path(recorded_bundle) if recorded_bundle else None)
+        data_dir = self.data or (Path(recorded_data) if recorded_data else None)
+        engine = self.engine_for(bundle_dir, data_dir)
+        out.differences = differences(head, provenance(engine.bundle, engine.info.digest,
+                                                       bundle_dir))
+        decisions = list((head.get("decisions") or {}).keys())
+        known = {d.name for d in engine.compiled.decisions}
+        gone = [d for d in decisions if d not in known]
+        if gone:
+            raise _CannotReplay("the bundle no longer has the decision" + (
+                "s " if len(gone) > 1 else " ") + ", ".join(f"'{d}'" for d in gone))
+        params = _params(engine, head.get("parameters") or {}, out.notes)
+        as_of = dt.date.fromisoformat(head["as_of"]) if head.get("as_of") else None
+        if head.get("command") == "batch":
+            return _batch_run(self.path, run, engine, decisions, params, as_of, self.cases,
+                              tmp, out.notes)
+        return _evaluate_run(self.path, run, engine, decisions, params, as_of, self.cases,
+                             out.notes)
+
+    def record(self, body: str, seq: int | None) -> None:
+        out = self.runs[-1]
+        if self._new is None:
+            out.records += 1
+            return
+        seq = seq or 0
+        while self._position < seq:
+            self._current = next(self._new, None)
+            self._position += 1
+        current = self._current if self._position == seq else None
+        if isinstance(current, Tail):
+            if body.endswith(current):  # the usual case, without building the record again
+                out.records += 1
+                out.identical += 1
+                return
+            current = body[:body.find(',"decisions":')] + current
+        out.compare(body, current)
+
+    def finish(self, run: Run) -> None:
+        out = self.runs[-1]
+        if self._new is not None and next(self._new, None) is not None:
+            out.notes.append("the input has more cases than the run recorded")
+        self._new = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
 
 
-def _compare_all(out: RunReplay, old: Iterable[tuple[int, str]], new: Iterator[str]) -> None:
-    """Each recorded body against the re-decided body with the same `seq` (records deleted
-    from the file leave gaps; a record out of place is counted as changed)."""
-    position = 0
-    current: str | None = None
-    for _, body in old:
-        seq = _seq(body)
-        while position < seq:
-            current = next(new, None)
-            position += 1
-        out.compare(body, current if position == seq else None)
-    if next(new, None) is not None:
-        out.notes.append("the input has more cases than the run recorded")
+class Tail(str):
+    """A re-decided record from its `decisions` key on: the rest (seq, case, input hash, as-of)
+    is the recorded record's, as the input file is byte for byte the one the run read."""
 
-
-def _seq(body: str) -> int:
-    digits = body[7:27].split(",", 1)[0]
-    return int(digits) if body.startswith('{"seq":') and digits.isdigit() else 0
+    __slots__ = ()
 
 
 def _params(engine: Engine, recorded: Mapping[str, object], notes: list[str],
@@ -277,9 +302,10 @@ def _params(engine: Engine, recorded: Mapping[str, object], notes: list[str],
     return out
 
 
-def _source(path: Path, entry: Mapping[str, Any], cases: Path | None, notes: list[str]) -> Path:
-    """The run's input file: `--cases`, else where the header says it was, else the file of
-    that name beside the audit file."""
+def _source(path: Path, entry: Mapping[str, Any], cases: Path | None,
+            notes: list[str]) -> tuple[Path, bool]:
+    """The run's input file (`--cases`, else where the header says it was, else the file of
+    that name beside the audit file), and whether it is byte for byte the one the run read."""
     given = str(entry.get("path"))
     if cases is not None:
         candidates = [cases]
@@ -290,9 +316,10 @@ def _source(path: Path, entry: Mapping[str, Any], cases: Path | None, notes: lis
         candidates = [Path(str(entry.get("resolved") or given)), path.parent / Path(given).name]
     for candidate in candidates:
         if candidate.is_file():
-            if entry.get("sha256") and sha256_file(candidate) != entry.get("sha256"):
+            same = bool(entry.get("sha256")) and sha256_file(candidate) == entry.get("sha256")
+            if not same:
                 notes.append(f"the input file '{candidate}' has changed since the run")
-            return candidate
+            return candidate, same
     raise _CannotReplay(f"the input file '{given}' is not where the run read it, nor beside "
                         "the audit file; give it with --cases")
 
@@ -315,8 +342,9 @@ def _batch_run(path: Path, run: Run, engine: Engine, decisions: list[str],
         source = tmp / f"input.{fmt}"
         _write_inputs(source, fmt, _recorded_inputs(path, run), lambda: _recorded_inputs(
             path, run))
+        same = False
     else:
-        source = _source(path, entry, cases, notes)
+        source, same = _source(path, entry, cases, notes)
     out_fmt = str(head.get("output_format") or "csv")
     output = tmp / f"output.{out_fmt}"
     opts = BatchOptions(input=source, output=output, bundle=engine.bundle.path,
@@ -324,6 +352,11 @@ def _batch_run(path: Path, run: Run, engine: Engine, decisions: list[str],
                         decisions=tuple(decisions), in_format=fmt, out_format=out_fmt,
                         params=params)
     run_batch(opts, None, prepare(opts, engine))
+    if same:  # the same rows as the run read: only what was decided needs reading again
+        return (Tail(f',"decisions":{text},"warnings":{warnings},"error":'
+                     f'{"null" if error is None else jstr(error)}}}')
+                for _, text, error, warnings in output_rows(output, out_fmt, decisions,
+                                                            engine))
     return batch_bodies(engine, source, fmt, output, out_fmt, decisions, as_of, recorded)
 
 
@@ -376,7 +409,7 @@ def _evaluate_run(path: Path, run: Run, engine: Engine, decisions: list[str],
     if recorded and cases is None:
         raws = _recorded_inputs(path, run)
     else:
-        files = [_source(path, entry, cases, notes) for entry in (head.get("inputs") or [])]
+        files = [_source(path, entry, cases, notes)[0] for entry in (head.get("inputs") or [])]
         raws = [raw.data for f in files for raw in read_case_file(str(f))]
     return _decided_again(engine, raws, decisions, params, as_of, recorded)
 

@@ -68,7 +68,10 @@ def result_cells(r: DecisionResult | None) -> tuple[str, str | None, str | None]
     has none of them (the record's `error` says why)."""
     if r is None or r.outcome == "error":
         return "null", None, None
-    return json_text(json_value(r.value)), r.rule, r.reason
+    value = json_value(r.value)
+    # A `for:` decision over several subjects gives a mapping: keys in order, as batch has it.
+    text = canonical_json(value) if isinstance(value, Mapping) else json_text(value)
+    return text, r.rule, r.reason
 
 
 def case_body(seq: int, result: CaseResult, raw: object, names: Sequence[str],

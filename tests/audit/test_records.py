@@ -201,6 +201,34 @@ def test_replay_reads_the_case_file_beside_the_audit(cli: click.Group, tmp_path:
     assert "not replayed: the input file" in result.stdout and "--cases" in result.stdout
 
 
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_batch_replay_from_recorded_inputs(cli: click.Group, tmp_path: Path, fmt: str) -> None:
+    """With --audit-inputs the input file is not needed: replay writes it again from the
+    records, in its own format (CSV cells stay text)."""
+    source = tmp_path / f"cases.{fmt}"
+    rows = [{"id": "t1", "date": "2005-02-01", "practice": "X1", "service": "S2"},
+            {"id": "t2", "date": "2005-08-01", "practice": "X2"},
+            {"id": "t3", "date": "2005-02-01", "residence": "A2", "setting": "emergency"},
+            {"id": "t4", "date": "2005-02-31", "practice": "X4"}]
+    if fmt == "csv":
+        columns = ["id", "date", "practice", "residence", "service", "setting"]
+        source.write_text(",".join(columns) + "\n" + "".join(
+            ",".join(str(r.get(c, "")) for c in columns) + "\n" for r in rows),
+            encoding="utf-8")
+    else:
+        source.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    audit = tmp_path / "audit.jsonl"
+    _audit(cli, "batch", str(source), "-o", str(tmp_path / f"out.{fmt}"), "--bundle",
+           str(TOY), "--audit", str(audit), "--audit-inputs")
+    records = [r for r in json_lines(audit.read_text()) if "seq" in r]
+    assert records[1]["case_input"]["practice"] == "X2"
+    assert "must be a real date" in records[3]["error"]
+    source.unlink()
+    result = run(cli, "replay", str(audit), "--exit-code")
+    assert result.exit_code == 0, result.output
+    assert "4 records: identical" in result.stdout
+
+
 def test_batch_replay_on_the_default_bundle_and_a_changed_register_row(
         cli: click.Group, register: Path, tmp_path: Path) -> None:
     """`batch --audit` over the default bundle with a register; one row of the register
