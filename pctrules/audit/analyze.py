@@ -27,20 +27,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pctrules.audit.explore import (
-    Explorer,
-    Outcome,
-    Record,
+from pctrules.audit.explore import Explorer, Outcome, Record
+from pctrules.audit.space import Class, Lane
+from pctrules.audit.tally import (
     Tally,
     Weights,
-    _merge,
     days_text,
+    merge_days,
     situation,
     situations,
     tally,
     weigh,
 )
-from pctrules.audit.space import Class, Lane
 from pctrules.evaluation.engine import Engine
 from pctrules.language.check.state import CheckedDecision
 
@@ -287,7 +285,7 @@ def _silent(engine: Engine, explorer: Explorer, weights: Weights, d: CheckedDeci
             "shadowed", name, [rid, *[k for k in deciders if k in {x.spec.id for x in d.rules}]],
             at, f"rule '{rid}' of '{name}' would match in {total.situations:,} situations, "
                 f"but never decides: {told} decides first", total.situations,
-            _practices(explorer, total), _population(explorer, total), _merge(total.days),
+            _practices(explorer, total), _population(explorer, total), merge_days(total.days),
             shown[rid]))
     return out
 

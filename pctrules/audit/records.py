@@ -16,6 +16,8 @@ keep the final chain each run prints (or the file's size) somewhere else to dete
 Parquet (`--audit FILE.parquet`, needs pyarrow): one run per file, the header in the file's
 metadata, a row per record with the same chain computed over the same record text; the
 decision columns hold each value as JSON text.
+
+Writing and reading the format change together, so both are here (over 500 lines for that).
 """
 
 from __future__ import annotations

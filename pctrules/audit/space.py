@@ -15,7 +15,9 @@ produce rather than a sample of cases. This module says what a situation is made
   changes: the validity of the nodes and edges its hops can walk to from them, and the
   effective dates of its rules. Between two breakpoints every lookup answers the same.
 
-explore.py walks the space decision by decision, branching only on what is read.
+explore.py walks the space decision by decision, branching only on what is read. What a
+decision observes, its classes and its breakpoints are one definition of "seen alike", kept in
+one module (over 500 lines for that).
 """
 
 from __future__ import annotations

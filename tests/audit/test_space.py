@@ -13,8 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pctrules.audit.explore import Explorer, Outcome, locate, tally
+from pctrules.audit.explore import Explorer, Outcome
 from pctrules.audit.space import Lane
+from pctrules.audit.tally import locate, tally
 from pctrules.bundle import open_bundle
 from pctrules.evaluation.engine import Engine
 from tests.audit.conftest import TOY, TOY_DAYS, decide, toy_cases
