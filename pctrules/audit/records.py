@@ -223,6 +223,18 @@ class AuditWriter:
             self._file.close()
 
 
+def check_appendable(path: Path) -> None:
+    """AuditError unless a run can be appended to `path` (new, or an audit file whose last run
+    ended; a Parquet file must be new, and needs pyarrow)."""
+    if path.suffix.lower() == ".parquet":
+        _need_pyarrow()
+        if path.exists():
+            raise AuditError(f"the Parquet audit file '{path}' exists; Parquet files cannot "
+                             "be appended to: name a new file, or use a .jsonl audit file")
+        return
+    last_chain(path)
+
+
 def last_chain(path: Path) -> str:
     """The chain the next run of an existing audit file continues from ('' for a new file);
     AuditError when the file is not an audit file or its last run did not end."""

@@ -68,6 +68,13 @@ def batch_command(
     3 invalid bundle · 5 no CSV header line · 130 interrupted · 1 a worker died
     """
     engine = open_engine(bundle, data_dir)
+    if audit is not None:
+        from pctrules.audit.records import AuditError, check_appendable
+
+        try:  # before the run, not after it: an audit that cannot be written stops it
+            check_appendable(audit)
+        except AuditError as exc:
+            raise click.UsageError(str(exc)) from None
     opts = BatchOptions(
         input=input_path, output=output, bundle=bundle, data_dir=data_dir, as_of=as_of,
         decisions=tuple(decisions), workers=workers, in_format=in_format,
@@ -91,8 +98,12 @@ def batch_command(
     click.echo(summary.line())
     if audit is not None:
         from pctrules.audit.batchlog import audit_batch
+        from pctrules.audit.records import AuditError
 
-        click.echo(audit_batch(audit, audit_inputs, engine, opts), err=True)
+        try:
+            click.echo(audit_batch(audit, audit_inputs, engine, opts), err=True)
+        except AuditError as exc:
+            raise click.UsageError(str(exc)) from None
 
 
 class _progress_bar:

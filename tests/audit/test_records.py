@@ -141,6 +141,13 @@ def test_appending_to_something_else_is_refused(cli: click.Group, toy_cases_file
     assert result.exit_code == 2
     assert "does not end with the end line of an audit run" in result.output
     assert audit.read_text() == "not an audit file\n"
+    csv_in = tmp_path / "cases.csv"
+    csv_in.write_text("id,date,practice\nt1,2005-02-01,X1\n", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    result = run(cli, "batch", str(csv_in), "-o", str(out), "--bundle", str(TOY), "--audit",
+                 str(audit))
+    assert result.exit_code == 2 and "does not end with the end line" in result.output
+    assert not out.exists()  # refused before the run
 
 
 # -- replay ------------------------------------------------------------------------------------
