@@ -21,7 +21,7 @@ import pytest
 
 from pctrules.evaluation.engine import Engine
 from pctrules.page import FOLD, PATH_COLOUR, PageCase, folded, render_page
-from tests.audit.conftest import REPO, TOY, run
+from tests.audit.conftest import run
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "chrome")
 CASE = "examples/specialised-bassetlaw.yaml"
@@ -206,7 +206,3 @@ def test_the_pixel_check_sees_a_page_without_the_picture(browser: str, tmp_path:
     shot = tmp_path / "blank.png"
     _chromium(browser, page, f"--screenshot={shot}")
     assert _coloured(shot.read_bytes(), PATH_COLOUR) == 0
-
-
-def test_repo_paths() -> None:
-    assert (REPO / CASE).exists() and TOY.exists()

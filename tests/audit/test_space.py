@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import shutil
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -126,7 +125,3 @@ def test_a_field_is_split_only_as_far_as_decisions_look(toy: Engine, walk: Explo
     classes = [a[1] for n in range(len(walk.tree)) for _, a in walk.tree.children[n]
                if a is not None and a[0] == "practice"]
     assert any({m.value for m in c.members} == {"X1", "X5"} for c in classes)
-
-
-def test_toy_bundle_is_where_the_tests_say(toy: Engine) -> None:
-    assert Path(toy.bundle.path) == TOY
