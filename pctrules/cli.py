@@ -38,6 +38,7 @@ def cli(debug: bool) -> None:
     \b
     Exit codes: 0 ok · 1 internal error · 2 usage · 3 invalid policy, bundle or data
                 4 policy tests failed · 5 invalid case input
+                7 with --exit-code: replay found drift, diff changes, analyze problems
     """
 
 

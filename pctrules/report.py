@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import html
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
@@ -249,54 +248,13 @@ def render_case_text(
     return "\n".join(lines)
 
 
-_CSS = """
-body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:70em;color:#222;padding:0 1em}
-h1{font-size:1.4em}h2{font-size:1.15em;margin-top:2em;border-bottom:1px solid #ccc}
-h3{font-size:1em;margin:1.4em 0 .3em}code,.at{font-family:ui-monospace,monospace;font-size:.9em}
-.at{color:#666}table{border-collapse:collapse;width:100%;margin:.3em 0 1em}
-td,th{border:1px solid #ddd;padding:.3em .5em;text-align:left;vertical-align:top}
-th{background:#f4f4f4}.matched{background:#e8f6e8}.not-matched{background:#fff}
-.unknown{background:#fff6dd}.skipped{color:#888}.error{background:#fde8e8}
-.warn{color:#8a5a00}ul{margin:.2em 0;padding-left:1.2em}
-"""
-
-
 def render_cases_html(
     cases: Sequence[tuple[str | None, dt.date, Mapping[str, runtime.DecisionResult],
                           Sequence[str]]],
     graph: NameLookup, *, title: str, bundle: str,
 ) -> str:
-    """A single self-contained page (no scripts, no external files) explaining the cases."""
-    esc = html.escape
-    out = [
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{esc(title)}</h1><p>Bundle {esc(bundle)}</p>",
-    ]
-    for case_id, as_of, results, warnings in cases:
-        out.append(f"<h2>Case {esc(case_id or '(no id)')} as of {as_of.isoformat()}</h2>")
-        out += [f'<p class="warn">warning: {esc(w)}</p>' for w in warnings]
-        for result in results.values():
-            out.append(f"<h3>{esc(decision_headline(result, graph))}</h3>")
-            trace = result.trace
-            if trace is None:
-                continue
-            if result.cite:
-                out.append(f"<p>Cited: {esc(result.cite)}</p>")
-            out.append("<table><tr><th>rule</th><th>outcome</th><th>why</th>"
-                       "<th>graph evidence</th></tr>")
-            for rule in trace.rules:
-                story = rule_story(rule, as_of, graph)
-                why = esc(story[0].split(": ", 1)[1] if ": " in story[0] else rule.note or "")
-                extra = "".join(f"<br>{esc(s.strip())}" for s in story[1:]
-                                if not s.strip().startswith("and "))
-                edges = "".join(
-                    f"<li>{esc(_edge_story(e, None, graph))}</li>" for e in rule.evidence)
-                out.append(
-                    f'<tr class="{rule.outcome}"><td><code>{esc(rule.rule)}</code><br>'
-                    f'<span class="at">{esc(rule.at)}</span></td>'
-                    f"<td>{_MARKS[rule.outcome]} {rule.outcome}</td><td>{why}{extra}</td>"
-                    f"<td>{'<ul>' + edges + '</ul>' if edges else ''}</td></tr>")
-            out.append("</table>")
-    out.append("</body></html>")
-    return "\n".join(out) + "\n"
+    """A single self-contained page (no scripts, no external files) explaining the cases;
+    `pctrules explain --format html` adds their inputs and decision diagram (page.py)."""
+    from pctrules.page import PageCase, render_page
+
+    return render_page([PageCase(*c) for c in cases], graph, title=title, bundle=bundle)

@@ -21,7 +21,13 @@ from pctrules.batch.run import (
     run_batch,
 )
 from pctrules.commands.common import as_of_option, bundle_option, data_option, handle_errors
-from pctrules.commands.evaluate import decision_option, open_engine, param_option, parse_params
+from pctrules.commands.evaluate import (
+    audit_options,
+    decision_option,
+    open_engine,
+    param_option,
+    parse_params,
+)
 
 
 @click.command("batch")
@@ -44,11 +50,13 @@ from pctrules.commands.evaluate import decision_option, open_engine, param_optio
 @click.option("--per-case", is_flag=True,
               help="Evaluate every case with the per-case evaluator, not by columns (slower; "
                    "for checking the fast path).")
+@audit_options
 @handle_errors
 def batch_command(
     input_path: Path, output: Path, bundle: Path | None, data_dir: Path | None,
     as_of: dt.date | None, decisions: Sequence[str], workers: int | None,
     out_format: str | None, in_format: str | None, params: Sequence[str], per_case: bool,
+    audit: Path | None, audit_inputs: bool,
 ) -> None:
     """Decide every case of INPUT (CSV with dotted column names, or JSONL) into --output.
 
@@ -60,6 +68,13 @@ def batch_command(
     3 invalid bundle · 5 no CSV header line · 130 interrupted · 1 a worker died
     """
     engine = open_engine(bundle, data_dir)
+    if audit is not None:
+        from pctrules.audit.records import AuditError, check_appendable
+
+        try:  # before the run, not after it: an audit that cannot be written stops it
+            check_appendable(audit)
+        except AuditError as exc:
+            raise click.UsageError(str(exc)) from None
     opts = BatchOptions(
         input=input_path, output=output, bundle=bundle, data_dir=data_dir, as_of=as_of,
         decisions=tuple(decisions), workers=workers, in_format=in_format,
@@ -81,6 +96,14 @@ def batch_command(
     if summary.note and not per_case:
         click.echo(f"note: cases were evaluated one by one, as {summary.note}", err=True)
     click.echo(summary.line())
+    if audit is not None:
+        from pctrules.audit.batchlog import audit_batch
+        from pctrules.audit.records import AuditError
+
+        try:
+            click.echo(audit_batch(audit, audit_inputs, engine, opts), err=True)
+        except AuditError as exc:
+            raise click.UsageError(str(exc)) from None
 
 
 class _progress_bar:

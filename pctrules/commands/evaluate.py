@@ -36,6 +36,37 @@ def open_engine(bundle: Path | None, data_dir: Path | None) -> Engine:
     return Engine(open_bundle(bundle, data_dir))
 
 
+def audit_options(f: click.decorators.FC) -> click.decorators.FC:
+    f = click.option(
+        "--audit-inputs", is_flag=True,
+        help="Keep each case's input in its audit record, so replay needs no case file.")(f)
+    return click.option(
+        "--audit", type=click.Path(dir_okay=False, path_type=Path), default=None,
+        metavar="FILE",
+        help="Append an audit record per case to FILE (JSON Lines; Parquet for .parquet).")(f)
+
+
+def write_audit(path: Path, record_inputs: bool, engine: Engine, *, command: str,
+                bundle: Path | None, decisions: Sequence[str],
+                params: dict[str, object] | None, as_of: dt.date | None, files: Sequence[str],
+                cases: Sequence[tuple[object, CaseResult]]) -> None:
+    """Append the audit run of decided cases; say where, and its last chain, on stderr."""
+    from pctrules.audit.records import AuditError
+    from pctrules.audit.write import audit_cases, input_entry, run_header
+
+    if "-" in files and not record_inputs:
+        click.echo("warning: the cases come from standard input and --audit-inputs is not "
+                   "given: replay will need them again", err=True)
+    head = run_header(engine, command=command, bundle_arg=bundle, decisions=decisions,
+                      params=params, as_of=as_of, inputs=[input_entry(f) for f in files],
+                      inputs_recorded=record_inputs)
+    try:
+        sealed = audit_cases(path, head, cases, record_inputs)
+    except AuditError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(sealed.line(), err=True)
+
+
 def parse_params(engine: Engine, given: Sequence[str]) -> dict[str, object] | None:
     """`--param name=value` options as typed values; a usage error (exit 2) when malformed."""
     if not given:
@@ -85,14 +116,20 @@ def _typed(spec: ParameterSpec, text: str) -> object:
 
 def load_cases(engine: Engine, paths: Sequence[str]) -> list[Case]:
     """Every case of the files, validated; every invalid case is reported (exit 5)."""
+    return [case for case, _ in load_raw_cases(engine, paths)]
+
+
+def load_raw_cases(engine: Engine, paths: Sequence[str]) -> list[tuple[Case, object]]:
+    """Every case of the files, validated, with its input as the file gave it (an audit record
+    hashes it); every invalid case is reported (exit 5)."""
     problems: list[Diagnostic] = []
-    cases: list[Case] = []
+    cases: list[tuple[Case, object]] = []
     index = 0
     for path in paths or ("-",):
         for raw in read_case_file(path):
             index += 1
             try:
-                cases.append(engine.validate_case(raw.data, index))
+                cases.append((engine.validate_case(raw.data, index), raw.data))
             except CaseError as exc:
                 problems.extend(exc.diagnostics)
     if problems:
@@ -126,11 +163,12 @@ def run_cases(
               show_default=True, help="Text for people; JSON, one object per case per line.")
 @click.option("--explain", is_flag=True, help="Add each decision's trace (DESIGN §6).")
 @param_option
+@audit_options
 @handle_errors
 def evaluate_command(
     case_files: tuple[str, ...], bundle: Path | None, data_dir: Path | None,
     as_of: dt.date | None, decisions: tuple[str, ...], fmt: str, explain: bool,
-    params: tuple[str, ...],
+    params: tuple[str, ...], audit: Path | None, audit_inputs: bool,
 ) -> None:
     """Decide the cases of CASE_FILE (YAML or JSON; '-' or nothing: standard input).
 
@@ -138,9 +176,13 @@ def evaluate_command(
     """
     engine = open_engine(bundle, data_dir)
     given = parse_params(engine, params)
-    cases = load_cases(engine, case_files)
-    results = run_cases(engine, cases, as_of=as_of, decisions=decisions, trace=explain,
-                        params=given)
+    loaded = load_raw_cases(engine, case_files)
+    results = run_cases(engine, [c for c, _ in loaded], as_of=as_of, decisions=decisions,
+                        trace=explain, params=given)
+    if audit is not None:
+        write_audit(audit, audit_inputs, engine, command="evaluate", bundle=bundle,
+                    decisions=decisions, params=given, as_of=as_of, files=case_files or ("-",),
+                    cases=[(raw, r) for (_, raw), r in zip(loaded, results, strict=True)])
     if fmt == "json":
         for result in results:
             click.echo(result.to_json())

@@ -10,7 +10,7 @@ import click
 from pctrules.commands.common import as_of_option, bundle_option, data_option, handle_errors
 from pctrules.commands.evaluate import (
     decision_option,
-    load_cases,
+    load_raw_cases,
     open_engine,
     param_option,
     parse_params,
@@ -36,21 +36,25 @@ def explain_command(
     considered, why it matched or not, and the organisation facts (with their dates) used."""
     engine = open_engine(bundle, data_dir)
     given = parse_params(engine, params)
-    cases = load_cases(engine, [case_file])
-    results = run_cases(engine, cases, as_of=as_of, decisions=decisions, trace=True,
-                        params=given)
+    loaded = load_raw_cases(engine, [case_file])
+    results = run_cases(engine, [c for c, _ in loaded], as_of=as_of, decisions=decisions,
+                        trace=True, params=given)
     if fmt == "json":
         for result in results:
             click.echo(result.to_json())
         return
-    from pctrules.report import render_case_text, render_cases_html
+    from pctrules.report import render_case_text
 
     if fmt == "html":
+        from pctrules.page import PageCase, render_page
+
         info = engine.info
-        click.echo(render_cases_html(
-            [(r.case_id, r.as_of, r.decisions, r.warnings) for r in results], engine.graph,
+        depends = {d.name: sorted(d.depends_on) for d in engine.compiled.decisions}
+        click.echo(render_page(
+            [PageCase(r.case_id, r.as_of, r.decisions, r.warnings, raw)
+             for r, (_, raw) in zip(results, loaded, strict=True)], engine.graph,
             title=f"pctrules explain {case_file}",
-            bundle=f"{info.name} {info.version} ({info.digest})"), nl=False)
+            bundle=f"{info.name} {info.version} ({info.digest})", depends=depends), nl=False)
         return
     click.echo("\n\n".join(
         render_case_text(r.case_id, r.as_of, r.decisions, r.warnings, engine.graph,

@@ -28,6 +28,9 @@ COMMAND_MODULES: dict[str, str] = {
     "lsp": "pctrules.commands.lsp:lsp_command",
     "batch": "pctrules.commands.batch:batch_command",
     "pack": "pctrules.commands.pack:pack_command",
+    "replay": "pctrules.commands.replay:replay_command",
+    "diff": "pctrules.commands.diff:diff_command",
+    "analyze": "pctrules.commands.analyze:analyze_command",
 }
 
 

@@ -24,7 +24,14 @@ from pctrules.evaluation.runtime import RuleError
 from pctrules.evaluation.vector import Col, DecisionCol, Frame, Index, Label
 from pctrules.graph.model import OrgGraph
 from pctrules.language import ast
-from pctrules.language.check.refs import CaseField, DecisionRef, FunctionRef, HopRef, KindRef
+from pctrules.language.check.refs import (
+    CaseField,
+    DecisionRef,
+    FunctionRef,
+    HopRef,
+    KindRef,
+    ParamRef,
+)
 from pctrules.language.check.state import CheckedBundle, CheckedDecision
 from pctrules.language.check.types import is_node, kinds_of
 
@@ -176,18 +183,15 @@ def _groups(inputs: list[Col], period: Index) -> tuple[Index, Index]:
 def grouper(checked: CheckedBundle, graph: OrgGraph, functions: Mapping[str, DecisionFunction],
             ) -> Callable[[CheckedDecision], GroupedDecision]:
     """The fallback for `vector.Vectoriser`: a checked decision as a GroupedDecision."""
-    leaves = [".".join(p) for p, _ in checked.case_schema.leaves()]
-
     def group(d: CheckedDecision) -> GroupedDecision:
-        reads = _Reads(checked, leaves)
-        for e in _expressions(d):
-            reads.add(e)
+        reads = decision_reads(checked, d)
         return GroupedDecision(d.spec.name, functions[d.spec.name], tuple(sorted(reads.fields)),
                                tuple(sorted(reads.decisions)), reads.breakpoints(d, graph))
     return group
 
 
-def _expressions(d: CheckedDecision) -> Iterator[ast.Expr]:
+def decision_expressions(d: CheckedDecision) -> Iterator[ast.Expr]:
+    """Every expression of a decision: its subject, default, and each rule's when and then."""
     if d.subject is not None:
         yield d.subject.collection
     if d.default is not None:
@@ -201,17 +205,29 @@ def _expressions(d: CheckedDecision) -> Iterator[ast.Expr]:
             yield rule.then
 
 
-class _Reads:
-    """What a decision's expressions read: case fields, decisions, relations, and the kinds of
-    every node value they handle (whose days alive bound what `attr`, `exists` and kind sets
-    give)."""
+def decision_reads(checked: CheckedBundle, d: CheckedDecision) -> Reads:
+    """What a decision reads, and (`Reads.breakpoints`) the days on which what it can see
+    changes: batch groups rows by it, and the audit tools' exhaustive situation space
+    (pctrules/audit/space.py) enumerates by it."""
+    reads = Reads(checked, [".".join(p) for p, _ in checked.case_schema.leaves()])
+    for e in decision_expressions(d):
+        reads.add(e)
+    return reads
+
+
+class Reads:
+    """What a decision's expressions read: case fields, parameters, decisions, relations (and
+    which way each hop goes), and the kinds of every node value they handle (whose days alive
+    bound what `attr`, `exists` and kind sets give)."""
 
     def __init__(self, checked: CheckedBundle, leaves: list[str]) -> None:
         self.checked = checked
         self.leaves = leaves
         self.fields: set[str] = set()
+        self.params: set[str] = set()
         self.decisions: set[str] = set()
         self.relations: set[str] = set()
+        self.hops: set[tuple[str, bool]] = set()  # (relation, forward)
         self.kinds: set[str] = set()
         self.every_relation = False
 
@@ -229,8 +245,11 @@ class _Reads:
                                    if k == key or k.startswith(key + "."))
             elif isinstance(ref, DecisionRef):
                 self.decisions.add(ref.name)
+            elif isinstance(ref, ParamRef):
+                self.params.add(ref.name)
             elif isinstance(ref, HopRef):
                 self.relations.update(ref.relation.split("|"))
+                self.hops.update((r, ref.forward) for r in ref.relation.split("|"))
             elif isinstance(ref, KindRef):
                 self.kinds.add(ref.kind)
             elif isinstance(ref, FunctionRef) and ref.name == "within":

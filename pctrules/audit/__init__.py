@@ -1,0 +1,1 @@
+"""The auditor's tools: audit records and replay, impact diff, gap and overlap analysis."""
