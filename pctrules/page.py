@@ -355,14 +355,17 @@ def _why(rule: RuleOutcome) -> str:
         return esc(rule.note)
     if not rule.because:
         return "a rule with no condition always applies" if rule.outcome == "matched" else ""
-    return folded([_because_text(b) for b in rule.because])
+    return folded(_because_texts(rule.because))
 
 
-def _because_text(b: Because) -> str:
-    if b.none_of is not None:
-        return f"{b.expr} is none, so {b.none_of} is unknown"
-    value = "unknown" if b.unknown else runtime.describe(b.value)
-    return f"{b.expr} is {value}"
+def _because_texts(because: list[Because]) -> list[str]:
+    """Why a condition was false or unknown, as the text trace says it: the paths that were none
+    (the condition's own value then follows from them), else each deciding part and its value."""
+    nones = [b for b in because if b.none_of is not None]
+    if nones:
+        return [f"{b.expr} is none" for b in nones]
+    return [f"{b.expr} is {'unknown' if b.unknown else runtime.describe(b.value)}"
+            for b in because]
 
 
 def _edge_text(e: Evidence, graph: NameLookup) -> str:
