@@ -1,19 +1,23 @@
 """Benchmark of `pctrules batch` against the floor script, on cases over the real register.
 
 Generates N cases (benchmarks/generate_cases.py) unless the file exists, imports the ODS epcmem
-register once, then runs, alternately and `--repeat` times each, the floor (benchmarks/floor.py)
-and `pctrules batch --decision responsible_pct`, each as its own process, and prints cases per
-second, the ratio batch / floor (best run of each), the peak memory of the whole process tree,
-and whether every output row agrees with the floor's (an independent reading of ODS epcmem).
+register once, then runs, alternately and `--repeat` times each, the floor (benchmarks/floor.py),
+`pctrules batch --decision responsible_pct` and, with `--duckdb`, the same job as one DuckDB
+query (benchmarks/duckdb_join.py), each as its own process, and prints for each the wall time,
+the CPU time of the whole process tree, cases per second, the ratio to the floor (best run of
+each), the peak memory of the process tree, and whether every output row agrees with the
+floor's (an independent reading of ODS epcmem).
 
     python benchmarks/bench_batch.py --rows 1000000
+    python benchmarks/bench_batch.py --rows 10000000 --repeat 1 --duckdb
     python benchmarks/bench_batch.py --rows 10000000 --repeat 1 --skip-floor
     python benchmarks/bench_batch.py --rows 1000000 --differential   # fast path = per case
 
 With `--all-decisions`, the cases are hospital episodes (`generate_cases.py --activity`: services,
 settings, emergencies) and `pctrules batch` decides every decision of the default bundle, the
-commissioner and the lead PCT included; the floor decides only the responsible PCT, so it is not
-run: compare with the per-case evaluator through `--differential` instead.
+commissioner and the lead PCT included. The floor (and DuckDB) still decide only the responsible
+PCT, on the same file: the ratio says what every decision costs against that one lookup, and
+no output is compared (hold the run to the per-case evaluator with `--differential`).
 
     python benchmarks/bench_batch.py --rows 1000000 --all-decisions --differential
 """
@@ -23,6 +27,7 @@ from __future__ import annotations
 import argparse
 import filecmp
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -39,6 +44,7 @@ DATA = REPO.parent / "shared" / "data" / "england"
 @dataclass
 class Run:
     seconds: float
+    cpu_seconds: float   # user + system time of the process and every descendant it waited for
     peak_rss_mb: float   # sum of the resident sets of the process and its children (sampled)
     peak_pss_mb: float   # the same, shared pages divided among their sharers (sampled)
     exit_code: int
@@ -89,6 +95,7 @@ def measure(cmd: list[str], log: Path) -> Run:
     """Run `cmd`, sampling the memory of its process tree every 100 ms."""
     peak = [0, 0]
     with log.open("w") as err:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=err, stderr=subprocess.STDOUT, env=_ENV)
         done = threading.Event()
@@ -103,9 +110,23 @@ def measure(cmd: list[str], log: Path) -> Run:
         sampler.start()
         code = proc.wait()
         seconds = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         done.set()
         sampler.join()
-    return Run(seconds, peak[0] / 1024, peak[1] / 1024, code)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Run(seconds, cpu, peak[0] / 1024, peak[1] / 1024, code)
+
+
+def report(name: str, runs: list[Run], rows: int, floor: Run | None) -> Run:
+    """One line per tool: its best run, its CPU time, its peak memory and its ratio to the
+    floor's best run."""
+    b = min(runs, key=lambda r: r.seconds)
+    ratio = f"  ratio {b.seconds / floor.seconds:5.2f}" if floor is not None else ""
+    print(f"{name:<19} {b.seconds:7.2f} s  cpu {b.cpu_seconds:7.2f} s  "
+          f"{rows / b.seconds:>11,.0f} cases/s  peak {max(r.peak_pss_mb for r in runs):,.0f} MB "
+          f"PSS ({max(r.peak_rss_mb for r in runs):,.0f} MB RSS){ratio}")
+    print(f"  runs              {', '.join(f'{r.seconds:.2f}' for r in runs)} s")
+    return b
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=3, help="runs of each; the best counts")
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--skip-floor", action="store_true", help="time pctrules batch alone")
+    p.add_argument("--duckdb", action="store_true",
+                   help="also run the same job as a DuckDB dated join (duckdb_join.py)")
     p.add_argument("--no-cache", action="store_true",
                    help="build the graph on every run (PCTRULES_CACHE_DIR empty), as a first "
                         "run does")
@@ -128,8 +151,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--all-decisions", action="store_true",
                    help="hospital episodes through every decision (no floor: it decides one)")
     args = p.parse_args(argv)
-    if args.all_decisions:
-        args.skip_floor = True
 
     if args.no_cache:
         _ENV["PCTRULES_CACHE_DIR"] = ""
@@ -156,8 +177,12 @@ def main(argv: list[str] | None = None) -> int:
                  *([] if args.all_decisions else ["--decision", "responsible_pct"])]
     if args.workers:
         batch_cmd += ["--workers", str(args.workers)]
+    duck_out = work / "pctrules-bench-duckdb.csv"
+    duck_cmd = [sys.executable, str(HERE / "duckdb_join.py"), str(cases), "--output",
+                str(duck_out), "--data", str(args.data)]
     floors: list[Run] = []
     batches: list[Run] = []
+    ducks: list[Run] = []
     for _ in range(args.repeat):
         if not args.skip_floor:
             floors.append(measure(floor_cmd, work / "pctrules-bench-floor.log"))
@@ -165,24 +190,24 @@ def main(argv: list[str] | None = None) -> int:
         if batches[-1].exit_code != 0:
             print((work / "pctrules-bench-batch.log").read_text(), file=sys.stderr)
             return 1
-    b = min(batches, key=lambda r: r.seconds)
-    print(f"rows                {rows:,}")
-    print(f"pctrules batch      {b.seconds:7.2f} s  {rows / b.seconds:>12,.0f} cases/s  "
-          f"peak memory {max(r.peak_pss_mb for r in batches):,.0f} MB PSS "
-          f"({max(r.peak_rss_mb for r in batches):,.0f} MB RSS summed over processes)")
-    print(f"  runs              {', '.join(f'{r.seconds:.2f}' for r in batches)} s")
+        if args.duckdb:
+            ducks.append(measure(duck_cmd, work / "pctrules-bench-duckdb.log"))
+    print(f"rows                {rows:,}" + ("  (every decision by pctrules batch; the floor "
+                                             "and DuckDB decide responsible_pct)"
+                                             if args.all_decisions else ""))
+    f = report("floor (floor.py)", floors, rows, None) if floors else None
+    report("pctrules batch", batches, rows, f)
     print(f"  reconciliation    {(work / 'pctrules-bench-batch.log').read_text().strip()}")
-    if floors:
-        f = min(floors, key=lambda r: r.seconds)
-        print(f"floor (floor.py)    {f.seconds:7.2f} s  {rows / f.seconds:>12,.0f} cases/s  "
-              f"peak memory {max(r.peak_rss_mb for r in floors):,.0f} MB")
-        print(f"  runs              {', '.join(f'{r.seconds:.2f}' for r in floors)} s")
-        print(f"ratio batch/floor   {b.seconds / f.seconds:7.2f}")
-        same = filecmp.cmp(floor_out, batch_out, shallow=False)
-        print(f"agreement           {'every row agrees with' if same else 'DIFFERS from'} the "
-              "floor's reading of ODS epcmem")
-        if not same:
-            return 1
+    if ducks:
+        report("DuckDB dated join", ducks, rows, f)
+    if f is not None and not args.all_decisions:
+        outputs = [("pctrules batch", batch_out)] + ([("DuckDB", duck_out)] if ducks else [])
+        for name, out in outputs:
+            same = filecmp.cmp(floor_out, out, shallow=False)
+            verdict = "every row agrees with" if same else "DIFFERS from"
+            print(f"agreement           {name}: {verdict} the floor's reading of ODS epcmem")
+            if not same:
+                return 1
     if args.differential:
         slow_out = work / "pctrules-bench-percase.csv"
         s = measure([*batch_cmd[:6], str(slow_out), *batch_cmd[7:], "--per-case"],

@@ -416,7 +416,7 @@ def records(path: Path, run: Run) -> Iterator[tuple[int, str]]:
 
 def _need_pyarrow() -> None:
     try:
-        import pyarrow  # type: ignore[import-untyped]  # noqa: F401
+        import pyarrow  # noqa: F401
     except ImportError:
         raise AuditError("a Parquet audit file needs pyarrow: pip install pyarrow (or name a "
                          ".jsonl audit file)") from None
@@ -425,7 +425,7 @@ def _need_pyarrow() -> None:
 def _write_parquet(path: Path, head: Mapping[str, object], rows: list[tuple[int, str]],
                    end_chain: str) -> None:
     import pyarrow as pa
-    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+    import pyarrow.parquet as pq
 
     names = list(_as_map(head.get("decisions")))
     columns: dict[str, list[object]] = {k: [] for k in ("seq", "case", "input", "as_of")}

@@ -144,6 +144,13 @@ class Engine:
         self._leaf_keys = [".".join(path) for path, _ in leaves]
         self._node_leaves = [(".".join(path), t.base) for path, t in leaves if is_node(t)]
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Pickled as its pack (the bundle and data files, verified when loaded), never as its
+        # objects: the checker's tables are keyed by object identity, which no pickle keeps.
+        from pctrules.columns.pack import open_pack, pack_bundle
+
+        return open_pack, (pack_bundle(self.bundle, self.info.digest),)
+
     # -- cases -----------------------------------------------------------------------------
 
     def validate_case(self, raw: object, index: int) -> Case:
