@@ -235,16 +235,19 @@ def _lines(data: bytes) -> tuple[list[str], bool]:
 
 
 def _check_block(data: bytes, commas: int) -> tuple[bool, bool]:
-    """Whether every line of an unquoted block has exactly `commas` commas, and whether no line
-    starts with a character that a spreadsheet reads as a formula: a few numpy passes over the
-    bytes, with no Python-level loop over the lines."""
+    """Whether every line of an unquoted block has exactly `commas` commas, and whether its
+    first cells are plain (no line starts with a character that a spreadsheet reads as a
+    formula, and no CR is cell text): a few numpy passes over the bytes, with no Python-level
+    loop over the lines."""
     raw = np.frombuffer(data, dtype=np.uint8)
     ends = np.flatnonzero(raw == 10)
     if not data.endswith(b"\n"):
         ends = np.append(ends, len(raw))
     n = len(ends)
     starts = np.concatenate(([0], ends[:-1] + 1))
-    plain = not np.isin(raw[starts[starts < len(raw)]], _FORMULA_CODES).any()
+    # A CR that does not end a line is cell text, and a cell holding one must be quoted.
+    plain = (not np.isin(raw[starts[starts < len(raw)]], _FORMULA_CODES).any()
+             and data.count(b"\r") == data.count(b"\r\n"))
     if commas == 0:
         return not (raw == 44).any(), plain
     comma = np.flatnonzero(raw == 44)
@@ -425,11 +428,19 @@ FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
 _FORMULA_CODES: Final = [ord(c) for c in FORMULA_START]
 
 
+# A formula character just after a line end inside a cell: a reader that splits records at a
+# line end even inside quotes (some spreadsheets do, at a bare CR) would start a cell there.
+_FORMULA_AFTER_BREAK: Final = re.compile(r"([\r\n])(?=[=+\-@\t\r])")
+
+
 def safe_cell(text: str) -> str:
-    """A CSV cell that a spreadsheet shows as text: a leading `'` before formula characters,
-    then CSV quoting where the text needs it."""
+    """A CSV cell that a spreadsheet shows as text: a leading `'` before formula characters (at
+    the start, and after each line end inside the cell), then CSV quoting where the text needs
+    it (a comma, a quote, CR or LF anywhere)."""
     if text.startswith(FORMULA_START):
         text = "'" + text
+    if "\r" in text or "\n" in text:
+        text = _FORMULA_AFTER_BREAK.sub(r"\1'", text)
     if any(c in text for c in ',"\n\r'):
         text = '"' + text.replace('"', '""') + '"'
     return text
