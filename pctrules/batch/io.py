@@ -479,7 +479,7 @@ def output_columns(decisions: Sequence[str]) -> list[str]:
     cols = ["id"]
     for d in decisions:
         cols += [d, f"{d}.rule", f"{d}.reason"]
-    return [*cols, "error"]
+    return [*cols, "error", "warnings"]
 
 
 def jsonl_line(columns: Sequence[str], cells: Sequence[object]) -> str:

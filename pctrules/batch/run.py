@@ -100,10 +100,12 @@ class BatchSummary:
     workers: int
     output: Path
     note: str | None = None  # why the column fast path was not used, when it was not
+    warned: int = 0  # rows with a warning (a code the data does not know), failed or not
 
     def line(self) -> str:
-        return (f"{self.rows:,} rows read: {self.decided:,} decided, {self.failed:,} failed; "
-                f"wrote '{self.output}'")
+        warned = f", {self.warned:,} with warnings" if self.warned else ""
+        return (f"{self.rows:,} rows read: {self.decided:,} decided, {self.failed:,} failed"
+                f"{warned}; wrote '{self.output}'")
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +116,7 @@ class ChunkResult:
     failed: int
     fast_rows: int
     nbytes: int
+    warned: int = 0
 
 
 CASE_BLOCK_BYTES = 256 << 10
@@ -195,7 +198,7 @@ class ChunkEvaluator:
         """The chunk's output rows, in order; rows are written as a head and a tail (the id and
         the rest) so that the fast path joins whole columns without a per-row Python call."""
         n = chunk.n
-        fast: tuple[list[str], list[str], list[int]] | None = None
+        fast: tuple[list[str], list[str], list[int], int] | None = None
         if self.plan is not None and n:
             try:
                 fast = self._fast(chunk, first_row)
@@ -203,7 +206,7 @@ class ChunkEvaluator:
                 # A rule error on some row, or values the columns cannot hold (JSON lists):
                 # the engine decides the chunk, so errors read as they do case by case.
                 fast = None
-        heads, tails, late = fast or ([""] * n, [""] * n, list(range(n)))
+        heads, tails, late, warned = fast or ([""] * n, [""] * n, list(range(n)), 0)
         known: _Validated | None = None
         if fast is None and self.fast and n:
             try:
@@ -214,21 +217,23 @@ class ChunkEvaluator:
         for r in late:
             if known is not None and not known.bad[r]:
                 fields = {k: c.values[c.idx[r]] for k, c in known.columns.items()}
-                line, bad = self._case_row(known.ids[r],
-                                           self.engine.case_of(known.ids[r], fields))
+                line, bad, warns = self._case_row(known.ids[r],
+                                                  self.engine.case_of(known.ids[r], fields))
             else:
-                line, bad = self._slow_row(chunk, r, first_row)
+                line, bad, warns = self._slow_row(chunk, r, first_row)
             heads[r], tails[r] = "", line + "\n"
             failed += bad
+            warned += warns
         fast_rows = n - len(late)
         parts: list[str] = [""] * (2 * n)
         parts[0::2] = heads
         parts[1::2] = tails
         data = "".join(parts).encode("utf-8", errors="surrogateescape")
-        return ChunkResult(data, n, n - failed, failed, fast_rows, 0)
+        return ChunkResult(data, n, n - failed, failed, fast_rows, 0, warned)
 
-    def _slow_row(self, chunk: Chunk, r: int, first_row: int) -> tuple[str, int]:
-        """One row validated and decided by the engine: (rendered line, 1 if it failed)."""
+    def _slow_row(self, chunk: Chunk, r: int, first_row: int) -> tuple[str, int, int]:
+        """One row validated and decided by the engine: (rendered line, 1 if it failed, 1 if it
+        has warnings)."""
         index = first_row + r + 1
         raw_id = _raw_id(chunk, r)
         case_id = raw_id if raw_id else f"case-{index}"
@@ -244,19 +249,21 @@ class ChunkEvaluator:
                 problem = "; ".join(d.message for d in exc.diagnostics)
             else:
                 return self._case_row(case.id, case)
-        return self._render_row(case_id, {}, problem)
+        return self._render_row(case_id, {}, problem, ())
 
-    def _case_row(self, case_id: str, case: Case) -> tuple[str, int]:
-        """A valid case decided by the engine: (rendered line, 1 if a decision failed)."""
+    def _case_row(self, case_id: str, case: Case) -> tuple[str, int, int]:
+        """A valid case decided by the engine: (rendered line, 1 if a decision failed, 1 if it
+        has warnings)."""
         try:
-            results = self.engine.evaluate(case, as_of=self.as_of, decisions=self.decisions,
-                                           params=self.params).decisions
+            result = self.engine.evaluate(case, as_of=self.as_of, decisions=self.decisions,
+                                          params=self.params)
         except CaseError as exc:  # e.g. no date to evaluate on
-            return self._render_row(case_id, {}, "; ".join(d.message for d in exc.diagnostics))
-        return self._render_row(case_id, results, None)
+            return self._render_row(case_id, {}, "; ".join(d.message for d in exc.diagnostics),
+                                    ())
+        return self._render_row(case_id, result.decisions, None, result.warnings)
 
     def _render_row(self, case_id: str, results: Mapping[str, DecisionResult],
-                    problem: str | None) -> tuple[str, int]:
+                    problem: str | None, warnings: Sequence[str]) -> tuple[str, int, int]:
         if problem is None:
             failures = [f"{name}: {r_.error.message}" + (
                 f" (rule '{r_.error.rule}')" if r_.error.rule else "")
@@ -269,10 +276,11 @@ class ChunkEvaluator:
                 cells += [None, None, None]
             else:
                 cells += [self._value(d.value), d.rule, d.reason]
-        cells.append(problem)
+        cells += [problem, warnings_text(warnings)]
+        bad, warned = problem is not None, bool(warnings)
         if self.jsonl:
-            return jsonl_line(self.columns, cells), problem is not None
-        return csv_line(["" if c is None else str(c) for c in cells]), problem is not None
+            return jsonl_line(self.columns, cells), bad, warned
+        return csv_line(["" if c is None else str(c) for c in cells]), bad, warned
 
     def _typed(self, key: str, value: object) -> object:
         """A CSV cell as the value a case file would give: numbers and true/false for fields of
@@ -291,9 +299,10 @@ class ChunkEvaluator:
 
     # -- the fast path ---------------------------------------------------------------------
 
-    def _fast(self, chunk: Chunk, first_row: int) -> tuple[list[str], list[str], list[int]]:
-        """Heads and tails of the chunk's rows by columns, and the rows left to the engine
-        (parse errors, values the fast path does not vouch for)."""
+    def _fast(self, chunk: Chunk,
+              first_row: int) -> tuple[list[str], list[str], list[int], int]:
+        """Heads and tails of the chunk's rows by columns, the rows left to the engine (parse
+        errors, values the fast path does not vouch for), and how many rows have warnings."""
         assert self.plan is not None
 
         n = chunk.n
@@ -310,11 +319,18 @@ class ChunkEvaluator:
             on = np.zeros(n, dtype=np.int64)
             bad[:] = True
         fields: dict[str, vector.Col] = {}
+        absent: list[tuple[str, Any]] = []  # node fields: rows whose code is not in the data
         for key in self.leaves:
             if key in self.node_leaves:
                 found = extra.get(key)
-                node = np.full(n, nodes.none, dtype=np.intp) if found is None else np.where(
-                    nodes.alive(found, on), found, nodes.none)
+                if found is None:
+                    node = np.full(n, nodes.none, dtype=np.intp)
+                else:
+                    alive = nodes.alive(found, on)
+                    node = np.where(alive, found, nodes.none)
+                    given = raw[key]
+                    present = np.array([v is not None for v in given.values], dtype=np.bool_)
+                    absent.append((key, present[given.idx] & ~alive))
                 fields[key] = nodes.column(node)
             else:
                 fields[key] = raw.get(key) or vector.const(None, n)
@@ -324,8 +340,27 @@ class ChunkEvaluator:
         for d in self.plan:
             frame.results[d.name] = d.evaluate(frame)
         plain = chunk.plain_first and chunk.paths[0] == ("id",)
-        heads, tails = self._render_fast(frame, ids, plain)
-        return heads, tails, bad.nonzero()[0].tolist()
+        warnings = self._absent_warnings(absent, raw, on, bad)
+        heads, tails = self._render_fast(frame, ids, plain, warnings)
+        return heads, tails, bad.nonzero()[0].tolist(), len(warnings)
+
+    def _absent_warnings(self, absent: list[tuple[str, Any]], raw: dict[str, vector.Col],
+                         on: Any, bad: Any) -> dict[int, str]:
+        """The warnings of the rows the fast path decides, by row: each code the data does not
+        have on the row's day, in the words (and the field order) of `Engine.evaluate`."""
+        if not absent:
+            return {}
+        rows = np.zeros(len(bad), dtype=np.bool_)
+        for _, where in absent:
+            rows |= where
+        rows &= ~bad
+        out: dict[int, str] = {}
+        for r in np.flatnonzero(rows).tolist():
+            day = dt.date.fromordinal(int(on[r]))
+            out[r] = "; ".join(
+                self.engine.absent_warning(self.leaves[key].base, str(raw[key].values[
+                    raw[key].idx[r]]), day) for key, where in absent if where[r])
+        return out
 
     def _validate(self, chunk: Chunk, first_row: int) -> _Validated:
         """Each field of the chunk validated by columns: each distinct value once, with the
@@ -383,10 +418,11 @@ class ChunkEvaluator:
             table = self._tables[key] = _FieldTable(check, blank)
         return table
 
-    def _render_fast(self, frame: vector.Frame, ids: list[str],
-                     plain: bool) -> tuple[list[str], list[str]]:
+    def _render_fast(self, frame: vector.Frame, ids: list[str], plain: bool,
+                     warnings: Mapping[int, str]) -> tuple[list[str], list[str]]:
         """Each row's head (its id) and tail (the decision cells, rendered once per distinct
-        combination of rule and value); `plain`: the ids need no neutralising or quoting."""
+        combination of rule and value, then the warnings of the rows that have some); `plain`:
+        the ids need no neutralising or quoting."""
 
         suffix: vector.Col | None = None
         for name in self.decisions:
@@ -394,9 +430,13 @@ class ChunkEvaluator:
             part = vector.map2(self._fast_cells(name), dc.labels, dc.value)
             suffix = part if suffix is None else vector.map2(_concat, suffix, part)
         assert suffix is not None
-        end = ',"error":null}\n' if self.jsonl else ",\n"
+        end = ',"error":null,"warnings":null}\n' if self.jsonl else ",,\n"
         rendered: list[str] = [f"{v}{end}" for v in suffix.values]
         tails = list(map(rendered.__getitem__, suffix.idx.tolist()))
+        for r, text in warnings.items():
+            cells = suffix.values[suffix.idx[r]]
+            tails[r] = (f'{cells},"error":null,"warnings":{json_text(text)}}}\n' if self.jsonl
+                        else f"{cells},,{safe_cell(text)}\n")
         if self.jsonl:
             return list(map('{"id":'.__add__, _json_strings(ids))), tails
         return (ids if plain else safe_column(ids)), tails
@@ -574,6 +614,12 @@ def _cell_to(text: str, base: str) -> object:
     return text
 
 
+def warnings_text(warnings: Sequence[str]) -> str | None:
+    """A row's warnings in one cell, as `pctrules evaluate` words them; None when there are
+    none."""
+    return "; ".join(warnings) or None
+
+
 def cell_text(v: object) -> str:
     """A decision's value in a CSV cell: a code, `true`/`false`, an ISO date, a number; a set's
     codes in code order separated by spaces; empty for none."""
@@ -614,7 +660,7 @@ class _Input:
             chunk = parse_csv(data, job.rows, job.quoted, self.header.columns, job.unreadable)
         out = self.evaluator.run(chunk, job.first_row)
         return ChunkResult(out.data, out.rows, out.decided, out.failed, out.fast_rows,
-                           job.length)
+                           job.length, out.warned)
 
 
 _STATE: _Input | None = None  # set in the parent just before the workers fork
@@ -740,7 +786,7 @@ def run_batch(opts: BatchOptions, progress: Progress | None = None,
         raise
     return BatchSummary(tally.rows, tally.decided, tally.failed, tally.fast_rows,
                         time.perf_counter() - started, workers, output,
-                        state.evaluator.why_slow)
+                        state.evaluator.why_slow, tally.warned)
 
 
 @dataclass
@@ -750,11 +796,13 @@ class _Tally:
     failed: int = 0
     fast_rows: int = 0
     nbytes: int = 0
+    warned: int = 0
     planned: int = 0
     planning_done: bool = False
 
     def add(self, r: ChunkResult) -> None:
         self.rows += r.rows
+        self.warned += r.warned
         self.decided += r.decided
         self.failed += r.failed
         self.fast_rows += r.fast_rows
