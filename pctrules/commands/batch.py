@@ -28,6 +28,7 @@ from pctrules.commands.evaluate import (
     param_option,
     parse_params,
 )
+from pctrules.language.diagnostics import ExitCode
 
 
 @click.command("batch")
@@ -64,8 +65,9 @@ def batch_command(
     One output row per input row, in input order: id, then for each decision
     <decision>, <decision>.rule, <decision>.reason, then error (empty when decided).
     The last line printed reconciles the run: rows read = decided + failed.
-    Exit codes: 0 the run completed (failed rows are counted, not fatal) · 2 usage
-    3 invalid bundle · 5 no CSV header line · 130 interrupted · 1 a worker died
+    Exit codes: 0 every row decided · 6 the run completed but some rows failed (their
+    error column says why) · 2 usage or an input/output problem · 3 invalid bundle or data
+    5 no CSV header line · 130 interrupted · 1 a worker died
     """
     engine = open_engine(bundle, data_dir)
     if audit is not None:
@@ -104,6 +106,9 @@ def batch_command(
             click.echo(audit_batch(audit, audit_inputs, engine, opts), err=True)
         except AuditError as exc:
             raise click.UsageError(str(exc)) from None
+    if summary.failed:
+        # The output is complete; its error column says which rows failed, and why.
+        click.get_current_context().exit(int(ExitCode.DECIDED_WITH_ERRORS))
 
 
 class _progress_bar:
