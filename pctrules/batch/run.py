@@ -10,6 +10,7 @@ was. At most a few chunks are in flight, so memory stays flat whatever the input
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import gc
 import json
@@ -17,7 +18,7 @@ import multiprocessing as mp
 import os
 import queue
 import signal
-import tempfile
+import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -25,18 +26,21 @@ from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
+from pctrules.batch.files import AtomicOutput, check_input, check_output
 from pctrules.batch.io import (
     BLOCK_BYTES,
     Chunk,
+    FieldClash,
     Header,
     Job,
     csv_line,
     detect_format,
     jsonl_line,
+    jsonl_start,
     nested,
     output_columns,
     parse_csv,
@@ -48,6 +52,7 @@ from pctrules.batch.io import (
     safe_cell,
     safe_column,
 )
+from pctrules.caseinput import printable, typed_scalar
 from pctrules.evaluation import groups, vector
 from pctrules.evaluation.compile import unavailable_kinds
 from pctrules.evaluation.engine import Case, Engine
@@ -228,7 +233,9 @@ class ChunkEvaluator:
         parts: list[str] = [""] * (2 * n)
         parts[0::2] = heads
         parts[1::2] = tails
-        data = "".join(parts).encode("utf-8", errors="surrogateescape")
+        # Strict: input that is not text (bytes that are not UTF-8, lone surrogates) is the
+        # row's error before this, and its id is shown printable.
+        data = "".join(parts).encode("utf-8")
         return ChunkResult(data, n, n - failed, failed, fast_rows, 0, warned)
 
     def _slow_row(self, chunk: Chunk, r: int, first_row: int) -> tuple[str, int, int]:
@@ -236,15 +243,17 @@ class ChunkEvaluator:
         has warnings)."""
         index = first_row + r + 1
         raw_id = _raw_id(chunk, r)
-        case_id = raw_id if raw_id else f"case-{index}"
+        case_id = printable(raw_id) if raw_id else f"case-{index}"
         problem = chunk.errors.get(r)
         if problem is None:
             at = range(len(chunk.paths)) if chunk.order is None else chunk.order[r]
-            raw = nested([chunk.paths[i] for i in at],
-                         [self._typed(".".join(chunk.paths[i]), chunk.columns[i][r]) for i in at],
-                         chunk.blank)
             try:
+                raw = nested([chunk.paths[i] for i in at],
+                             [self._typed(".".join(chunk.paths[i]), chunk.columns[i][r])
+                              for i in at], chunk.blank)
                 case = self.engine.validate_case(raw, index)
+            except FieldClash as exc:
+                problem = f"for case '{case_id}', {exc}"
             except CaseError as exc:
                 problem = "; ".join(d.message for d in exc.diagnostics)
             else:
@@ -290,7 +299,7 @@ class ChunkEvaluator:
         t = self.leaves.get(key)
         if t is None or t.is_set:
             return value
-        return _cell_to(value, t.base)
+        return typed_scalar(value, t.base)
 
     def _value(self, v: object) -> object:
         if self.jsonl:
@@ -598,22 +607,6 @@ def _factorise(column: list[object], blank: bool) -> Any:
     return keyed
 
 
-def _cell_to(text: str, base: str) -> object:
-    if base == "int":
-        try:
-            return int(text)
-        except ValueError:
-            return text
-    if base == "number":
-        try:
-            return float(text) if any(c in text for c in ".eE") else int(text)
-        except ValueError:
-            return text
-    if base == "bool":
-        return {"true": True, "false": False}.get(text, text)
-    return text
-
-
 def warnings_text(warnings: Sequence[str]) -> str | None:
     """A row's warnings in one cell, as `pctrules evaluate` words them; None when there are
     none."""
@@ -650,6 +643,7 @@ class _Input:
     header: Header | None
     evaluator: ChunkEvaluator
     warnings: list[str]  # said once, before the run (odd CSV columns)
+    start: int  # where the rows start: after the CSV header, or a JSONL file's byte-order mark
 
     def run(self, job: Job) -> ChunkResult:
         if self.fmt == "jsonl":
@@ -666,15 +660,21 @@ class _Input:
 _STATE: _Input | None = None  # set in the parent just before the workers fork
 
 
-def _worker(jobs: Any, results: Any) -> None:
+def _worker(jobs: Any, results: Any, parent: int) -> None:
     # Ctrl-C reaches every process of the terminal's group: only the parent acts on it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for sig in (signal.SIGTERM, signal.SIGHUP):  # the parent's handlers are for the parent
         signal.signal(sig, signal.SIG_DFL)
+    _die_with_parent(parent)
     state = _STATE
     assert state is not None
     while True:
-        job = jobs.get()
+        try:
+            job = jobs.get(timeout=_PARENT_CHECK_SECONDS)
+        except queue.Empty:
+            if os.getppid() != parent:  # the parent is gone (where Linux could not tell us)
+                return
+            continue
         if job is None:
             return
         try:
@@ -682,6 +682,23 @@ def _worker(jobs: Any, results: Any) -> None:
         except BaseException:
             results.put((job.seq, traceback.format_exc()))
             return
+
+
+_PARENT_CHECK_SECONDS = 2.0
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with_parent(parent: int) -> None:
+    """Have this worker killed when the parent process dies, even by kill -9, which gives the
+    parent no chance to stop it: Linux's PR_SET_PDEATHSIG (elsewhere, the worker notices
+    between jobs). A parent already gone before the request took effect: stop now."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def default_workers() -> int:
@@ -712,9 +729,12 @@ def prepare(opts: BatchOptions, engine: Engine | None = None) -> tuple[_Input, s
     if in_fmt == "csv":
         header = read_header(opts.input)
         warnings = header_warnings(header, engine)
+        start = header.data_offset
+    else:
+        start = jsonl_start(opts.input)
     evaluator = ChunkEvaluator(engine, decisions, opts.as_of, out_fmt, opts.params, opts.fast,
                                blank=in_fmt == "csv")
-    return _Input(opts.input, in_fmt, header, evaluator, warnings), out_fmt
+    return _Input(opts.input, in_fmt, header, evaluator, warnings, start), out_fmt
 
 
 def header_warnings(header: Header, engine: Engine) -> list[str]:
@@ -740,50 +760,40 @@ def run_batch(opts: BatchOptions, progress: Progress | None = None,
               prepared: tuple[_Input, str] | None = None) -> BatchSummary:
     """Evaluate every case of `opts.input` into `opts.output` (written only if the run ends).
 
-    Raises BatchUsageError, PctrulesError (invalid bundle: 3; a CSV without a header line: 5) before
-    anything runs, and BatchStopped when interrupted or a worker dies; the output is then left
-    as it was."""
+    Raises BatchUsageError, PctrulesError (invalid bundle: 3; a CSV without a header line: 5; an
+    input or output that cannot be used: 2) before anything runs, BatchFileError (2) when the
+    output cannot be written, and BatchStopped when interrupted or a worker dies; the output is
+    then left as it was."""
     global _STATE
     started = time.perf_counter()
     if opts.workers is not None and opts.workers < 1:
         raise BatchUsageError("--workers must be at least 1")
+    given = check_input(opts.input)
+    folder = check_output(opts.output, given)
     state, out_fmt = prepared or prepare(opts)
     workers = opts.workers or default_workers()
     output = opts.output
-    if output.resolve() == opts.input.resolve():
-        raise BatchUsageError("the output file is the input file")
-    folder = output.parent if str(output.parent) else Path(".")
-    if not folder.is_dir():
-        raise BatchUsageError(f"the folder '{folder}' does not exist")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".partial", dir=folder)
-    tmp = Path(tmp_name)
     tally = _Tally()
     try:
-        with os.fdopen(fd, "wb") as out:
+        with AtomicOutput(output, folder) as out:
             if out_fmt == "csv":
                 out.write((csv_line(state.evaluator.columns) + "\n").encode("utf-8"))
-            start = state.header.data_offset if state.header else 0
             block = opts.block_bytes or (
                 BLOCK_BYTES if state.evaluator.plan is not None else CASE_BLOCK_BYTES)
-            jobs = plan_jobs(opts.input, start, state.fmt, block)
+            jobs = plan_jobs(opts.input, state.start, state.fmt, block)
             _STATE = state
             try:
                 with _signals_as_interrupt():
                     _run_jobs(state, jobs, workers, out, tally, progress)
             finally:
                 _STATE = None
-        os.replace(tmp, output)
+            out.commit()
     except KeyboardInterrupt:
-        tmp.unlink(missing_ok=True)
         raise BatchStopped(f"interrupted after {tally.done_text()}; '{output}' was not written",
                            130) from None
     except _WorkerDied as exc:
-        tmp.unlink(missing_ok=True)
         raise BatchStopped(f"{exc}; stopped after {tally.done_text()}; '{output}' was not "
                            "written", int(ExitCode.INTERNAL)) from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return BatchSummary(tally.rows, tally.decided, tally.failed, tally.fast_rows,
                         time.perf_counter() - started, workers, output,
                         state.evaluator.why_slow, tally.warned)
@@ -845,8 +855,8 @@ def _planned(jobs: Iterator[Job], tally: _Tally) -> Iterator[Job]:
     tally.planning_done = True
 
 
-def _run_jobs(state: _Input, jobs: Iterator[Job], workers: int, out: IO[bytes], tally: _Tally,
-              progress: Progress | None) -> None:
+def _run_jobs(state: _Input, jobs: Iterator[Job], workers: int, out: AtomicOutput,
+              tally: _Tally, progress: Progress | None) -> None:
     planned = _planned(jobs, tally)
     first = next(planned, None)
     if first is None:
@@ -863,7 +873,7 @@ def _run_jobs(state: _Input, jobs: Iterator[Job], workers: int, out: IO[bytes], 
     # The bundle, graph and fast-path tables are shared with the workers copy-on-write; frozen,
     # the collector never touches (and so never copies) them.
     gc.freeze()
-    procs = [ctx.Process(target=_worker, args=(job_q, result_q), daemon=True)
+    procs = [ctx.Process(target=_worker, args=(job_q, result_q, os.getpid()), daemon=True)
              for _ in range(workers)]
     for p in procs:
         p.start()
@@ -884,7 +894,7 @@ def _run_jobs(state: _Input, jobs: Iterator[Job], workers: int, out: IO[bytes], 
 
 
 def _pump(jobs: Iterator[Job], procs: list[Any], job_q: Any, result_q: Any, workers: int,
-          out: IO[bytes], tally: _Tally, progress: Progress | None) -> None:
+          out: AtomicOutput, tally: _Tally, progress: Progress | None) -> None:
     """Keep a few chunks in flight and write results in input order as they complete."""
     limit = workers * 2 + 1  # enough to keep every worker busy; bounds memory
     pending: dict[int, ChunkResult] = {}
@@ -936,7 +946,7 @@ def _check_workers(procs: list[Any]) -> None:
             raise _WorkerDied(f"a worker process stopped unexpectedly ({how})")
 
 
-def _write(out: IO[bytes], r: ChunkResult, tally: _Tally, progress: Progress | None) -> None:
+def _write(out: AtomicOutput, r: ChunkResult, tally: _Tally, progress: Progress | None) -> None:
     out.write(r.data)
     tally.add(r)
     if progress is not None:

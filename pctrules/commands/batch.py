@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from pctrules.batch.files import check_input, check_output
 from pctrules.batch.io import FORMATS
 from pctrules.batch.run import (
     BatchOptions,
@@ -34,8 +35,7 @@ from pctrules.language.diagnostics import ExitCode
 @click.command("batch")
 @click.argument("input_path", metavar="INPUT",
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--output", "-o", "output", required=True,
-              type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--output", "-o", "output_name", required=True, type=click.Path(dir_okay=False),
               help="File to write (replaced only when the run completes).")
 @bundle_option
 @data_option
@@ -54,7 +54,7 @@ from pctrules.language.diagnostics import ExitCode
 @audit_options
 @handle_errors
 def batch_command(
-    input_path: Path, output: Path, bundle: Path | None, data_dir: Path | None,
+    input_path: Path, output_name: str, bundle: Path | None, data_dir: Path | None,
     as_of: dt.date | None, decisions: Sequence[str], workers: int | None,
     out_format: str | None, in_format: str | None, params: Sequence[str], per_case: bool,
     audit: Path | None, audit_inputs: bool,
@@ -69,6 +69,12 @@ def batch_command(
     error column says why) · 2 usage or an input/output problem · 3 invalid bundle or data
     5 no CSV header line · 130 interrupted · 1 a worker died
     """
+    if not output_name:
+        raise click.BadParameter("is empty; name the file to write, e.g. --output decided.csv",
+                                 param_hint="'--output'")
+    output = Path(output_name)
+    # The files first: a pipe given as input would block the reading of its header.
+    check_output(output, check_input(input_path))
     engine = open_engine(bundle, data_dir)
     if audit is not None:
         from pctrules.audit.records import AuditError, check_appendable
