@@ -9,7 +9,13 @@ from pathlib import Path
 import click
 
 from pctrules.commands.case_files import read_case_file
-from pctrules.commands.common import as_of_option, bundle_option, data_option, handle_errors
+from pctrules.commands.common import (
+    as_of_option,
+    bundle_option,
+    data_option,
+    handle_errors,
+    iso_date,
+)
 from pctrules.evaluation.engine import Case, CaseResult, Engine
 from pctrules.language.diagnostics import CaseError, Diagnostic, ExitCode, did_you_mean
 from pctrules.language.loader import ParameterSpec
@@ -97,7 +103,7 @@ def _typed(spec: ParameterSpec, text: str) -> object:
         elif spec.type == "number":
             value = float(text)
         elif spec.type == "date":
-            value = dt.date.fromisoformat(text)
+            value = iso_date(text)
         elif spec.type == "bool":
             if text not in ("true", "false"):
                 raise ValueError(text)
@@ -126,7 +132,7 @@ def load_raw_cases(engine: Engine, paths: Sequence[str]) -> list[tuple[Case, obj
     cases: list[tuple[Case, object]] = []
     index = 0
     for path in paths or ("-",):
-        for raw in read_case_file(path):
+        for raw in read_case_file(path, engine.case_schema):
             index += 1
             try:
                 cases.append((engine.validate_case(raw.data, index), raw.data))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
     from pctrules.evaluation.interpret import TracedEvaluator
     from pctrules.graph.model import OrgGraph
     from pctrules.language.check.state import CheckedBundle
+
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 REGISTER_HELP = ("import the register with 'pctrules import ods-epcmem FILE --into DIR' and "
                  "pass '--data DIR' (or set PCTRULES_DATA)")
@@ -250,6 +253,9 @@ class Engine:
             if isinstance(value, dt.date):
                 return True, value, expected
             if isinstance(value, str):
+                # ISO YYYY-MM-DD only: Python also reads 20110901 and 2011-W35-4 as dates.
+                if _ISO_DATE.fullmatch(value) is None:
+                    return False, None, expected
                 try:
                     return True, dt.date.fromisoformat(value), expected
                 except ValueError:

@@ -102,8 +102,8 @@ def test_explain_flag_adds_the_trace_to_json(run: Run, tmp_path: Path) -> None:
 @pytest.mark.parametrize(("text", "name", "message"), [
     ("id: c1\ndate: 2011-09-01\nperson: {practise: P84004}\n", "c.yaml",
      "for case 'c1', unknown field 'person.practise'"),
-    ("id: c1\ndate: 2011-09-01\nservice: 7\n", "c.yaml",
-     "for case 'c1', field 'service' is 7, but must be a service code"),
+    ("id: c1\ndate: 2011-09-01\nservice: [7]\n", "c.yaml",
+     "for case 'c1', field 'service' is [7], but must be a service code"),
     ("id: c1\ndate: 2011-02-30\n", "c.yaml",
      "for case 'c1', field 'date' is '2011-02-30', but must be a real date"),
     ("- just text\n", "c.yaml", "case 1 is the text 'just text', not a mapping of fields"),
