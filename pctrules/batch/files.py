@@ -90,6 +90,13 @@ def check_output(path: Path, given: os.stat_result) -> Path:
 _PARTIAL = "{}.[a-z0-9_]{{8}}\\.partial"
 
 
+def _stem(name: str) -> str:
+    """The start of a temporary file's name for output `name`: the name cut so that the whole
+    (a dot, the stem, a dot, 8 random characters, '.partial') fits in a file name's 255 bytes."""
+    cut = name.encode("utf-8", "surrogateescape")[:200]
+    return "." + cut.decode("utf-8", "ignore")
+
+
 class AtomicOutput:
     """A temporary file beside `path`, renamed over it by `commit()`; removed if the run ends
     any other way. Write errors (a full disk, a file size limit) are BatchFileErrors."""
@@ -98,7 +105,8 @@ class AtomicOutput:
         self.path = path
         remove_leftovers(folder, path.name)
         try:
-            fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=folder)
+            fd, name = tempfile.mkstemp(prefix=f"{_stem(path.name)}.", suffix=".partial",
+                                        dir=folder)
         except OSError as exc:
             raise BatchFileError(f"cannot write in the folder '{folder}': {_reason(exc)}",
                                  "choose a folder you can write in for --output") from None
@@ -154,7 +162,7 @@ def remove_leftovers(folder: Path, name: str) -> None:
     running batch holds a lock on (a run still going keeps its own)."""
     if fcntl is None:
         return
-    pattern = re.compile(_PARTIAL.format(re.escape(f".{name}")))
+    pattern = re.compile(_PARTIAL.format(re.escape(_stem(name))))
     try:
         candidates = [e for e in os.scandir(folder) if pattern.fullmatch(e.name)]
     except OSError:

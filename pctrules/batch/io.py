@@ -12,7 +12,7 @@ import io
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Final
@@ -72,6 +72,7 @@ class Job:
     quoted: bool = False
     rows: list[list[str]] | None = None
     unreadable: dict[int, str] | None = None  # rows of `rows` the csv module refused, and why
+    overlong: bool = False  # one line over MAX_LINE_BYTES: that row's error, never read whole
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,10 +153,14 @@ def plan_jobs(path: Path, start: int, fmt: str, block_bytes: int = BLOCK_BYTES) 
             if not block:
                 return
             cut = block.rfind(b"\n") + 1
-            while cut == 0:  # a line longer than a block: read on to its end
-                more = f.read(block_bytes)
-                block += more
-                cut = block.rfind(b"\n") + 1 if more else len(block)
+            if cut == 0:  # a line longer than a block: find its end
+                cut, odd = _line_length(f, offset, block_bytes)
+                if cut > MAX_LINE_BYTES and not (fmt == "csv" and odd):
+                    yield Job(seq, row, offset, cut, 1, overlong=True)
+                    seq, row, offset = seq + 1, row + 1, offset + cut
+                    continue
+                f.seek(offset)
+                block = f.read(cut)
             data = block[:cut]
             quoted = fmt == "csv" and b'"' in data
             if quoted and any(line.count(b'"') & 1 for line in data.split(b"\n")):
@@ -164,6 +169,38 @@ def plan_jobs(path: Path, start: int, fmt: str, block_bytes: int = BLOCK_BYTES) 
             lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
             yield Job(seq, row, offset, cut, lines, quoted)
             seq, row, offset = seq + 1, row + lines, offset + cut
+
+
+MAX_LINE_BYTES: Final = 16 << 20
+"""A line longer than this is that row's error, without being read whole (a case is a few
+hundred bytes; a cell at most 131,072 characters)."""
+
+
+def _line_length(f: BinaryIO, offset: int, block_bytes: int) -> tuple[int, bool]:
+    """The bytes of the line from `offset` (its LF included), and whether it holds an odd
+    number of quotes (a CSV record going on after it); read in blocks, not kept."""
+    f.seek(offset)
+    length, quotes = 0, 0
+    while True:
+        block = f.read(block_bytes)
+        end = block.find(b"\n") + 1
+        if end or not block:
+            part = block[:end] if end else block
+            return length + len(part), bool((quotes + part.count(b'"')) & 1)
+        length += len(block)
+        quotes += block.count(b'"')
+
+
+def overlong_chunk(path: Path, job: Job, fmt: str) -> Chunk:
+    """The row of a line over MAX_LINE_BYTES: its error, and (CSV) its id when the line's
+    first cell ends soon enough to be read."""
+    with path.open("rb") as f:
+        f.seek(job.start)
+        head = f.read(1 << 16).decode("utf-8", errors="surrogateescape")
+    first = _first_cell(_hide_cr(head)) if fmt == "csv" else None
+    problem = (f"the line is {job.length:,} bytes long; a row may take at most "
+               f"{MAX_LINE_BYTES:,}")
+    return Chunk(1, [("id",)], [[first]], {0: problem}, blank=fmt == "csv")
 
 
 def _sequential(f: BinaryIO, offset: int, seq: int, first_row: int) -> Iterator[Job]:
@@ -349,6 +386,9 @@ class Chunk:
     # JSONL: each row's columns in the order its line wrote them (rows of one shape share one
     # tuple), so that a row's problems are listed in its own order however the file is cut.
     order: list[tuple[int, ...]] | None = None
+    # JSONL: the rows that give a field the case does not have, with all they give, in order;
+    # the engine names the problem (their columns hold only their id).
+    loose: dict[int, list[tuple[Path_, object]]] = field(default_factory=dict)
 
 
 def split_path(name: str) -> Path_:
@@ -505,9 +545,13 @@ def _width_error(got: int, width: int) -> str:
     return f"row has {got} {fields}; the header has {width}"
 
 
-def parse_jsonl(data: bytes) -> Chunk:
+def parse_jsonl(data: bytes, fields: Container[Path_]) -> Chunk:
     """Parse a JSONL job: one JSON object per line, nested mappings or dotted keys. A line
-    that is not a usable object is that row's error; it keeps its id when it has a clean one."""
+    that is not a usable object is that row's error; it keeps its id when it has a clean one.
+
+    Only the case's `fields` get columns; a row that gives anything else keeps what it gives
+    in `loose`, in its own order (columns for every key any line invents would grow as rows
+    times keys, and a few kilobytes of JSON could then take gigabytes)."""
     lines, bad_text = _lines(data)
     n = len(lines)
     index: dict[Path_, int] = {}
@@ -515,6 +559,7 @@ def parse_jsonl(data: bytes) -> Chunk:
     errors: dict[int, str] = {}
     shapes: dict[tuple[int, ...], tuple[int, ...]] = {}
     order: list[tuple[int, ...]] = []
+    loose: dict[int, list[tuple[Path_, object]]] = {}
     twice: list[str] = []
     decoder = json.JSONDecoder(object_pairs_hook=duplicate_keys_hook(twice),
                                parse_float=finite_float, parse_constant=_no_constant)
@@ -527,7 +572,11 @@ def parse_jsonl(data: bytes) -> Chunk:
         if problem:
             errors[r] = problem
             obj = _clean_id(obj)
-        for p, value in _flatten(obj, ()):
+        pairs = list(_flatten(obj, ()))
+        if not all(p in fields for p, _ in pairs):
+            loose[r] = pairs
+            pairs = [(p, v) for p, v in pairs if p == ("id",)]  # the id names the row
+        for p, value in pairs:
             i = index.get(p)
             if i is None:
                 i = index[p] = len(columns)
@@ -541,7 +590,7 @@ def parse_jsonl(data: bytes) -> Chunk:
             columns[i][r] = value
         shape = tuple(seen)
         order.append(shapes.setdefault(shape, shape))
-    return Chunk(n, list(index), columns, errors, order=order)
+    return Chunk(n, list(index), columns, errors, order=order, loose=loose)
 
 
 def _json_object(decoder: json.JSONDecoder, line: str,
@@ -634,10 +683,14 @@ def nested(paths: Sequence[Path_], values: Sequence[object], blank: bool) -> dic
             if not isinstance(inner, dict):
                 raise _clash(p[:depth + 1], inner, p)
             target = inner
-        if isinstance(target.get(p[-1]), dict):
+        given = target.get(p[-1])
+        if isinstance(given, dict):
             if isinstance(v, dict) and not v:
                 continue  # an empty group: the fields given for it stay
             raise _clash(p, v, next(q for q in paths if q[:len(p)] == p and q != p))
+        if given is not None and given != v:
+            raise FieldClash(f"field '{'.'.join(p)}' is given twice, as {describe(given)} and "
+                             f"{describe(v)}")
         target[p[-1]] = v
     return out
 

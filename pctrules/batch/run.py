@@ -43,6 +43,7 @@ from pctrules.batch.io import (
     jsonl_start,
     nested,
     output_columns,
+    overlong_chunk,
     parse_csv,
     parse_jsonl,
     plan_jobs,
@@ -152,6 +153,7 @@ class ChunkEvaluator:
         self.params = dict(engine.params) if params is None else {**engine.params, **params}
         self.leaves: dict[str, Type] = {
             ".".join(p): t for p, t in engine.case_schema.leaves()}
+        self.fields = frozenset([("id",), *(p for p, _ in engine.case_schema.leaves())])
         self.node_leaves = {k for k, t in self.leaves.items() if is_node(t) and not t.is_set}
         # The id is not a field the columns validate; a rule that reads it gets it from there.
         self.reads_id = CaseField(("id",)) in engine.checked.refs.values()
@@ -247,10 +249,10 @@ class ChunkEvaluator:
         problem = chunk.errors.get(r)
         if problem is None:
             at = range(len(chunk.paths)) if chunk.order is None else chunk.order[r]
+            given = chunk.loose.get(r) or [(chunk.paths[i], chunk.columns[i][r]) for i in at]
             try:
-                raw = nested([chunk.paths[i] for i in at],
-                             [self._typed(".".join(chunk.paths[i]), chunk.columns[i][r])
-                              for i in at], chunk.blank)
+                raw = nested([p for p, _ in given],
+                             [self._typed(".".join(p), v) for p, v in given], chunk.blank)
                 case = self.engine.validate_case(raw, index)
             except FieldClash as exc:
                 problem = f"for case '{case_id}', {exc}"
@@ -378,6 +380,7 @@ class ChunkEvaluator:
         n = chunk.n
         bad = np.zeros(n, dtype=np.bool_)
         bad[list(chunk.errors)] = True
+        bad[list(chunk.loose)] = True
         columns: dict[str, vector.Col] = {}
         more: dict[str, Any] = {}
         ids: list[str] | None = None
@@ -646,8 +649,10 @@ class _Input:
     start: int  # where the rows start: after the CSV header, or a JSONL file's byte-order mark
 
     def run(self, job: Job) -> ChunkResult:
-        if self.fmt == "jsonl":
-            chunk = parse_jsonl(read_job(self.path, job))
+        if job.overlong:
+            chunk = overlong_chunk(self.path, job, self.fmt)
+        elif self.fmt == "jsonl":
+            chunk = parse_jsonl(read_job(self.path, job), self.evaluator.fields)
         else:
             assert self.header is not None
             data = None if job.rows is not None else read_job(self.path, job)
@@ -737,18 +742,24 @@ def prepare(opts: BatchOptions, engine: Engine | None = None) -> tuple[_Input, s
     return _Input(opts.input, in_fmt, header, evaluator, warnings, start), out_fmt
 
 
+_SHOWN_COLUMNS = 10  # unknown columns named before the run; the rows name the rest
+
+
 def header_warnings(header: Header, engine: Engine) -> list[str]:
     """What is odd about the CSV header, said once before the run. An unknown column and a
     column named twice are not fatal: each row that gives such a column a value it cannot take
     is that row's error, and every other row is decided (one output row per input row)."""
     known = ["id", *(".".join(p) for p, _ in engine.case_schema.leaves())]
     warnings = []
-    for name in header.columns:
-        if name not in known:
-            hint = did_you_mean(name, known)
-            warnings.append(f"column '{name}' is not a case field"
-                            + (f" ({hint})" if hint else "")
-                            + "; rows with a value in it fail, naming it")
+    unknown = [name for name in header.columns if name not in known]
+    for name in unknown[:_SHOWN_COLUMNS]:
+        hint = did_you_mean(name, known)
+        warnings.append(f"column '{name}' is not a case field"
+                        + (f" ({hint})" if hint else "")
+                        + "; rows with a value in it fail, naming it")
+    if len(unknown) > _SHOWN_COLUMNS:
+        warnings.append(f"… and {len(unknown) - _SHOWN_COLUMNS:,} more columns that are not "
+                        "case fields")
     for name, at in repeated_columns(header.columns).items():
         warnings.append(f"column '{name}' appears {len(at)} times in the header (columns "
                         + " and ".join(str(i + 1) for i in at)
@@ -827,29 +838,40 @@ class _WorkerDied(Exception):
     pass
 
 
-class _Interrupt(KeyboardInterrupt):
-    pass
+_CAUGHT: list[int] = []  # the stopping signals received while the run is going
 
 
 class _signals_as_interrupt:
-    """SIGTERM (and SIGHUP) stop the run as Ctrl-C does, so the temporary file is removed."""
+    """Ctrl-C, SIGTERM and SIGHUP stop the run, so that the temporary file is removed. The
+    handler only notes the signal; the run stops at its next check (each chunk written, each
+    job planned, every 0.2 s while it waits) by raising KeyboardInterrupt there. Raised in the
+    handler itself, it could land anywhere, e.g. in a callback Python runs at fork, which
+    ignores it: the signal was lost and the run went on."""
 
     def __enter__(self) -> None:
+        _CAUGHT.clear()
         self.saved: dict[int, Any] = {}
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            self.saved[sig] = signal.signal(sig, self._raise)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            self.saved[sig] = signal.signal(sig, self._note)
 
     def __exit__(self, *exc: object) -> None:
         for sig, handler in self.saved.items():
             signal.signal(sig, handler)
+        _CAUGHT.clear()
 
     @staticmethod
-    def _raise(signum: int, frame: FrameType | None) -> None:
-        raise _Interrupt
+    def _note(signum: int, frame: FrameType | None) -> None:
+        _CAUGHT.append(signum)
+
+
+def _stop_if_signalled() -> None:
+    if _CAUGHT:
+        raise KeyboardInterrupt
 
 
 def _planned(jobs: Iterator[Job], tally: _Tally) -> Iterator[Job]:
     for job in jobs:
+        _stop_if_signalled()
         tally.planned += job.lines
         yield job
     tally.planning_done = True
@@ -939,6 +961,7 @@ def _put(job_q: Any, job: Job | None, procs: list[Any]) -> None:
 
 
 def _check_workers(procs: list[Any]) -> None:
+    _stop_if_signalled()
     for p in procs:
         code = p.exitcode
         if code is not None:
@@ -947,6 +970,7 @@ def _check_workers(procs: list[Any]) -> None:
 
 
 def _write(out: AtomicOutput, r: ChunkResult, tally: _Tally, progress: Progress | None) -> None:
+    _stop_if_signalled()
     out.write(r.data)
     tally.add(r)
     if progress is not None:

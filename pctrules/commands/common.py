@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import os
@@ -92,6 +93,14 @@ def handle_errors(f: F) -> F:
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
+        except OSError as exc:
+            # The environment, not a bug: a full disk or device behind standard output, a
+            # file that went away. Say what and where.
+            reason = (exc.strerror or str(exc)).lower()
+            what = f"cannot use '{exc.filename}'" if exc.filename else "input or output failed"
+            with contextlib.suppress(OSError):
+                click.echo(f"error: {what}: {reason}", err=True)
+            ctx.exit(int(ExitCode.USAGE))
         except Exception as exc:  # a bug: say so plainly, and how to see more
             if ctx.find_root().params.get("debug"):
                 traceback.print_exc()
