@@ -3,6 +3,10 @@
 The parent process plans the chunks (byte ranges that end at record boundaries); each worker
 reads and parses its own range. Rows are kept as columns (one list per field path), with None
 for an absent value, so the column evaluator (`vector.py`) can work on whole columns at once.
+
+Over 500 lines because the readers of each shape of input (the whole-block split, the csv
+module line by line, the sequential reader for quoted newlines, JSONL, a line too long to read)
+must turn the same bytes into the same rows and the same row errors, and are kept side by side.
 """
 
 from __future__ import annotations
@@ -572,10 +576,12 @@ def parse_jsonl(data: bytes, fields: Container[Path_]) -> Chunk:
         if problem:
             errors[r] = problem
             obj = _clean_id(obj)
-        pairs = list(_flatten(obj, ()))
-        if not all(p in fields for p, _ in pairs):
-            loose[r] = pairs
-            pairs = [(p, v) for p, v in pairs if p == ("id",)]  # the id names the row
+        pairs = _flatten(obj, (), [])
+        for p, _ in pairs:
+            if p not in fields:
+                loose[r] = pairs
+                pairs = [(p, v) for p, v in pairs if p == ("id",)]  # the id names the row
+                break
         for p, value in pairs:
             i = index.get(p)
             if i is None:
@@ -644,13 +650,16 @@ def _no_constant(name: str) -> object:
     raise _Refused(f"{name} is not a number JSON allows")
 
 
-def _flatten(obj: dict[str, object], prefix: Path_) -> Iterator[tuple[Path_, object]]:
+def _flatten(obj: dict[str, object], prefix: Path_,
+             out: list[tuple[Path_, object]]) -> list[tuple[Path_, object]]:
+    """Each field of a parsed line by its path, in the line's order (`out`, extended)."""
     for key, value in obj.items():
-        p = (*prefix, *str(key).split("."))
-        if isinstance(value, dict) and value:
-            yield from _flatten(value, p)
+        p = (*prefix, *key.split(".")) if "." in key else (*prefix, key)
+        if value.__class__ is dict and value:
+            _flatten(value, p, out)
         else:
-            yield p, value
+            out.append((p, value))
+    return out
 
 
 def _json_error(line: str, exc: ValueError) -> str:

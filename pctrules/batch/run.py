@@ -1,31 +1,26 @@
 """Batch stage: a CSV/JSONL file of cases in, one decided row per case out, in worker processes.
 
-The parent loads the bundle once, plans the input as byte ranges that end at record boundaries
-(batchio.py), and forks workers that inherit the loaded bundle; each worker parses its range,
-evaluates it (whole columns at once where the decisions allow, vector.py; else case by case) and
-sends back its rendered rows. The parent writes them in input order to a temporary file beside
-the output and renames it at the end, so an interrupted run leaves any previous output as it
-was. At most a few chunks are in flight, so memory stays flat whatever the input size.
+The parent loads the bundle once, checks the input and output files (files.py), plans the
+input as byte ranges that end at record boundaries (io.py), and forks workers that inherit the
+loaded bundle (pool.py); each worker parses its range, evaluates it (whole columns at once where
+the decisions allow, vector.py; else case by case: ChunkEvaluator, here) and sends back its
+rendered rows. The parent writes them in input order to a temporary file beside the output and
+renames it at the end, so an interrupted run leaves any previous output as it was. At most a few
+chunks are in flight, so memory stays flat whatever the input size.
+
+Over 500 lines because ChunkEvaluator's fast path, its per-field tables of validated values and
+its renderers share private state (the tables live across chunks in each worker); issue 10
+replaces the fast path with the columnar core.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import gc
 import json
-import multiprocessing as mp
-import os
-import queue
-import signal
-import sys
 import time
-import traceback
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import chain
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import numpy as np
@@ -52,6 +47,14 @@ from pctrules.batch.io import (
     repeated_columns,
     safe_cell,
     safe_column,
+)
+from pctrules.batch.pool import (
+    ChunkResult,
+    Progress,
+    Tally,
+    WorkerDied,
+    default_workers,
+    run_jobs,
 )
 from pctrules.caseinput import printable, typed_scalar
 from pctrules.evaluation import groups, vector
@@ -114,24 +117,11 @@ class BatchSummary:
                 f"{warned}; wrote '{self.output}'")
 
 
-@dataclass(frozen=True, slots=True)
-class ChunkResult:
-    data: bytes
-    rows: int
-    decided: int
-    failed: int
-    fast_rows: int
-    nbytes: int
-    warned: int = 0
-
-
 CASE_BLOCK_BYTES = 256 << 10
 """Chunks evaluated case by case are smaller (about 8,000 rows): a chunk is then ~0.3 s of work,
 so even a modest file is shared among the workers."""
 _TABLE_LIMIT = 1 << 18  # distinct values remembered per field, per worker, before starting over
 
-Progress = Callable[[int, int], None]
-"""Called with (rows written, input bytes consumed) after each chunk."""
 
 
 # -- evaluating a chunk --------------------------------------------------------------------------
@@ -339,9 +329,7 @@ class ChunkEvaluator:
                 else:
                     alive = nodes.alive(found, on)
                     node = np.where(alive, found, nodes.none)
-                    given = raw[key]
-                    present = np.array([v is not None for v in given.values], dtype=np.bool_)
-                    absent.append((key, present[given.idx] & ~alive))
+                    absent.append((key, known.present[key] & ~alive))
                 fields[key] = nodes.column(node)
             else:
                 fields[key] = raw.get(key) or vector.const(None, n)
@@ -383,6 +371,7 @@ class ChunkEvaluator:
         bad[list(chunk.loose)] = True
         columns: dict[str, vector.Col] = {}
         more: dict[str, Any] = {}
+        present: dict[str, Any] = {}
         ids: list[str] | None = None
         for path, column in zip(chunk.paths, chunk.columns, strict=True):
             key = ".".join(path)
@@ -398,13 +387,15 @@ class ChunkEvaluator:
                 continue
             table = self._table(key, t, chunk.blank)
             idx = table.index(column)
-            ok, extra = table.arrays()
+            ok, extra, given = table.arrays()
             bad |= ~ok[idx]
             columns[key] = vector.Col(idx, table.values)
             more[key] = extra[idx]
+            if key in self.node_leaves:
+                present[key] = given[idx]
         if ids is None:
             ids = [f"case-{first_row + r + 1}" for r in range(n)]
-        return _Validated(ids, bad, columns, more)
+        return _Validated(ids, bad, columns, more, present)
 
     def _table(self, key: str, t: Type, blank: bool) -> _FieldTable:
         table = self._tables.get(key)
@@ -494,6 +485,7 @@ class _Validated:
     bad: Any  # per row: the engine must validate it itself (and name the problem)
     columns: dict[str, vector.Col]  # per field: each row's value as rules see it
     more: dict[str, Any]  # per field: each row's node id or date ordinal
+    present: dict[str, Any]  # per node field: whether the row gives a code at all
 
 
 class _Index(dict[object, int]):
@@ -514,7 +506,7 @@ class _FieldTable:
         self.values: list[object] = []
         self.valid: list[bool] = []
         self.more: list[int] = []
-        self._arrays: tuple[Any, Any] | None = None
+        self._arrays: tuple[Any, Any, Any] | None = None
 
     def index(self, column: list[object]) -> Any:
         """Each row's index into `values`; new values are validated and added."""
@@ -543,11 +535,13 @@ class _FieldTable:
         idx[missing] = [where[keys[r]] for r in rows]
         return idx
 
-    def arrays(self) -> tuple[Any, Any]:
-        """Per value: whether it is valid, and its node id or date ordinal (numpy arrays)."""
+    def arrays(self) -> tuple[Any, Any, Any]:
+        """Per value: whether it is valid, its node id or date ordinal, and whether it is a
+        value at all (not absent) (numpy arrays)."""
         if self._arrays is None:
             self._arrays = (np.array(self.valid, dtype=np.bool_),
-                            np.array(self.more, dtype=np.int64))
+                            np.array(self.more, dtype=np.int64),
+                            np.array([v is not None for v in self.values], dtype=np.bool_))
         return self._arrays
 
 
@@ -662,57 +656,6 @@ class _Input:
                            job.length, out.warned)
 
 
-_STATE: _Input | None = None  # set in the parent just before the workers fork
-
-
-def _worker(jobs: Any, results: Any, parent: int) -> None:
-    # Ctrl-C reaches every process of the terminal's group: only the parent acts on it.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    for sig in (signal.SIGTERM, signal.SIGHUP):  # the parent's handlers are for the parent
-        signal.signal(sig, signal.SIG_DFL)
-    _die_with_parent(parent)
-    state = _STATE
-    assert state is not None
-    while True:
-        try:
-            job = jobs.get(timeout=_PARENT_CHECK_SECONDS)
-        except queue.Empty:
-            if os.getppid() != parent:  # the parent is gone (where Linux could not tell us)
-                return
-            continue
-        if job is None:
-            return
-        try:
-            results.put((job.seq, state.run(job)))
-        except BaseException:
-            results.put((job.seq, traceback.format_exc()))
-            return
-
-
-_PARENT_CHECK_SECONDS = 2.0
-_PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-def _die_with_parent(parent: int) -> None:
-    """Have this worker killed when the parent process dies, even by kill -9, which gives the
-    parent no chance to stop it: Linux's PR_SET_PDEATHSIG (elsewhere, the worker notices
-    between jobs). A parent already gone before the request took effect: stop now."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent:
-        os._exit(1)
-
-
-def default_workers() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not every platform has affinity
-        return max(1, os.cpu_count() or 1)
-
-
 def prepare(opts: BatchOptions, engine: Engine | None = None) -> tuple[_Input, str]:
     """Load the bundle (unless given its engine) and check the options and the input's columns;
     nothing is written."""
@@ -775,7 +718,6 @@ def run_batch(opts: BatchOptions, progress: Progress | None = None,
     input or output that cannot be used: 2) before anything runs, BatchFileError (2) when the
     output cannot be written, and BatchStopped when interrupted or a worker dies; the output is
     then left as it was."""
-    global _STATE
     started = time.perf_counter()
     if opts.workers is not None and opts.workers < 1:
         raise BatchUsageError("--workers must be at least 1")
@@ -784,7 +726,7 @@ def run_batch(opts: BatchOptions, progress: Progress | None = None,
     state, out_fmt = prepared or prepare(opts)
     workers = opts.workers or default_workers()
     output = opts.output
-    tally = _Tally()
+    tally = Tally()
     try:
         with AtomicOutput(output, folder) as out:
             if out_fmt == "csv":
@@ -792,17 +734,12 @@ def run_batch(opts: BatchOptions, progress: Progress | None = None,
             block = opts.block_bytes or (
                 BLOCK_BYTES if state.evaluator.plan is not None else CASE_BLOCK_BYTES)
             jobs = plan_jobs(opts.input, state.start, state.fmt, block)
-            _STATE = state
-            try:
-                with _signals_as_interrupt():
-                    _run_jobs(state, jobs, workers, out, tally, progress)
-            finally:
-                _STATE = None
+            run_jobs(state.run, jobs, workers, out.write, tally, progress)
             out.commit()
     except KeyboardInterrupt:
         raise BatchStopped(f"interrupted after {tally.done_text()}; '{output}' was not written",
                            130) from None
-    except _WorkerDied as exc:
+    except WorkerDied as exc:
         raise BatchStopped(f"{exc}; stopped after {tally.done_text()}; '{output}' was not "
                            "written", int(ExitCode.INTERNAL)) from None
     return BatchSummary(tally.rows, tally.decided, tally.failed, tally.fast_rows,
@@ -810,168 +747,3 @@ def run_batch(opts: BatchOptions, progress: Progress | None = None,
                         state.evaluator.why_slow, tally.warned)
 
 
-@dataclass
-class _Tally:
-    rows: int = 0
-    decided: int = 0
-    failed: int = 0
-    fast_rows: int = 0
-    nbytes: int = 0
-    warned: int = 0
-    planned: int = 0
-    planning_done: bool = False
-
-    def add(self, r: ChunkResult) -> None:
-        self.rows += r.rows
-        self.warned += r.warned
-        self.decided += r.decided
-        self.failed += r.failed
-        self.fast_rows += r.fast_rows
-        self.nbytes += r.nbytes
-
-    def done_text(self) -> str:
-        of = f"{self.planned:,}" if self.planning_done else f"at least {self.planned:,}"
-        return f"{self.rows:,} of {of} rows"
-
-
-class _WorkerDied(Exception):
-    pass
-
-
-_CAUGHT: list[int] = []  # the stopping signals received while the run is going
-
-
-class _signals_as_interrupt:
-    """Ctrl-C, SIGTERM and SIGHUP stop the run, so that the temporary file is removed. The
-    handler only notes the signal; the run stops at its next check (each chunk written, each
-    job planned, every 0.2 s while it waits) by raising KeyboardInterrupt there. Raised in the
-    handler itself, it could land anywhere, e.g. in a callback Python runs at fork, which
-    ignores it: the signal was lost and the run went on."""
-
-    def __enter__(self) -> None:
-        _CAUGHT.clear()
-        self.saved: dict[int, Any] = {}
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            self.saved[sig] = signal.signal(sig, self._note)
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self.saved.items():
-            signal.signal(sig, handler)
-        _CAUGHT.clear()
-
-    @staticmethod
-    def _note(signum: int, frame: FrameType | None) -> None:
-        _CAUGHT.append(signum)
-
-
-def _stop_if_signalled() -> None:
-    if _CAUGHT:
-        raise KeyboardInterrupt
-
-
-def _planned(jobs: Iterator[Job], tally: _Tally) -> Iterator[Job]:
-    for job in jobs:
-        _stop_if_signalled()
-        tally.planned += job.lines
-        yield job
-    tally.planning_done = True
-
-
-def _run_jobs(state: _Input, jobs: Iterator[Job], workers: int, out: AtomicOutput,
-              tally: _Tally, progress: Progress | None) -> None:
-    planned = _planned(jobs, tally)
-    first = next(planned, None)
-    if first is None:
-        return
-    second = next(planned, None)
-    if workers == 1 or second is None or "fork" not in mp.get_all_start_methods():
-        # One chunk, or one worker: a process of our own would only add its start-up time.
-        for job in chain([first] if second is None else [first, second], planned):
-            _write(out, state.run(job), tally, progress)
-        return
-    ctx = mp.get_context("fork")
-    job_q = ctx.Queue(maxsize=workers * 2)
-    result_q = ctx.Queue()
-    # The bundle, graph and fast-path tables are shared with the workers copy-on-write; frozen,
-    # the collector never touches (and so never copies) them.
-    gc.freeze()
-    procs = [ctx.Process(target=_worker, args=(job_q, result_q, os.getpid()), daemon=True)
-             for _ in range(workers)]
-    for p in procs:
-        p.start()
-    try:
-        _pump(chain([first, second], planned), procs, job_q, result_q, workers, out, tally,
-              progress)
-    finally:
-        for p in procs:
-            if p.is_alive():
-                p.terminate()
-        for p in procs:
-            p.join(timeout=5)
-        job_q.close()
-        result_q.close()
-        job_q.cancel_join_thread()
-        result_q.cancel_join_thread()
-        gc.unfreeze()
-
-
-def _pump(jobs: Iterator[Job], procs: list[Any], job_q: Any, result_q: Any, workers: int,
-          out: AtomicOutput, tally: _Tally, progress: Progress | None) -> None:
-    """Keep a few chunks in flight and write results in input order as they complete."""
-    limit = workers * 2 + 1  # enough to keep every worker busy; bounds memory
-    pending: dict[int, ChunkResult] = {}
-    next_seq = 0
-    in_flight = 0
-    exhausted = False
-    while True:
-        while not exhausted and in_flight < limit:
-            job = next(jobs, None)
-            if job is None:
-                exhausted = True
-            else:
-                _put(job_q, job, procs)
-                in_flight += 1
-        if not in_flight:
-            break
-        try:
-            seq, result = result_q.get(timeout=0.2)
-        except queue.Empty:
-            _check_workers(procs)
-            continue
-        if isinstance(result, str):
-            raise RuntimeError(f"a worker failed:\n{result}")
-        pending[seq] = result
-        in_flight -= 1
-        while next_seq in pending:
-            _write(out, pending.pop(next_seq), tally, progress)
-            next_seq += 1
-    for _ in procs:
-        _put(job_q, None, procs)
-
-
-def _put(job_q: Any, job: Job | None, procs: list[Any]) -> None:
-    """Queue a job, never waiting for ever: the queue is bounded, and workers that died no
-    longer take from it."""
-    while True:
-        try:
-            job_q.put(job, timeout=0.2)
-            return
-        except queue.Full:
-            _check_workers(procs)
-
-
-def _check_workers(procs: list[Any]) -> None:
-    _stop_if_signalled()
-    for p in procs:
-        code = p.exitcode
-        if code is not None:
-            how = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
-            raise _WorkerDied(f"a worker process stopped unexpectedly ({how})")
-
-
-def _write(out: AtomicOutput, r: ChunkResult, tally: _Tally, progress: Progress | None) -> None:
-    _stop_if_signalled()
-    out.write(r.data)
-    tally.add(r)
-    if progress is not None:
-        progress(tally.rows, tally.nbytes)

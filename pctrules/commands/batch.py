@@ -12,12 +12,11 @@ import click
 
 from pctrules.batch.files import check_input, check_output
 from pctrules.batch.io import FORMATS
+from pctrules.batch.pool import Progress, default_workers
 from pctrules.batch.run import (
     BatchOptions,
     BatchStopped,
     BatchUsageError,
-    Progress,
-    default_workers,
     prepare,
     run_batch,
 )
