@@ -80,24 +80,24 @@ _RUN: Run | None = None  # set in the parent just before the workers fork, which
 
 def run_jobs(run: Run, jobs: Iterator[Job], workers: int, write: Write, tally: Tally,
              progress: Progress | None) -> None:
-    """Every job through `run`, its result's bytes to `write`, in the jobs' order."""
+    """Every job through `run`, its result's bytes to `write`, in the jobs' order. Called
+    inside `stoppable()`: a stopping signal raises KeyboardInterrupt between chunks."""
     global _RUN
-    with _signals_as_interrupt():
-        planned = _planned(jobs, tally)
-        first = next(planned, None)
-        if first is None:
-            return
-        second = next(planned, None)
-        if workers == 1 or second is None or "fork" not in mp.get_all_start_methods():
-            # One chunk, or one worker: a process of our own would only add its start-up time.
-            for job in chain([first] if second is None else [first, second], planned):
-                _write(write, run(job), tally, progress)
-            return
-        _RUN = run
-        try:
-            _forked(chain([first, second], planned), workers, write, tally, progress)
-        finally:
-            _RUN = None
+    planned = _planned(jobs, tally)
+    first = next(planned, None)
+    if first is None:
+        return
+    second = next(planned, None)
+    if workers == 1 or second is None or "fork" not in mp.get_all_start_methods():
+        # One chunk, or one worker: a process of our own would only add its start-up time.
+        for job in chain([first] if second is None else [first, second], planned):
+            _write(write, run(job), tally, progress)
+        return
+    _RUN = run
+    try:
+        _forked(chain([first, second], planned), workers, write, tally, progress)
+    finally:
+        _RUN = None
 
 
 def _forked(jobs: Iterator[Job], workers: int, write: Write, tally: Tally,
@@ -182,12 +182,13 @@ def _die_with_parent(parent: int) -> None:
 _CAUGHT: list[int] = []  # the stopping signals received while the run is going
 
 
-class _signals_as_interrupt:
-    """Ctrl-C, SIGTERM and SIGHUP stop the run, so that the temporary file is removed. The
+class stoppable:
+    """Ctrl-C, SIGTERM and SIGHUP stop the run, so that its temporary file is removed. The
     handler only notes the signal; the run stops at its next check (each chunk written, each
-    job planned, every 0.2 s while it waits) by raising KeyboardInterrupt there. Raised in the
-    handler itself, it could land anywhere, e.g. in a callback Python runs at fork, which
-    ignores it: the signal was lost and the run went on."""
+    job planned, every 0.2 s while it waits, and `stop_if_signalled()` before the output is
+    renamed into place) by raising KeyboardInterrupt there. Raised in the handler itself, it
+    could land anywhere, e.g. in a callback Python runs at fork, which ignores it: the signal
+    was lost and the run went on."""
 
     def __enter__(self) -> None:
         _CAUGHT.clear()
@@ -205,14 +206,15 @@ class _signals_as_interrupt:
         _CAUGHT.append(signum)
 
 
-def _stop_if_signalled() -> None:
+def stop_if_signalled() -> None:
+    """KeyboardInterrupt if a stopping signal came since `stoppable()` was entered."""
     if _CAUGHT:
         raise KeyboardInterrupt
 
 
 def _planned(jobs: Iterator[Job], tally: Tally) -> Iterator[Job]:
     for job in jobs:
-        _stop_if_signalled()
+        stop_if_signalled()
         tally.planned += job.lines
         yield job
     tally.planning_done = True
@@ -264,7 +266,7 @@ def _put(job_q: Any, job: Job | None, procs: list[Any]) -> None:
 
 
 def _check_workers(procs: list[Any]) -> None:
-    _stop_if_signalled()
+    stop_if_signalled()
     for p in procs:
         code = p.exitcode
         if code is not None:
@@ -273,7 +275,7 @@ def _check_workers(procs: list[Any]) -> None:
 
 
 def _write(write: Write, r: ChunkResult, tally: Tally, progress: Progress | None) -> None:
-    _stop_if_signalled()
+    stop_if_signalled()
     write(r.data)
     tally.add(r)
     if progress is not None:

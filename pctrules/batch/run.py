@@ -55,6 +55,8 @@ from pctrules.batch.pool import (
     WorkerDied,
     default_workers,
     run_jobs,
+    stop_if_signalled,
+    stoppable,
 )
 from pctrules.caseinput import printable, typed_scalar
 from pctrules.evaluation import groups, vector
@@ -728,13 +730,15 @@ def run_batch(opts: BatchOptions, progress: Progress | None = None,
     output = opts.output
     tally = Tally()
     try:
-        with AtomicOutput(output, folder) as out:
+        # Signals are noted from before the temporary file exists until after it is renamed.
+        with stoppable(), AtomicOutput(output, folder) as out:
             if out_fmt == "csv":
                 out.write((csv_line(state.evaluator.columns) + "\n").encode("utf-8"))
             block = opts.block_bytes or (
                 BLOCK_BYTES if state.evaluator.plan is not None else CASE_BLOCK_BYTES)
             jobs = plan_jobs(opts.input, state.start, state.fmt, block)
             run_jobs(state.run, jobs, workers, out.write, tally, progress)
+            stop_if_signalled()
             out.commit()
     except KeyboardInterrupt:
         raise BatchStopped(f"interrupted after {tally.done_text()}; '{output}' was not written",
