@@ -435,7 +435,7 @@ def _check_block(data: bytes, commas: int) -> tuple[bool, bool]:
     starts = np.concatenate(([0], ends[:-1] + 1))
     # A CR that does not end a line is cell text, and a cell holding one must be quoted.
     plain = (not np.isin(raw[starts[starts < len(raw)]], _FORMULA_CODES).any()
-             and data.count(b"\r") == data.count(b"\r\n"))
+             and (b"\r" not in data or data.count(b"\r") == data.count(b"\r\n")))
     if commas == 0:
         return not (raw == 44).any(), plain
     comma = np.flatnonzero(raw == 44)

@@ -151,6 +151,8 @@ class ChunkEvaluator:
         self.reads_id = CaseField(("id",)) in engine.checked.refs.values()
         self.unavailable = unavailable_kinds(engine.checked, engine.graph)
         self._tables: dict[str, _FieldTable] = {}
+        self._wordings: dict[str, dict[str, _Wording]] = {}  # by kind, by code
+        self._days: dict[int, str] = {}
         self._cells: dict[str, Callable[[object, object], object]] = {}
         self.plan: list[vector.ColumnDecision] | None = None
         self.fast = fast  # columns where they can be used: decisions, else validation
@@ -347,21 +349,48 @@ class ChunkEvaluator:
 
     def _absent_warnings(self, absent: list[tuple[str, Any]], raw: dict[str, vector.Col],
                          on: Any, bad: Any) -> dict[int, str]:
-        """The warnings of the rows the fast path decides, by row: each code the data does not
-        have on the row's day, in the words (and the field order) of `Engine.evaluate`."""
-        if not absent:
-            return {}
-        rows = np.zeros(len(bad), dtype=np.bool_)
-        for _, where in absent:
-            rows |= where
-        rows &= ~bad
+        """The warnings cell (CSV) or value (JSON) of each row the fast path decides that names
+        a code the data does not have on its day, by row: in the words and the field order of
+        `Engine.evaluate`, each code worded once and its day put in (rows with warnings are
+        common: a residence given for a day its area did not exist)."""
+        flagged = [(key, where & ~bad) for key, where in absent]
+        count = np.zeros(len(bad), dtype=np.int8)
+        for _, where in flagged:
+            count += where
+        several = count > 1
         out: dict[int, str] = {}
-        for r in np.flatnonzero(rows).tolist():
-            day = dt.date.fromordinal(int(on[r]))
-            out[r] = "; ".join(
-                self.engine.absent_warning(self.leaves[key].base, str(raw[key].values[
-                    raw[key].idx[r]]), day) for key, where in absent if where[r])
+        texts: dict[int, list[str]] = {}  # rows with more than one warning, joined at the end
+        for key, where in flagged:  # in the case schema's order, as the engine words them
+            rows = np.flatnonzero(where)
+            if not len(rows):
+                continue
+            kind, values = self.leaves[key].base, raw[key].values
+            words = self._wordings.setdefault(kind, {})
+            for r, v, d, more in zip(rows.tolist(), raw[key].idx[rows].tolist(),
+                                     on[rows].tolist(), several[rows].tolist(), strict=True):
+                code = values[v]
+                w = words.get(code) or self._word(kind, str(code), words)
+                day = self._days.get(d) or self._day(d)
+                if more:
+                    texts.setdefault(r, []).append(w.text(day))
+                else:
+                    out[r] = w.json(day) if self.jsonl else w.cell(day)
+        for r, parts in texts.items():
+            text = "; ".join(parts)
+            out[r] = json_text(text) if self.jsonl else safe_cell(text)
         return out
+
+    def _word(self, kind: str, code: str, words: dict[str, _Wording]) -> _Wording:
+        found = _Wording(self.engine.absent_warning(kind, code, _SOME_DAY))
+        if len(words) < _TABLE_LIMIT:
+            words[code] = found
+        return found
+
+    def _day(self, ordinal: int) -> str:
+        text = dt.date.fromordinal(ordinal).isoformat()
+        if len(self._days) < _TABLE_LIMIT:
+            self._days[ordinal] = text
+        return text
 
     def _validate(self, chunk: Chunk, first_row: int) -> _Validated:
         """Each field of the chunk validated by columns: each distinct value once, with the
@@ -426,8 +455,8 @@ class ChunkEvaluator:
     def _render_fast(self, frame: vector.Frame, ids: list[str], plain: bool,
                      warnings: Mapping[int, str]) -> tuple[list[str], list[str]]:
         """Each row's head (its id) and tail (the decision cells, rendered once per distinct
-        combination of rule and value, then the warnings of the rows that have some); `plain`:
-        the ids need no neutralising or quoting."""
+        combination of rule and value, then the rendered warnings of the rows that have some);
+        `plain`: the ids need no neutralising or quoting."""
 
         suffix: vector.Col | None = None
         for name in self.decisions:
@@ -438,10 +467,12 @@ class ChunkEvaluator:
         end = ',"error":null,"warnings":null}\n' if self.jsonl else ",,\n"
         rendered: list[str] = [f"{v}{end}" for v in suffix.values]
         tails = list(map(rendered.__getitem__, suffix.idx.tolist()))
-        for r, text in warnings.items():
-            cells = suffix.values[suffix.idx[r]]
-            tails[r] = (f'{cells},"error":null,"warnings":{json_text(text)}}}\n' if self.jsonl
-                        else f"{cells},,{safe_cell(text)}\n")
+        if warnings:
+            rows = list(warnings)
+            for r, v in zip(rows, suffix.idx[rows].tolist(), strict=True):
+                cells = suffix.values[v]
+                tails[r] = (f'{cells},"error":null,"warnings":{warnings[r]}}}\n' if self.jsonl
+                            else f"{cells},,{warnings[r]}\n")
         if self.jsonl:
             return list(map('{"id":'.__add__, _json_strings(ids))), tails
         return (ids if plain else safe_column(ids)), tails
@@ -477,6 +508,35 @@ class ChunkEvaluator:
             return hit
         self._cells[name] = cells
         return cells
+
+
+_SOME_DAY = dt.date(1, 1, 1)
+_SOME_DAY_TEXT = _SOME_DAY.isoformat()
+
+
+class _Wording:
+    """The engine's warning for one code the data does not have, with the day left out: only
+    the day differs from row to row. The text, the CSV cell and the JSON value for a day."""
+
+    __slots__ = ("after", "before", "cell_after", "cell_before", "json_after", "json_before")
+
+    def __init__(self, text: str) -> None:
+        before, found, after = text.rpartition(_SOME_DAY_TEXT)
+        assert found, "an absent-code warning names its day"
+        self.before, self.after = before, after
+        # A day is digits and dashes: it never makes a cell need quoting or an escape, so the
+        # rendered parts either side hold for every day.
+        self.cell_before, _, self.cell_after = safe_cell(text).rpartition(_SOME_DAY_TEXT)
+        self.json_before, _, self.json_after = json_text(text).rpartition(_SOME_DAY_TEXT)
+
+    def text(self, day: str) -> str:
+        return f"{self.before}{day}{self.after}"
+
+    def cell(self, day: str) -> str:
+        return f"{self.cell_before}{day}{self.cell_after}"
+
+    def json(self, day: str) -> str:
+        return f"{self.json_before}{day}{self.json_after}"
 
 
 @dataclass(slots=True)

@@ -395,11 +395,11 @@ class Engine:
 
     def absent_warning(self, kind: str, code: str, on: dt.date) -> str:
         """The warning for a case's code that the data does not have on `on` (batch writes the
-        same text in its `warnings` column); it suggests the code in upper case when that one
-        is known, as codes are written."""
+        same text in its `warnings` column); it suggests the code in upper case when the data
+        has that one, as codes are written. Only the date depends on `on`."""
         text = _absent_warning(kind, code, on)
         upper = code.upper()
-        if upper != code and self.graph.kind(upper) == kind and self.graph.exists(upper, on):
+        if upper != code and self.graph.kind(upper) == kind:
             text += f" (did you mean '{upper}'?)"
         return text
 
