@@ -6,9 +6,7 @@ where (exit 2), never 'internal error'."""
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
-import resource
 import signal
 import stat
 import subprocess
@@ -20,6 +18,9 @@ from pathlib import Path
 import pytest
 
 from tests.batch.conftest import pctrules, read_rows
+
+fcntl = pytest.importorskip("fcntl", reason="POSIX: file locks")
+resource = pytest.importorskip("resource", reason="POSIX: resource limits")
 
 HEADER = "id,date,person.practice,person.residence\n"
 ROW = "2011-09-01,,E16000141\n"
@@ -72,7 +73,7 @@ def _killed_batch(src: Path, out: Path) -> Iterator[list[int]]:
                             env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     workers: list[int] = []
     try:
-        for _ in range(600):  # the bundle loads, then two workers are forked
+        for _ in range(2400):  # the bundle loads, then two workers are forked
             workers = _children(proc.pid)
             if len(workers) >= 2 or proc.poll() is not None:
                 break
@@ -92,7 +93,7 @@ def test_kill_9_of_the_parent_leaves_no_worker_and_the_next_run_cleans_up(
         tmp_path: Path) -> None:
     src, out = _cases(tmp_path / "in.csv", 300_000), tmp_path / "out.csv"
     with _killed_batch(src, out) as workers:
-        for _ in range(200):
+        for _ in range(400):
             if not any(map(_alive, workers)):
                 break
             time.sleep(0.05)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import signal
 import subprocess
 import sys
@@ -16,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from tests.batch.conftest import pctrules, read_rows
+
+resource = pytest.importorskip("resource", reason="POSIX: resource limits")
 
 HEADER = "id,date,person.practice,person.residence\n"
 ROW = "2011-09-01,,E16000141"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,8 @@ import yaml
 
 from pctrules.commands import case_files
 from tests.batch.conftest import pctrules
+
+resource = pytest.importorskip("resource", reason="POSIX: resource limits")
 
 RESIDENT = "person: {residence: E16000141}"  # Somerset: 5QL, with no register needed
 
