@@ -18,6 +18,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "england"
 COVERS = REPO / "policies" / "england" / "data" / "covers.csv"
+AREAS = REPO / "policies" / "england" / "data" / "areas.csv"
 ERA_END = "2013-03-31"
 
 Intervals = dict[str, list[tuple[str, str, str]]]
@@ -45,6 +46,11 @@ def load_areas(covers: Path) -> Intervals:
     return out
 
 
+def alive(spans: Spans, code: str, day: str) -> bool:
+    first, last = spans.get(code, ("9", "0"))  # never, for a code it does not have
+    return first <= day <= last
+
+
 def on(intervals: Intervals, code: str, day: str) -> str | None:
     for first, last, pct in intervals.get(code, ()):
         if first <= day <= last:
@@ -52,9 +58,29 @@ def on(intervals: Intervals, code: str, day: str) -> str | None:
     return None
 
 
+Spans = dict[str, tuple[str, str]]
+
+
+def registered(practices: Intervals) -> Spans:
+    """practice → (first day, last day) it is in the register: its first PCT membership's
+    start to its last one's end."""
+    return {p: (min(i[0] for i in spans), max(i[1] for i in spans))
+            for p, spans in practices.items()}
+
+
+def area_spans(areas: Path) -> Spans:
+    """area → (first day, last day) it exists, from the bundle's areas.csv."""
+    with areas.open(newline="", encoding="utf-8") as f:
+        rows = csv.DictReader(line for line in f if not line.startswith("#"))
+        return {row["code"]: (row["valid_from"], row["valid_to"]) for row in rows}
+
+
 def run(cases: Path, output: Path, data: Path) -> int:
-    """Write the responsible PCT of each case, in the columns `pctrules batch` writes."""
+    """Write the responsible PCT of each case, in the columns `pctrules batch` writes; the
+    warnings column names each code the data does not have on the case's day."""
     practices = load_practices(data / "ods_epcmem_2019-08-30.csv")
+    in_register = registered(practices)
+    in_bundle = area_spans(AREAS)
     areas = load_areas(COVERS)
     n = 0
     with cases.open(newline="", encoding="utf-8") as fin, \
@@ -65,16 +91,25 @@ def run(cases: Path, output: Path, data: Path) -> int:
         i_practice, i_residence = header.index("person.practice"), header.index("person.residence")
         out = csv.writer(fout, lineterminator="\n")
         out.writerow(["id", "responsible_pct", "responsible_pct.rule", "responsible_pct.reason",
-                      "error"])
+                      "error", "warnings"])
         for row in rows:
-            day, practice = row[i_date], row[i_practice]
+            day, practice, residence = row[i_date], row[i_practice], row[i_residence]
             pct = on(practices, practice, day) if practice else None
+            warnings = []
+            if practice and not alive(in_register, practice, day):
+                warnings.append(f"practice '{practice}' is not in the practice register on "
+                                f"{day}; treated as unregistered")
+                practice = ""
+            if residence and not alive(in_bundle, residence, day):
+                warnings.append(f"area '{residence}' is not in the data on {day}; treated as "
+                                "absent")
+            warning = "; ".join(warnings)
             if pct is not None:
-                out.writerow([row[i_id], pct, "registered-practice", "1", ""])
-            elif not practice and (pct := on(areas, row[i_residence], day)) is not None:
-                out.writerow([row[i_id], pct, "unregistered-resident", "4", ""])
+                out.writerow([row[i_id], pct, "registered-practice", "1", "", warning])
+            elif not practice and (pct := on(areas, residence, day)) is not None:
+                out.writerow([row[i_id], pct, "unregistered-resident", "4", "", warning])
             else:
-                out.writerow([row[i_id], "", "not-known", "9", ""])
+                out.writerow([row[i_id], "", "not-known", "9", "", warning])
             n += 1
     return n
 

@@ -36,9 +36,12 @@ def cli(debug: bool) -> None:
     """Decide who commissions a person's NHS care in England in the Primary Care Trust era.
 
     \b
-    Exit codes: 0 ok · 1 internal error · 2 usage · 3 invalid policy, bundle or data
-                4 policy tests failed · 5 invalid case input
+    Exit codes: 0 ok · 1 internal error · 2 usage (or an input/output problem)
+                3 invalid policy, bundle or data · 4 policy tests failed
+                5 invalid case input · 6 decided with errors (some decision of some
+                case failed; the output is complete and says which)
                 7 with --exit-code: replay found drift, diff changes, analyze problems
+                130 interrupted
     """
 
 

@@ -27,7 +27,9 @@ from pctrules.audit.records import (
 )
 from pctrules.batch.io import (
     FORMULA_START,
+    FieldClash,
     detect_format,
+    jsonl_start,
     nested,
     parse_csv,
     parse_jsonl,
@@ -50,17 +52,22 @@ def input_rows(path: Path, fmt: str | None = None) -> Iterator[Row]:
     canonical JSON (nested by field, empty CSV cells left out; an unreadable JSON line as
     `{"line": text}`), and its date cell."""
     if detect_format(path, fmt) == "jsonl":
-        for job in plan_jobs(path, 0, "jsonl"):
+        for job in plan_jobs(path, jsonl_start(path), "jsonl"):
             data = read_job(path, job)
-            chunk = parse_jsonl(data)
-            lines = _text_lines(data) if chunk.errors else []
+            # No field gets a column: each row keeps what it gives, in its own order.
+            chunk = parse_jsonl(data, frozenset())
+            lines: list[str] | None = None  # the text of each line, for those that fail
             for r in range(chunk.n):
-                if r in chunk.errors:
+                given = chunk.loose.get(r, [])
+                try:
+                    raw = None if r in chunk.errors else nested(
+                        [p for p, _ in given], [v for _, v in given], False)
+                except FieldClash:
+                    raw = None
+                if raw is None:
+                    lines = _text_lines(data) if lines is None else lines
                     yield None, canonical_json({"line": lines[r] if r < len(lines) else ""}), None
                     continue
-                at = chunk.order[r] if chunk.order is not None else range(len(chunk.paths))
-                raw = nested([chunk.paths[i] for i in at], [chunk.columns[i][r] for i in at],
-                             False)
                 case_id, date = raw.get("id"), raw.get("date")
                 yield (jstr(case_id) if isinstance(case_id, str) and case_id else
                        jstr(str(case_id)) if isinstance(case_id, int) and not isinstance(

@@ -290,10 +290,12 @@ def _case_pairs(old: Engine, new: Engine, path: Path, names: Sequence[str],
                 as_of: dt.date | None, params: Mapping[str, object] | None) -> Iterator[Pair]:
     from pctrules.commands.case_files import read_case_file
 
-    for index, raw in enumerate(read_case_file(str(path)), start=1):
+    # Each bundle reads the file by its own case schema (a plain YAML scalar is typed by it).
+    read = [read_case_file(str(path), engine.case_schema) for engine in (old, new)]
+    for index, raws in enumerate(zip(*read, strict=True), start=1):
         sides = []
         case_id = f"case-{index}"
-        for engine in (old, new):
+        for engine, raw in zip((old, new), raws, strict=True):
             mine = [n for n in names if engine.compiled.decision(n) is not None]
             case = engine.validate_case(raw.data, index)
             case_id = case.id

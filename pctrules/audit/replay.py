@@ -410,7 +410,7 @@ def _evaluate_run(path: Path, run: Run, engine: Engine, decisions: list[str],
         raws = _recorded_inputs(path, run)
     else:
         files = [_source(path, entry, cases, notes)[0] for entry in (head.get("inputs") or [])]
-        raws = [raw.data for f in files for raw in read_case_file(str(f))]
+        raws = [raw.data for f in files for raw in read_case_file(str(f), engine.case_schema)]
     return _decided_again(engine, raws, decisions, params, as_of, recorded)
 
 

@@ -3,6 +3,10 @@
 The parent process plans the chunks (byte ranges that end at record boundaries); each worker
 reads and parses its own range. Rows are kept as columns (one list per field path), with None
 for an absent value, so the column evaluator (`vector.py`) can work on whole columns at once.
+
+Over 500 lines because the readers of each shape of input (the whole-block split, the csv
+module line by line, the sequential reader for quoted newlines, JSONL, a line too long to read)
+must turn the same bytes into the same rows and the same row errors, and are kept side by side.
 """
 
 from __future__ import annotations
@@ -10,14 +14,25 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Final
 
 import numpy as np
 
+from pctrules.caseinput import (
+    MAX_NESTING,
+    duplicate_keys_hook,
+    is_text,
+    not_utf8,
+    not_utf8_byte,
+    printable,
+    value_problem,
+)
+from pctrules.evaluation.runtime import describe
 from pctrules.jsonlines import json_text
 from pctrules.language.diagnostics import CaseError, PctrulesError, error
 
@@ -61,6 +76,7 @@ class Job:
     quoted: bool = False
     rows: list[list[str]] | None = None
     unreadable: dict[int, str] | None = None  # rows of `rows` the csv module refused, and why
+    overlong: bool = False  # one line over MAX_LINE_BYTES: that row's error, never read whole
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,16 +87,58 @@ class Header:
     data_offset: int
 
 
+_WIDE_BOMS: Final = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
+                    (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16"))
+_UTF8_BOM: Final = b"\xef\xbb\xbf"
+MAX_HEADER_BYTES: Final = 1 << 20
+
+
+def _first_line(path: Path) -> bytes:
+    """The file's first line (at most MAX_HEADER_BYTES of it), refused as a whole when the file
+    is not UTF-8 text: one message for the file, not an error on every row."""
+    with path.open("rb") as f:
+        first = f.readline(MAX_HEADER_BYTES)
+    wide = next((name for bom, name in _WIDE_BOMS if first.startswith(bom)), None)
+    if wide is None and b"\x00" in first:
+        wide = "UTF-16"  # ASCII text in UTF-16 without a byte-order mark: every other byte 0
+    if wide is not None:
+        raise input_error(f"'{path}' is {wide} text, not UTF-8",
+                          f"save it as UTF-8, or convert it, e.g. 'iconv -f {wide} -t UTF-8 "
+                          f"{path} > converted{path.suffix}'")
+    return first
+
+
 def read_header(path: Path) -> Header:
     """Read the CSV header line (a UTF-8 byte-order mark is allowed)."""
-    with path.open("rb") as f:
-        first = f.readline()
+    first = _first_line(path)
     if not first.strip():
         raise input_error(f"'{path}' has no header line",
                           "the first line names the columns, e.g. 'id,date,person.practice'")
-    text = first.decode("utf-8-sig", errors="replace").rstrip("\r\n")
-    columns = tuple(c.strip() for c in next(csv.reader([text])))
+    if not first.endswith(b"\n") and len(first) == MAX_HEADER_BYTES:
+        raise input_error(f"'{path}' line 1: the header is longer than "
+                          f"{MAX_HEADER_BYTES:,} bytes",
+                          "the first line names the columns, e.g. 'id,date,person.practice'")
+    text = first.removeprefix(_UTF8_BOM).decode("utf-8", errors="surrogateescape")
+    text = text.removesuffix("\n").removesuffix("\r")
+    if not is_text(text):
+        raise input_error(f"'{path}' line 1: the header is not valid UTF-8 text "
+                          f"({not_utf8_byte(text)})", "save the file as UTF-8")
+    if "\r" in text:
+        raise input_error(
+            f"'{path}' line 1: the header holds a carriage return (CR) that does not end the "
+            "line", "lines end with LF or CRLF; a file whose lines end with CR alone (an old "
+            "Mac format) must be converted first, e.g. with 'tr' or a spreadsheet's 'CSV UTF-8'")
+    try:
+        columns = tuple(c.strip() for c in next(csv.reader([text]), [""]))
+    except csv.Error as exc:
+        raise input_error(f"'{path}' line 1: the header cannot be read as CSV: "
+                          f"{str(exc).split(' - ')[0]}") from None
     return Header(columns, len(first))
+
+
+def jsonl_start(path: Path) -> int:
+    """Where the JSON lines start: after a UTF-8 byte-order mark, if the file has one."""
+    return len(_UTF8_BOM) if _first_line(path).startswith(_UTF8_BOM) else 0
 
 
 def plan_jobs(path: Path, start: int, fmt: str, block_bytes: int = BLOCK_BYTES) -> Iterator[Job]:
@@ -99,10 +157,14 @@ def plan_jobs(path: Path, start: int, fmt: str, block_bytes: int = BLOCK_BYTES) 
             if not block:
                 return
             cut = block.rfind(b"\n") + 1
-            while cut == 0:  # a line longer than a block: read on to its end
-                more = f.read(block_bytes)
-                block += more
-                cut = block.rfind(b"\n") + 1 if more else len(block)
+            if cut == 0:  # a line longer than a block: find its end
+                cut, odd = _line_length(f, offset, block_bytes)
+                if cut > MAX_LINE_BYTES and not (fmt == "csv" and odd):
+                    yield Job(seq, row, offset, cut, 1, overlong=True)
+                    seq, row, offset = seq + 1, row + 1, offset + cut
+                    continue
+                f.seek(offset)
+                block = f.read(cut)
             data = block[:cut]
             quoted = fmt == "csv" and b'"' in data
             if quoted and any(line.count(b'"') & 1 for line in data.split(b"\n")):
@@ -113,24 +175,61 @@ def plan_jobs(path: Path, start: int, fmt: str, block_bytes: int = BLOCK_BYTES) 
             seq, row, offset = seq + 1, row + lines, offset + cut
 
 
+MAX_LINE_BYTES: Final = 16 << 20
+"""A line longer than this is that row's error, without being read whole (a case is a few
+hundred bytes; a cell at most 131,072 characters)."""
+
+
+def _line_length(f: BinaryIO, offset: int, block_bytes: int) -> tuple[int, bool]:
+    """The bytes of the line from `offset` (its LF included), and whether it holds an odd
+    number of quotes (a CSV record going on after it); read in blocks, not kept."""
+    f.seek(offset)
+    length, quotes = 0, 0
+    while True:
+        block = f.read(block_bytes)
+        end = block.find(b"\n") + 1
+        if end or not block:
+            part = block[:end] if end else block
+            return length + len(part), bool((quotes + part.count(b'"')) & 1)
+        length += len(block)
+        quotes += block.count(b'"')
+
+
+def overlong_chunk(path: Path, job: Job, fmt: str) -> Chunk:
+    """The row of a line over MAX_LINE_BYTES: its error, and (CSV) its id when the line's
+    first cell ends soon enough to be read."""
+    with path.open("rb") as f:
+        f.seek(job.start)
+        head = f.read(1 << 16).decode("utf-8", errors="surrogateescape")
+    first = _first_cell(_hide_cr(head)) if fmt == "csv" else None
+    problem = (f"the line is {job.length:,} bytes long; a row may take at most "
+               f"{MAX_LINE_BYTES:,}")
+    return Chunk(1, [("id",)], [[first]], {0: problem}, blank=fmt == "csv")
+
+
 def _sequential(f: BinaryIO, offset: int, seq: int, first_row: int) -> Iterator[Job]:
     """The rest of the file parsed here, with the csv module: quoted newlines end no record.
     A job's `length` is then the bytes its rows took (for progress), roughly."""
     f.seek(offset)
     # Lines end at LF (CRLF included), as in the byte-range jobs; a bare CR is cell text.
-    text = io.TextIOWrapper(f, encoding="utf-8", errors="replace", newline="\n")
-    reader = csv.reader(map(_hide_cr, text))
+    # Bytes that are not UTF-8 are kept as escapes: parse_csv makes their rows errors.
+    text = io.TextIOWrapper(f, encoding="utf-8", errors="surrogateescape", newline="\n")
+    lines = _RecordLines(map(_hide_cr, text))
+    reader = csv.reader(lines)
     rows: list[list[str]] = []
     unreadable: dict[int, str] = {}
     size = 0
     while True:
+        lines.start_record()
         try:
             record = _show_cr(next(reader))
         except StopIteration:
             break
-        except csv.Error as exc:  # one bad record (a huge cell): that row's error, read on
+        except csv.Error as exc:
+            # One bad record (a cell over the csv module's limit): that row's error. The reader
+            # starts afresh at its next line, so skip to where this record really ends.
             unreadable[len(rows)] = _unreadable(exc)
-            record = []
+            record = lines.skip_record()
         rows.append(record)
         size += sum(map(len, record)) + len(record)
         if len(rows) == ROWS_PER_SEQUENTIAL_CHUNK:
@@ -162,6 +261,91 @@ def _unreadable(exc: csv.Error) -> str:
     return f"the row cannot be read as CSV: {str(exc).split(' - ')[0]}"
 
 
+class _RecordLines:
+    """The lines of a CSV file as the csv module reads them, remembering the lines of the
+    record being read, so that after the csv module refuses a record the rest of it can be
+    skipped (its own lines are not rows) and its id kept."""
+
+    def __init__(self, lines: Iterator[str]) -> None:
+        self.lines = lines
+        self.record: list[str] = []
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self.lines)
+        self.record.append(line)
+        return line
+
+    def start_record(self) -> None:
+        self.record = []
+
+    def skip_record(self) -> list[str]:
+        """Read on to the end of the record the csv module refused; its first cell (the id),
+        when that cell is whole on its first line, else nothing."""
+        inside = False
+        for line in self.record:
+            inside = _inside_quotes(line, inside)
+        while inside:
+            more = next(self.lines, None)
+            if more is None:
+                break
+            inside = _inside_quotes(more, True)
+        first = _first_cell(self.record[0]) if self.record else None
+        self.record = []
+        return [] if first is None else [first]
+
+
+def _inside_quotes(line: str, inside: bool) -> bool:
+    """Whether a CSV record is inside a quoted cell at the end of `line` (one line, ending at
+    LF or at the end of the file), given whether it was at its start; as the csv module reads
+    (a `"` opens a quoted cell only at a cell's start, `""` inside one is a quote)."""
+    i, n = 0, len(line)
+    start = not inside  # at the start of a cell
+    while i < n:
+        if inside:
+            j = line.find('"', i)
+            if j < 0:
+                return True
+            if line.startswith('"', j + 1):
+                i = j + 2  # a doubled quote
+                continue
+            inside, start, i = False, False, j + 1
+        elif start and line[i] == '"':
+            inside, start, i = True, False, i + 1
+        else:
+            j = line.find(",", i)
+            if j < 0:
+                return False
+            start, i = True, j + 1
+    return inside
+
+
+def _first_cell(line: str) -> str | None:
+    """The first cell of a record's first line as the csv module reads it, if it ends there."""
+    inside, start, i = False, True, 0
+    while i < len(line):
+        if inside:
+            j = line.find('"', i)
+            if j < 0:
+                return None
+            if line.startswith('"', j + 1):
+                i = j + 2
+                continue
+            inside, i = False, j + 1
+        elif start and line[i] == '"':
+            inside, start, i = True, False, i + 1
+        elif line[i] == ",":
+            if i > csv.field_size_limit():
+                return None  # the id is the cell the csv module refused
+            cell = next(csv.reader([line[:i]]), [""])
+            return _show_cr(cell)[0] if cell else ""
+        else:
+            start, i = False, i + 1
+    return None
+
+
 def _csv_lines(lines: list[str]) -> tuple[list[list[str]], dict[int, str]]:
     """Each line as one CSV record (the planner made sure no quoted cell spans lines), with
     the rows the csv module refuses and why."""
@@ -173,7 +357,8 @@ def _csv_lines(lines: list[str]) -> tuple[list[list[str]], dict[int, str]]:
             rows.append(_show_cr(next(reader)))
         except csv.Error as exc:
             unreadable[i] = _unreadable(exc)
-            rows.append([])
+            first = _first_cell(_hide_cr(lines[i]))
+            rows.append([] if first is None else [first])
     return rows, unreadable
 
 
@@ -205,6 +390,9 @@ class Chunk:
     # JSONL: each row's columns in the order its line wrote them (rows of one shape share one
     # tuple), so that a row's problems are listed in its own order however the file is cut.
     order: list[tuple[int, ...]] | None = None
+    # JSONL: the rows that give a field the case does not have, with all they give, in order;
+    # the engine names the problem (their columns hold only their id).
+    loose: dict[int, list[tuple[Path_, object]]] = field(default_factory=dict)
 
 
 def split_path(name: str) -> Path_:
@@ -235,16 +423,19 @@ def _lines(data: bytes) -> tuple[list[str], bool]:
 
 
 def _check_block(data: bytes, commas: int) -> tuple[bool, bool]:
-    """Whether every line of an unquoted block has exactly `commas` commas, and whether no line
-    starts with a character that a spreadsheet reads as a formula: a few numpy passes over the
-    bytes, with no Python-level loop over the lines."""
+    """Whether every line of an unquoted block has exactly `commas` commas, and whether its
+    first cells are plain (no line starts with a character that a spreadsheet reads as a
+    formula, and no CR is cell text): a few numpy passes over the bytes, with no Python-level
+    loop over the lines."""
     raw = np.frombuffer(data, dtype=np.uint8)
     ends = np.flatnonzero(raw == 10)
     if not data.endswith(b"\n"):
         ends = np.append(ends, len(raw))
     n = len(ends)
     starts = np.concatenate(([0], ends[:-1] + 1))
-    plain = not np.isin(raw[starts[starts < len(raw)]], _FORMULA_CODES).any()
+    # A CR that does not end a line is cell text, and a cell holding one must be quoted.
+    plain = (not np.isin(raw[starts[starts < len(raw)]], _FORMULA_CODES).any()
+             and (b"\r" not in data or data.count(b"\r") == data.count(b"\r\n")))
     if commas == 0:
         return not (raw == 44).any(), plain
     comma = np.flatnonzero(raw == 44)
@@ -257,14 +448,9 @@ def _check_block(data: bytes, commas: int) -> tuple[bool, bool]:
 
 
 def _not_utf8(line: str) -> bool:
-    try:
-        line.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
+    return not is_text(line)
 
 
-NOT_UTF8 = "the line is not valid UTF-8 text"
 EMPTY_LINE = "the line is empty"
 
 
@@ -297,7 +483,11 @@ def parse_csv(data: bytes | None, rows: list[list[str]] | None, quoted: bool,
         if bad_text:
             for i, line in enumerate(lines):
                 if _not_utf8(line):
-                    errors[i] = NOT_UTF8
+                    errors[i] = _not_utf8_row(rows[i], header)
+    else:
+        for i, row in enumerate(rows):  # rows the sequential reader parsed
+            if not is_text("".join(row)):
+                errors[i] = _not_utf8_row(row, header)
     n = len(rows)
     empty: list[str] = [""] * width
     fixed: list[Sequence[str]] = []
@@ -345,77 +535,178 @@ def _merge_repeated(chunk: Chunk, header: Sequence[str]) -> Chunk:
                  chunk.errors, blank=True, plain_first=False)
 
 
+def _not_utf8_row(row: Sequence[str], header: Sequence[str]) -> str:
+    """The problem of a row holding bytes that are not UTF-8: the first one, and its column."""
+    for i, cell in enumerate(row):
+        if not is_text(cell):
+            where = f"column {i + 1}" + (f" ('{header[i]}')" if i < len(header) else "")
+            return f"the row is not valid UTF-8 text: {not_utf8_byte(cell)} in {where}"
+    return "the row is not valid UTF-8 text"
+
+
 def _width_error(got: int, width: int) -> str:
     fields = "field" if got == 1 else "fields"
     return f"row has {got} {fields}; the header has {width}"
 
 
-def parse_jsonl(data: bytes) -> Chunk:
-    """Parse a JSONL job: one JSON object per line, nested mappings or dotted keys."""
-    lines, _ = _lines(data)
+def parse_jsonl(data: bytes, fields: Container[Path_]) -> Chunk:
+    """Parse a JSONL job: one JSON object per line, nested mappings or dotted keys. A line
+    that is not a usable object is that row's error; it keeps its id when it has a clean one.
+
+    Only the case's `fields` get columns; a row that gives anything else keeps what it gives
+    in `loose`, in its own order (columns for every key any line invents would grow as rows
+    times keys, and a few kilobytes of JSON could then take gigabytes)."""
+    lines, bad_text = _lines(data)
     n = len(lines)
     index: dict[Path_, int] = {}
     columns: list[list[object]] = []
     errors: dict[int, str] = {}
     shapes: dict[tuple[int, ...], tuple[int, ...]] = {}
     order: list[tuple[int, ...]] = []
+    loose: dict[int, list[tuple[Path_, object]]] = {}
+    twice: list[str] = []
+    decoder = json.JSONDecoder(object_pairs_hook=duplicate_keys_hook(twice),
+                               parse_float=finite_float, parse_constant=_no_constant)
     for r, line in enumerate(lines):
         seen: list[int] = []
-        try:
-            obj = json.loads(line)
-        except ValueError as exc:
-            errors[r] = NOT_UTF8 if _not_utf8(line) else _json_error(line, exc)
-            obj = {}
-        if not isinstance(obj, dict):
-            errors[r] = f"the line is not a JSON object: {_short(line)}"
-            obj = {}
-        for p, value in _flatten(obj, ()):
+        twice.clear()
+        obj, problem = _json_object(decoder, line, bad_text)
+        if not problem and twice:
+            problem = f"the line gives key '{printable(twice[0])}' twice in one object"
+        if problem:
+            errors[r] = problem
+            obj = _clean_id(obj)
+        pairs = _flatten(obj, (), [])
+        for p, _ in pairs:
+            if p not in fields:
+                loose[r] = pairs
+                pairs = [(p, v) for p, v in pairs if p == ("id",)]  # the id names the row
+                break
+        for p, value in pairs:
             i = index.get(p)
             if i is None:
                 i = index[p] = len(columns)
                 columns.append([None] * n)
             if columns[i][r] is None:
                 seen.append(i)
+            elif columns[i][r] != value and r not in errors:
+                # A dotted key and a nested one naming the same field, with different values.
+                errors[r] = (f"field '{'.'.join(p)}' is given twice, as "
+                             f"{describe(columns[i][r])} and {describe(value)}")
             columns[i][r] = value
         shape = tuple(seen)
         order.append(shapes.setdefault(shape, shape))
-    return Chunk(n, list(index), columns, errors, order=order)
+    return Chunk(n, list(index), columns, errors, order=order, loose=loose)
 
 
-def _flatten(obj: dict[str, object], prefix: Path_) -> Iterator[tuple[Path_, object]]:
+def _json_object(decoder: json.JSONDecoder, line: str,
+                 maybe_bad: bool) -> tuple[dict[str, object], str | None]:
+    """A line's JSON object, and what makes it unusable (None when nothing does)."""
+    problem = not_utf8(line) if maybe_bad and _not_utf8(line) else None
+    try:
+        obj = decoder.decode(line)
+    except RecursionError:
+        return {}, problem or f"the line nests mappings or lists more than {MAX_NESTING} deep"
+    except ValueError as exc:
+        return {}, problem or _json_error(line, exc)
+    if not isinstance(obj, dict):
+        return {}, f"the line is not a JSON object: {_short(line)}"
+    if problem is not None:
+        return obj, problem  # its id may still name the row
+    # Only a line with that many brackets can nest too deep, and only an escape can make a
+    # lone surrogate: most lines are not walked.
+    if ("\\u" in line and _ESCAPED_SURROGATE.search(line)) or (
+            line.count("{") + line.count("[") > MAX_NESTING):
+        return obj, value_problem(obj)
+    return obj, None
+
+
+_ESCAPED_SURROGATE: Final = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _clean_id(obj: dict[str, object]) -> dict[str, object]:
+    """What a failed row keeps: its id, if that is text or a whole number (the output shows a
+    byte that is not UTF-8 as U+FFFD)."""
+    given = obj.get("id")
+    if isinstance(given, str) or (isinstance(given, int) and not isinstance(given, bool)):
+        return {"id": given}
+    return {}
+
+
+def finite_float(text: str) -> float:
+    """A JSON number with a fraction or exponent; one too large for a float (`1e999`) is
+    refused rather than read as infinity."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise _Refused(f"the number {text[:20]} is too large")
+    return value
+
+
+class _Refused(ValueError):
+    """JSON that Python's reader takes but case input does not (its message is ours)."""
+
+
+def _no_constant(name: str) -> object:
+    raise _Refused(f"{name} is not a number JSON allows")
+
+
+def _flatten(obj: dict[str, object], prefix: Path_,
+             out: list[tuple[Path_, object]]) -> list[tuple[Path_, object]]:
+    """Each field of a parsed line by its path, in the line's order (`out`, extended)."""
     for key, value in obj.items():
-        p = (*prefix, *str(key).split("."))
-        if isinstance(value, dict) and value:
-            yield from _flatten(value, p)
+        p = (*prefix, *key.split(".")) if "." in key else (*prefix, key)
+        if value.__class__ is dict and value:
+            _flatten(value, p, out)
         else:
-            yield p, value
+            out.append((p, value))
+    return out
 
 
 def _json_error(line: str, exc: ValueError) -> str:
     if not line.strip():
         return EMPTY_LINE
     reason = str(exc.args[0]) if exc.args else "invalid"
-    return f"the line is not valid JSON ({reason.split(':')[0].lower()}): {_short(line)}"
+    if not isinstance(exc, _Refused):
+        reason = reason.split(":")[0].lower()
+    return f"the line is not valid JSON ({reason}): {_short(line)}"
 
 
 def _short(text: str, limit: int = 60) -> str:
-    return repr(text if len(text) <= limit else text[:limit] + "…")
+    return repr(printable(text if len(text) <= limit else text[:limit] + "…"))
+
+
+class FieldClash(ValueError):
+    """A row gives a field both a value and fields of its own (`person` and `person.practice`)."""
 
 
 def nested(paths: Sequence[Path_], values: Sequence[object], blank: bool) -> dict[str, object]:
-    """A row as the nested mapping a case file would hold, leaving absent values out."""
+    """A row as the nested mapping a case file would hold, leaving absent values out.
+    FieldClash when one field is given as a value and as a group: neither may win silently."""
     out: dict[str, object] = {}
     for p, v in zip(paths, values, strict=True):
         if v is None or (blank and v == ""):
             continue
         target = out
-        for key in p[:-1]:
-            inner = target.get(key)
+        for depth, key in enumerate(p[:-1]):
+            inner = target.setdefault(key, {})
             if not isinstance(inner, dict):
-                inner = target[key] = {}
+                raise _clash(p[:depth + 1], inner, p)
             target = inner
+        given = target.get(p[-1])
+        if isinstance(given, dict):
+            if isinstance(v, dict) and not v:
+                continue  # an empty group: the fields given for it stay
+            raise _clash(p, v, next(q for q in paths if q[:len(p)] == p and q != p))
+        if given is not None and given != v:
+            raise FieldClash(f"field '{'.'.join(p)}' is given twice, as {describe(given)} and "
+                             f"{describe(v)}")
         target[p[-1]] = v
     return out
+
+
+def _clash(group: Path_, value: object, inner: Path_) -> FieldClash:
+    return FieldClash(f"field '{'.'.join(group)}' is given as {describe(value)} and also has "
+                      f"a field of its own, '{'.'.join(inner)}'")
 
 
 # -- output ----------------------------------------------------------------------------------
@@ -425,11 +716,19 @@ FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
 _FORMULA_CODES: Final = [ord(c) for c in FORMULA_START]
 
 
+# A formula character just after a line end inside a cell: a reader that splits records at a
+# line end even inside quotes (some spreadsheets do, at a bare CR) would start a cell there.
+_FORMULA_AFTER_BREAK: Final = re.compile(r"([\r\n])(?=[=+\-@\t\r])")
+
+
 def safe_cell(text: str) -> str:
-    """A CSV cell that a spreadsheet shows as text: a leading `'` before formula characters,
-    then CSV quoting where the text needs it."""
+    """A CSV cell that a spreadsheet shows as text: a leading `'` before formula characters (at
+    the start, and after each line end inside the cell), then CSV quoting where the text needs
+    it (a comma, a quote, CR or LF anywhere)."""
     if text.startswith(FORMULA_START):
         text = "'" + text
+    if "\r" in text or "\n" in text:
+        text = _FORMULA_AFTER_BREAK.sub(r"\1'", text)
     if any(c in text for c in ',"\n\r'):
         text = '"' + text.replace('"', '""') + '"'
     return text
@@ -468,7 +767,7 @@ def output_columns(decisions: Sequence[str]) -> list[str]:
     cols = ["id"]
     for d in decisions:
         cols += [d, f"{d}.rule", f"{d}.reason"]
-    return [*cols, "error"]
+    return [*cols, "error", "warnings"]
 
 
 def jsonl_line(columns: Sequence[str], cells: Sequence[object]) -> str:

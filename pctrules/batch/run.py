@@ -1,44 +1,44 @@
 """Batch stage: a CSV/JSONL file of cases in, one decided row per case out, in worker processes.
 
-The parent loads the bundle once, plans the input as byte ranges that end at record boundaries
-(batchio.py), and forks workers that inherit the loaded bundle; each worker parses its range,
-evaluates it (whole columns at once where the decisions allow, vector.py; else case by case) and
-sends back its rendered rows. The parent writes them in input order to a temporary file beside
-the output and renames it at the end, so an interrupted run leaves any previous output as it
-was. At most a few chunks are in flight, so memory stays flat whatever the input size.
+The parent loads the bundle once, checks the input and output files (files.py), plans the
+input as byte ranges that end at record boundaries (io.py), and forks workers that inherit the
+loaded bundle (pool.py); each worker parses its range, evaluates it (whole columns at once where
+the decisions allow, vector.py; else case by case: ChunkEvaluator, here) and sends back its
+rendered rows. The parent writes them in input order to a temporary file beside the output and
+renames it at the end, so an interrupted run leaves any previous output as it was. At most a few
+chunks are in flight, so memory stays flat whatever the input size.
+
+Over 500 lines because ChunkEvaluator's fast path, its per-field tables of validated values and
+its renderers share private state (the tables live across chunks in each worker); issue 10
+replaces the fast path with the columnar core.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import json
-import multiprocessing as mp
-import os
-import queue
-import signal
-import tempfile
 import time
-import traceback
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import chain
 from pathlib import Path
-from types import FrameType
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
+from pctrules.batch.files import AtomicOutput, check_input, check_output
 from pctrules.batch.io import (
     BLOCK_BYTES,
     Chunk,
+    FieldClash,
     Header,
     Job,
     csv_line,
     detect_format,
     jsonl_line,
+    jsonl_start,
     nested,
     output_columns,
+    overlong_chunk,
     parse_csv,
     parse_jsonl,
     plan_jobs,
@@ -48,6 +48,17 @@ from pctrules.batch.io import (
     safe_cell,
     safe_column,
 )
+from pctrules.batch.pool import (
+    ChunkResult,
+    Progress,
+    Tally,
+    WorkerDied,
+    default_workers,
+    run_jobs,
+    stop_if_signalled,
+    stoppable,
+)
+from pctrules.caseinput import printable, typed_scalar
 from pctrules.evaluation import groups, vector
 from pctrules.evaluation.compile import unavailable_kinds
 from pctrules.evaluation.engine import Case, Engine
@@ -100,20 +111,12 @@ class BatchSummary:
     workers: int
     output: Path
     note: str | None = None  # why the column fast path was not used, when it was not
+    warned: int = 0  # rows with a warning (a code the data does not know), failed or not
 
     def line(self) -> str:
-        return (f"{self.rows:,} rows read: {self.decided:,} decided, {self.failed:,} failed; "
-                f"wrote '{self.output}'")
-
-
-@dataclass(frozen=True, slots=True)
-class ChunkResult:
-    data: bytes
-    rows: int
-    decided: int
-    failed: int
-    fast_rows: int
-    nbytes: int
+        warned = f", {self.warned:,} with warnings" if self.warned else ""
+        return (f"{self.rows:,} rows read: {self.decided:,} decided, {self.failed:,} failed"
+                f"{warned}; wrote '{self.output}'")
 
 
 CASE_BLOCK_BYTES = 256 << 10
@@ -121,8 +124,6 @@ CASE_BLOCK_BYTES = 256 << 10
 so even a modest file is shared among the workers."""
 _TABLE_LIMIT = 1 << 18  # distinct values remembered per field, per worker, before starting over
 
-Progress = Callable[[int, int], None]
-"""Called with (rows written, input bytes consumed) after each chunk."""
 
 
 # -- evaluating a chunk --------------------------------------------------------------------------
@@ -144,11 +145,14 @@ class ChunkEvaluator:
         self.params = dict(engine.params) if params is None else {**engine.params, **params}
         self.leaves: dict[str, Type] = {
             ".".join(p): t for p, t in engine.case_schema.leaves()}
+        self.fields = frozenset([("id",), *(p for p, _ in engine.case_schema.leaves())])
         self.node_leaves = {k for k, t in self.leaves.items() if is_node(t) and not t.is_set}
         # The id is not a field the columns validate; a rule that reads it gets it from there.
         self.reads_id = CaseField(("id",)) in engine.checked.refs.values()
         self.unavailable = unavailable_kinds(engine.checked, engine.graph)
         self._tables: dict[str, _FieldTable] = {}
+        self._wordings: dict[str, dict[str, _Wording]] = {}  # by kind, by code
+        self._days: dict[int, str] = {}
         self._cells: dict[str, Callable[[object, object], object]] = {}
         self.plan: list[vector.ColumnDecision] | None = None
         self.fast = fast  # columns where they can be used: decisions, else validation
@@ -195,7 +199,7 @@ class ChunkEvaluator:
         """The chunk's output rows, in order; rows are written as a head and a tail (the id and
         the rest) so that the fast path joins whole columns without a per-row Python call."""
         n = chunk.n
-        fast: tuple[list[str], list[str], list[int]] | None = None
+        fast: tuple[list[str], list[str], list[int], int] | None = None
         if self.plan is not None and n:
             try:
                 fast = self._fast(chunk, first_row)
@@ -203,7 +207,7 @@ class ChunkEvaluator:
                 # A rule error on some row, or values the columns cannot hold (JSON lists):
                 # the engine decides the chunk, so errors read as they do case by case.
                 fast = None
-        heads, tails, late = fast or ([""] * n, [""] * n, list(range(n)))
+        heads, tails, late, warned = fast or ([""] * n, [""] * n, list(range(n)), 0)
         known: _Validated | None = None
         if fast is None and self.fast and n:
             try:
@@ -214,49 +218,57 @@ class ChunkEvaluator:
         for r in late:
             if known is not None and not known.bad[r]:
                 fields = {k: c.values[c.idx[r]] for k, c in known.columns.items()}
-                line, bad = self._case_row(known.ids[r],
-                                           self.engine.case_of(known.ids[r], fields))
+                line, bad, warns = self._case_row(known.ids[r],
+                                                  self.engine.case_of(known.ids[r], fields))
             else:
-                line, bad = self._slow_row(chunk, r, first_row)
+                line, bad, warns = self._slow_row(chunk, r, first_row)
             heads[r], tails[r] = "", line + "\n"
             failed += bad
+            warned += warns
         fast_rows = n - len(late)
         parts: list[str] = [""] * (2 * n)
         parts[0::2] = heads
         parts[1::2] = tails
-        data = "".join(parts).encode("utf-8", errors="surrogateescape")
-        return ChunkResult(data, n, n - failed, failed, fast_rows, 0)
+        # Strict: input that is not text (bytes that are not UTF-8, lone surrogates) is the
+        # row's error before this, and its id is shown printable.
+        data = "".join(parts).encode("utf-8")
+        return ChunkResult(data, n, n - failed, failed, fast_rows, 0, warned)
 
-    def _slow_row(self, chunk: Chunk, r: int, first_row: int) -> tuple[str, int]:
-        """One row validated and decided by the engine: (rendered line, 1 if it failed)."""
+    def _slow_row(self, chunk: Chunk, r: int, first_row: int) -> tuple[str, int, int]:
+        """One row validated and decided by the engine: (rendered line, 1 if it failed, 1 if it
+        has warnings)."""
         index = first_row + r + 1
         raw_id = _raw_id(chunk, r)
-        case_id = raw_id if raw_id else f"case-{index}"
+        case_id = printable(raw_id) if raw_id else f"case-{index}"
         problem = chunk.errors.get(r)
         if problem is None:
             at = range(len(chunk.paths)) if chunk.order is None else chunk.order[r]
-            raw = nested([chunk.paths[i] for i in at],
-                         [self._typed(".".join(chunk.paths[i]), chunk.columns[i][r]) for i in at],
-                         chunk.blank)
+            given = chunk.loose.get(r) or [(chunk.paths[i], chunk.columns[i][r]) for i in at]
             try:
+                raw = nested([p for p, _ in given],
+                             [self._typed(".".join(p), v) for p, v in given], chunk.blank)
                 case = self.engine.validate_case(raw, index)
+            except FieldClash as exc:
+                problem = f"for case '{case_id}', {exc}"
             except CaseError as exc:
                 problem = "; ".join(d.message for d in exc.diagnostics)
             else:
                 return self._case_row(case.id, case)
-        return self._render_row(case_id, {}, problem)
+        return self._render_row(case_id, {}, problem, ())
 
-    def _case_row(self, case_id: str, case: Case) -> tuple[str, int]:
-        """A valid case decided by the engine: (rendered line, 1 if a decision failed)."""
+    def _case_row(self, case_id: str, case: Case) -> tuple[str, int, int]:
+        """A valid case decided by the engine: (rendered line, 1 if a decision failed, 1 if it
+        has warnings)."""
         try:
-            results = self.engine.evaluate(case, as_of=self.as_of, decisions=self.decisions,
-                                           params=self.params).decisions
+            result = self.engine.evaluate(case, as_of=self.as_of, decisions=self.decisions,
+                                          params=self.params)
         except CaseError as exc:  # e.g. no date to evaluate on
-            return self._render_row(case_id, {}, "; ".join(d.message for d in exc.diagnostics))
-        return self._render_row(case_id, results, None)
+            return self._render_row(case_id, {}, "; ".join(d.message for d in exc.diagnostics),
+                                    ())
+        return self._render_row(case_id, result.decisions, None, result.warnings)
 
     def _render_row(self, case_id: str, results: Mapping[str, DecisionResult],
-                    problem: str | None) -> tuple[str, int]:
+                    problem: str | None, warnings: Sequence[str]) -> tuple[str, int, int]:
         if problem is None:
             failures = [f"{name}: {r_.error.message}" + (
                 f" (rule '{r_.error.rule}')" if r_.error.rule else "")
@@ -269,10 +281,11 @@ class ChunkEvaluator:
                 cells += [None, None, None]
             else:
                 cells += [self._value(d.value), d.rule, d.reason]
-        cells.append(problem)
+        cells += [problem, warnings_text(warnings)]
+        bad, warned = problem is not None, bool(warnings)
         if self.jsonl:
-            return jsonl_line(self.columns, cells), problem is not None
-        return csv_line(["" if c is None else str(c) for c in cells]), problem is not None
+            return jsonl_line(self.columns, cells), bad, warned
+        return csv_line(["" if c is None else str(c) for c in cells]), bad, warned
 
     def _typed(self, key: str, value: object) -> object:
         """A CSV cell as the value a case file would give: numbers and true/false for fields of
@@ -282,7 +295,7 @@ class ChunkEvaluator:
         t = self.leaves.get(key)
         if t is None or t.is_set:
             return value
-        return _cell_to(value, t.base)
+        return typed_scalar(value, t.base)
 
     def _value(self, v: object) -> object:
         if self.jsonl:
@@ -291,9 +304,10 @@ class ChunkEvaluator:
 
     # -- the fast path ---------------------------------------------------------------------
 
-    def _fast(self, chunk: Chunk, first_row: int) -> tuple[list[str], list[str], list[int]]:
-        """Heads and tails of the chunk's rows by columns, and the rows left to the engine
-        (parse errors, values the fast path does not vouch for)."""
+    def _fast(self, chunk: Chunk,
+              first_row: int) -> tuple[list[str], list[str], list[int], int]:
+        """Heads and tails of the chunk's rows by columns, the rows left to the engine (parse
+        errors, values the fast path does not vouch for), and how many rows have warnings."""
         assert self.plan is not None
 
         n = chunk.n
@@ -310,11 +324,16 @@ class ChunkEvaluator:
             on = np.zeros(n, dtype=np.int64)
             bad[:] = True
         fields: dict[str, vector.Col] = {}
+        absent: list[tuple[str, Any]] = []  # node fields: rows whose code is not in the data
         for key in self.leaves:
             if key in self.node_leaves:
                 found = extra.get(key)
-                node = np.full(n, nodes.none, dtype=np.intp) if found is None else np.where(
-                    nodes.alive(found, on), found, nodes.none)
+                if found is None:
+                    node = np.full(n, nodes.none, dtype=np.intp)
+                else:
+                    alive = nodes.alive(found, on)
+                    node = np.where(alive, found, nodes.none)
+                    absent.append((key, known.present[key] & ~alive))
                 fields[key] = nodes.column(node)
             else:
                 fields[key] = raw.get(key) or vector.const(None, n)
@@ -324,8 +343,54 @@ class ChunkEvaluator:
         for d in self.plan:
             frame.results[d.name] = d.evaluate(frame)
         plain = chunk.plain_first and chunk.paths[0] == ("id",)
-        heads, tails = self._render_fast(frame, ids, plain)
-        return heads, tails, bad.nonzero()[0].tolist()
+        warnings = self._absent_warnings(absent, raw, on, bad)
+        heads, tails = self._render_fast(frame, ids, plain, warnings)
+        return heads, tails, bad.nonzero()[0].tolist(), len(warnings)
+
+    def _absent_warnings(self, absent: list[tuple[str, Any]], raw: dict[str, vector.Col],
+                         on: Any, bad: Any) -> dict[int, str]:
+        """The warnings cell (CSV) or value (JSON) of each row the fast path decides that names
+        a code the data does not have on its day, by row: in the words and the field order of
+        `Engine.evaluate`, each code worded once and its day put in (rows with warnings are
+        common: a residence given for a day its area did not exist)."""
+        flagged = [(key, where & ~bad) for key, where in absent]
+        count = np.zeros(len(bad), dtype=np.int8)
+        for _, where in flagged:
+            count += where
+        several = count > 1
+        out: dict[int, str] = {}
+        texts: dict[int, list[str]] = {}  # rows with more than one warning, joined at the end
+        for key, where in flagged:  # in the case schema's order, as the engine words them
+            rows = np.flatnonzero(where)
+            if not len(rows):
+                continue
+            kind, values = self.leaves[key].base, raw[key].values
+            words = self._wordings.setdefault(kind, {})
+            for r, v, d, more in zip(rows.tolist(), raw[key].idx[rows].tolist(),
+                                     on[rows].tolist(), several[rows].tolist(), strict=True):
+                code = values[v]
+                w = words.get(code) or self._word(kind, str(code), words)
+                day = self._days.get(d) or self._day(d)
+                if more:
+                    texts.setdefault(r, []).append(w.text(day))
+                else:
+                    out[r] = w.json(day) if self.jsonl else w.cell(day)
+        for r, parts in texts.items():
+            text = "; ".join(parts)
+            out[r] = json_text(text) if self.jsonl else safe_cell(text)
+        return out
+
+    def _word(self, kind: str, code: str, words: dict[str, _Wording]) -> _Wording:
+        found = _Wording(self.engine.absent_warning(kind, code, _SOME_DAY))
+        if len(words) < _TABLE_LIMIT:
+            words[code] = found
+        return found
+
+    def _day(self, ordinal: int) -> str:
+        text = dt.date.fromordinal(ordinal).isoformat()
+        if len(self._days) < _TABLE_LIMIT:
+            self._days[ordinal] = text
+        return text
 
     def _validate(self, chunk: Chunk, first_row: int) -> _Validated:
         """Each field of the chunk validated by columns: each distinct value once, with the
@@ -334,8 +399,10 @@ class ChunkEvaluator:
         n = chunk.n
         bad = np.zeros(n, dtype=np.bool_)
         bad[list(chunk.errors)] = True
+        bad[list(chunk.loose)] = True
         columns: dict[str, vector.Col] = {}
         more: dict[str, Any] = {}
+        present: dict[str, Any] = {}
         ids: list[str] | None = None
         for path, column in zip(chunk.paths, chunk.columns, strict=True):
             key = ".".join(path)
@@ -351,13 +418,15 @@ class ChunkEvaluator:
                 continue
             table = self._table(key, t, chunk.blank)
             idx = table.index(column)
-            ok, extra = table.arrays()
+            ok, extra, given = table.arrays()
             bad |= ~ok[idx]
             columns[key] = vector.Col(idx, table.values)
             more[key] = extra[idx]
+            if key in self.node_leaves:
+                present[key] = given[idx]
         if ids is None:
             ids = [f"case-{first_row + r + 1}" for r in range(n)]
-        return _Validated(ids, bad, columns, more)
+        return _Validated(ids, bad, columns, more, present)
 
     def _table(self, key: str, t: Type, blank: bool) -> _FieldTable:
         table = self._tables.get(key)
@@ -383,10 +452,11 @@ class ChunkEvaluator:
             table = self._tables[key] = _FieldTable(check, blank)
         return table
 
-    def _render_fast(self, frame: vector.Frame, ids: list[str],
-                     plain: bool) -> tuple[list[str], list[str]]:
+    def _render_fast(self, frame: vector.Frame, ids: list[str], plain: bool,
+                     warnings: Mapping[int, str]) -> tuple[list[str], list[str]]:
         """Each row's head (its id) and tail (the decision cells, rendered once per distinct
-        combination of rule and value); `plain`: the ids need no neutralising or quoting."""
+        combination of rule and value, then the rendered warnings of the rows that have some);
+        `plain`: the ids need no neutralising or quoting."""
 
         suffix: vector.Col | None = None
         for name in self.decisions:
@@ -394,9 +464,15 @@ class ChunkEvaluator:
             part = vector.map2(self._fast_cells(name), dc.labels, dc.value)
             suffix = part if suffix is None else vector.map2(_concat, suffix, part)
         assert suffix is not None
-        end = ',"error":null}\n' if self.jsonl else ",\n"
+        end = ',"error":null,"warnings":null}\n' if self.jsonl else ",,\n"
         rendered: list[str] = [f"{v}{end}" for v in suffix.values]
         tails = list(map(rendered.__getitem__, suffix.idx.tolist()))
+        if warnings:
+            rows = list(warnings)
+            for r, v in zip(rows, suffix.idx[rows].tolist(), strict=True):
+                cells = suffix.values[v]
+                tails[r] = (f'{cells},"error":null,"warnings":{warnings[r]}}}\n' if self.jsonl
+                            else f"{cells},,{warnings[r]}\n")
         if self.jsonl:
             return list(map('{"id":'.__add__, _json_strings(ids))), tails
         return (ids if plain else safe_column(ids)), tails
@@ -434,6 +510,35 @@ class ChunkEvaluator:
         return cells
 
 
+_SOME_DAY = dt.date(1, 1, 1)
+_SOME_DAY_TEXT = _SOME_DAY.isoformat()
+
+
+class _Wording:
+    """The engine's warning for one code the data does not have, with the day left out: only
+    the day differs from row to row. The text, the CSV cell and the JSON value for a day."""
+
+    __slots__ = ("after", "before", "cell_after", "cell_before", "json_after", "json_before")
+
+    def __init__(self, text: str) -> None:
+        before, found, after = text.rpartition(_SOME_DAY_TEXT)
+        assert found, "an absent-code warning names its day"
+        self.before, self.after = before, after
+        # A day is digits and dashes: it never makes a cell need quoting or an escape, so the
+        # rendered parts either side hold for every day.
+        self.cell_before, _, self.cell_after = safe_cell(text).rpartition(_SOME_DAY_TEXT)
+        self.json_before, _, self.json_after = json_text(text).rpartition(_SOME_DAY_TEXT)
+
+    def text(self, day: str) -> str:
+        return f"{self.before}{day}{self.after}"
+
+    def cell(self, day: str) -> str:
+        return f"{self.cell_before}{day}{self.cell_after}"
+
+    def json(self, day: str) -> str:
+        return f"{self.json_before}{day}{self.json_after}"
+
+
 @dataclass(slots=True)
 class _Validated:
     """A chunk's fields validated by columns."""
@@ -442,6 +547,7 @@ class _Validated:
     bad: Any  # per row: the engine must validate it itself (and name the problem)
     columns: dict[str, vector.Col]  # per field: each row's value as rules see it
     more: dict[str, Any]  # per field: each row's node id or date ordinal
+    present: dict[str, Any]  # per node field: whether the row gives a code at all
 
 
 class _Index(dict[object, int]):
@@ -462,7 +568,7 @@ class _FieldTable:
         self.values: list[object] = []
         self.valid: list[bool] = []
         self.more: list[int] = []
-        self._arrays: tuple[Any, Any] | None = None
+        self._arrays: tuple[Any, Any, Any] | None = None
 
     def index(self, column: list[object]) -> Any:
         """Each row's index into `values`; new values are validated and added."""
@@ -491,11 +597,13 @@ class _FieldTable:
         idx[missing] = [where[keys[r]] for r in rows]
         return idx
 
-    def arrays(self) -> tuple[Any, Any]:
-        """Per value: whether it is valid, and its node id or date ordinal (numpy arrays)."""
+    def arrays(self) -> tuple[Any, Any, Any]:
+        """Per value: whether it is valid, its node id or date ordinal, and whether it is a
+        value at all (not absent) (numpy arrays)."""
         if self._arrays is None:
             self._arrays = (np.array(self.valid, dtype=np.bool_),
-                            np.array(self.more, dtype=np.int64))
+                            np.array(self.more, dtype=np.int64),
+                            np.array([v is not None for v in self.values], dtype=np.bool_))
         return self._arrays
 
 
@@ -558,20 +666,10 @@ def _factorise(column: list[object], blank: bool) -> Any:
     return keyed
 
 
-def _cell_to(text: str, base: str) -> object:
-    if base == "int":
-        try:
-            return int(text)
-        except ValueError:
-            return text
-    if base == "number":
-        try:
-            return float(text) if any(c in text for c in ".eE") else int(text)
-        except ValueError:
-            return text
-    if base == "bool":
-        return {"true": True, "false": False}.get(text, text)
-    return text
+def warnings_text(warnings: Sequence[str]) -> str | None:
+    """A row's warnings in one cell, as `pctrules evaluate` words them; None when there are
+    none."""
+    return "; ".join(warnings) or None
 
 
 def cell_text(v: object) -> str:
@@ -604,45 +702,20 @@ class _Input:
     header: Header | None
     evaluator: ChunkEvaluator
     warnings: list[str]  # said once, before the run (odd CSV columns)
+    start: int  # where the rows start: after the CSV header, or a JSONL file's byte-order mark
 
     def run(self, job: Job) -> ChunkResult:
-        if self.fmt == "jsonl":
-            chunk = parse_jsonl(read_job(self.path, job))
+        if job.overlong:
+            chunk = overlong_chunk(self.path, job, self.fmt)
+        elif self.fmt == "jsonl":
+            chunk = parse_jsonl(read_job(self.path, job), self.evaluator.fields)
         else:
             assert self.header is not None
             data = None if job.rows is not None else read_job(self.path, job)
             chunk = parse_csv(data, job.rows, job.quoted, self.header.columns, job.unreadable)
         out = self.evaluator.run(chunk, job.first_row)
         return ChunkResult(out.data, out.rows, out.decided, out.failed, out.fast_rows,
-                           job.length)
-
-
-_STATE: _Input | None = None  # set in the parent just before the workers fork
-
-
-def _worker(jobs: Any, results: Any) -> None:
-    # Ctrl-C reaches every process of the terminal's group: only the parent acts on it.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    for sig in (signal.SIGTERM, signal.SIGHUP):  # the parent's handlers are for the parent
-        signal.signal(sig, signal.SIG_DFL)
-    state = _STATE
-    assert state is not None
-    while True:
-        job = jobs.get()
-        if job is None:
-            return
-        try:
-            results.put((job.seq, state.run(job)))
-        except BaseException:
-            results.put((job.seq, traceback.format_exc()))
-            return
-
-
-def default_workers() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not every platform has affinity
-        return max(1, os.cpu_count() or 1)
+                           job.length, out.warned)
 
 
 def prepare(opts: BatchOptions, engine: Engine | None = None) -> tuple[_Input, str]:
@@ -666,9 +739,15 @@ def prepare(opts: BatchOptions, engine: Engine | None = None) -> tuple[_Input, s
     if in_fmt == "csv":
         header = read_header(opts.input)
         warnings = header_warnings(header, engine)
+        start = header.data_offset
+    else:
+        start = jsonl_start(opts.input)
     evaluator = ChunkEvaluator(engine, decisions, opts.as_of, out_fmt, opts.params, opts.fast,
                                blank=in_fmt == "csv")
-    return _Input(opts.input, in_fmt, header, evaluator, warnings), out_fmt
+    return _Input(opts.input, in_fmt, header, evaluator, warnings, start), out_fmt
+
+
+_SHOWN_COLUMNS = 10  # unknown columns named before the run; the rows name the rest
 
 
 def header_warnings(header: Header, engine: Engine) -> list[str]:
@@ -677,12 +756,15 @@ def header_warnings(header: Header, engine: Engine) -> list[str]:
     is that row's error, and every other row is decided (one output row per input row)."""
     known = ["id", *(".".join(p) for p, _ in engine.case_schema.leaves())]
     warnings = []
-    for name in header.columns:
-        if name not in known:
-            hint = did_you_mean(name, known)
-            warnings.append(f"column '{name}' is not a case field"
-                            + (f" ({hint})" if hint else "")
-                            + "; rows with a value in it fail, naming it")
+    unknown = [name for name in header.columns if name not in known]
+    for name in unknown[:_SHOWN_COLUMNS]:
+        hint = did_you_mean(name, known)
+        warnings.append(f"column '{name}' is not a case field"
+                        + (f" ({hint})" if hint else "")
+                        + "; rows with a value in it fail, naming it")
+    if len(unknown) > _SHOWN_COLUMNS:
+        warnings.append(f"… and {len(unknown) - _SHOWN_COLUMNS:,} more columns that are not "
+                        "case fields")
     for name, at in repeated_columns(header.columns).items():
         warnings.append(f"column '{name}' appears {len(at)} times in the header (columns "
                         + " and ".join(str(i + 1) for i in at)
@@ -694,202 +776,38 @@ def run_batch(opts: BatchOptions, progress: Progress | None = None,
               prepared: tuple[_Input, str] | None = None) -> BatchSummary:
     """Evaluate every case of `opts.input` into `opts.output` (written only if the run ends).
 
-    Raises BatchUsageError, PctrulesError (invalid bundle: 3; a CSV without a header line: 5) before
-    anything runs, and BatchStopped when interrupted or a worker dies; the output is then left
-    as it was."""
-    global _STATE
+    Raises BatchUsageError, PctrulesError (invalid bundle: 3; a CSV without a header line: 5; an
+    input or output that cannot be used: 2) before anything runs, BatchFileError (2) when the
+    output cannot be written, and BatchStopped when interrupted or a worker dies; the output is
+    then left as it was."""
     started = time.perf_counter()
     if opts.workers is not None and opts.workers < 1:
         raise BatchUsageError("--workers must be at least 1")
+    given = check_input(opts.input)
+    folder = check_output(opts.output, given)
     state, out_fmt = prepared or prepare(opts)
     workers = opts.workers or default_workers()
     output = opts.output
-    if output.resolve() == opts.input.resolve():
-        raise BatchUsageError("the output file is the input file")
-    folder = output.parent if str(output.parent) else Path(".")
-    if not folder.is_dir():
-        raise BatchUsageError(f"the folder '{folder}' does not exist")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".partial", dir=folder)
-    tmp = Path(tmp_name)
-    tally = _Tally()
+    tally = Tally()
     try:
-        with os.fdopen(fd, "wb") as out:
+        # Signals are noted from before the temporary file exists until after it is renamed.
+        with stoppable(), AtomicOutput(output, folder) as out:
             if out_fmt == "csv":
                 out.write((csv_line(state.evaluator.columns) + "\n").encode("utf-8"))
-            start = state.header.data_offset if state.header else 0
             block = opts.block_bytes or (
                 BLOCK_BYTES if state.evaluator.plan is not None else CASE_BLOCK_BYTES)
-            jobs = plan_jobs(opts.input, start, state.fmt, block)
-            _STATE = state
-            try:
-                with _signals_as_interrupt():
-                    _run_jobs(state, jobs, workers, out, tally, progress)
-            finally:
-                _STATE = None
-        os.replace(tmp, output)
+            jobs = plan_jobs(opts.input, state.start, state.fmt, block)
+            run_jobs(state.run, jobs, workers, out.write, tally, progress)
+            stop_if_signalled()
+            out.commit()
     except KeyboardInterrupt:
-        tmp.unlink(missing_ok=True)
         raise BatchStopped(f"interrupted after {tally.done_text()}; '{output}' was not written",
                            130) from None
-    except _WorkerDied as exc:
-        tmp.unlink(missing_ok=True)
+    except WorkerDied as exc:
         raise BatchStopped(f"{exc}; stopped after {tally.done_text()}; '{output}' was not "
                            "written", int(ExitCode.INTERNAL)) from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return BatchSummary(tally.rows, tally.decided, tally.failed, tally.fast_rows,
                         time.perf_counter() - started, workers, output,
-                        state.evaluator.why_slow)
+                        state.evaluator.why_slow, tally.warned)
 
 
-@dataclass
-class _Tally:
-    rows: int = 0
-    decided: int = 0
-    failed: int = 0
-    fast_rows: int = 0
-    nbytes: int = 0
-    planned: int = 0
-    planning_done: bool = False
-
-    def add(self, r: ChunkResult) -> None:
-        self.rows += r.rows
-        self.decided += r.decided
-        self.failed += r.failed
-        self.fast_rows += r.fast_rows
-        self.nbytes += r.nbytes
-
-    def done_text(self) -> str:
-        of = f"{self.planned:,}" if self.planning_done else f"at least {self.planned:,}"
-        return f"{self.rows:,} of {of} rows"
-
-
-class _WorkerDied(Exception):
-    pass
-
-
-class _Interrupt(KeyboardInterrupt):
-    pass
-
-
-class _signals_as_interrupt:
-    """SIGTERM (and SIGHUP) stop the run as Ctrl-C does, so the temporary file is removed."""
-
-    def __enter__(self) -> None:
-        self.saved: dict[int, Any] = {}
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            self.saved[sig] = signal.signal(sig, self._raise)
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self.saved.items():
-            signal.signal(sig, handler)
-
-    @staticmethod
-    def _raise(signum: int, frame: FrameType | None) -> None:
-        raise _Interrupt
-
-
-def _planned(jobs: Iterator[Job], tally: _Tally) -> Iterator[Job]:
-    for job in jobs:
-        tally.planned += job.lines
-        yield job
-    tally.planning_done = True
-
-
-def _run_jobs(state: _Input, jobs: Iterator[Job], workers: int, out: IO[bytes], tally: _Tally,
-              progress: Progress | None) -> None:
-    planned = _planned(jobs, tally)
-    first = next(planned, None)
-    if first is None:
-        return
-    second = next(planned, None)
-    if workers == 1 or second is None or "fork" not in mp.get_all_start_methods():
-        # One chunk, or one worker: a process of our own would only add its start-up time.
-        for job in chain([first] if second is None else [first, second], planned):
-            _write(out, state.run(job), tally, progress)
-        return
-    ctx = mp.get_context("fork")
-    job_q = ctx.Queue(maxsize=workers * 2)
-    result_q = ctx.Queue()
-    # The bundle, graph and fast-path tables are shared with the workers copy-on-write; frozen,
-    # the collector never touches (and so never copies) them.
-    gc.freeze()
-    procs = [ctx.Process(target=_worker, args=(job_q, result_q), daemon=True)
-             for _ in range(workers)]
-    for p in procs:
-        p.start()
-    try:
-        _pump(chain([first, second], planned), procs, job_q, result_q, workers, out, tally,
-              progress)
-    finally:
-        for p in procs:
-            if p.is_alive():
-                p.terminate()
-        for p in procs:
-            p.join(timeout=5)
-        job_q.close()
-        result_q.close()
-        job_q.cancel_join_thread()
-        result_q.cancel_join_thread()
-        gc.unfreeze()
-
-
-def _pump(jobs: Iterator[Job], procs: list[Any], job_q: Any, result_q: Any, workers: int,
-          out: IO[bytes], tally: _Tally, progress: Progress | None) -> None:
-    """Keep a few chunks in flight and write results in input order as they complete."""
-    limit = workers * 2 + 1  # enough to keep every worker busy; bounds memory
-    pending: dict[int, ChunkResult] = {}
-    next_seq = 0
-    in_flight = 0
-    exhausted = False
-    while True:
-        while not exhausted and in_flight < limit:
-            job = next(jobs, None)
-            if job is None:
-                exhausted = True
-            else:
-                _put(job_q, job, procs)
-                in_flight += 1
-        if not in_flight:
-            break
-        try:
-            seq, result = result_q.get(timeout=0.2)
-        except queue.Empty:
-            _check_workers(procs)
-            continue
-        if isinstance(result, str):
-            raise RuntimeError(f"a worker failed:\n{result}")
-        pending[seq] = result
-        in_flight -= 1
-        while next_seq in pending:
-            _write(out, pending.pop(next_seq), tally, progress)
-            next_seq += 1
-    for _ in procs:
-        _put(job_q, None, procs)
-
-
-def _put(job_q: Any, job: Job | None, procs: list[Any]) -> None:
-    """Queue a job, never waiting for ever: the queue is bounded, and workers that died no
-    longer take from it."""
-    while True:
-        try:
-            job_q.put(job, timeout=0.2)
-            return
-        except queue.Full:
-            _check_workers(procs)
-
-
-def _check_workers(procs: list[Any]) -> None:
-    for p in procs:
-        code = p.exitcode
-        if code is not None:
-            how = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
-            raise _WorkerDied(f"a worker process stopped unexpectedly ({how})")
-
-
-def _write(out: IO[bytes], r: ChunkResult, tally: _Tally, progress: Progress | None) -> None:
-    out.write(r.data)
-    tally.add(r)
-    if progress is not None:
-        progress(tally.rows, tally.nbytes)

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pctrules.evaluation import groups, vector
-from pctrules.evaluation.engine import Engine, _absent_warning
+from pctrules.evaluation.engine import Engine
 from pctrules.evaluation.runtime import DecisionResult, RuleError
 from pctrules.language.check.refs import CaseField
 from pctrules.language.check.types import is_node, kinds_of
@@ -326,12 +326,13 @@ class ColumnEvaluator:
         sample = _SAMPLE_DAY.isoformat()
         codes, which = np.unique(idx, return_inverse=True)
         before, after = [], []
+        warning = self.engine.absent_warning
         for i in codes.tolist():
-            b, found, a = _absent_warning(kind, str(values[i]), _SAMPLE_DAY).partition(sample)
+            b, found, a = warning(kind, str(values[i]), _SAMPLE_DAY).partition(sample)
             if not found or sample in a or not len(on) or on.min() < _FIRST_ISO_DAY:
                 # The day not once in the message, or a day Arrow writes otherwise: each made
                 # by the engine's own function.
-                return pa.array([_absent_warning(kind, str(values[i]), dt.date.fromordinal(d))
+                return pa.array([warning(kind, str(values[i]), dt.date.fromordinal(d))
                                  for i, d in zip(idx.tolist(), on.tolist(), strict=True)],
                                 pa.string())
             before.append(b)

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import click
 
+from pctrules.batch.files import check_input, check_output
 from pctrules.batch.io import FORMATS
+from pctrules.batch.pool import Progress, default_workers
 from pctrules.batch.run import (
     BatchOptions,
     BatchStopped,
     BatchUsageError,
-    Progress,
-    default_workers,
     prepare,
     run_batch,
 )
@@ -28,13 +28,13 @@ from pctrules.commands.evaluate import (
     param_option,
     parse_params,
 )
+from pctrules.language.diagnostics import ExitCode
 
 
 @click.command("batch")
 @click.argument("input_path", metavar="INPUT",
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--output", "-o", "output", required=True,
-              type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--output", "-o", "output_name", required=True, type=click.Path(dir_okay=False),
               help="File to write (replaced only when the run completes).")
 @bundle_option
 @data_option
@@ -53,7 +53,7 @@ from pctrules.commands.evaluate import (
 @audit_options
 @handle_errors
 def batch_command(
-    input_path: Path, output: Path, bundle: Path | None, data_dir: Path | None,
+    input_path: Path, output_name: str, bundle: Path | None, data_dir: Path | None,
     as_of: dt.date | None, decisions: Sequence[str], workers: int | None,
     out_format: str | None, in_format: str | None, params: Sequence[str], per_case: bool,
     audit: Path | None, audit_inputs: bool,
@@ -64,9 +64,16 @@ def batch_command(
     One output row per input row, in input order: id, then for each decision
     <decision>, <decision>.rule, <decision>.reason, then error (empty when decided).
     The last line printed reconciles the run: rows read = decided + failed.
-    Exit codes: 0 the run completed (failed rows are counted, not fatal) · 2 usage
-    3 invalid bundle · 5 no CSV header line · 130 interrupted · 1 a worker died
+    Exit codes: 0 every row decided · 6 the run completed but some rows failed (their
+    error column says why) · 2 usage or an input/output problem · 3 invalid bundle or data
+    5 no CSV header line · 130 interrupted · 1 a worker died
     """
+    if not output_name:
+        raise click.BadParameter("is empty; name the file to write, e.g. --output decided.csv",
+                                 param_hint="'--output'")
+    output = Path(output_name)
+    # The files first: a pipe given as input would block the reading of its header.
+    check_output(output, check_input(input_path))
     engine = open_engine(bundle, data_dir)
     if audit is not None:
         from pctrules.audit.records import AuditError, check_appendable
@@ -104,6 +111,9 @@ def batch_command(
             click.echo(audit_batch(audit, audit_inputs, engine, opts), err=True)
         except AuditError as exc:
             raise click.UsageError(str(exc)) from None
+    if summary.failed:
+        # The output is complete; its error column says which rows failed, and why.
+        click.get_current_context().exit(int(ExitCode.DECIDED_WITH_ERRORS))
 
 
 class _progress_bar:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import os
+import re
 import sys
 import traceback
 from collections.abc import Callable
@@ -16,6 +18,15 @@ import click
 from pctrules.language.diagnostics import ExitCode, PctrulesError
 
 F = TypeVar("F", bound=Callable[..., Any])
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def iso_date(text: str) -> dt.date:
+    """A date written YYYY-MM-DD, and only so (Python also reads 20110901 and 2011-W35-4);
+    ValueError otherwise."""
+    if not _ISO_DATE.fullmatch(text):
+        raise ValueError(f"'{text}' is not written YYYY-MM-DD")
+    return dt.date.fromisoformat(text)
 
 
 class DateParam(click.ParamType):  # type: ignore[type-arg]
@@ -27,7 +38,7 @@ class DateParam(click.ParamType):  # type: ignore[type-arg]
         if isinstance(value, dt.date):
             return value
         try:
-            return dt.date.fromisoformat(str(value))
+            return iso_date(str(value))
         except ValueError:
             self.fail(
                 f"'{value}' is not a date; write it as YYYY-MM-DD, e.g. 2011-09-01", param, ctx
@@ -82,6 +93,14 @@ def handle_errors(f: F) -> F:
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
+        except OSError as exc:
+            # The environment, not a bug: a full disk or device behind standard output, a
+            # file that went away. Say what and where.
+            reason = (exc.strerror or str(exc)).lower()
+            what = f"cannot use '{exc.filename}'" if exc.filename else "input or output failed"
+            with contextlib.suppress(OSError):
+                click.echo(f"error: {what}: {reason}", err=True)
+            ctx.exit(int(ExitCode.USAGE))
         except Exception as exc:  # a bug: say so plainly, and how to see more
             if ctx.find_root().params.get("debug"):
                 traceback.print_exc()

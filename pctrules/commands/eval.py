@@ -79,7 +79,7 @@ def load_case(session: object, case_file: str | None, sets: tuple[str, ...]) -> 
 
     assert isinstance(session, Session)
     if case_file is not None:
-        cases = read_case_file(case_file)
+        cases = read_case_file(case_file, session.case_schema)
         if len(cases) != 1:
             raise CaseError(error("E-case", f"'{case_file}' holds {len(cases)} cases; eval "
                                   "takes one", None, "give a file with one case, or use --set"))

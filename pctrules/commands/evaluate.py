@@ -9,9 +9,15 @@ from pathlib import Path
 import click
 
 from pctrules.commands.case_files import read_case_file
-from pctrules.commands.common import as_of_option, bundle_option, data_option, handle_errors
+from pctrules.commands.common import (
+    as_of_option,
+    bundle_option,
+    data_option,
+    handle_errors,
+    iso_date,
+)
 from pctrules.evaluation.engine import Case, CaseResult, Engine
-from pctrules.language.diagnostics import CaseError, Diagnostic, did_you_mean
+from pctrules.language.diagnostics import CaseError, Diagnostic, ExitCode, did_you_mean
 from pctrules.language.loader import ParameterSpec
 
 
@@ -97,7 +103,7 @@ def _typed(spec: ParameterSpec, text: str) -> object:
         elif spec.type == "number":
             value = float(text)
         elif spec.type == "date":
-            value = dt.date.fromisoformat(text)
+            value = iso_date(text)
         elif spec.type == "bool":
             if text not in ("true", "false"):
                 raise ValueError(text)
@@ -126,7 +132,7 @@ def load_raw_cases(engine: Engine, paths: Sequence[str]) -> list[tuple[Case, obj
     cases: list[tuple[Case, object]] = []
     index = 0
     for path in paths or ("-",):
-        for raw in read_case_file(path):
+        for raw in read_case_file(path, engine.case_schema):
             index += 1
             try:
                 cases.append((engine.validate_case(raw.data, index), raw.data))
@@ -135,6 +141,22 @@ def load_raw_cases(engine: Engine, paths: Sequence[str]) -> list[tuple[Case, obj
     if problems:
         raise CaseError(problems)
     return cases
+
+
+def exit_if_any_failed(results: Sequence[CaseResult]) -> None:
+    """Exit 6 (after the output, which is complete) when some decision of some case failed,
+    naming the cases and decisions on standard error."""
+    failed = [(r.case_id, [n for n, d in r.decisions.items() if d.outcome == "error"])
+              for r in results]
+    failed = [(case_id, names) for case_id, names in failed if names]
+    if not failed:
+        return
+    shown = ", ".join(f"'{case_id}' ({', '.join(names)})" for case_id, names in failed[:10])
+    more = f" and {len(failed) - 10} more" if len(failed) > 10 else ""
+    cases = "case" if len(results) == 1 else "cases"
+    click.echo(f"error: a decision failed for {len(failed)} of "
+               f"{len(results)} {cases}: {shown}{more}", err=True)
+    click.get_current_context().exit(int(ExitCode.DECIDED_WITH_ERRORS))
 
 
 def run_cases(
@@ -173,6 +195,8 @@ def evaluate_command(
     """Decide the cases of CASE_FILE (YAML or JSON; '-' or nothing: standard input).
 
     A file holds one case (a mapping) or many (a list, or a mapping with 'cases:').
+    Exit 6 when some decision of some case failed: every case is still shown, and standard
+    error names the cases and decisions that failed.
     """
     engine = open_engine(bundle, data_dir)
     given = parse_params(engine, params)
@@ -186,9 +210,10 @@ def evaluate_command(
     if fmt == "json":
         for result in results:
             click.echo(result.to_json())
-        return
-    from pctrules.report import render_case_text
+    else:
+        from pctrules.report import render_case_text
 
-    click.echo("\n\n".join(
-        render_case_text(r.case_id, r.as_of, r.decisions, r.warnings, engine.graph,
-                         explain=explain) for r in results))
+        click.echo("\n\n".join(
+            render_case_text(r.case_id, r.as_of, r.decisions, r.warnings, engine.graph,
+                             explain=explain) for r in results))
+    exit_if_any_failed(results)

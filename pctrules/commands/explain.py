@@ -10,6 +10,7 @@ import click
 from pctrules.commands.common import as_of_option, bundle_option, data_option, handle_errors
 from pctrules.commands.evaluate import (
     decision_option,
+    exit_if_any_failed,
     load_raw_cases,
     open_engine,
     param_option,
@@ -33,7 +34,8 @@ def explain_command(
     decisions: tuple[str, ...], fmt: str, params: tuple[str, ...],
 ) -> None:
     """Explain the decisions for the cases of CASE_FILE ('-': standard input): every rule
-    considered, why it matched or not, and the organisation facts (with their dates) used."""
+    considered, why it matched or not, and the organisation facts (with their dates) used.
+    Exit 6 when some decision of some case failed (every case is still explained)."""
     engine = open_engine(bundle, data_dir)
     given = parse_params(engine, params)
     loaded = load_raw_cases(engine, [case_file])
@@ -42,10 +44,7 @@ def explain_command(
     if fmt == "json":
         for result in results:
             click.echo(result.to_json())
-        return
-    from pctrules.report import render_case_text
-
-    if fmt == "html":
+    elif fmt == "html":
         from pctrules.page import PageCase, render_page
 
         info = engine.info
@@ -55,7 +54,10 @@ def explain_command(
              for r, (_, raw) in zip(results, loaded, strict=True)], engine.graph,
             title=f"pctrules explain {case_file}",
             bundle=f"{info.name} {info.version} ({info.digest})", depends=depends), nl=False)
-        return
-    click.echo("\n\n".join(
-        render_case_text(r.case_id, r.as_of, r.decisions, r.warnings, engine.graph,
-                         explain=True) for r in results))
+    else:
+        from pctrules.report import render_case_text
+
+        click.echo("\n\n".join(
+            render_case_text(r.case_id, r.as_of, r.decisions, r.warnings, engine.graph,
+                             explain=True) for r in results))
+    exit_if_any_failed(results)

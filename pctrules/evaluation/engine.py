@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
     from pctrules.evaluation.interpret import TracedEvaluator
     from pctrules.graph.model import OrgGraph
     from pctrules.language.check.state import CheckedBundle
+
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 REGISTER_HELP = ("import the register with 'pctrules import ods-epcmem FILE --into DIR' and "
                  "pass '--data DIR' (or set PCTRULES_DATA)")
@@ -235,8 +238,10 @@ class Engine:
             return True, frozenset(codes), expected
         if is_node(t):
             expected = f"a {base} code (text)"
-            if not isinstance(value, str) or not value.strip() or value != value.strip():
+            if not isinstance(value, str) or not value.strip():
                 return False, None, expected
+            if value != value.strip():
+                return False, None, f"a {base} code with no spaces around it ('{value.strip()}')"
             actual = self.graph.kind(value)
             if actual is not None and actual not in kinds_of(t):
                 return False, None, f"a {base} code, but '{value}' is a {actual}"
@@ -248,6 +253,9 @@ class Engine:
             if isinstance(value, dt.date):
                 return True, value, expected
             if isinstance(value, str):
+                # ISO YYYY-MM-DD only: Python also reads 20110901 and 2011-W35-4 as dates.
+                if _ISO_DATE.fullmatch(value) is None:
+                    return False, None, expected
                 try:
                     return True, dt.date.fromisoformat(value), expected
                 except ValueError:
@@ -371,19 +379,29 @@ class Engine:
                 n = nodes.get(value)
                 if n is not None and n.valid_from <= on <= n.valid_to:
                     continue  # the usual case, inline: a known node alive on the date
-                warnings.append(_absent_warning(kind, value, on))
+                warnings.append(self.absent_warning(kind, value, on))
                 new = None
             else:
                 assert isinstance(value, frozenset)
                 gone = sorted(c for c in value if not exists(c, on))
                 if not gone:
                     continue
-                warnings.extend(_absent_warning(kind, c, on) for c in gone)
+                warnings.extend(self.absent_warning(kind, c, on) for c in gone)
                 new = value.difference(gone)
             if changed is None:
                 changed = dict(fields)
             changed[key] = new
         return fields if changed is None else changed
+
+    def absent_warning(self, kind: str, code: str, on: dt.date) -> str:
+        """The warning for a case's code that the data does not have on `on` (batch writes the
+        same text in its `warnings` column); it suggests the code in upper case when the data
+        has that one, as codes are written. Only the date depends on `on`."""
+        text = _absent_warning(kind, code, on)
+        upper = code.upper()
+        if upper != code and self.graph.kind(upper) == kind:
+            text += f" (did you mean '{upper}'?)"
+        return text
 
     def _params(self, given: Mapping[str, object]) -> dict[str, object]:
         unknown = [k for k in given if k not in self.params]

@@ -19,6 +19,7 @@ class ExitCode(enum.IntEnum):
     INVALID_POLICY = 3
     TESTS_FAILED = 4
     INVALID_CASE = 5
+    DECIDED_WITH_ERRORS = 6  # every case decided and reported, but some decision failed
     DRIFT = 7  # replay found drift, diff found changes (with --exit-code)
 
 

@@ -32,7 +32,8 @@ def toy_cases_file(tmp_path: Path) -> Path:
 
 def _audit(cli: click.Group, *args: str) -> None:
     result = run(cli, *args)
-    assert result.exit_code == 0, result.output
+    # 6: every case decided and recorded, and some decision failed (the toy cases have such)
+    assert result.exit_code in (0, 6), result.output
     assert re.search(r"audit: [\d,]+ records? appended to '.*' \(chain sha256:[0-9a-f]{64}\)",
                      result.stderr)
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from click.testing import CliRunner, Result
 
+from pctrules import cli as cli_module
 from pctrules.batch.run import BatchOptions, BatchSummary, prepare, run_batch
 from pctrules.bundle import open_bundle
 from pctrules.evaluation.engine import Engine
@@ -51,3 +54,39 @@ def run(engine: Engine) -> Callable[..., BatchSummary]:
         opts = BatchOptions(input=input, output=output, **options)  # type: ignore[arg-type]
         return run_batch(opts, progress, prepare(opts, engine))
     return go
+
+
+# -- through the command line, on synthetic data --------------------------------------------------
+
+SYNTHETIC_EPCMEM = "".join(f'"{practice}","{pct}","W","{joined}","{left}","0"\n' for
+                           practice, pct, joined, left in [
+                               ("P84004", "5NT", "20020401", "20130331"),
+                               ("A81001", "5E1", "20020401", "20130331"),
+                               ("Y00001", "5NT", "20020401", "20050331"),
+                           ])
+"""A tiny practice register in the ODS epcmem layout, so that CLI tests run without the
+official file."""
+
+
+@pytest.fixture(scope="session")
+def synthetic_register(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data folder made by `pctrules import ods-epcmem` from `SYNTHETIC_EPCMEM`."""
+    folder = tmp_path_factory.mktemp("synthetic-register")
+    source = folder / "epcmem.csv"
+    source.write_text(SYNTHETIC_EPCMEM, encoding="utf-8")
+    result = pctrules("import", "ods-epcmem", str(source), "--into", str(folder / "data"))
+    assert result.exit_code == 0, result.output
+    return folder / "data"
+
+
+def pctrules(*args: str, input: str | bytes | None = None) -> Result:
+    """The real CLI, in-process (stdout and stderr kept apart), with PCTRULES_DATA unset."""
+    cli_module._register()
+    runner = CliRunner(env={"PCTRULES_DATA": None})
+    return runner.invoke(cli_module.cli, list(args), input=input, catch_exceptions=False)
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    """A CSV output file's rows, as any reader of the file would get them."""
+    with path.open(newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))

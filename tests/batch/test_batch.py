@@ -102,7 +102,7 @@ def batch_cli(register: Path, tmp_path: Path, text: str,
 def test_reconciliation_line_and_exit_code(register: Path, tmp_path: Path) -> None:
     result, out = batch_cli(register, tmp_path, HEADER + "a,2011-04-01,A81001,\n"
                             "b,2011-13-01,A81001,\n", "--decision", "responsible_pct")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 6, result.output  # complete, with a failed row
     assert "2 rows read: 1 decided, 1 failed" in result.output
     assert out.exists()
 
@@ -113,7 +113,7 @@ def test_an_unknown_column_fails_only_the_rows_that_use_it(register: Path,
                             "a,2011-04-01,A81001,\n"
                             "b,2011-04-01,,A81001\n"
                             "c,2011-04-01,A81001,\n", "--decision", "responsible_pct")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 6, result.output
     assert ("warning: column 'person.practise' is not a case field (did you mean "
             "'person.practice'?); rows with a value in it fail, naming it") in result.output
     assert "3 rows read: 2 decided, 1 failed" in result.output
@@ -132,7 +132,7 @@ def test_a_column_named_twice_fails_the_rows_where_its_cells_disagree(
                             "b,2011-04-01,A81001,2012-04-01\n"
                             "c,,A81001,2011-04-01\n", "--decision", "responsible_pct",
                             *(["--per-case"] if per_case else []))
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 6, result.output
     assert "warning: column 'date' appears 2 times in the header (columns 2 and 4)" in (
         result.output)
     got = rows(out)

@@ -76,7 +76,9 @@ def cases(n: int, practices: list[str], seed: int = 11, bad: bool = True,
             elif k == 1:
                 row["person.practice"] = rng.choice(pcts)  # a PCT where a practice belongs
             elif k == 2:
-                row["person.practice"] = "Y99999"  # on no register: a warning, not an error
+                # On no register, or in lower case: a warning (suggesting the upper-case code)
+                lower = practices[i % len(practices)].lower()
+                row["person.practice"] = "Y99999" if i % 2 else lower
             elif k == 3:
                 row["date"] = None
             elif k == 4:
