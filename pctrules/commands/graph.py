@@ -69,6 +69,9 @@ def graph_command(
         click.echo(render_diagnostic(d), err=True)
     if len(problems) > 50:
         click.echo(f"… and {len(problems) - 50} more", err=True)
+    if any(d.is_error for d in problems):
+        # Never a picture of what is left: the data that failed to load is part of the answer.
+        click.get_current_context().exit(int(ExitCode.INVALID_POLICY))
     span = manifest.effective
     if as_of is not None and span is not None and not (
             (span.start or dt.date.min) <= as_of <= (span.end or dt.date.max)):
@@ -102,8 +105,6 @@ def graph_command(
         _emit(to_dot(graph, focus, depth, as_of), output)
     else:
         _draw(to_dot(graph, focus, depth, as_of), fmt, output)
-    if any(d.is_error for d in problems):
-        click.get_current_context().exit(int(ExitCode.INVALID_POLICY))
 
 
 def _suggest(code: str, known: Iterable[str]) -> str | None:
