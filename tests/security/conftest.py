@@ -71,6 +71,13 @@ def replace(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
+def table(folder: Path, name: str) -> Path:
+    """An imported table by its name without the digest: 'ods-epcmem.pcts.csv' is written as
+    'ods-epcmem.pcts.<digest>.csv'."""
+    (found,) = folder.glob(name.removesuffix(".csv") + ".*.csv")
+    return found
+
+
 def assert_clean(result: Result | subprocess.CompletedProcess[str], code: int) -> str:
     """The exit code is `code` and nothing says 'internal error' or prints a traceback; the
     combined output, for the caller's own assertions."""

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.security.conftest import Run, assert_clean, pctrules, replace
+from tests.security.conftest import Run, assert_clean, pctrules, replace, table
 
 SECRET = "SECRET-LINE-42"
 COMMANDS = {
@@ -118,17 +118,18 @@ def _data_folder(tmp: Path, run: Run) -> Path:
     return data
 
 
-def _list_in_manifest(data: Path, table: str) -> None:
+def _list_in_manifest(data: Path, path: str) -> None:
     manifest = data / "pctrules-data.json"
     text = manifest.read_text(encoding="utf-8")
-    manifest.write_text(text.replace('"ods-epcmem.pcts.csv"', f'"{table}"'), encoding="utf-8")
+    listed = f'"{table(data, "ods-epcmem.pcts.csv").name}"'
+    manifest.write_text(text.replace(listed, f'"{path}"'), encoding="utf-8")
 
 
 DATA_SPOILS: dict[str, Spoil] = {
     "manifest-dotdot": lambda d, t: (_secret_csv(t), _list_in_manifest(d, "../outside/secret.csv")),
     "manifest-absolute": lambda d, t: _list_in_manifest(d, str(_secret_csv(t))),
-    "table-link": lambda d, t: ((d / "ods-epcmem.pcts.csv").unlink(),
-                                (d / "ods-epcmem.pcts.csv").symlink_to(_secret_csv(t))),
+    "table-link": lambda d, t: (path := table(d, "ods-epcmem.pcts.csv"), path.unlink(),
+                                path.symlink_to(_secret_csv(t))),
 }
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from pctrules.resources import default_bundle_path
-from tests.security.conftest import Run, assert_clean, replace
+from tests.security.conftest import Run, assert_clean, replace, table
 
 EPCMEM = ('"A81001","5NT","W","20020401","20130331","0"\n'
           '"A81002","5NT","W","20020401","20130331","0"\n'
@@ -83,24 +83,23 @@ def _append(path: Path, text: str) -> None:
 
 
 def _edit(name: str, old: str, new: str) -> Callable[[Path], None]:
-    return lambda d: replace(d / name, old, new)
+    return lambda d: replace(table(d, name), old, new)
 
 
 DAMAGE: dict[str, tuple[Callable[[Path], None], str, str]] = {
     # name: (how the folder is damaged, where it is reported, what is said)
     "bad-date": (_edit("ods-epcmem.part_of.csv", "A81001,5NT,2002-04-01",
-                       "A81001,5NT,2002-13-01"), "ods-epcmem.part_of.csv:2:", "is not a date"),
+                       "A81001,5NT,2002-13-01"), ".csv:2:", "is not a date"),
     "dangling-code": (_edit("ods-epcmem.part_of.csv", "A81002,5NT", "A81009,5NT"),
-                      "ods-epcmem.part_of.csv:3:", "which no table defines"),
-    "overlap": (lambda d: _append(d / "ods-epcmem.part_of.csv",
-                                  "A81001,5QL,2010-01-01,2013-03-31,\n"),
-                "ods-epcmem.part_of.csv:5:", "overlap"),
-    "not-a-table": (lambda d: (d / "ods-epcmem.pcts.csv").write_bytes(b"PK\x03\x04\x00"),
-                    "ods-epcmem.pcts.csv:1:1", "binary data"),
-    "not-utf8": (lambda d: (d / "ods-epcmem.pcts.csv").write_bytes(b"code,name\n5\xe9T,x\n"),
-                 "ods-epcmem.pcts.csv:2:2", "not UTF-8"),
-    "table-missing": (lambda d: (d / "ods-epcmem.practices.csv").unlink(),
-                      "ods-epcmem.practices.csv", "does not exist"),
+                      ".csv:3:", "which no table defines"),
+    "overlap": (lambda d: _append(table(d, "ods-epcmem.part_of.csv"),
+                                  "A81001,5QL,2010-01-01,2013-03-31,\n"), ".csv:5:", "overlap"),
+    "not-a-table": (lambda d: table(d, "ods-epcmem.pcts.csv").write_bytes(b"PK\x03\x04\x00"),
+                    ".csv:1:1", "binary data"),
+    "not-utf8": (lambda d: table(d, "ods-epcmem.pcts.csv").write_bytes(
+        b"code,name\n5\xe9T,x\n"), ".csv:2:2", "not UTF-8"),
+    "table-missing": (lambda d: table(d, "ods-epcmem.practices.csv").unlink(),
+                      "ods-epcmem.practices.", "does not exist"),
     "manifest-damaged": (lambda d: (d / "pctrules-data.json").write_text("{not json"),
                          "pctrules-data.json:1:2", "not valid JSON"),
 }
@@ -148,6 +147,6 @@ def test_a_bad_row_in_the_bundle_own_tables_stops_every_command(
 @pytest.mark.parametrize("command", ["evaluate", "explain", "compile", "batch", "graph"])
 def test_a_table_changed_since_import_is_said_once_and_the_command_goes_on(
         run: Run, tmp_path: Path, register: Path, command: str) -> None:
-    _append(register / "ods-epcmem.practices.csv", "A81099,2002-04-01,2013-03-31,by hand\n")
+    _append(table(register, "ods-epcmem.practices.csv"), "A81099,2002-04-01,2013-03-31,by hand\n")
     out = assert_clean(run(*_args(command, tmp_path, "--data", str(register))), 0)
     assert out.count("has changed since 'pctrules import' wrote it") == 1
