@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import stat
+import tempfile
 from pathlib import Path
 
 from pctrules.language.diagnostics import Diagnostic, error
@@ -108,6 +109,37 @@ def read_plain(path: Path, limit: int, shown: str | None = None,
         os.close(fd)
 
 
+def write_whole(path: Path, data: bytes) -> None:
+    """Write a file whole or not at all (a temporary file beside it, flushed to disk, renamed
+    over it): a reader, a full disk or a kill never sees or leaves half a file, and no
+    temporary file is left behind. Refused when `path` is not a plain file (replacing a device
+    or a pipe would remove it); OSError when it cannot be written."""
+    target = Path(os.path.realpath(path))  # a link: write what it points to
+    try:
+        mode: int | None = os.stat(target).st_mode
+    except FileNotFoundError:
+        mode = None
+    if mode is not None:
+        refuse_special(mode, str(path))
+    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(temp, stat.S_IMODE(mode) if mode is not None else 0o666 & ~_umask())
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def check_plain(path: Path, shown: str | None = None) -> None:
     """Refused when `path` exists and is not a plain file (for files read by streaming)."""
     try:
@@ -158,4 +190,5 @@ def _lower(text: str) -> str:
     return text[:1].lower() + text[1:]
 
 
-__all__ = ["TABLE_BYTES", "Folder", "Refused", "check_plain", "read_plain", "refuse_special"]
+__all__ = ["TABLE_BYTES", "Folder", "Refused", "check_plain", "read_plain", "refuse_special",
+           "write_whole"]

@@ -437,8 +437,21 @@ def _syntax_error(text: EmbeddedText, exc: UnexpectedInput, rule: str | None) ->
                 text.span(inner_if.start(), inner_if.start() + 2),
                 "write it in brackets, e.g. x == (if a then b else c)", rule,
             )
+        if source[end:end + 1] == ":" and _starts_a_line(text, start):
+            # `then:` indented as deep as the text of a `when: >-` above it is part of that text.
+            return error(
+                "E-syntax", f"'{value}:' is read as part of this expression",
+                text.span(start, end + 1), f"YAML takes a line indented as deep as the text "
+                f"above into that text: indent '{value}:' like the key before the text", rule,
+            )
         return error(
             "E-syntax", f"unexpected '{value}'", text.span(start, end),
             f"expected one of: {_describe_expected(expected)}", rule,
         )
     return error("E-syntax", "this is not a valid expression", text.whole, None, rule)
+
+
+def _starts_a_line(text: EmbeddedText, start: int) -> bool:
+    """Whether the expression character at `start` is the first of its line in the file."""
+    before = len(text.text[:start].rstrip())
+    return before > 0 and text.positions[before - 1][0] < text.positions[start][0]

@@ -50,12 +50,26 @@ def register(tmp_path: Path, run: Run) -> Path:
 
 # -- item 4 ----------------------------------------------------------------------------------
 
+def _folder(tmp: Path, name: str, files: dict[str, str]) -> Path:
+    folder = tmp / name
+    folder.mkdir()
+    for file, text in files.items():
+        (folder / file).write_text(text, encoding="utf-8")
+    return folder
+
+
+def _file(tmp: Path) -> Path:
+    path = tmp / "f.txt"
+    path.write_text("x", encoding="utf-8")
+    return path
+
+
 FOLDERS: dict[str, Callable[[Path], Path]] = {
     "missing": lambda t: t / "nowhere",
-    "a-file": lambda t: (t / "f.txt").write_text("x") and t / "f.txt",
-    "no-manifest": lambda t: (t / "e").mkdir() or t / "e",
-    "no-tables": lambda t: (t / "z").mkdir() or (t / "z" / "pctrules-data.json").write_text(
-        '{"format": "pctrules-data/1", "imports": {}}') and t / "z",
+    "a-file": _file,
+    "no-manifest": lambda t: _folder(t, "e", {}),
+    "no-tables": lambda t: _folder(t, "z", {"pctrules-data.json":
+                                           '{"format": "pctrules-data/1", "imports": {}}'}),
 }
 
 
