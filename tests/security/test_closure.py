@@ -179,8 +179,8 @@ def test_a_named_pipe_is_refused_not_read_forever(
     PIPES[where](bundle, tmp_path)
     # A process of its own, so that a reader stuck on the pipe shows as a timeout, not a hang.
     done = pctrules(*_args(command, tmp_path, bundle, case_file), cwd=tmp_path)
-    # Only `test` reads the tests' files; `graph` reads no decision file.
-    if (where != "tests-file" or command == "test") \
+    # Only `test` and `check` read the tests' files; `graph` reads no decision file.
+    if (where != "tests-file" or command in ("test", "check")) \
             and (command != "graph" or where != "decision-listed"):
         assert "is a named pipe, not a file" in assert_clean(done, 3)
     else:
