@@ -247,7 +247,8 @@ def render_case_text(
                 story = rule_story(rule, as_of, graph)
                 lines += [f"    {story[0]}", *(f"    {s}" for s in story[1:])]
     lines += [f"  warning: {w}" for w in warnings]
-    return "\n".join(lines)
+    # Names, ids and values come from files: shown, never obeyed by the terminal.
+    return "\n".join(visible(line) for line in lines)
 
 
 def render_cases_html(

@@ -40,7 +40,7 @@ def cache_dir() -> Path | None:
     if folder is not None:
         return Path(folder)
     xdg = os.environ.get("XDG_CACHE_HOME")
-    if xdg:
+    if xdg and os.path.isabs(xdg):  # the XDG spec: a relative path is invalid, ignored
         return Path(xdg) / "pctrules"
     try:
         return Path.home() / ".cache" / "pctrules"

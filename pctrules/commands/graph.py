@@ -19,7 +19,14 @@ from pctrules.commands.common import as_of_option, bundle_option, data_option, h
 from pctrules.files import Refused, write_whole
 from pctrules.graph.build import manifest_graph
 from pctrules.graph.model import Edge, OrgGraph
-from pctrules.language.diagnostics import ExitCode, PctrulesError, did_you_mean, error, warning
+from pctrules.language.diagnostics import (
+    ExitCode,
+    PctrulesError,
+    did_you_mean,
+    error,
+    visible,
+    warning,
+)
 from pctrules.language.loader import Manifest, load_manifest
 from pctrules.report import render_diagnostic
 from pctrules.resources import default_bundle_path
@@ -98,7 +105,8 @@ def graph_command(
     if fmt == "summary":
         text = (tree(graph, focus, depth, as_of) if focus
                 else summary(graph, manifest, as_of))
-        _emit(text, output)
+        # Names come from data files: shown, never obeyed by the terminal.
+        _emit("\n".join(visible(line) for line in text.split("\n")), output)
     elif fmt == "json":
         _emit(json.dumps(to_json(graph, focus, depth, as_of), indent=1, sort_keys=True), output)
     elif fmt == "graphml":
