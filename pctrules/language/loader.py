@@ -663,8 +663,10 @@ def _expand(reader: _Reader, name: str, key: str, where: Span | None) -> list[Pa
             if Path(name).is_absolute():
                 reader.folder.path(name)
             reader.folder.inside(reader.root.joinpath(*fixed), name)
-            try:
-                matches = sorted(p for p in reader.root.glob(name) if p.is_file())
+            manifest_file = (reader.root / "bundle.yaml").resolve()
+            try:  # every match once, the manifest never (a pattern such as '*.yaml')
+                matches = sorted({p.resolve(): p for p in reader.root.glob(name) if p.is_file()
+                                  and p.resolve() != manifest_file}.values())
             except ValueError:  # not a glob pattern after all ('a[b')
                 matches = []
             if matches:

@@ -210,3 +210,14 @@ def test_links_that_stay_inside_are_followed(run: Run, bundle: Path, case_file: 
     replace(bundle / "bundle.yaml", "data/pct.csv", "shared/pct.csv")
     out = assert_clean(run("evaluate", "--bundle", str(bundle), str(case_file)), 0)
     assert "pick = P1 First PCT" in out
+
+
+def test_a_glob_never_takes_the_manifest_and_takes_each_file_once(
+        run: Run, bundle: Path, case_file: Path) -> None:
+    (bundle / "d").mkdir()
+    for name in ("pick.yaml", "size.yaml"):
+        (bundle / name).rename(bundle / "d" / name)
+    (bundle / "d" / "loop").symlink_to("..")  # a loop of links inside the bundle
+    _manifest(bundle, "decisions: ['**/*.yaml']")
+    out = assert_clean(run("check", str(bundle)), 0)
+    assert "2 decisions" in out
