@@ -48,16 +48,17 @@ class Folder:
         self.real = self.root.resolve()
 
     @property
-    def _help(self) -> str:
+    def help(self) -> str:
+        """How to fix a path that leads out."""
         return (f"files are read only from inside the {self.what}: copy the file into it and "
                 "give its path relative to it")
 
     def path(self, name: str) -> Path:
         """`root / name`; Refused when `name` is absolute or leads outside the folder."""
         if not name or "\0" in name:
-            raise Refused(f"'{name}' is not a file name", self._help)
-        if Path(name).is_absolute() or name.startswith("~"):
-            raise Refused(f"the path '{name}' is absolute, outside the {self.what}", self._help)
+            raise Refused(f"'{name}' is not a file name", self.help)
+        if Path(name).is_absolute() or name.startswith("~"):  # '~' is never expanded here
+            raise Refused(f"the path '{name}' is absolute, outside the {self.what}", self.help)
         return self.inside(self.root / name, name)
 
     def inside(self, path: Path, shown: str | None = None) -> Path:
@@ -66,11 +67,11 @@ class Folder:
             real = path.resolve()
         except (OSError, RuntimeError) as exc:  # a loop of links
             raise Refused(f"'{shown or path}' cannot be followed: "
-                          f"{_lower(getattr(exc, 'strerror', None) or str(exc))}", self._help) \
+                          f"{_lower(getattr(exc, 'strerror', None) or str(exc))}", self.help) \
                 from None
         if not real.is_relative_to(self.real):
             how = "is a link" if _has_link(path, self.root) else "leads"
-            raise Refused(f"'{shown or path}' {how} outside the {self.what}", self._help)
+            raise Refused(f"'{shown or path}' {how} outside the {self.what}", self.help)
         return path
 
     def read(self, path: Path, limit: int, shown: str | None = None) -> bytes:
@@ -94,7 +95,7 @@ def read_plain(path: Path, limit: int, shown: str | None = None,
         if folder is not None:
             opened = _opened_path(fd)
             if opened is not None and not opened.is_relative_to(folder.real):
-                raise Refused(f"'{name}' leads outside the {folder.what}", folder._help)
+                raise Refused(f"'{name}' leads outside the {folder.what}", folder.help)
         chunks: list[bytes] = []
         size = 0
         while size <= limit:
