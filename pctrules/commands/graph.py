@@ -360,9 +360,11 @@ def to_dot(graph: OrgGraph, focus: str | None, depth: int, on: dt.date | None) -
              '  edge [fontname="Helvetica", fontsize=8];']
     for code in _nodes(graph, focus, edges, on):
         n = graph.nodes[code]
-        label = f"{code}\\n{n.name}" if n.name else code
+        # The code and name as DOT text (quotes, backslashes and line ends escaped, so a name
+        # cannot end the label and add attributes), on two lines of the box.
+        label = q(f"{code}\n{n.name}" if n.name else code).replace("\n", "\\n")
         extra = ", penwidth=2" if code == focus else ""
-        lines.append(f'  {q(code)} [label="{label.replace(chr(34), chr(39))}", '
+        lines.append(f'  {q(code)} [label={label}, '
                      f'fillcolor="{_COLOURS.get(n.kind, "#ffffff")}"{extra}];')
     for e in edges:
         lines.append(f"  {q(e.from_)} -> {q(e.to)} [label={q(e.rel)}];")

@@ -83,3 +83,21 @@ def test_usage_errors_are_not_called_data_errors(run: Run, tmp_path: Path,
     assert "error[E-usage]: cannot draw a picture" in out and "E-data" not in out
     out = assert_clean(run(*TREE, "-o", str(tmp_path / "no" / "such" / "folder.txt")), 2)
     assert "error[E-usage]: cannot write" in out and "E-data" not in out
+
+
+def test_a_name_cannot_end_its_dot_label_and_add_attributes(run: Run, bundle: Path) -> None:
+    """Found beyond issue 9's list: a name's quotes were swapped for ', but not its backslashes,
+    so a name ending in one escaped the label's closing quote, and text from the data was read
+    as DOT attributes (a link, in the SVG a browser opens)."""
+    name = 'First\\", URL="javascript:alert(1)", x="\\'
+    table = bundle / "data" / "pct.csv"
+    table.write_text(table.read_text(encoding="utf-8").replace(
+        "P1,First PCT", '"P1","' + name.replace('"', '""') + '"'), encoding="utf-8")
+    dot = assert_clean(run("graph", "--bundle", str(bundle), "--as-of", "2011-09-01", "--focus",
+                           "P1", "--format", "dot"), 0)
+    expected = 'P1\\n' + name.replace("\\", "\\\\").replace('"', '\\"')
+    assert f'"P1" [label="{expected}", fillcolor=' in dot
+    if shutil.which("dot") is not None:
+        svg = assert_clean(run("graph", "--bundle", str(bundle), "--as-of", "2011-09-01",
+                               "--focus", "P1", "--format", "svg", "-o", "-"), 0)
+        assert "href" not in svg  # the name is the box's text, not a link
