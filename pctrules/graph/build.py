@@ -166,9 +166,11 @@ class _Builder:
     def _columns(self, table: Table, source: SourceFile, required: tuple[str, ...]) -> bool:
         missing = [c for c in required if c not in table.header]
         if missing:
+            header = quoted_codes(h if len(h) <= 40 else h[:40] + "…" for h in table.header[:20])
+            more = f" and {len(table.header) - 20} more" if len(table.header) > 20 else ""
             self._err(self._at(source, 1, 1),
                       f"the table has no column {quoted_codes(missing)}",
-                      f"its header is {quoted_codes(table.header)}; see docs/data-tables.md")
+                      f"its header is {header}{more}; see docs/data-tables.md")
             return False
         return True
 

@@ -110,7 +110,8 @@ def graph_from_json(data: bytes, schema: OrgSchema) -> OrgGraph | None:
     """The graph `graph_to_json` wrote, for `schema`; None when the data is not such a graph."""
     try:
         return _graph(json.loads(data), schema)
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError):
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError,
+            RecursionError):
         return None
 
 

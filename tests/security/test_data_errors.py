@@ -116,6 +116,11 @@ DAMAGE: dict[str, tuple[Callable[[Path], None], str, str]] = {
                       "ods-epcmem.practices.", "does not exist"),
     "manifest-damaged": (lambda d: (d / "pctrules-data.json").write_text("{not json"),
                          "pctrules-data.json:1:2", "not valid JSON"),
+    # Found by the campaign: Python's json refuses these with errors of its own (a traceback).
+    "manifest-huge-number": (lambda d: (d / "pctrules-data.json").write_text("9" * 5000),
+                             "pctrules-data.json:1:1", "a number too long"),
+    "manifest-too-deep": (lambda d: (d / "pctrules-data.json").write_text("[" * 100_000),
+                          "pctrules-data.json:1:1", "nested too deep"),
 }
 
 

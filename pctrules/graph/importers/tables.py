@@ -190,6 +190,11 @@ def read_manifest(data_dir: Path) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise TableError(f"the file is not valid JSON: {exc.msg[:1].lower()}{exc.msg[1:]}",
                          exc.lineno, exc.colno, fix) from None
+    except (ValueError, RecursionError):
+        # JSON that Python will not hold: a number of thousands of digits, nesting thousands
+        # of levels deep. No manifest `pctrules import` writes looks like that.
+        raise TableError("the file holds a number too long or values nested too deep to be "
+                         "a manifest", 1, 1, fix) from None
     imports = loaded.setdefault("imports", {}) if isinstance(loaded, dict) else None
     if not isinstance(loaded, dict) or not isinstance(imports, dict) or not all(
             isinstance(i, dict) and isinstance(i.get("tables", []), list)
