@@ -79,7 +79,10 @@ class TableOut:
     _tmp: str = field(default="", repr=False)
 
     def entry(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"path": self.path, "rows": self.rows, "sha256": self.sha256}
+        # `name` stays the same from one import to the next (audit records name tables by it);
+        # `path` is the file, named with its digest.
+        out: dict[str, Any] = {"name": self.name, "path": self.path, "rows": self.rows,
+                               "sha256": self.sha256}
         if self.kind:
             out["kind"] = self.kind
         if self.relation:
