@@ -4,7 +4,8 @@ DESIGN §11: a cache cannot be used to run code or to change answers. So:
 
 - a cache file holds data (JSON), never code: loading one builds plain values, nothing else;
 - it is read only from a folder that belongs to the user and that no one else can write (the
-  folder is created 0700; an existing one that others can write is not used, with a warning);
+  folder is created 0700; one of another user's is not used, with a warning; one of the user's
+  that others can write is made private and its cache files dropped, with a note);
 - every file is opened through that folder (no path is looked up twice, no link followed), and
   is used only if it is a plain file of the user's that no one else can write, and its first
   line names the format, the key asked for and the sha256 of the rest, which must match;
@@ -31,6 +32,7 @@ from pctrules.resources import cache_dir
 FORMAT = b"pctrules-cache/2"
 LARGEST = 1 << 30  # a graph with a postcode table is ~200 MB; anything bigger is not ours
 _STALE_TEMP = 24 * 3600  # a temp file this old was left by a process that died mid-write
+_NAMES = ("graph-", "parser-")  # what pctrules names its files; nothing else is removed
 _warned: set[str] = set()
 
 
@@ -54,14 +56,29 @@ class CacheFolder:
         except OSError:
             return None  # a read-only home, a file in the way: no cache, never an error
         info = os.fstat(fd)
-        if info.st_uid != os.geteuid() or info.st_mode & 0o022:
+        if info.st_uid != os.geteuid():
             os.close(fd)
-            _warn_once(str(path), f"pctrules: warning: the cache folder '{path}' is not "
-                       "private to you (another user can write to it); it is not used\n"
-                       "  help: let only yourself write to it ('chmod 700'), or set "
-                       "PCTRULES_CACHE_DIR to a folder of your own")
+            _warn_once(str(path), f"pctrules: warning: the cache folder '{path}' belongs to "
+                       "another user; it is not used\n  help: set PCTRULES_CACHE_DIR to a "
+                       "folder of your own")
             return None
-        return cls(path, fd)
+        folder = cls(path, fd)
+        if info.st_mode & 0o022:
+            # Yours, but others could write to it (a folder made with a loose umask, or
+            # shared): made private, and what it held dropped, since anyone could have put it.
+            try:
+                os.fchmod(fd, 0o700)
+            except OSError:
+                folder.close()
+                _warn_once(str(path), f"pctrules: warning: the cache folder '{path}' can be "
+                           "written by other users and cannot be made private; it is not "
+                           "used\n  help: 'chmod 700' it, or set PCTRULES_CACHE_DIR to a "
+                           "folder of your own")
+                return None
+            folder.prune("", 0, ours_only=True)
+            _warn_once(str(path), f"pctrules: note: the cache folder '{path}' could be written "
+                       "by other users: it is now private to you, and what it held is dropped")
+        return folder
 
     def close(self) -> None:
         os.close(self._fd)
@@ -125,9 +142,10 @@ class CacheFolder:
         with contextlib.suppress(OSError, NotImplementedError):
             os.utime(name, dir_fd=self._fd, follow_symlinks=False)
 
-    def prune(self, prefix: str, keep: int) -> None:
-        """Keep the `keep` most recently used files named `prefix…`; remove temp files left
-        by processes that died while writing."""
+    def prune(self, prefix: str, keep: int, ours_only: bool = False) -> None:
+        """Keep the `keep` most recently used files named `prefix…` (with `ours_only`, of the
+        names pctrules gives its files: `graph-`, `parser-`); remove temp files left by
+        processes that died while writing."""
         dated: list[tuple[float, str]] = []
         now = time.time()
         try:
@@ -139,9 +157,9 @@ class CacheFolder:
                 info = os.stat(name, dir_fd=self._fd, follow_symlinks=False)
             except OSError:  # removed meanwhile by another process
                 continue
-            if name.startswith(prefix):
+            if name.startswith(prefix) and (not ours_only or name.startswith(_NAMES)):
                 dated.append((info.st_mtime, name))
-            elif name.startswith(".tmp-") and now - info.st_mtime > _STALE_TEMP:
+            elif name.startswith(".tmp-") and (ours_only or now - info.st_mtime > _STALE_TEMP):
                 self._remove(name)
         for _, old in sorted(dated, reverse=True)[keep:]:
             self._remove(old)

@@ -65,7 +65,7 @@ def test_a_graph_whose_files_change_while_it_is_built_is_not_kept(
     keys = iter(["a" * 32, "b" * 32])
     built = open_bundle(bundle).graph
     graphcache.cached_graph(lambda: next(keys), built.schema, lambda: built)
-    assert not list((bundle.parent / "cache").glob("graph-a*"))
+    assert not (bundle.parent / "cache" / f"graph-{'a' * 32}.json").exists()
 
 
 def test_the_json_form_holds_the_whole_graph(bundle: Path) -> None:

@@ -104,7 +104,8 @@ def test_a_graph_planted_in_a_folder_others_can_write_is_not_used(
                  env={"PCTRULES_CACHE_DIR": str(cache)})
     out = assert_clean(result, 0)
     assert "pick = P1 First PCT" in out
-    assert "is not private to you" in out
+    assert "it is now private to you, and what it held is dropped" in out
+    assert cache.stat().st_mode & 0o777 == 0o700
 
 
 def test_a_cache_file_others_can_write_is_not_used(
