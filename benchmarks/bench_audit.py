@@ -104,7 +104,7 @@ def main() -> None:
     changed = work / "data-changed"
     shutil.rmtree(changed, ignore_errors=True)
     shutil.copytree(data, changed)
-    part_of = changed / "ods-epcmem.part_of.csv"
+    (part_of,) = changed.glob("ods-epcmem.part_of.*.csv")  # named with its digest
     rows = part_of.read_text().splitlines()
     practice, old, new = "G84026", "5A7", "5A8"
     i = next(k for k, r in enumerate(rows) if r.startswith(f"{practice},{old},"))

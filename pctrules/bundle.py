@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pctrules.evaluation.compile import CompiledBundle, compile_bundle, unavailable_kinds
-from pctrules.graph.build import build_graph, data_entry_problem
+from pctrules.graph.build import build_graph, data_entry_problem, data_path_problem
 from pctrules.graph.cache import cached_graph, graph_key
 from pctrules.graph.model import OrgGraph
 from pctrules.language.check import check_bundle
@@ -48,7 +48,7 @@ class Bundle:
         built on first use (its load problems are in `graph.diagnostics`)."""
         entries = [e.as_mapping() for e in self.policy.manifest.data]
         return cached_graph(
-            graph_key(self.path, entries, self.data_dir),
+            lambda: graph_key(self.path, entries, self.data_dir), self.schema,
             lambda: build_graph(self.schema, entries, self.path, self.data_dir, self.show_path))
 
     def show_path(self, path: Path) -> str:
@@ -84,10 +84,14 @@ def run_stages(
     manifest = policy.manifest
     schema = OrgSchema.from_mapping(manifest.schema, diagnostics, manifest.where)
     case_schema = CaseSchema.from_mapping(manifest.case, schema, diagnostics, manifest.where)
-    if schema.kinds:  # without kinds, every data entry would be reported again
-        show = path_label(policy.root)
-        diagnostics.extend(p for e in manifest.data if (p := data_entry_problem(
-            schema, e.as_mapping(), policy.root, show)) is not None)
+    show = path_label(policy.root)
+    for entry in manifest.data:
+        # Without kinds, every data entry would be reported again; a path out of the bundle is
+        # reported whatever else is wrong.
+        problem = data_entry_problem(schema, entry.as_mapping(), policy.root, show) \
+            if schema.kinds else data_path_problem(entry.as_mapping(), policy.root)
+        if problem is not None:
+            diagnostics.add(problem)
     checked, problems = check_bundle(policy, schema, case_schema)
     # One problem, one report: the loader's schema may already have refused what the checker
     # refuses again at the same place (a malformed `output`, say).
@@ -97,16 +101,24 @@ def run_stages(
 
 
 def open_bundle(path: Path | None, data_dir: Path | None = None) -> Bundle:
-    """A checked bundle (None: the embedded default); raises PctrulesError (exit 3) on errors."""
+    """A checked bundle (None: the embedded default) with its graph built; raises PctrulesError
+    (exit 3) on errors in the policies or in the data: a data row that cannot be loaded, a
+    data file that cannot be read, a constraint the data breaks (DESIGN §11: never decide on
+    what is left). The data's warnings are in `bundle.graph.diagnostics`."""
     stages = run_stages(path)
     if stages.diagnostics.has_errors or stages.policy is None or stages.checked is None:
         raise PctrulesError(stages.diagnostics.sorted(), ExitCode.INVALID_POLICY)
-    return Bundle(stages.policy.root, stages.policy, stages.checked, stages.diagnostics, data_dir)
+    bundle = Bundle(stages.policy.root, stages.policy, stages.checked, stages.diagnostics,
+                    data_dir)
+    if bundle.graph.diagnostics.has_errors:
+        raise PctrulesError(bundle.graph.diagnostics.sorted(), ExitCode.INVALID_POLICY)
+    return bundle
 
 
-def check_path(path: Path | None) -> tuple[dict[str, int], Diagnostics]:
-    """What `pctrules check` reports: counts of what was checked, and every diagnostic (the
-    policy tests' files included)."""
+def check_path(path: Path | None, data_dir: Path | None = None) -> tuple[dict[str, int],
+                                                                          Diagnostics]:
+    """What `pctrules check` reports: counts of what was checked, and every diagnostic: the
+    policy tests' files, and the data (the bundle's own tables and those of `data_dir`)."""
     from pctrules.policytests import check_tests, read_tests  # it builds on this module
 
     stages = run_stages(path)
@@ -118,6 +130,12 @@ def check_path(path: Path | None) -> tuple[dict[str, int], Diagnostics]:
         stages.diagnostics.extend(problems)
         if stages.checked is not None:
             stages.diagnostics.extend(check_tests(tests, stages.checked))
+    if policy is not None and stages.checked is not None and not any(
+            d.is_error and (d.span is None or d.span.path == policy.manifest.source.path)
+            for d in stages.diagnostics):
+        # The data is loaded once the manifest is sound (else it would only echo its errors).
+        graph = Bundle(policy.root, policy, stages.checked, stages.diagnostics, data_dir).graph
+        stages.diagnostics.extend(graph.diagnostics)
     summary = {
         "files": len(policy.files) + len(test_files) if policy else 0,
         "decisions": len(policy.decisions) if policy else 0,

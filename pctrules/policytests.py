@@ -27,6 +27,7 @@ from pctrules.bundle import Bundle
 from pctrules.evaluation.engine import CaseResult, Engine
 from pctrules.evaluation.interpret import conjuncts, constraint_violations
 from pctrules.evaluation.runtime import EvalContext, RuleError, json_value
+from pctrules.files import Folder, Refused, check_plain
 from pctrules.graph.build import build_graph
 from pctrules.graph.model import OrgGraph
 from pctrules.language import ast
@@ -43,7 +44,7 @@ from pctrules.language.diagnostics import (
 from pctrules.language.loader import PolicyBundle, json_schema, locate
 from pctrules.language.schema import CaseSchema, Type
 from pctrules.language.source import SourceFile, Span
-from pctrules.language.yamlsource.compose import decode, read_yaml
+from pctrules.language.yamlsource.compose import LIMITS, decode, read_yaml
 from pctrules.language.yamlsource.nodes import YMap, YNode, YScalar, YSeq, to_python
 from pctrules.language.yamlsource.schema import SchemaChecker, json_type
 
@@ -126,7 +127,7 @@ def read_tests(
     Paths are shown as the bundle's own files are (the manifest's prefix). `read` gives a
     file's bytes (the language server reads unsaved editor text through it).
     """
-    read = read or Path.read_bytes
+    bundle = Folder(policy.root)
     prefix = policy.manifest.source.path.removesuffix("bundle.yaml")
     diagnostics = Diagnostics()
     tests: list[PolicyTest] = []
@@ -134,8 +135,15 @@ def read_tests(
     checker = SchemaChecker(json_schema("tests"))
     for path in test_files(policy):
         shown = prefix + path.relative_to(policy.root).as_posix()
-        try:
-            data = read(path)
+        try:  # inside the bundle, a plain file, bounded (DESIGN §11), whoever reads it
+            if read is None:
+                data = bundle.read(path, LIMITS.file_bytes, shown)
+            else:
+                check_plain(bundle.inside(path, shown), shown)
+                data = read(path)
+        except Refused as exc:
+            diagnostics.add(exc.diagnostic())
+            continue
         except OSError as exc:
             diagnostics.add(error("E-missing-file", f"cannot read '{shown}'", None,
                                   (exc.strerror or "check the path").lower()))
@@ -476,8 +484,8 @@ class _BundleWithFacts(Bundle):
     @cached_property
     def graph(self) -> OrgGraph:
         entries = [e.as_mapping() for e in self.policy.manifest.data]
-        return build_graph(self.schema, [*entries, *self.fact_entries], self.path,
-                           self.data_dir, self.show_path)
+        return build_graph(self.schema, entries, self.path, self.data_dir, self.show_path,
+                           written=self.fact_entries)
 
 
 @dataclass

@@ -9,7 +9,7 @@ from typing import Protocol
 
 from pctrules.evaluation import runtime
 from pctrules.evaluation.trace import Because, DecisionTrace, Evidence, RuleOutcome
-from pctrules.language.diagnostics import Diagnostic, Diagnostics, Severity
+from pctrules.language.diagnostics import Diagnostic, Diagnostics, Severity, visible
 
 # -- diagnostics ---------------------------------------------------------------------------------
 
@@ -28,9 +28,11 @@ def _paint(text: str, code: str, color: bool) -> str:
 
 def render_diagnostic(d: Diagnostic, color: bool = False) -> str:
     """One diagnostic like a compiler: header, source line with a gutter, underline, help."""
+    # Every piece of text that came from a file is shown through `visible` (a hostile name
+    # must not split the message or reach the terminal as an escape sequence).
     severity = _paint(f"{d.severity.value}[{d.code}]", _COLORS[d.severity], color)
-    where = f"{d.span}: " if d.span is not None else ""
-    lines = [f"{where}{severity}: {_paint(d.message, _BOLD, color)}"]
+    where = f"{visible(str(d.span))}: " if d.span is not None else ""
+    lines = [f"{where}{severity}: {_paint(visible(d.message), _BOLD, color)}"]
     width = 1
     text = d.span.source.line_text(d.span.line) if d.span is not None else ""
     # Large data files are not kept in memory: their spans name the row but carry no text.
@@ -40,16 +42,16 @@ def render_diagnostic(d: Diagnostic, color: bool = False) -> str:
         start = max(d.span.column - 1, 0)
         # A span over several lines is underlined to the end of its first line.
         end = d.span.end_column - 1 if d.span.end_line == d.span.line else len(text)
-        length = max(end - start, 1)
+        length = max(len(visible(text[start:end])), 1)
         # Keep tabs under tabs, so the underline lines up however the terminal shows them.
-        indent = "".join(ch if ch == "\t" else " " for ch in text[:start])
+        indent = "".join(ch if ch == "\t" else " " for ch in visible(text[:start]))
         indent += " " * (start - len(text[:start]))
         gutter = _paint(f"{number:>{width}} |", _BLUE, color)
         empty = _paint(f"{'':>{width}} |", _BLUE, color)
-        lines.append(f"{gutter} {text}".rstrip())
+        lines.append(f"{gutter} {visible(text)}".rstrip())
         lines.append(f"{empty} {indent}{_paint('^' * length, _COLORS[d.severity], color)}")
     if d.help:
-        lines.append(f"{'':>{width}} = help: {d.help}")
+        lines.append(f"{'':>{width}} = help: {visible(d.help)}")
     return "\n".join(lines)
 
 
@@ -245,7 +247,8 @@ def render_case_text(
                 story = rule_story(rule, as_of, graph)
                 lines += [f"    {story[0]}", *(f"    {s}" for s in story[1:])]
     lines += [f"  warning: {w}" for w in warnings]
-    return "\n".join(lines)
+    # Names, ids and values come from files: shown, never obeyed by the terminal.
+    return "\n".join(visible(line) for line in lines)
 
 
 def render_cases_html(

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
 
 _PACKAGE = Path(__file__).resolve().parent
 # In a wheel the files are copied under pctrules/_data; in a source checkout (or an editable
@@ -35,34 +32,17 @@ def default_bundle_path() -> Path:
 
 def cache_dir() -> Path | None:
     """Where pctrules keeps what it can rebuild (the parser tables, built graphs):
-    $PCTRULES_CACHE_DIR (set to empty: keep nothing), else the XDG cache folder."""
+    $PCTRULES_CACHE_DIR (set to empty: keep nothing), else the XDG cache folder. Use it only
+    through privatecache.CacheFolder, which checks that it is private."""
     folder = os.environ.get("PCTRULES_CACHE_DIR")
     if folder == "":
         return None
     if folder is not None:
         return Path(folder)
     xdg = os.environ.get("XDG_CACHE_HOME")
-    if xdg:
+    if xdg and os.path.isabs(xdg):  # the XDG spec: a relative path is invalid, ignored
         return Path(xdg) / "pctrules"
     try:
         return Path.home() / ".cache" / "pctrules"
     except RuntimeError:  # no home directory (some service accounts): keep nothing
         return None
-
-
-def write_atomically(path: Path, write: Callable[[BinaryIO], object]) -> bool:
-    """Write a cache file whole or not at all (other processes may be reading it); False when
-    it cannot be written (a read-only home, a full disk), which is never an error."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                write(f)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
-    except OSError:
-        return False
-    return True

@@ -55,7 +55,9 @@ def data_files(bundle: Bundle) -> dict[str, str]:
             tables = []
         for t in tables:
             path = Path(t["path"])
-            out[f"data:{path.name}"] = sha256_file(path) if path.is_file() else "missing"
+            # The table's name, not its file's: an import names files after their digests.
+            name = t.get("name") or path.name
+            out[f"data:{name}"] = sha256_file(path) if path.is_file() else "missing"
     return out
 
 

@@ -8,18 +8,21 @@ from pathlib import Path
 import click
 
 from pctrules.bundle import check_path
-from pctrules.commands.common import handle_errors
+from pctrules.commands.common import data_option, handle_errors
 from pctrules.language.diagnostics import ExitCode
 from pctrules.report import diagnostics_to_json, render_diagnostics, summary_line
 
 
 @click.command("check")
 @click.argument("bundle", required=False, type=click.Path(path_type=Path))
+@data_option
 @click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text",
               show_default=True, help="text for people, json for tools.")
 @handle_errors
-def check_command(bundle: Path | None, fmt: str) -> None:
-    """Check a policy bundle: syntax, names, types, hit policies, dependencies.
+def check_command(bundle: Path | None, data_dir: Path | None, fmt: str) -> None:
+    """Check a policy bundle: syntax, names, types, hit policies, dependencies, and its data
+    (the bundle's tables and, with --data, the imported ones): every bad row, every broken
+    constraint.
 
     Without BUNDLE, checks the embedded default bundle. Exits 0 when there are no errors
     (warnings are shown), 3 when there are.
@@ -29,7 +32,7 @@ def check_command(bundle: Path | None, fmt: str) -> None:
       pctrules check
       pctrules check policies/england --format json
     """
-    summary, diagnostics = check_path(bundle)
+    summary, diagnostics = check_path(bundle, data_dir)
     if fmt == "json":
         click.echo(diagnostics_to_json(diagnostics, summary))
     else:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from click.core import ParameterSource
 
 from pctrules.language.diagnostics import ExitCode, PctrulesError
 
@@ -57,10 +58,42 @@ def bundle_option(f: F) -> F:
 
 def data_option(f: F) -> F:
     return click.option(
-        "--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
+        "--data", "data_dir", type=click.Path(path_type=Path), callback=_data_folder,
         default=lambda: os.environ.get("PCTRULES_DATA") or None, show_default="$PCTRULES_DATA",
         help="Folder of tables written by 'pctrules import' (the practice register, list sizes…).",
     )(f)
+
+
+def _data_folder(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """A usage error (exit 2) when the data folder named is not one `pctrules import` wrote:
+    ignoring it would decide every case as if no register had been given (DESIGN §11)."""
+    if value is None:
+        return None
+    from pctrules.graph.importers.tables import (
+        MANIFEST,
+        TableError,
+        manifest_tables,
+        read_manifest,
+    )
+
+    given = "" if ctx.get_parameter_source(param.name or "") is not ParameterSource.DEFAULT \
+        else " (from PCTRULES_DATA)"
+    fix = f"import tables into it with 'pctrules import LAYOUT FILE --into {value}'"
+    if not value.exists():
+        problem = "does not exist"
+    elif not value.is_dir():
+        problem = "is a file, not a folder"
+    elif not (value / MANIFEST).exists():
+        problem = f"holds no imported tables ('{MANIFEST}' is missing)"
+    else:
+        try:
+            empty = not manifest_tables(value, read_manifest(value))
+        except TableError:
+            return value  # a damaged folder: its diagnostics come with the data's (exit 3)
+        if not empty:
+            return value
+        problem = "holds no imported tables"
+    raise click.BadParameter(f"the data folder '{value}'{given} {problem}; {fix}", ctx, param)
 
 
 def as_of_option(f: F) -> F:

@@ -36,10 +36,15 @@ def decision_option(f: click.decorators.FC) -> click.decorators.FC:
 
 
 def open_engine(bundle: Path | None, data_dir: Path | None) -> Engine:
-    """The engine for a bundle folder (None: the embedded default); exit 3 when it is invalid."""
+    """The engine for a bundle folder (None: the embedded default); exit 3 when it or its data
+    is invalid. The data's warnings (a table changed since it was imported…) are shown once."""
     from pctrules.bundle import open_bundle
+    from pctrules.report import render_diagnostic
 
-    return Engine(open_bundle(bundle, data_dir))
+    opened = open_bundle(bundle, data_dir)
+    for warning in opened.graph.diagnostics.sorted():
+        click.echo(render_diagnostic(warning), err=True)
+    return Engine(opened)
 
 
 def audit_options(f: click.decorators.FC) -> click.decorators.FC:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,9 +16,17 @@ from typing import TYPE_CHECKING
 import click
 
 from pctrules.commands.common import as_of_option, bundle_option, data_option, handle_errors
+from pctrules.files import Refused, write_whole
 from pctrules.graph.build import manifest_graph
 from pctrules.graph.model import Edge, OrgGraph
-from pctrules.language.diagnostics import ExitCode, PctrulesError, did_you_mean, error, warning
+from pctrules.language.diagnostics import (
+    ExitCode,
+    PctrulesError,
+    did_you_mean,
+    error,
+    visible,
+    warning,
+)
 from pctrules.language.loader import Manifest, load_manifest
 from pctrules.report import render_diagnostic
 from pctrules.resources import default_bundle_path
@@ -42,8 +52,10 @@ GRAPHVIZ_HELP = ("install Graphviz for pictures: 'apt-get install graphviz' (Deb
               show_default=True,
               help="summary (text; a tree with --focus), json, graphml, dot, or a picture "
                    "(svg, png; needs Graphviz).")
-@click.option("--output", "-o", "output", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="Write to this file instead of standard output.")
+@click.option("--output", "-o", "output",
+              type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), default=None,
+              help="Write to this file ('-': standard output). Without it, text goes to "
+                   "standard output and a picture to <focus>-<date>.<format>.")
 @handle_errors
 def graph_command(
     bundle: Path | None, data_dir: Path | None, as_of: dt.date | None, focus: str | None,
@@ -56,6 +68,7 @@ def graph_command(
       pctrules graph --as-of 2011-09-01 --data DIR
       pctrules graph --as-of 2011-09-01 --focus 5NT --depth 2
       pctrules graph --as-of 2011-09-01 --focus Q31 --format svg -o q31.svg
+      pctrules graph --as-of 2011-09-01 --focus 5ET --format png   # writes 5ET-2011-09-01.png
     """
     bundle_dir = bundle or default_bundle_path()
     manifest, diagnostics = load_manifest(bundle_dir)
@@ -69,6 +82,9 @@ def graph_command(
         click.echo(render_diagnostic(d), err=True)
     if len(problems) > 50:
         click.echo(f"… and {len(problems) - 50} more", err=True)
+    if any(d.is_error for d in problems):
+        # Never a picture of what is left: the data that failed to load is part of the answer.
+        click.get_current_context().exit(int(ExitCode.INVALID_POLICY))
     span = manifest.effective
     if as_of is not None and span is not None and not (
             (span.start or dt.date.min) <= as_of <= (span.end or dt.date.max)):
@@ -84,12 +100,13 @@ def graph_command(
             "ods-epcmem' for practice codes"), ExitCode.USAGE)
     if fmt in ("svg", "png", "dot") and focus is None and as_of is None:
         raise PctrulesError(error(
-            "E-data", f"a '{fmt}' drawing of every organisation at every date is unreadable",
+            "E-usage", f"a '{fmt}' drawing of every organisation at every date is unreadable",
             None, "add '--focus CODE' and '--as-of DATE'"), ExitCode.USAGE)
     if fmt == "summary":
         text = (tree(graph, focus, depth, as_of) if focus
                 else summary(graph, manifest, as_of))
-        _emit(text, output)
+        # Names come from data files: shown, never obeyed by the terminal.
+        _emit("\n".join(visible(line) for line in text.split("\n")), output)
     elif fmt == "json":
         _emit(json.dumps(to_json(graph, focus, depth, as_of), indent=1, sort_keys=True), output)
     elif fmt == "graphml":
@@ -101,9 +118,8 @@ def graph_command(
     elif fmt == "dot":
         _emit(to_dot(graph, focus, depth, as_of), output)
     else:
-        _draw(to_dot(graph, focus, depth, as_of), fmt, output)
-    if any(d.is_error for d in problems):
-        click.get_current_context().exit(int(ExitCode.INVALID_POLICY))
+        _draw(to_dot(graph, focus, depth, as_of), fmt, output,
+              _picture_name(focus, as_of, fmt))
 
 
 def _suggest(code: str, known: Iterable[str]) -> str | None:
@@ -113,39 +129,53 @@ def _suggest(code: str, known: Iterable[str]) -> str | None:
 
 
 def _emit(text: str, output: Path | None) -> None:
-    if output is None:
+    if output is None or str(output) == "-":
         click.echo(text)
     else:
         _write(output, (text + "\n").encode("utf-8"))
 
 
 def _write(output: Path, data: bytes) -> None:
+    """Write `--output` whole or not at all (never a truncated file, on a full disk say)."""
     try:
-        output.write_bytes(data)
+        write_whole(output, data)
+    except Refused as exc:
+        raise PctrulesError(error(
+            "E-usage", exc.message, None, "'--output' names a file to write whole, or '-' for "
+            "standard output; a device or pipe is never replaced"), ExitCode.USAGE) from None
     except OSError as exc:
         raise PctrulesError(error(
-            "E-data", f"cannot write '{output}': {(exc.strerror or str(exc)).lower()}", None,
+            "E-usage", f"cannot write '{output}': {(exc.strerror or str(exc)).lower()}", None,
             "give '--output' a file in a folder that exists and can be written to"),
             ExitCode.USAGE) from None
 
 
-def _draw(dot_text: str, fmt: str, output: Path | None) -> None:
+def _draw(dot_text: str, fmt: str, output: Path | None, default: str) -> None:
     dot = shutil.which("dot")
     if dot is None:
-        raise PctrulesError(error("E-data", "cannot draw a picture: Graphviz 'dot' is not "
+        raise PctrulesError(error("E-usage", "cannot draw a picture: Graphviz 'dot' is not "
                                   "installed", None, GRAPHVIZ_HELP), ExitCode.USAGE)
-    if output is None and fmt == "png":
-        raise PctrulesError(error("E-data", "a png picture needs '--output FILE'", None,
-                                  "add e.g. '-o graph.png'"), ExitCode.USAGE)
     done = subprocess.run([dot, f"-T{fmt}"], input=dot_text.encode("utf-8"),
                           capture_output=True, check=False)
     if done.returncode != 0:
-        raise PctrulesError(error("E-data", "Graphviz 'dot' failed: "
-                                  f"'{done.stderr.decode(errors='replace').strip()}'"))
+        raise PctrulesError(error("E-usage", "Graphviz 'dot' failed: "
+                                  f"'{done.stderr.decode(errors='replace').strip()}'",
+                                  None, "check the Graphviz installation, or write "
+                                  "'--format dot' and render it elsewhere"), ExitCode.USAGE)
+    if output is not None and str(output) == "-":
+        sys.stdout.buffer.write(done.stdout)
+        return
+    # A picture is a file (a PNG on a terminal is noise): named after what it shows.
+    target = output or Path(default)
+    _write(target, done.stdout)
     if output is None:
-        click.echo(done.stdout.decode("utf-8"))
-    else:
-        _write(output, done.stdout)
+        click.echo(f"wrote '{target}'", err=True)
+
+
+def _picture_name(focus: str | None, on: dt.date | None, fmt: str) -> str:
+    """`5ET-2011-09-01.png`: what the picture shows, in characters any file system takes."""
+    what = re.sub(r"[^A-Za-z0-9_-]", "_", focus or "organisations")
+    return f"{what}-{on.isoformat() if on else 'all-dates'}.{fmt}"
 
 
 def _day(d: dt.date) -> str:
@@ -330,9 +360,11 @@ def to_dot(graph: OrgGraph, focus: str | None, depth: int, on: dt.date | None) -
              '  edge [fontname="Helvetica", fontsize=8];']
     for code in _nodes(graph, focus, edges, on):
         n = graph.nodes[code]
-        label = f"{code}\\n{n.name}" if n.name else code
+        # The code and name as DOT text (quotes, backslashes and line ends escaped, so a name
+        # cannot end the label and add attributes), on two lines of the box.
+        label = q(f"{code}\n{n.name}" if n.name else code).replace("\n", "\\n")
         extra = ", penwidth=2" if code == focus else ""
-        lines.append(f'  {q(code)} [label="{label.replace(chr(34), chr(39))}", '
+        lines.append(f'  {q(code)} [label={label}, '
                      f'fillcolor="{_COLOURS.get(n.kind, "#ffffff")}"{extra}];')
     for e in edges:
         lines.append(f"  {q(e.from_)} -> {q(e.to)} [label={q(e.rel)}];")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from pctrules.files import Folder, Refused, check_plain
 from pctrules.graph.importers.tables import (
     MANIFEST,
     Table,
@@ -56,10 +57,35 @@ class _At(NamedTuple):
 
     source: SourceFile
     line: int
-    column: int
+    column: int  # the field's number, 1-based
 
     def span(self) -> Span:
-        return Span(self.source, self.line, self.column, self.line, self.column + 1)
+        """The cell's span: its character columns where the table's text is kept (the bundle's
+        own tables, whose snippets are shown), else the field's number (imported tables, as
+        their `<layout>.rejected.csv` counts)."""
+        text = self.source.line_text(self.line)
+        if not text:
+            return Span(self.source, self.line, self.column, self.line, self.column + 1)
+        start, end = _field_columns(text, self.column)
+        return Span(self.source, self.line, start, self.line, max(end, start + 1))
+
+
+def _field_columns(line: str, field: int) -> tuple[int, int]:
+    """1-based character columns (end exclusive) of CSV field `field` (1-based) in `line`; past
+    the last field, the end of the line."""
+    number, i, n = 1, 0, len(line)
+    while True:
+        start = i
+        if i < n and line[i] == '"':
+            i += 1
+            while i < n and not (line[i] == '"' and line[i + 1: i + 2] != '"'):
+                i += 2 if line[i] == '"' else 1
+            i += 1
+        while i < n and line[i] != ",":
+            i += 1
+        if number == field or i >= n:
+            return (start + 1, i + 1) if number == field else (n + 1, n + 2)
+        number, i = number + 1, i + 1
 
 
 @dataclass
@@ -140,9 +166,11 @@ class _Builder:
     def _columns(self, table: Table, source: SourceFile, required: tuple[str, ...]) -> bool:
         missing = [c for c in required if c not in table.header]
         if missing:
+            header = quoted_codes(h if len(h) <= 40 else h[:40] + "…" for h in table.header[:20])
+            more = f" and {len(table.header) - 20} more" if len(table.header) > 20 else ""
             self._err(self._at(source, 1, 1),
                       f"the table has no column {quoted_codes(missing)}",
-                      f"its header is {quoted_codes(table.header)}; see docs/data-tables.md")
+                      f"its header is {header}{more}; see docs/data-tables.md")
             return False
         return True
 
@@ -459,8 +487,11 @@ def build_graph(
     base: Path,
     data_dir: Path | None = None,
     label: Callable[[Path], str] | None = None,
+    written: Iterable[Mapping[str, Any]] = (),
 ) -> OrgGraph:
-    """Load the bundle's data entries (relative to `base`) and any imported tables in `data_dir`.
+    """Load the bundle's data entries (relative to `base`, and inside it) and any imported
+    tables in `data_dir`; then the tables pctrules `written` itself (a policy test's facts),
+    which are entries with an absolute path and may lie anywhere.
 
     Each entry is `{path, kind}` (a node table) or `{path, relation}` (an edge table; without
     `relation` the table has a `relation` column) or `{path, layout}` (an official file, imported
@@ -469,7 +500,8 @@ def build_graph(
     """
     b = _Builder(schema)
     show = label or _label
-    tables: list[tuple[Mapping[str, Any], Path, bool]] = []
+    bundle = Folder(base)
+    tables: list[_TableToLoad] = []
     with tempfile.TemporaryDirectory(prefix="pctrules-") as scratch:
         for entry in entries:
             path = base / str(entry["path"])
@@ -479,11 +511,12 @@ def build_graph(
             elif not path.exists():
                 continue  # an optional file
             elif "layout" not in entry:
-                tables.append((entry, path, True))
+                tables.append((entry, path, True, bundle))
             else:
                 # An official file named in the bundle is imported on the fly, as
                 # `pctrules import` would; its rejected rows become load diagnostics.
                 tables.extend(_import_entry(str(entry["layout"]), path, Path(scratch), b))
+        tables += [(entry, Path(entry["path"]), True, None) for entry in written]
         return _load_tables(b, tables, data_dir, show)
 
 
@@ -494,7 +527,11 @@ def data_entry_problem(
     missing or a folder, its kind, relation or layout unknown), at the entry's `span`."""
     from pctrules.graph.importers.registry import LAYOUTS
 
-    path, span = base / str(entry["path"]), entry.get("span")
+    span = entry.get("span")
+    problem = data_path_problem(entry, base)
+    if problem is not None:
+        return problem
+    path = base / str(entry["path"])
     kind, relation, layout = entry.get("kind"), entry.get("relation"), entry.get("layout")
     if kind is not None and relation is not None:
         return error("E-data", f"the data entry for '{show(path)}' has both a 'kind' and a "
@@ -514,9 +551,25 @@ def data_entry_problem(
     return None
 
 
+def data_path_problem(entry: Mapping[str, Any], base: Path) -> Diagnostic | None:
+    """An `E-path` diagnostic, at the entry, when its file is outside the bundle (absolute, `..`
+    or a link out) or is not a plain file (a pipe or device, whose reading may never end)."""
+    try:
+        path = Folder(base).path(str(entry["path"]))
+        check_plain(path, str(entry["path"]))
+    except Refused as exc:
+        return exc.diagnostic(entry.get("span"))
+    return None
+
+
+_TableToLoad = tuple[Mapping[str, Any], Path, bool, "Folder | None"]
+"""A table to read: its entry, path, whether to keep its text (for snippets), and the folder
+it must lie inside (None for the tables this build wrote itself)."""
+
+
 def _import_entry(
     layout: str, path: Path, scratch: Path, b: _Builder,
-) -> list[tuple[Mapping[str, Any], Path, bool]]:
+) -> list[_TableToLoad]:
     from pctrules.graph.importers.registry import run_import
 
     into = scratch / f"{len(list(scratch.iterdir()))}-{layout}"
@@ -526,24 +579,23 @@ def _import_entry(
         b.diag.extend(exc.diagnostics)
         return []
     b.diag.extend(report.diagnostics())
-    return [(t, Path(t["path"]), False) for t in manifest_tables(into, read_manifest(into))]
+    return [(t, Path(t["path"]), False, None) for t in manifest_tables(into, read_manifest(into))]
 
 
 def _load_tables(
-    b: _Builder, tables: list[tuple[Mapping[str, Any], Path, bool]], data_dir: Path | None,
-    show: Callable[[Path], str],
+    b: _Builder, tables: list[_TableToLoad], data_dir: Path | None, show: Callable[[Path], str],
 ) -> OrgGraph:
     if data_dir is not None:
         tables.extend(_data_folder_tables(b, data_dir))
     # Tables that only add attributes to known nodes go last, whatever their order.
     tables.sort(key=lambda t: bool(t[0].get("merge")))
-    for entry, path, small in tables:
+    for entry, path, small, folder in tables:
         if not path.exists():
             b.diag.add(error("E-data", f"the data file '{show(path)}' does not exist", None,
                              "re-run 'pctrules import' for its layout"))
             continue
         try:
-            table = read_table(path, keep_text=small)
+            table = read_table(path, keep_text=small, folder=folder)
         except TableError as exc:
             b.diag.add(exc.diagnostic(show(path)))
             continue
@@ -559,9 +611,7 @@ def _load_tables(
     return g
 
 
-def _data_folder_tables(
-    b: _Builder, data_dir: Path,
-) -> list[tuple[Mapping[str, Any], Path, bool]]:
+def _data_folder_tables(b: _Builder, data_dir: Path) -> list[_TableToLoad]:
     """The tables a `pctrules import` folder lists in its manifest (none, with an error, when
     it is not such a folder)."""
     fix = f"import tables into it with 'pctrules import LAYOUT FILE --into {data_dir}'"
@@ -573,11 +623,12 @@ def _data_folder_tables(
                          f"('{MANIFEST}' is missing)", None, fix))
         return []
     try:
-        manifest = read_manifest(data_dir)
+        listed = manifest_tables(data_dir, read_manifest(data_dir))
     except TableError as exc:
         b.diag.add(exc.diagnostic(str(data_dir / MANIFEST)))
         return []
-    return [(t, Path(t["path"]), False) for t in manifest_tables(data_dir, manifest)]
+    folder = Folder(data_dir, "data folder")
+    return [(t, Path(t["path"]), False, folder) for t in listed]
 
 
 def _label(path: Path) -> str:
@@ -611,4 +662,5 @@ def manifest_graph(
     return schema, g
 
 
-__all__ = ["build_graph", "data_entry_problem", "load_bundle_graph", "manifest_graph"]
+__all__ = ["build_graph", "data_entry_problem", "data_path_problem", "load_bundle_graph",
+           "manifest_graph"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import enum
+import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -143,6 +144,27 @@ class CaseError(PctrulesError):
 
     def __init__(self, diagnostics: Sequence[Diagnostic] | Diagnostic) -> None:
         super().__init__(diagnostics, ExitCode.INVALID_CASE)
+
+
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\x1b": "\\x1b"}
+
+
+def visible(text: str) -> str:
+    """Text from a file as a terminal may show it: control, format and line-separator
+    characters (a newline in a name, an escape sequence, a right-to-left override) written as
+    escapes, so a hostile file cannot split a message, recolour the terminal or reorder what an
+    auditor reads. Tabs are kept."""
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if ch != "\t" and not ch.isprintable() and unicodedata.category(ch) != "Zs":
+            out.append(_ESCAPES.get(ch) or (f"\\x{ord(ch):02x}" if ord(ch) < 0x100
+                                            else f"\\u{ord(ch):04x}" if ord(ch) < 0x10000
+                                            else f"\\U{ord(ch):08x}"))
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -12,6 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from pctrules.files import Folder, Refused, check_plain
 from pctrules.language.diagnostics import Diagnostic, Diagnostics, error, warning
 from pctrules.language.source import EmbeddedText, SourceFile, Span
 from pctrules.language.yamlsource.compose import LIMITS, Limits, LineIndex, decode, read_yaml
@@ -210,9 +212,10 @@ class _Reader:
     def __init__(self, root: Path, display: str, limits: Limits,
                  read: Callable[[Path], bytes] | None = None) -> None:
         self.root = root
+        self.folder = Folder(root)
         self.display = display
         self.limits = limits
-        self.read_bytes = read or Path.read_bytes
+        self.read_bytes = read
         self.diagnostics = Diagnostics()
         self.files: list[SourceFile] = []
         self.indexes: dict[int, LineIndex] = {}
@@ -224,10 +227,22 @@ class _Reader:
             return str(path)
         return f"{self.display}/{relative}" if self.display else relative
 
-    def read(self, path: Path) -> tuple[SourceFile, YNode] | None:
+    def read(self, path: Path, where: Span | None = None) -> tuple[SourceFile, YNode] | None:
+        """A policy file read and composed; None, with a diagnostic (at `where`, the entry
+        that named it, if any), when it cannot be: outside the bundle, not a plain file, too
+        big, not UTF-8 or not YAML."""
         shown = self.show(path)
         try:
-            data = self.read_bytes(path)
+            if self.read_bytes is None:
+                data = self.folder.read(path, self.limits.file_bytes, shown)
+            else:  # the caller's reader (an editor's unsaved text), after the same checks
+                check_plain(self.folder.inside(path, shown), shown)
+                data = self.read_bytes(path)
+        except Refused as exc:
+            if exc.code == "E-limit":  # where the file starts, as for any other limit
+                where = Span(SourceFile(shown, ""), 1, 1, 1, 2)
+            self.diagnostics.add(exc.diagnostic(where))
+            return None
         except OSError as exc:
             self.diagnostics.add(error("E-missing-file", f"cannot read '{shown}'", None,
                                        _lower(exc.strerror or "check the path")))
@@ -332,12 +347,22 @@ class _Reader:
             parameters=self.parameters(root.get("parameters")),
             decision_files=_names(root.get("decisions")),
             constraint_files=_names(root.get("constraints")),
-            tests_dir=self.text(root, "tests")
-            or ("tests" if (self.root / "tests").is_dir() else None),
+            tests_dir=self.tests_dir(root),
             attribution=self.text(root, "attribution"),
             source=source,
             where=functools.partial(locate, root),
         )
+
+    def tests_dir(self, root: YMap) -> str | None:
+        """The policy tests' folder: as given (inside the bundle), else 'tests' if present."""
+        given = self.text(root, "tests")
+        name = given or "tests"
+        try:
+            path = self.folder.path(name)
+        except Refused as exc:
+            self.diagnostics.add(exc.diagnostic(locate(root, ("tests",))))
+            return None
+        return given or ("tests" if path.is_dir() else None)
 
     def data_entries(self, node: YNode | None) -> tuple[DataEntry, ...]:
         if not isinstance(node, YSeq):
@@ -592,9 +617,11 @@ def _policy_files(reader: _Reader, manifest: Manifest | None) -> tuple[list[Foun
     constraints: list[Found] = []
     for names, into, key in ((listed_decisions, decisions, "decisions"),
                              (listed_constraints, constraints, "constraints")):
-        for name in names or ():
-            for path in _expand(reader, manifest, name, key):
-                found = reader.read(path)
+        for index, name in enumerate(names or ()):
+            where = manifest.where((key, index)) or manifest.where((key,)) \
+                if manifest is not None else None
+            for path in _expand(reader, name, key, where):
+                found = reader.read(path, where)
                 if found is not None:
                     into.append((path, found))
     if listed_decisions is not None and listed_constraints is not None:
@@ -604,6 +631,11 @@ def _policy_files(reader: _Reader, manifest: Manifest | None) -> tuple[list[Foun
     for path in sorted(reader.root.glob("*.y*ml")):
         if path.suffix not in (".yaml", ".yml") or path.name in ("bundle.yaml", "bundle.yml") \
                 or path.resolve() in taken | skip or not path.is_file():
+            continue
+        try:
+            reader.folder.inside(path, reader.show(path))
+        except Refused as exc:
+            reader.diagnostics.add(exc.diagnostic())
             continue
         found = reader.read(path)
         if found is None or not isinstance(found[1], YMap):
@@ -619,22 +651,34 @@ def _policy_files(reader: _Reader, manifest: Manifest | None) -> tuple[list[Foun
     return decisions, constraints
 
 
-def _expand(reader: _Reader, manifest: Manifest | None, name: str, key: str) -> list[Path]:
-    if any(ch in name for ch in "*?["):
-        try:
-            return sorted(p for p in reader.root.glob(name) if p.is_file())
-        except ValueError:
-            pass
-    path = reader.root / name
-    if path.is_file():
-        return [path]
-    span = None
-    if manifest is not None:
-        names = manifest.decision_files if key == "decisions" else manifest.constraint_files
-        index = (names or ()).index(name)
-        span = manifest.where((key, index)) or manifest.where((key,))
+def _expand(reader: _Reader, name: str, key: str, where: Span | None) -> list[Path]:
+    """The files an entry of `decisions:` or `constraints:` names: one path, or a glob's
+    matches; each inside the bundle, or an E-path diagnostic at the entry."""
+    try:
+        if any(ch in name for ch in "*?["):
+            # Where the pattern starts looking must be inside; so must every match.
+            parts = Path(name).parts
+            fixed = [p for p in itertools.takewhile(lambda p: not any(c in p for c in "*?["),
+                                                    parts)]
+            if Path(name).is_absolute():
+                reader.folder.path(name)
+            reader.folder.inside(reader.root.joinpath(*fixed), name)
+            manifest_file = (reader.root / "bundle.yaml").resolve()
+            try:  # every match once, the manifest never (a pattern such as '*.yaml')
+                matches = sorted({p.resolve(): p for p in reader.root.glob(name) if p.is_file()
+                                  and p.resolve() != manifest_file}.values())
+            except ValueError:  # not a glob pattern after all ('a[b')
+                matches = []
+            if matches:
+                return [reader.folder.inside(p, reader.show(p)) for p in matches]
+        path = reader.folder.path(name)
+    except Refused as exc:
+        reader.diagnostics.add(exc.diagnostic(where))
+        return []
+    if path.exists():
+        return [path]  # read() refuses what is not a plain file
     reader.diagnostics.add(error("E-missing-file", f"the file '{name}' listed under '{key}' "
-                                 "does not exist", span, "check the path: it is relative to "
+                                 "does not exist", where, "check the path: it is relative to "
                                  "the bundle folder"))
     return []
 

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import hashlib
+import json
 import re
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import lark
 from lark import Token, Transformer_NonRecursive, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.grammar import Rule
+from lark.lexer import TerminalDef
 
 from pctrules.language import ast
 from pctrules.language.diagnostics import Diagnostic, error
 from pctrules.language.source import EmbeddedText, Span
-from pctrules.resources import cache_dir, grammar_path, write_atomically
+from pctrules.privatecache import CacheFolder
+from pctrules.resources import grammar_path
 
 MAX_EXPRESSION_LENGTH = 10_000
 MAX_DEPTH = 100
@@ -32,30 +36,58 @@ _TRAILING_OPERATOR = re.compile(
 
 @functools.cache
 def _parser() -> lark.Lark:
-    """The LALR parser, built once per grammar and lark version and kept in the user's cache:
-    building the tables takes ~0.1 s, loading them ~0.01 s, and every command starts here."""
+    """The LALR parser, built once per grammar and lark version and kept in the user's private
+    cache (privatecache.py) as JSON, not as lark's pickle: building the tables takes ~0.1 s,
+    loading them ~0.01 s, and every command starts here."""
     text = grammar_path().read_text(encoding="utf-8")
-    cached = _cache_file(text)
-    if cached is not None and cached.is_file():
-        try:
-            with cached.open("rb") as f:
-                return lark.Lark.load(f)
-        except Exception:  # a damaged or foreign cache file: build it again
-            pass
-    parser = lark.Lark(text, parser="lalr", propagate_positions=True, maybe_placeholders=True)
-    if cached is not None:
-        write_atomically(cached, parser.save)
+    key = hashlib.sha256(
+        f"{text}\0{lark.__version__}\0{sys.version}".encode()).hexdigest()[:32]
+    name = f"parser-{key}.json"
+    with CacheFolder.open() or contextlib.nullcontext() as folder:
+        kept = folder.read(name, key) if folder is not None else None
+        if kept is not None:
+            try:
+                return lark.Lark.load(json.loads(kept, object_hook=_untag))
+            except Exception:  # lark's own checks refused it: build it again, never fail
+                pass
+        parser = lark.Lark(text, parser="lalr", propagate_positions=True,
+                           maybe_placeholders=True)
+        if folder is not None:
+            data, memo = parser.memo_serialize([TerminalDef, Rule])
+            with contextlib.suppress(ValueError):  # a shape the tagging does not cover
+                payload = json.dumps(_tag({"data": data, "memo": memo}), separators=(",", ":"))
+                folder.write(name, key, payload.encode())
     return parser
 
 
-def _cache_file(grammar: str) -> Path | None:
-    """The cache file of the parser: its name carries everything the tables depend on."""
-    folder = cache_dir()
-    if folder is None:
-        return None
-    key = hashlib.sha256(
-        f"{grammar}\0{lark.__version__}\0{sys.version}".encode()).hexdigest()[:20]
-    return folder / f"parser-{key}.lark"
+def _tag(value: Any) -> Any:
+    """lark's serialised tables as JSON: tuples and mappings with integer keys are tagged, so
+    they come back as they were (`_untag`)."""
+    if isinstance(value, dict):
+        if all(isinstance(k, str) for k in value):
+            if value.keys() & {"$tuple", "$items"}:
+                raise ValueError("a key that tagging uses")
+            return {k: _tag(v) for k, v in value.items()}
+        return {"$items": [[_tag(k), _tag(v)] for k, v in value.items()]}
+    if isinstance(value, tuple):
+        return {"$tuple": [_tag(v) for v in value]}
+    if isinstance(value, list):
+        return [_tag(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise ValueError(f"cannot keep a {type(value).__name__}")
+
+
+def _untag(mapping: dict[str, Any]) -> Any:
+    if "$tuple" in mapping:
+        return tuple(mapping["$tuple"])
+    if "$items" in mapping:
+        return {_hashable(k): v for k, v in mapping["$items"]}
+    return mapping
+
+
+def _hashable(key: Any) -> Any:
+    return tuple(key) if isinstance(key, list) else key
 
 
 class _SyntaxProblem(Exception):
@@ -405,8 +437,21 @@ def _syntax_error(text: EmbeddedText, exc: UnexpectedInput, rule: str | None) ->
                 text.span(inner_if.start(), inner_if.start() + 2),
                 "write it in brackets, e.g. x == (if a then b else c)", rule,
             )
+        if source[end:end + 1] == ":" and _starts_a_line(text, start):
+            # `then:` indented as deep as the text of a `when: >-` above it is part of that text.
+            return error(
+                "E-syntax", f"'{value}:' is read as part of this expression",
+                text.span(start, end + 1), f"YAML takes a line indented as deep as the text "
+                f"above into that text: indent '{value}:' like the key before the text", rule,
+            )
         return error(
             "E-syntax", f"unexpected '{value}'", text.span(start, end),
             f"expected one of: {_describe_expected(expected)}", rule,
         )
     return error("E-syntax", "this is not a valid expression", text.whole, None, rule)
+
+
+def _starts_a_line(text: EmbeddedText, start: int) -> bool:
+    """Whether the expression character at `start` is the first of its line in the file."""
+    before = len(text.text[:start].rstrip())
+    return before > 0 and text.positions[before - 1][0] < text.positions[start][0]

@@ -15,8 +15,10 @@ SCALARS = ("string", "int", "number", "date", "bool")
 Where = Callable[[tuple[str, ...]], "Span | None"]
 """Maps a key path in the manifest (e.g. ('schema', 'kinds', 'pct')) to its position, if known."""
 
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-_TYPE = re.compile(r"^\s*(?:set\[\s*([a-z][a-z0-9_]*)\s*\]|([a-z][a-z0-9_]*))\s*(\?)?\s*$")
+# Matched whole (fullmatch): `$` alone would also accept a name ending in a newline.
+_NAME = re.compile(r"[a-z][a-z0-9_]*")
+_TYPE = re.compile(r"[ \t]*(?:set\[[ \t]*([a-z][a-z0-9_]*)[ \t]*\]|([a-z][a-z0-9_]*))"
+                   r"[ \t]*(\?)?[ \t]*")
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ def parse_type(text: str) -> Type | None:
 
     Whether a kind name is declared is for the caller to check (see `OrgSchema.check_type`).
     """
-    m = _TYPE.match(text)
+    m = _TYPE.fullmatch(text)
     if m is None:
         return None
     set_of, base, optional = m.group(1), m.group(2), m.group(3)
@@ -190,7 +192,7 @@ class _SchemaBuilder:
         for raw_name, body in data.items():
             name = str(raw_name)
             kpath = (*path, name)
-            if not _NAME.match(name) or name in SCALARS or name == "set":
+            if not _NAME.fullmatch(name) or name in SCALARS or name == "set":
                 self._error(kpath, f"'{name}' is not a valid kind name",
                             "use lower-case letters, digits and '_', not a scalar type name")
                 continue
@@ -217,7 +219,7 @@ class _SchemaBuilder:
         for raw, text in data.items():
             name = str(raw)
             t = self._type(text, (*path, name), kinds, f"attribute '{name}' of {owner}")
-            if not _NAME.match(name):
+            if not _NAME.fullmatch(name):
                 self._error((*path, name), f"'{name}' is not a valid attribute name")
             elif t is not None:
                 out[name] = t
@@ -248,7 +250,7 @@ class _SchemaBuilder:
         for raw, body in data.items():
             name = str(raw)
             rpath = (*path, name)
-            if not _NAME.match(name):
+            if not _NAME.fullmatch(name):
                 self._error(rpath, f"'{name}' is not a valid relation name")
                 continue
             if not isinstance(body, Mapping):
@@ -271,7 +273,7 @@ class _SchemaBuilder:
             hop_name = str(body.get("name") or name)
             inverse = body.get("inverse")
             for label, value in (("name", hop_name), ("inverse", inverse)):
-                if value is not None and not _NAME.match(str(value)):
+                if value is not None and not _NAME.fullmatch(str(value)):
                     self._error((*rpath, label), f"'{value}' is not a valid hop name, "
                                 f"for relation '{name}'")
             attrs = self._attributes(body.get("attributes") or {}, (*rpath, "attributes"),
@@ -365,7 +367,7 @@ class CaseSchema:
                 name = str(raw)
                 fpath = (*path, name)
                 span = where(fpath) if where else None
-                if not _NAME.match(name):
+                if not _NAME.fullmatch(name):
                     diagnostics.add(error("E-type", f"'{name}' is not a valid case field name",
                                           span))
                     continue

@@ -134,13 +134,14 @@ def test_damaged_tables(bundle_copy: Path) -> None:
                   "5NT,Q99,2012-01-01,2013-03-31")     # dangling reference
     _, g = load_bundle_graph(bundle_copy)
     got = messages(g)
-    assert ("E-data", f"pct.csv:{row}:5",
+    # Columns are characters (where the value starts), as in the snippet under the message.
+    assert ("E-data", f"pct.csv:{row}:25",
             "'5ZZ' is valid from 2012-01-01 to 2011-01-01: the dates are inverted") in got
-    assert ("E-data", f"pct.csv:{row + 1}:5",
+    assert ("E-data", f"pct.csv:{row + 1}:25",
             "'2012-31-01' in column 'valid_from' is not a date") in got
     assert any(s == f"pct.csv:{row + 2}:1" and m.startswith("duplicate code '5NT', first on row")
                for _, s, m in got)
-    assert ("E-data", f"pct.csv:{row + 3}:3", "the row has 2 fields, the header 7") in got
+    assert ("E-data", f"pct.csv:{row + 3}:10", "the row has 2 fields, the header 7") in got
     two = [(s, m) for c, s, m in got if "two sha" in m]
     assert len(two) == 1 and two[0][0] == f"managed-by.csv:{edge}:1"
     assert two[0][1].startswith("'5NT' has two sha at once: 'Q31' (2006-10-01 → 2013-03-31, ")

@@ -1,4 +1,4 @@
-"""The built graph is kept in the cache under a key of everything it is built from."""
+"""The built graph is kept in the cache, as JSON, under a key of everything it is built from."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from pctrules.bundle import open_bundle
 from pctrules.graph import cache as graphcache
 from pctrules.graph.model import OrgGraph
+from pctrules.language.diagnostics import error
 from pctrules.resources import default_bundle_path
 
 
@@ -37,7 +38,7 @@ def bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_a_second_load_reads_the_same_graph_from_the_cache(
         bundle: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     built = _graph(bundle)
-    (kept,) = (bundle.parent / "cache").glob("graph-*.pickle")
+    (kept,) = (bundle.parent / "cache").glob("graph-*.json")
 
     def no_build(*args: object, **kwargs: object) -> OrgGraph:
         raise AssertionError("the graph was built again instead of read from the cache")
@@ -49,14 +50,31 @@ def test_a_second_load_reads_the_same_graph_from_the_cache(
     assert kept.exists()
 
 
-def test_a_graph_that_cannot_be_pickled_is_built_not_kept(
+def test_a_graph_with_load_errors_is_built_not_kept(
         bundle: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    unpicklable = open_bundle(bundle).graph
-    unpicklable.hook = lambda: None  # type: ignore[attr-defined]
+    broken = open_bundle(bundle).graph
+    broken.diagnostics.add(error("E-data", "a bad row"))
     monkeypatch.setenv("PCTRULES_CACHE_DIR", str(bundle.parent / "other-cache"))
-    graph = graphcache.cached_graph("k" * 32, lambda: unpicklable)
-    assert graph is unpicklable
-    assert not list((bundle.parent / "other-cache").glob("*.pickle"))
+    graph = graphcache.cached_graph(lambda: "k" * 32, broken.schema, lambda: broken)
+    assert graph is broken
+    assert not list((bundle.parent / "other-cache").glob("graph-*"))
+
+
+def test_a_graph_whose_files_change_while_it_is_built_is_not_kept(
+        bundle: Path) -> None:
+    keys = iter(["a" * 32, "b" * 32])
+    built = open_bundle(bundle).graph
+    graphcache.cached_graph(lambda: next(keys), built.schema, lambda: built)
+    assert not (bundle.parent / "cache" / f"graph-{'a' * 32}.json").exists()
+
+
+def test_the_json_form_holds_the_whole_graph(bundle: Path) -> None:
+    built = open_bundle(bundle).graph
+    again = graphcache.graph_from_json(graphcache.graph_to_json(built), built.schema)
+    assert again is not None
+    _same(built, again)
+    assert again.has_register == built.has_register
+    assert again.sources == built.sources
 
 
 def test_an_edited_table_builds_afresh(bundle: Path) -> None:
@@ -66,13 +84,14 @@ def test_an_edited_table_builds_afresh(bundle: Path) -> None:
     table.write_text(text.replace("North East", "North-East", 1), encoding="utf-8")
     after = _graph(bundle)
     assert after.digest != before.digest
-    assert len(list((bundle.parent / "cache").glob("graph-*.pickle"))) == 2
+    assert len(list((bundle.parent / "cache").glob("graph-*.json"))) == 2
 
 
 def test_a_damaged_cache_file_builds_afresh(bundle: Path) -> None:
     built = _graph(bundle)
-    (kept,) = (bundle.parent / "cache").glob("graph-*.pickle")
+    (kept,) = (bundle.parent / "cache").glob("graph-*.json")
     kept.write_bytes(b"not a graph")
+    kept.chmod(0o600)
     _same(built, _graph(bundle))
     assert kept.read_bytes() != b"not a graph"
 
@@ -91,7 +110,7 @@ def test_only_the_most_recent_graphs_are_kept(bundle: Path,
     for i in range(4):
         table.write_text(text.replace("North East", f"North East {i}", 1), encoding="utf-8")
         _graph(bundle)
-    assert len(list((bundle.parent / "cache").glob("graph-*.pickle"))) == 2
+    assert len(list((bundle.parent / "cache").glob("graph-*.json"))) == 2
 
 
 def test_an_unreadable_data_folder_has_no_key(tmp_path: Path) -> None:

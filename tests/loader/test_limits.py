@@ -76,7 +76,7 @@ def test_not_utf8() -> None:
 @pytest.mark.parametrize("use_c", LOADERS)
 @pytest.mark.parametrize(("text", "where", "words"), [
     ("a:\n\tb: 1\n", "t.yaml:2:1", "tab"),
-    ("a:\n  b: 1\n c: 2\n", "t.yaml:3:2", "indentation does not match"),
+    ("a:\n  b: 1\n c: 2\n", "t.yaml:3:2", "the key 'c' is less indented than 'b' above it"),
     ("a: b: c\n", "t.yaml:1:5", "unexpected ':'"),
     ("a: 'open\n", "t.yaml:2:1", "quoted"),
     ("a: 1\na: 2\n", "t.yaml:2:1", "appears twice"),

@@ -1,4 +1,4 @@
-"""The built LALR parser is kept in the user's cache; a damaged cache file is rebuilt."""
+"""The built LALR parser is kept in the user's cache as JSON; a damaged cache file is rebuilt."""
 
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ def _parses(p: Any) -> None:
 def test_the_parser_is_saved_then_loaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PCTRULES_CACHE_DIR", str(tmp_path))
     _parses(_build())
-    files = list(tmp_path.glob("parser-*.lark"))
+    files = list(tmp_path.glob("parser-*.json"))
     assert len(files) == 1
-    assert not list(tmp_path.glob(".parser-*"))  # no temporary file left behind
+    assert not list(tmp_path.glob(".tmp-*"))  # no temporary file left behind
     stamp = files[0].stat().st_mtime_ns
     _parses(_build())
     assert files[0].stat().st_mtime_ns == stamp  # read, not written again
@@ -33,7 +33,7 @@ def test_the_parser_is_saved_then_loaded(tmp_path: Path, monkeypatch: pytest.Mon
 def test_a_damaged_cache_file_is_rebuilt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PCTRULES_CACHE_DIR", str(tmp_path))
     _build()
-    (cached,) = tmp_path.glob("parser-*.lark")
+    (cached,) = tmp_path.glob("parser-*.json")
     cached.write_bytes(b"not a parser")
     _parses(_build())
     assert cached.read_bytes() != b"not a parser"
@@ -44,7 +44,7 @@ def test_an_empty_cache_dir_setting_turns_the_cache_off(
     monkeypatch.setenv("PCTRULES_CACHE_DIR", "")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     _parses(_build())
-    assert not list(tmp_path.rglob("*.lark"))
+    assert not list(tmp_path.rglob("parser-*"))
 
 
 def test_an_unwritable_cache_folder_is_not_an_error(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import os
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from pctrules.graph.importers.tables import (
+    MANIFEST,
+    TableError,
     csv_records,
     publish,
     read_manifest,
@@ -68,13 +71,18 @@ class TableOut:
     merge: bool = False
     clip: bool = False
     rows: int = 0
+    path: str = ""  # the published file's name: `name` with its content's digest
+    sha256: str = ""
     _file: IO[str] | None = field(default=None, repr=False)
     _writer: Any = field(default=None, repr=False)
+    _quoted: Any = field(default=None, repr=False)
     _tmp: str = field(default="", repr=False)
 
-    def entry(self, directory: Path) -> dict[str, Any]:
-        out: dict[str, Any] = {"path": self.name, "rows": self.rows,
-                               "sha256": sha256_file(directory / self.name)}
+    def entry(self) -> dict[str, Any]:
+        # `name` stays the same from one import to the next (audit records name tables by it);
+        # `path` is the file, named with its digest.
+        out: dict[str, Any] = {"name": self.name, "path": self.path, "rows": self.rows,
+                               "sha256": self.sha256}
         if self.kind:
             out["kind"] = self.kind
         if self.relation:
@@ -120,15 +128,21 @@ class Import:
 
     def table(self, out: TableOut) -> TableOut:
         self.into.mkdir(parents=True, exist_ok=True)
-        fd, out._tmp = tempfile.mkstemp(dir=self.into, prefix=f".{out.name}.", suffix=".tmp")
+        fd, out._tmp = tempfile.mkstemp(dir=self.into, prefix=f".{self.layout}.", suffix=".tmp")
         out._file = os.fdopen(fd, "w", encoding="utf-8", newline="")
         out._writer = csv.writer(out._file, lineterminator="\n")
+        # csv quotes a cell holding a line end only if it is in `lineterminator`: a lone CR
+        # would be written bare, and read back as the end of the record.
+        out._quoted = csv.writer(out._file, lineterminator="\n", quoting=csv.QUOTE_ALL)
+        self.tables[out.name] = out  # before any write, so that `abort` removes it
         out._writer.writerow(out.header)
-        self.tables[out.name] = out
         return out
 
     def write(self, out: TableOut, row: Sequence[object]) -> None:
-        out._writer.writerow(["" if v is None else v for v in row])
+        cells = ["" if v is None else v for v in row]
+        writer = out._quoted if any(isinstance(c, str) and "\r" in c for c in cells) \
+            else out._writer
+        writer.writerow(cells)
         out.rows += 1
 
     def open_csv(self) -> Iterator[tuple[int, list[str]]]:
@@ -163,20 +177,27 @@ class Import:
         return None
 
     def commit(self) -> ImportReport:
-        """Move the tables into place and record them in the folder's manifest (replacing an
-        earlier import of the same layout, so importing twice gives the same folder)."""
+        """Publish the import whole: the tables under names carrying their content's digest
+        (new files, never overwriting what a reader may be reading), then the manifest that
+        names them, replaced in one rename; then the rejections file and the removal of the
+        tables no longer named. A reader sees the previous import or this one, never a mix; a
+        process killed at any point leaves the previous import in force, and the next import
+        removes what it left (`sweep`). Importing twice gives the same folder."""
         rejected_name = f"{self.layout}.rejected.csv"
         rej = self.table(TableOut(rejected_name, ["row", "column", "value", "reason"]))
         for r in self.rejections:
-            self.write(rej, [r.row, r.column, r.value, r.reason])
-        for out in self.tables.values():
+            # Opened in spreadsheets: values from the official file are shown, never run.
+            self.write(rej, [r.row, r.column, spreadsheet_text(r.value),
+                             spreadsheet_text(r.reason)])
+        tables = [t for t in self.tables.values() if t is not rej]
+        for out in [*tables, rej]:
             assert out._file is not None
             out._file.close()
-            publish(out._tmp, self.into / out.name)
+            out.sha256 = sha256_file(Path(out._tmp))
+        for out in tables:
+            out.path = f"{out.name.removesuffix('.csv')}.{out.sha256[:12]}.csv"
+            publish(out._tmp, self.into / out.path)
         manifest = read_manifest(self.into)
-        for old in manifest["imports"].get(self.layout, {}).get("tables", []):
-            if old["path"] not in self.tables:
-                (self.into / old["path"]).unlink(missing_ok=True)
         manifest["imports"][self.layout] = {
             "layout": self.layout,
             "source": {"file": self.source.name, "sha256": sha256_file(self.source)},
@@ -185,18 +206,44 @@ class Import:
             "rejected": len(self.rejections),
             "skipped": dict(sorted(self.skipped.items())),
             "rejections": rejected_name,
-            "tables": [t.entry(self.into) for t in self.tables.values() if t is not rej],
+            "tables": [t.entry() for t in tables],
         }
         write_manifest(self.into, manifest)
+        rej.path = rejected_name
+        publish(rej._tmp, self.into / rejected_name)
+        self.sweep()
         return ImportReport(self.layout, self.source, self.rows_read, self.kept,
-                            list(self.rejections), dict(self.skipped),
-                            [t.name for t in self.tables.values() if t is not rej])
+                            list(self.rejections), dict(self.skipped), [t.path for t in tables])
+
+    def sweep(self) -> None:
+        """Remove what this layout's imports left behind (killed ones too): temporary files,
+        and tables of the layout that the folder's manifest does not name. Only ever run with
+        the folder locked (`registry.run_import`)."""
+        named = {t["path"] for i in read_manifest(self.into)["imports"].values()
+                 for t in i.get("tables", [])}
+        for pattern in (f".{self.layout}.*.tmp", f".{MANIFEST}.*.tmp"):
+            for path in self.into.glob(pattern):
+                path.unlink(missing_ok=True)
+        for path in self.into.glob(f"{self.layout}.*.csv"):
+            if path.name not in named and path.name != f"{self.layout}.rejected.csv":
+                path.unlink(missing_ok=True)
 
     def abort(self) -> None:
+        """Leave the folder as the manifest says it is: nothing of this import that it does not
+        name (a table published before a failure, a temporary file)."""
         for out in self.tables.values():
             if out._file is not None:
-                out._file.close()
+                with contextlib.suppress(OSError):  # a full disk fails the last flush too
+                    out._file.close()
             Path(out._tmp).unlink(missing_ok=True)
+        with contextlib.suppress(TableError, OSError):
+            self.sweep()
+
+
+def spreadsheet_text(text: str) -> str:
+    """A cell a spreadsheet shows as text: a leading `'` before a character that would start a
+    formula (`=`, `+`, `-`, `@`, tab, CR: OWASP's "CSV injection" advice)."""
+    return "'" + text if text.startswith(("=", "+", "-", "@", "\t", "\r")) else text
 
 
 @dataclass

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +34,23 @@ LAYOUTS: dict[str, Layout] = {
 }
 
 
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the data folder (where the platform has one)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # Windows: imports in one folder must not overlap
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def run_import(layout: str, source: Path, into: Path) -> ImportReport:
     """Import `source` in the official `layout` into the data folder `into` (idempotent).
 
@@ -44,16 +63,23 @@ def run_import(layout: str, source: Path, into: Path) -> ImportReport:
         raise PctrulesError(exc.diagnostic(str(into / MANIFEST))) from None
     job = Import(layout, source, into)
     try:
-        LAYOUTS[layout].run(job)
-        refusal = job.refusal()
-        if refusal is not None:
-            raise PctrulesError(refusal)
-        return job.commit()
+        with _locked(into):  # one import at a time: each rewrites the shared manifest
+            try:
+                job.sweep()
+                LAYOUTS[layout].run(job)
+                refusal = job.refusal()
+                if refusal is not None:
+                    raise PctrulesError(refusal)
+                return job.commit()
+            except BaseException:
+                job.abort()
+                raise
     except BaseException as exc:
-        job.abort()
         if isinstance(exc, TableError):
             raise PctrulesError(exc.diagnostic(str(source))) from None
-        if isinstance(exc, OSError) and exc.filename not in (None, str(source)):
+        # A write that failed (a full disk, a read-only folder) names no file, or a file of
+        # the folder; a failure to read the source names the source.
+        if isinstance(exc, OSError) and exc.filename != str(source):
             raise PctrulesError(error(
                 "E-data", f"cannot write into '{into}': {(exc.strerror or '').lower()}", None,
                 "give '--into' a folder that can be written to (it is created if needed)"),

@@ -18,30 +18,41 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pctrules import files
+from pctrules.files import Folder, Refused, read_plain
 from pctrules.language.diagnostics import Diagnostic, error
 from pctrules.language.source import SourceFile, Span
 
 MANIFEST = "pctrules-data.json"
 FORMAT = "pctrules-data/1"
+MANIFEST_BYTES = 16 << 20  # a manifest lists a few tables: anything bigger is not one
 
 
 class TableError(ValueError):
     """A file that cannot be read as a table: why, where (1-based line and column), the fix."""
 
-    def __init__(self, message: str, line: int = 1, column: int = 1, help: str | None = None):
+    def __init__(self, message: str, line: int = 1, column: int = 1, help: str | None = None,
+                 code: str = "E-data"):
         super().__init__(message)
         self.message, self.line, self.column, self.help = message, line, column, help
+        self.code = code
 
     def diagnostic(self, shown: str) -> Diagnostic:
-        """The problem as an `E-data` diagnostic at `shown:line:column`."""
+        """The problem as a diagnostic (`E-data`, or `E-path` for a file that may not be read)
+        at `shown:line:column`."""
         at = Span(SourceFile(shown, ""), self.line, self.column, self.line, self.column + 1)
-        return error("E-data", self.message, at, self.help)
+        return error(self.code, self.message, at, self.help)
 
 
-def read_bytes(path: Path) -> bytes:
-    """A file's bytes; TableError when it cannot be read (a folder, no permission)."""
+def read_bytes(path: Path, folder: Folder | None = None, limit: int | None = None) -> bytes:
+    """A file's bytes (inside `folder`, when given; at most `limit`, by default a table's);
+    TableError when it cannot or may not be read (a folder, no permission, a pipe or device,
+    too big, outside the folder)."""
+    limit = files.TABLE_BYTES if limit is None else limit
     try:
-        return path.read_bytes()
+        return folder.read(path, limit) if folder is not None else read_plain(path, limit)
+    except Refused as exc:
+        raise TableError(exc.message, 1, 1, exc.help, exc.code) from None
     except OSError as exc:
         raise TableError(f"cannot read the file: {(exc.strerror or str(exc)).lower()}", 1, 1,
                          "check the path and the file's permissions") from None
@@ -94,12 +105,13 @@ class Table:
     text: str = field(repr=False, default="")
 
 
-def read_table(path: Path, keep_text: bool = False) -> Table:
-    """Read a table; comment lines before the header are skipped but counted in line numbers.
+def read_table(path: Path, keep_text: bool = False, folder: Folder | None = None) -> Table:
+    """Read a table (inside `folder`, when given); comment lines before the header are skipped
+    but counted in line numbers.
 
     Raises TableError when the file is not a readable CSV text file.
     """
-    data = read_bytes(path)
+    data = read_bytes(path, folder)
     digest = hashlib.sha256(data).hexdigest()
     text = decode_text(data)
     header: list[str] = []
@@ -169,14 +181,20 @@ def read_manifest(data_dir: Path) -> dict[str, Any]:
     Raises TableError when it is not the manifest `pctrules import` writes.
     """
     path = data_dir / MANIFEST
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return {"format": FORMAT, "imports": {}}
     fix = f"re-import the official files into a new folder; this one's '{MANIFEST}' is damaged"
     try:
-        loaded: object = json.loads(decode_text(read_bytes(path)))
+        loaded: object = json.loads(decode_text(read_bytes(
+            path, Folder(data_dir, "data folder"), MANIFEST_BYTES)))
     except json.JSONDecodeError as exc:
         raise TableError(f"the file is not valid JSON: {exc.msg[:1].lower()}{exc.msg[1:]}",
                          exc.lineno, exc.colno, fix) from None
+    except (ValueError, RecursionError):
+        # JSON that Python will not hold: a number of thousands of digits, nesting thousands
+        # of levels deep. No manifest `pctrules import` writes looks like that.
+        raise TableError("the file holds a number too long or values nested too deep to be "
+                         "a manifest", 1, 1, fix) from None
     imports = loaded.setdefault("imports", {}) if isinstance(loaded, dict) else None
     if not isinstance(loaded, dict) or not isinstance(imports, dict) or not all(
             isinstance(i, dict) and isinstance(i.get("tables", []), list)
@@ -193,8 +211,19 @@ def write_manifest(data_dir: Path, manifest: dict[str, Any]) -> None:
     _atomic_write(data_dir / MANIFEST, text.encode("utf-8"))
 
 
-def manifest_tables(data_dir: Path, manifest: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Every table of the manifest, in a fixed order (by layout name, then as listed)."""
+def manifest_tables(data_dir: Path, manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every table of the manifest, in a fixed order (by layout name, then as listed).
+
+    Raises TableError (`E-path`) when the manifest names a file outside the data folder: a
+    data folder, like a bundle, is read only from inside.
+    """
+    folder = Folder(data_dir, "data folder")
+    out = []
     for layout in sorted(manifest.get("imports", {})):
         for table in manifest["imports"][layout].get("tables", []):
-            yield {**table, "path": str(data_dir / table["path"]), "layout": layout}
+            try:
+                path = folder.path(table["path"])
+            except Refused as exc:
+                raise TableError(exc.message, 1, 1, exc.help, exc.code) from None
+            out.append({**table, "path": str(path), "layout": layout})
+    return out

@@ -199,11 +199,105 @@ def _yaml_error(source: SourceFile, exc: yaml.MarkedYAMLError, limits: Limits) -
         # libyaml (PyYAML >= 6.0.3) stops deep nesting itself, before our own depth limit.
         return error("E-limit", f"the values are nested more than {limits.depth} levels "
                      "deep", _span_at(source, line, column), "flatten the structure")
+    if any(pattern in problem for pattern in _INDENTATION):
+        broken = _broken_structure(source, line)
+        if broken is not None:
+            return broken
     for pattern, message, help in _FRIENDLY:
         if pattern in problem:
             return error("E-yaml", message, _span_at(source, line, column), help)
     return error("E-yaml", problem[:1].lower() + problem[1:], _span_at(source, line, column),
                  "check the YAML syntax on this line and the one above")
+
+
+# PyYAML's problems that follow from a line indented wrongly: it reports them where the file
+# can no longer be read, which may be lines after the line that broke the structure.
+_INDENTATION = ("did not find expected key", "expected <block end>",
+                "mapping values are not allowed", "did not find expected '-' indicator",
+                "could not find expected ':'", "block sequence entries are not allowed")
+
+
+@dataclass
+class _Block:
+    """A block mapping or list open at some point of the file, for `_broken_structure`."""
+
+    kind: str  # "map" or "seq"
+    column: int  # 1-based
+    under: str | None  # the key whose value it is
+    last_key: tuple[str, int, int] | None = None  # name, 1-based line and column
+
+
+@dataclass
+class _Shift:
+    """A key that starts in another column than the key before it in the file."""
+
+    line: int
+    column: int
+    closed: list[_Block]  # the blocks its indentation closed, innermost first
+    sibling: tuple[str, int, int]  # the key before it: name, line, column
+    name: str = ""
+
+
+def _broken_structure(source: SourceFile, line: int) -> Diagnostic | None:
+    """Where an indentation mistake broke the structure, for a YAML error found on `line`.
+
+    A key less indented than the keys above it closes their mapping (and the lists holding it):
+    a dedented `then:` ends its rule, and YAML may object only lines later, when the rules go
+    on. The last key that changed column before the error is blamed when it is on the error's
+    line, or when the error's line goes on with a block that it closed; else None."""
+    stack: list[_Block] = []
+    run: list[_Block] = []  # blocks closed since the last key
+    moved = False  # a block opened or closed since the last key
+    last: tuple[str, int, int] | None = None  # the innermost mapping's last key, before `run`
+    shift: _Shift | None = None
+    key_at: tuple[int, int] | None = None
+    try:
+        for token in yaml.scan(source.text, Loader=yaml.SafeLoader):
+            at = (token.start_mark.line + 1, token.start_mark.column + 1)
+            if at[0] > line:
+                break
+            if isinstance(token, yaml.BlockEndToken):
+                if stack:
+                    run.append(stack.pop())
+                moved = True
+            elif isinstance(token, (yaml.BlockMappingStartToken, yaml.BlockSequenceStartToken)):
+                kind = "map" if isinstance(token, yaml.BlockMappingStartToken) else "seq"
+                stack.append(_Block(kind, at[1], last[0] if last else None))
+                moved = True
+            elif isinstance(token, yaml.KeyToken):
+                # A key that starts its line (not the first key of a '- ' item).
+                starts = not source.line_text(at[0])[: at[1] - 1].strip()
+                if moved and starts and last is not None and last[2] != at[1]:
+                    shift = _Shift(at[0], at[1], run, last)
+                run, moved, key_at = [], False, at
+            elif isinstance(token, yaml.ScalarToken) and key_at is not None:
+                last = (str(token.value), *key_at)
+                if stack and stack[-1].kind == "map":
+                    stack[-1].last_key = last
+                if shift is not None and (shift.line, shift.column) == key_at:
+                    shift.name = last[0]
+                key_at = None
+    except yaml.YAMLError:
+        pass
+    if shift is None or not shift.name:
+        return None
+    name, sibling_line, sibling_column = shift.sibling
+    how = "less" if shift.column < sibling_column else "more"
+    fix = (f"indent it to column {sibling_column}, like '{name}' on line {sibling_line}, if it "
+           "belongs with it")
+    span = Span(source, shift.line, shift.column, shift.line, shift.column + len(shift.name))
+    if shift.line == line:
+        return error("E-yaml", f"the key '{shift.name}' is {how} indented than '{name}' above "
+                     "it, so it is not part of the same mapping", span, fix)
+    indent = len(source.line_text(line)) - len(source.line_text(line).lstrip(" ")) + 1
+    continued = next((b for b in shift.closed if b.column == indent), None)
+    if continued is None:
+        return None
+    what = ("list" if continued.kind == "seq" else "mapping") + (
+        f" under '{continued.under}'" if continued.under else "")
+    return error("E-yaml", f"the key '{shift.name}' is {how} indented than '{name}' above it, "
+                 f"so it ends the {what}, which line {line} goes on with", span,
+                 fix + f"; else move it below the {what}")
 
 
 def _reader_error(source: SourceFile, exc: yaml.YAMLError) -> Diagnostic:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -128,7 +129,7 @@ class SchemaChecker:
                 code, f"{_what(path)} must be one of {choices}, not '{node.value}'", node.span,
                 did_you_mean(node.value, [str(v) for v in s["enum"]]) or _help(s),
                 path))
-        elif "pattern" in s and not re.search(s["pattern"], node.value):
+        elif "pattern" in s and not pattern(s["pattern"]).search(node.value):
             noun = str(s.get("x-noun") or s.get("title", "value")).lower()
             out.append(SchemaProblem(code, f"'{node.value}' is not a valid {noun}", node.span,
                                      _help(s), path))
@@ -180,6 +181,29 @@ class SchemaChecker:
             found = _TYPE_WORDS[actual]
         return SchemaProblem(code, f"{_what(path)} must be {expected}, not {found}", node.span,
                              _help(s), path)
+
+
+@functools.cache
+def pattern(text: str) -> re.Pattern[str]:
+    """A JSON Schema `pattern` as Python reads it with JSON Schema's meaning: there `$` is the
+    end of the text, where Python's `$` also matches before a final newline (so that 'resp\\n'
+    would pass '^[a-z_]+$' and reach the compiler as a name)."""
+    out: list[str] = []
+    in_class = escaped = False
+    for ch in text:
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+        elif ch == "$":
+            out.append(r"\Z")
+            continue
+        out.append(ch)
+    return re.compile("".join(out))
 
 
 def _annotations(s: dict[str, Any]) -> dict[str, Any]:
