@@ -226,6 +226,10 @@ class _Evaluator:
         if xs is None or xs is UNKNOWN:
             return UNKNOWN
         values = tuple(v for _, v in self._each(node.var, xs, node.element))
+        if node.func == "count":
+            # count(e for x in xs): the members whose element is true, as compiled code counts
+            # them (unknown does not count); not how many elements there are.
+            return runtime.count_true(values)
         return self._located(node, runtime.call_function, node.func, self.ctx, values)
 
     # -- operators -------------------------------------------------------------------------
