@@ -217,7 +217,7 @@ class _Function:
         for node in surely_evaluated(when):
             if node in wanted:
                 name = self._names.setdefault(node, f"_p{len(self._names) + 1}")
-                self.assign_at[id(node)] = name
+                self.assign_at[node.nid] = name
 
     def start_then(self) -> None:
         """After the `when`: its kept paths are read, not computed, from here on."""
@@ -231,7 +231,7 @@ class _Function:
                 return kept
         method: Callable[[Any], str] = getattr(self, f"_{type(node).__name__}")
         code = method(node)
-        name = self.assign_at.get(id(node)) if self.assign_at else None
+        name = self.assign_at.get(node.nid) if self.assign_at else None
         return code if name is None else f"({name} := {code})"
 
     def _Literal(self, node: ast.Literal) -> str:
@@ -244,7 +244,7 @@ class _Function:
         return "frozenset((" + ", ".join(self.expr(i) for i in node.items) + ",))"
 
     def _Name(self, node: ast.Name) -> str:
-        ref = self.gen.refs.get(id(node))
+        ref = self.gen.refs.get(node.nid)
         if isinstance(ref, VarRef):
             return self.gen.variable(ref.name)
         if isinstance(ref, DecisionRef):
@@ -252,7 +252,7 @@ class _Function:
         raise AssertionError(f"name {node.id!r} ({ref}) cannot be a value")
 
     def _Attribute(self, node: ast.Attribute) -> str:
-        ref = self.gen.refs.get(id(node))
+        ref = self.gen.refs.get(node.nid)
         if isinstance(ref, CaseField):
             return self.gen.case_field(ref.path, self)
         if isinstance(ref, ParamRef):
@@ -375,7 +375,7 @@ class _Generator:
         self._pending: list[_Writer] = []
 
     def type_of(self, node: ast.Expr) -> Type | None:
-        return self.types.get(id(node))
+        return self.types.get(node.nid)
 
     def variable(self, name: str) -> str:
         """The Python name of a variable of the language (`v1`, `v2`…), the same in every

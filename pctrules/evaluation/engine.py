@@ -145,8 +145,8 @@ class Engine:
         self._node_leaves = [(".".join(path), t.base) for path, t in leaves if is_node(t)]
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        # Pickled as its pack (the bundle and data files, verified when loaded), never as its
-        # objects: the checker's tables are keyed by object identity, which no pickle keeps.
+        # Pickled as its pack (the bundle and data files, verified when loaded): a worker on
+        # another machine rebuilds it without a shared file system.
         from pctrules.columns.pack import open_pack, pack_bundle
 
         return open_pack, (pack_bundle(self.bundle, self.info.digest),)

@@ -234,10 +234,10 @@ class Reads:
     def add(self, expr: ast.Expr) -> None:
         refs, types = self.checked.refs, self.checked.types
         for node in ast.walk(expr):
-            t = types.get(id(node))
+            t = types.get(node.nid)
             if t is not None and is_node(t):
                 self.kinds.update(kinds_of(t))
-            ref = refs.get(id(node))
+            ref = refs.get(node.nid)
             if isinstance(ref, CaseField):
                 key = ".".join(ref.path)
                 # A group of fields (`case.person`) reads every field under it.

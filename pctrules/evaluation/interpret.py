@@ -91,7 +91,7 @@ class _Evaluator:
 
     def eval(self, node: ast.Expr) -> object:
         value = _DISPATCH[type(node)](self, node)
-        self.rec.values[id(node)] = value
+        self.rec.values[node.nid] = value
         return value
 
     # -- leaves and paths -------------------------------------------------------------------
@@ -107,7 +107,7 @@ class _Evaluator:
 
     def _name(self, node: ast.Expr) -> object:
         assert isinstance(node, ast.Name)
-        ref = self.refs.get(id(node))
+        ref = self.refs.get(node.nid)
         if isinstance(ref, VarRef):
             return self.vars[ref.name]
         if isinstance(ref, DecisionRef):
@@ -121,7 +121,7 @@ class _Evaluator:
 
     def _attribute(self, node: ast.Expr) -> object:
         assert isinstance(node, ast.Attribute)
-        ref = self.refs.get(id(node))
+        ref = self.refs.get(node.nid)
         if isinstance(ref, CaseField):
             # Groups (case.person) have no value of their own; only their fields are read.
             return runtime.read_field(self.ctx.case.get(".".join(ref.path)))
@@ -242,10 +242,10 @@ class _Evaluator:
         assert isinstance(node, ast.Membership)
         x = self.eval(node.element)
         coll = node.collection
-        ref = self.refs.get(id(coll))
+        ref = self.refs.get(coll.nid)
         if isinstance(coll, ast.Attribute) and isinstance(ref, HopRef) and not ref.one:
             xs = self._hop(self.eval(coll.obj), ref, towards=x)
-            self.rec.values[id(coll)] = xs
+            self.rec.values[coll.nid] = xs
         else:
             xs = self.eval(coll)
         return runtime.not_contains(xs, x) if node.negated else runtime.contains(xs, x)
@@ -309,8 +309,8 @@ def _entry(node: ast.Expr, value: object, none_of: str | None = None) -> Because
 def _innermost_none(node: ast.Expr, values: Mapping[int, object]) -> ast.Expr:
     """Along a path `a.b.c` that is none, the shortest prefix that is already none."""
     current = node
-    while isinstance(current, ast.Attribute) and id(current.obj) in values \
-            and values[id(current.obj)] is None:
+    while isinstance(current, ast.Attribute) and current.obj.nid in values \
+            and values[current.obj.nid] is None:
         current = current.obj
     return current
 
@@ -318,9 +318,9 @@ def _innermost_none(node: ast.Expr, values: Mapping[int, object]) -> ast.Expr:
 def _none_cause(node: ast.Expr, values: Mapping[int, object]) -> ast.Expr | None:
     """The sub-expression whose none made `node` unknown (first in source order)."""
     for child in ast.iter_child_nodes(node):
-        if id(child) not in values:
+        if child.nid not in values:
             continue
-        v = values[id(child)]
+        v = values[child.nid]
         if v is None and isinstance(node, _NONE_SENSITIVE):
             return _innermost_none(child, values)
         if v is UNKNOWN:
@@ -332,16 +332,16 @@ def _explain(node: ast.Expr, value: object, values: Mapping[int, object]) -> lis
     """The deciding sub-expressions of a condition that was true, false or unknown."""
     parts = [node]
     if isinstance(node, ast.BoolOp):
-        seen = [o for o in node.operands if id(o) in values]
+        seen = [o for o in node.operands if o.nid in values]
         if node.op == "and":
             # true: every conjunct; false: the one that stopped it; unknown: the first unknown.
             parts = seen if value is True else [
-                o for o in seen if values[id(o)] is (False if value is False else UNKNOWN)][:1]
+                o for o in seen if values[o.nid] is (False if value is False else UNKNOWN)][:1]
         else:
-            parts = [o for o in seen if values[id(o)] is True][:1] if value is True else seen
+            parts = [o for o in seen if values[o.nid] is True][:1] if value is True else seen
     out: list[Because] = []
     for part in parts:
-        v = values.get(id(part), value)
+        v = values.get(part.nid, value)
         out.append(_entry(part, v))
         if v is UNKNOWN:
             cause = _none_cause(part, values)
@@ -543,8 +543,8 @@ class TracedEvaluator:
             if rule.when is not None:
                 cond = self._eval(rule.when, ctx, variables, rule.spec.id, rec)
                 outcome.because = _explain(rule.when, cond, rec.values)
-                outcome.conditions = [_entry(c, rec.values[id(c)]) for c in conjuncts(rule.when)
-                                      if id(c) in rec.values]
+                outcome.conditions = [_entry(c, rec.values[c.nid]) for c in conjuncts(rule.when)
+                                      if c.nid in rec.values]
                 if cond is not True:
                     # Anything but true or false (none included) is unknown (runtime.truth).
                     state: Outcome = "not-matched" if cond is False else "unknown"

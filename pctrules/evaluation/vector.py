@@ -323,14 +323,14 @@ class Vectoriser:
         return lambda f: const(value, f.n)
 
     def _Name(self, node: ast.Name) -> Compiled:
-        ref = self.checked.refs.get(id(node))
+        ref = self.checked.refs.get(node.nid)
         if isinstance(ref, DecisionRef):
             name = ref.name
             return lambda f: f.results[name].value
         raise Unsupported(f"columns do not handle '{node.id}'")
 
     def _Attribute(self, node: ast.Attribute) -> Compiled:
-        ref = self.checked.refs.get(id(node))
+        ref = self.checked.refs.get(node.nid)
         if isinstance(ref, CaseField):
             key = ".".join(ref.path)
             return lambda f: f.fields[key]
@@ -389,7 +389,7 @@ class Vectoriser:
         return lambda f: from_truth(TRUE - truth(operand(f)))
 
     def _Call(self, node: ast.Call) -> Compiled:
-        ref = self.checked.refs.get(id(node))
+        ref = self.checked.refs.get(node.nid)
         if isinstance(ref, FunctionRef) and ref.name == "code" and len(node.args) == 1:
             arg = self.expr(node.args[0])
             return lambda f: map1(runtime.code, arg(f))
