@@ -19,7 +19,6 @@ from pctrules.evaluation.compile import BoundBundle, CompiledBundle, CompiledDec
 from pctrules.evaluation.runtime import (
     DecisionResult,
     EvalContext,
-    RuleErrorInfo,
     Unavailable,
     describe,
     json_value,
@@ -413,11 +412,7 @@ def bundle_digest(bundle: Bundle) -> str:
 
 
 def _dependency_error(cd: CompiledDecision, failed: Iterable[str]) -> DecisionResult:
-    dep = next(d for d in sorted(cd.depends_on) if d in failed)
-    return DecisionResult(
-        cd.name, None, None, None, None, "error",
-        RuleErrorInfo(f"depends on '{dep}', which failed", None,
-                      str(cd.span) if cd.span is not None else None))
+    return cd.plan.dependency_failed(failed)
 
 
 def _unavailable(kind: str, value: object) -> Unavailable:

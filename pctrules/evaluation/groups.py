@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from pctrules.evaluation.compile import DecisionFunction
+from pctrules.evaluation.protocol import DecisionPlan, plan_decision
 from pctrules.evaluation.runtime import RuleError
 from pctrules.evaluation.vector import Col, DecisionCol, Frame, Index, Label
 from pctrules.graph.model import OrgGraph
@@ -186,23 +187,14 @@ def grouper(checked: CheckedBundle, graph: OrgGraph, functions: Mapping[str, Dec
     def group(d: CheckedDecision) -> GroupedDecision:
         reads = decision_reads(checked, d)
         return GroupedDecision(d.spec.name, functions[d.spec.name], tuple(sorted(reads.fields)),
-                               tuple(sorted(reads.decisions)), reads.breakpoints(d, graph))
+                               tuple(sorted(reads.decisions)),
+                               reads.breakpoints(plan_decision(d), graph))
     return group
 
 
 def decision_expressions(d: CheckedDecision) -> Iterator[ast.Expr]:
     """Every expression of a decision: its subject, default, and each rule's when and then."""
-    if d.subject is not None:
-        yield d.subject.collection
-    if d.default is not None:
-        yield d.default
-    for rule in d.rules:
-        if rule.when is not None:
-            yield rule.when
-        if isinstance(rule.then, dict):
-            yield from rule.then.values()
-        elif rule.then is not None:
-            yield rule.then
+    return plan_decision(d).expressions()
 
 
 def decision_reads(checked: CheckedBundle, d: CheckedDecision) -> Reads:
@@ -232,12 +224,11 @@ class Reads:
         self.every_relation = False
 
     def add(self, expr: ast.Expr) -> None:
-        refs, types = self.checked.refs, self.checked.types
         for node in ast.walk(expr):
-            t = types.get(node.nid)
+            t = self.checked.type_of(node)
             if t is not None and is_node(t):
                 self.kinds.update(kinds_of(t))
-            ref = refs.get(node.nid)
+            ref = self.checked.ref(node)
             if isinstance(ref, CaseField):
                 key = ".".join(ref.path)
                 # A group of fields (`case.person`) reads every field under it.
@@ -255,7 +246,7 @@ class Reads:
             elif isinstance(ref, FunctionRef) and ref.name == "within":
                 self.every_relation = True  # it walks every containment relation
 
-    def breakpoints(self, d: CheckedDecision, graph: OrgGraph) -> list[int]:
+    def breakpoints(self, plan: DecisionPlan, graph: OrgGraph) -> list[int]:
         """The first day of every period in which nothing this decision can see changes."""
         relations = graph.schema.relations
         for name in relations if self.every_relation else self.relations:
@@ -267,8 +258,8 @@ class Reads:
         for e in graph.edges:
             if self.every_relation or e.rel in self.relations:
                 days.update(_bounds(e.valid_from, e.valid_to))
-        for eff in (d.spec.effective, *(r.spec.effective for r in d.rules)):
-            days.update(_bounds(getattr(eff, "start", None), getattr(eff, "end", None)))
+        for period in plan.periods():
+            days.update(period.bounds())
         return sorted(days)
 
 

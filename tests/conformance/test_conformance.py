@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from pctrules.evaluation.engine import Engine
-from pctrules.evaluation.runtime import FUNCTIONS, HIT_POLICIES
+from pctrules.evaluation.runtime import FUNCTIONS
 from pctrules.language import ast
+from pctrules.language.loader import HIT_POLICIES
 from tests.conformance import runner
 
 FILES = runner.all_files()
