@@ -180,7 +180,7 @@ class Session:
         rule = decision.rules[0] if decision is not None and decision.rules else None
         tree = None if rule is None else rule.when if condition else rule.then
         tree = tree if isinstance(tree, ast.Expr) else None
-        t = checked.types.get(id(tree), UNKNOWN) if tree is not None else UNKNOWN
+        t = (checked.type_of(tree) or UNKNOWN) if tree is not None else UNKNOWN
         return CheckedExpression(text, tree, t, checked, problems)
 
     def completions(self, text: str, cursor: int | None = None) -> list[Candidate]:

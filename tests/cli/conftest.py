@@ -11,6 +11,10 @@ from click.testing import CliRunner, Result
 
 from pctrules import cli as cli_module
 from tests import synthetic
+from tests.conftest import DATA
+
+# The official register's path (tests/expression reads it).
+EPCMEM = DATA / synthetic.EPCMEM
 
 
 @pytest.fixture(scope="session")
