@@ -223,7 +223,14 @@ class ExpressionCompiler(ast.NodeVisitor):
         kinds = kinds_of(obj_type) if obj_type is not None else ()
         method = "one" if ref.one else "many"
         if len(kinds) == 1 and self.checked.schema.hop(kinds[0], ref.hop) is not None:
-            return f"{self.module.index(kinds[0], ref.hop, method)}({obj}, on)"
+            index = self.module.index(kinds[0], ref.hop, method)
+            if obj_type is not None and not obj_type.optional:
+                return f"{index}({obj}, on)"
+            # A hop from none is none (or the empty set) without a call: most cases leave most
+            # node fields empty.
+            t = self.temp()
+            empty = "None" if ref.one else "EMPTY"
+            return f"({empty} if ({t} := {obj}) is None else {index}({t}, on))"
         # A value of several kinds: the graph finds the node's kind, then the index.
         follow = "follow_one" if ref.one else "follow_many"
         return f"G.{follow}({obj}, {ref.hop!r}, on)"

@@ -96,6 +96,10 @@ DecisionFunction = Callable[
     [Mapping[str, object], dict[str, object], dt.date, Mapping[str, object]], DecisionResult]
 
 
+Runner = Callable[[Mapping[str, object], dt.date, Mapping[str, object]],
+                  dict[str, DecisionResult]]
+
+
 @dataclass
 class BoundBundle:
     """A CompiledBundle bound to one graph: each decision name to its callable."""
@@ -103,6 +107,38 @@ class BoundBundle:
     compiled: CompiledBundle
     graph: OrgGraph
     functions: dict[str, DecisionFunction]
+
+    def runner(self, needed: frozenset[str], wanted: frozenset[str]) -> Runner:
+        """One function that runs the `needed` decisions for a case in dependency order and
+        returns the `wanted` ones' results: `run(C, on, P)`. A decision whose dependency
+        failed is not run (the plan's dependency_failed); the loop is written out, so a case
+        pays one call per decision and nothing else."""
+        decisions = [d for d in self.compiled.decisions if d.name in needed]
+        read = set().union(*(d.depends_on for d in decisions))
+        w = Writer()
+        w.writeline("def run(C, on, P):")
+        w.indent()
+        w.writeline("V = {}")
+        namespace: dict[str, Any] = {}
+        for k, d in enumerate(decisions):
+            namespace[f"f{k}"] = self.functions[d.name]
+            deps = [(n, j) for j, n in enumerate(x.name for x in decisions) if n in d.depends_on]
+            call = f"f{k}(C, V, on, P)"
+            if deps:
+                namespace[f"failed{k}"] = d.plan.dependency_failed
+                ok = " and ".join(f"r{j}.error is None" for _, j in deps)
+                pairs = ", ".join(f"({n!r}, r{j})" for n, j in deps)
+                call = (f"{call} if {ok} else failed{k}([n for n, r in ({pairs},) "
+                        "if r.error is not None])")
+            w.writeline(f"r{k} = {call}")
+            if d.name in read:
+                w.writeline(f"V[{d.name!r}] = r{k}.value")
+        w.writeline("return {" + ", ".join(
+            f"{d.name!r}: r{k}" for k, d in enumerate(decisions) if d.name in wanted) + "}")
+        exec(compile("\n".join(text for text, _ in w.lines) + "\n", self.compiled.filename,
+                     "exec"), namespace)
+        run: Runner = namespace["run"]
+        return run
 
 
 class _Failer:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from pctrules.evaluation.compile import BoundBundle, CompiledBundle, CompiledDecision
+from pctrules.evaluation.compile import BoundBundle, CompiledBundle, CompiledDecision, Runner
 from pctrules.evaluation.runtime import (
     DecisionResult,
     EvalContext,
@@ -114,7 +114,12 @@ class _Namer:
         return out
 
 
-_Plan = tuple[tuple[str, Any, frozenset[str], bool, CompiledDecision], ...]
+class _Plan(NamedTuple):
+    """The decisions one call evaluates: in dependency order, each with whether it is reported
+    (`steps`, for the traced path), and the generated function that runs them (`run`)."""
+
+    steps: tuple[tuple[CompiledDecision, bool], ...]
+    run: Runner
 
 
 class Engine:
@@ -139,6 +144,7 @@ class Engine:
         # Kinds whose data is not loaded at all: a rule reading a case field of one is an
         # error (DESIGN §11), e.g. a practice when no register was imported.
         self._unavailable = self.compiled.unavailable
+        self._nodes = self.graph.nodes
         leaves = list(self.case_schema.leaves())
         self._leaf_keys = [".".join(path) for path, _ in leaves]
         self._node_leaves = [(".".join(path), t.base) for path, t in leaves if is_node(t)]
@@ -273,14 +279,13 @@ class Engine:
         """Evaluate the bundle's decisions (or the named ones, with what they depend on) for a
         case on `as_of` (default: the case's date; one of them is required)."""
         c = case if case.__class__ is Case else self.validate_case(case, 1)
-        if TYPE_CHECKING:
-            assert isinstance(c, Case)
         on = as_of or c.date
         if on is None:
             raise CaseError(error(
                 "E-case", f"for case '{c.id}', there is no date to evaluate on", None,
                 "give the case a 'date', or pass --as-of YYYY-MM-DD"))
-        plan = self._plans.get(decisions if decisions is None else tuple(decisions))
+        plan = self._plans.get(decisions if decisions is None or decisions.__class__ is tuple
+                               else tuple(decisions))
         if plan is None:
             plan = self._plan(decisions)
         warnings: list[str] = []
@@ -289,21 +294,8 @@ class Engine:
         if trace:
             return CaseResult(c.id, on, self._traced_run(plan, fields, on, p, warnings),
                               warnings, self.info, self._namer)
-        # The fast path, inline: each generated function reads the values computed before it.
-        values: dict[str, object] = {}
-        out: dict[str, DecisionResult] = {}
-        failed: set[str] | None = None
-        for name, fn, deps, emit, cd in plan:
-            if failed is not None and not deps.isdisjoint(failed):
-                r = _dependency_error(cd, failed)
-            else:
-                r = fn(fields, values, on, p)
-            values[name] = r.value
-            if r.error is not None:
-                failed = {name} if failed is None else failed | {name}
-            if emit:
-                out[name] = r
-        return CaseResult(c.id, on, out, warnings, self.info, self._namer)
+        # The fast path: one generated function runs the plan's decisions for the case.
+        return CaseResult(c.id, on, plan.run(fields, on, p), warnings, self.info, self._namer)
 
     def _traced_run(self, plan: _Plan, fields: Mapping[str, object], on: dt.date,
                     p: Mapping[str, object], warnings: list[str]) -> dict[str, DecisionResult]:
@@ -311,16 +303,16 @@ class Engine:
         ctx = EvalContext(self.graph, on, fields, p, {}, warnings)
         out: dict[str, DecisionResult] = {}
         failed: set[str] = set()
-        for name, _, deps, emit, cd in plan:
-            if not deps.isdisjoint(failed):
-                r = _dependency_error(cd, failed)
+        for cd, emit in plan.steps:
+            if not cd.depends_on.isdisjoint(failed):
+                r = cd.plan.dependency_failed(failed)
             else:
                 r = traced.evaluate(cd.checked, ctx)
-            ctx.results[name] = r
+            ctx.results[cd.name] = r
             if r.outcome == "error":
-                failed.add(name)
+                failed.add(cd.name)
             if emit:
-                out[name] = r
+                out[cd.name] = r
         return out
 
     def _tracer(self) -> TracedEvaluator:
@@ -349,9 +341,9 @@ class Engine:
                 if dep not in needed:
                     needed.add(dep)
                     stack.append(dep)
-        plan = tuple(
-            (d.name, self.bound.functions[d.name], d.depends_on, d.name in wanted, d)
-            for d in self.compiled.decisions if d.name in needed)
+        plan = _Plan(tuple((d, d.name in wanted) for d in self.compiled.decisions
+                           if d.name in needed),
+                     self.bound.runner(frozenset(needed), frozenset(wanted)))
         self._plans[None if decisions is None else tuple(decisions)] = plan
         return plan
 
@@ -361,10 +353,9 @@ class Engine:
         case's own mapping is shared unless something had to change."""
         fields = case.fields
         changed: dict[str, object] | None = None
-        nodes = self.graph.nodes
-        exists = self.graph.exists
+        nodes, unavailable = self._nodes, self._unavailable
         for key, kind, value in case.nodes:
-            if kind in self._unavailable:
+            if kind in unavailable:
                 new: object = _unavailable(kind, value)
             elif value.__class__ is str:
                 n = nodes.get(value)
@@ -374,7 +365,7 @@ class Engine:
                 new = None
             else:
                 assert isinstance(value, frozenset)
-                gone = sorted(c for c in value if not exists(c, on))
+                gone = sorted(c for c in value if not self.graph.exists(c, on))
                 if not gone:
                     continue
                 warnings.extend(_absent_warning(kind, c, on) for c in gone)
@@ -409,10 +400,6 @@ def bundle_digest(bundle: Bundle) -> str:
         h.update(f"{rel}\0{hashlib.sha256(f.text.encode()).hexdigest()}\n".encode())
     h.update(f"data\0{bundle.graph.digest}\n".encode())
     return "sha256:" + h.hexdigest()
-
-
-def _dependency_error(cd: CompiledDecision, failed: Iterable[str]) -> DecisionResult:
-    return cd.plan.dependency_failed(failed)
 
 
 def _unavailable(kind: str, value: object) -> Unavailable:
