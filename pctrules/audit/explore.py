@@ -209,8 +209,8 @@ class Explorer:
         seen: set[int] = set()
         for j in range(n - 1, -1, -1):
             step = self.steps[j]
-            seen |= set(step.reads.breakpoints(plan_decision(step.checked),
-                                               lanes[step.lane].graph))
+            seen |= set(step.reads.breakpoints(lanes[step.lane].graph,
+                                               plan_decision(step.checked).periods()))
             days = sorted(d for d in seen if self.start < d <= self.end)
             self.shared[j] = days if len(days) <= SHARED_LIMIT else None
         self.tree = Tree()

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pctrules.evaluation.engine import Engine
-from pctrules.evaluation.groups import Reads, decision_expressions, decision_reads
+from pctrules.evaluation.reads import Reads, decision_expressions, decision_reads
 from pctrules.evaluation.runtime import UNKNOWN, RuleError, compare
 from pctrules.graph.model import OPEN_FROM, OPEN_TO, OrgGraph
 from pctrules.language import ast

@@ -324,14 +324,15 @@ class ColumnEvaluator:
         """The engine's warning for each code (values[idx]) not in the data on its day (on):
         the message is made once per code, and each row's day put in its place by Arrow."""
         sample = _SAMPLE_DAY.isoformat()
+        kd = self.engine.checked.schema.kinds[kind]
         codes, which = np.unique(idx, return_inverse=True)
         before, after = [], []
         for i in codes.tolist():
-            b, found, a = _absent_warning(kind, str(values[i]), _SAMPLE_DAY).partition(sample)
+            b, found, a = _absent_warning(kd, str(values[i]), _SAMPLE_DAY).partition(sample)
             if not found or sample in a or not len(on) or on.min() < _FIRST_ISO_DAY:
                 # The day not once in the message, or a day Arrow writes otherwise: each made
                 # by the engine's own function.
-                return pa.array([_absent_warning(kind, str(values[i]), dt.date.fromordinal(d))
+                return pa.array([_absent_warning(kd, str(values[i]), dt.date.fromordinal(d))
                                  for i, d in zip(idx.tolist(), on.tolist(), strict=True)],
                                 pa.string())
             before.append(b)

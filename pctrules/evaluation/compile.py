@@ -367,12 +367,9 @@ class _Decisions:
 
 
 def unavailable_kinds(checked: CheckedBundle, graph: OrgGraph) -> frozenset[str]:
-    """Kinds whose data is not loaded at all: a case field naming one cannot be read by a rule
-    (DESIGN §11), e.g. a practice when no practice register was imported."""
-    present = {n.kind for n in graph.nodes.values()}
-    return frozenset(
-        k for k in checked.schema.kinds
-        if k not in present or (k == "practice" and not graph.has_register))
+    """Kinds of the bundle whose data is not loaded (OrgGraph.unavailable_kinds): a case field
+    naming one cannot be read by a rule (DESIGN §11)."""
+    return graph.unavailable_kinds() & frozenset(checked.schema.kinds)
 
 
 def compile_bundle(

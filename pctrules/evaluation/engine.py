@@ -26,7 +26,7 @@ from pctrules.evaluation.runtime import (
 from pctrules.jsonlines import one_line
 from pctrules.language.check.types import is_node, kinds_of
 from pctrules.language.diagnostics import CaseError, Diagnostic, did_you_mean, error
-from pctrules.language.schema import CaseSchema, Type
+from pctrules.language.schema import CaseSchema, KindDef, Type
 
 if TYPE_CHECKING:
     from pctrules.bundle import Bundle
@@ -34,8 +34,8 @@ if TYPE_CHECKING:
     from pctrules.graph.model import OrgGraph
     from pctrules.language.check.state import CheckedBundle
 
-REGISTER_HELP = ("import the register with 'pctrules import ods-epcmem FILE --into DIR' and "
-                 "pass '--data DIR' (or set PCTRULES_DATA)")
+DATA_HELP = ("add it to 'data:' in bundle.yaml, or import it with 'pctrules import LAYOUT FILE "
+             "--into DIR' and pass '--data DIR'")
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +145,7 @@ class Engine:
         # error (DESIGN §11), e.g. a practice when no register was imported.
         self._unavailable = self.compiled.unavailable
         self._nodes = self.graph.nodes
+        self._kinds = self.checked.schema.kinds
         leaves = list(self.case_schema.leaves())
         self._leaf_keys = [".".join(path) for path, _ in leaves]
         self._node_leaves = [(".".join(path), t.base) for path, t in leaves if is_node(t)]
@@ -356,19 +357,19 @@ class Engine:
         nodes, unavailable = self._nodes, self._unavailable
         for key, kind, value in case.nodes:
             if kind in unavailable:
-                new: object = _unavailable(kind, value)
+                new: object = _unavailable(self._kinds[kind], value)
             elif value.__class__ is str:
                 n = nodes.get(value)
                 if n is not None and n.valid_from <= on <= n.valid_to:
                     continue  # the usual case, inline: a known node alive on the date
-                warnings.append(_absent_warning(kind, value, on))
+                warnings.append(_absent_warning(self._kinds[kind], value, on))
                 new = None
             else:
                 assert isinstance(value, frozenset)
                 gone = sorted(c for c in value if not self.graph.exists(c, on))
                 if not gone:
                     continue
-                warnings.extend(_absent_warning(kind, c, on) for c in gone)
+                warnings.extend(_absent_warning(self._kinds[kind], c, on) for c in gone)
                 new = value.difference(gone)
             if changed is None:
                 changed = dict(fields)
@@ -383,6 +384,13 @@ class Engine:
                 did_you_mean(unknown[0], self.params)
                 or "the parameters are " + ", ".join(f"'{k}'" for k in sorted(self.params))))
         return {**self.params, **given}
+
+    def unavailable_help(self) -> str | None:
+        """How to load the data a case may need that is not loaded (the registers' help first),
+        for commands that skip work for want of it; None when every kind's data is loaded."""
+        missing = [self._kinds[k] for k in sorted(self._unavailable) if k in self._kinds]
+        helps = [k.register.help for k in missing if k.register is not None]
+        return helps[0] if helps else (DATA_HELP if missing else None)
 
     def source(self) -> str:
         """The generated Python source of the bundle's decisions (for debugging)."""
@@ -402,21 +410,23 @@ def bundle_digest(bundle: Bundle) -> str:
     return "sha256:" + h.hexdigest()
 
 
-def _unavailable(kind: str, value: object) -> Unavailable:
+def _unavailable(kind: KindDef, value: object) -> Unavailable:
+    """A case's code of a kind whose data is not loaded; the bundle's `register:` says how to
+    name what is missing and how to load it."""
     codes = value if isinstance(value, str) else ", ".join(sorted(value))  # type: ignore[call-overload]
-    if kind == "practice":
-        return Unavailable(codes, f"no practice register is loaded, so practice '{codes}' "
-                                  "cannot be placed in a PCT", REGISTER_HELP)
-    return Unavailable(codes, f"no {kind} data is loaded, so {kind} '{codes}' cannot be looked "
-                              "up", "add it to 'data:' in bundle.yaml, or import it with "
-                              "'pctrules import LAYOUT FILE --into DIR' and pass '--data DIR'")
+    reg = kind.register
+    if reg is not None:
+        return Unavailable(codes, f"no {reg.name} is loaded, so {kind.name} '{codes}' "
+                                  f"{reg.unloaded}", reg.help)
+    return Unavailable(codes, f"no {kind.name} data is loaded, so {kind.name} '{codes}' cannot "
+                              "be looked up", DATA_HELP)
 
 
-def _absent_warning(kind: str, code: str, on: dt.date) -> str:
-    if kind == "practice":
-        return (f"practice '{code}' is not in the practice register on {on.isoformat()}; "
-                "treated as unregistered")
-    return f"{kind} '{code}' is not in the data on {on.isoformat()}; treated as absent"
+def _absent_warning(kind: KindDef, code: str, on: dt.date) -> str:
+    reg = kind.register
+    if reg is not None:
+        return f"{kind.name} '{code}' is not in the {reg.name} on {on.isoformat()}; {reg.absent}"
+    return f"{kind.name} '{code}' is not in the data on {on.isoformat()}; treated as absent"
 
 
 def _case_error(case_id: str, field_name: str, value: object, expected: str) -> Diagnostic:

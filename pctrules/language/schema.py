@@ -58,12 +58,38 @@ def parse_type(text: str) -> Type | None:
 
 
 @dataclass(frozen=True)
+class RegisterDef:
+    """A kind whose nodes come from an imported register (a bundle's `register:` on a kind): how
+    messages name it, and what a case code of the kind means when the register is missing or
+    does not hold the code on the day. Without one, a kind's messages are generic."""
+
+    name: str                   # 'practice register': "no practice register is loaded"
+    relation: str | None        # the register is loaded when edges of this relation are
+    unloaded: str               # "… so practice 'X' cannot be placed in a PCT"
+    absent: str                 # "practice 'X' is not in the practice register on …; <absent>"
+    help: str                   # how to load it
+
+
+@dataclass(frozen=True)
 class KindDef:
     """A kind of organisation node (`pct`, `practice`…) and its typed attributes."""
 
     name: str
     title: str
     attributes: dict[str, Type] = field(default_factory=dict)
+    register: RegisterDef | None = None
+
+
+@dataclass(frozen=True)
+class Rollup:
+    """A derived attribute (`rollups:` in the schema): a node's `attribute`, when its data does
+    not state it, is the sum of `sum` over the nodes its hop `over` reaches on the last day the
+    hop reaches any (e.g. a PCT's population: its practices' list sizes)."""
+
+    kind: str
+    attribute: str
+    sum: str
+    over: str
 
 
 @dataclass(frozen=True)
@@ -105,9 +131,11 @@ class Hop:
 class OrgSchema:
     """What the organisation graph may hold: the interface the checker asks about names."""
 
-    def __init__(self, kinds: Mapping[str, KindDef], relations: Mapping[str, RelationDef]) -> None:
+    def __init__(self, kinds: Mapping[str, KindDef], relations: Mapping[str, RelationDef],
+                 rollups: tuple[Rollup, ...] = ()) -> None:
         self.kinds: dict[str, KindDef] = dict(kinds)
         self.relations: dict[str, RelationDef] = dict(relations)
+        self.rollups = rollups
         self._hops: dict[str, dict[str, Hop]] = {k: {} for k in self.kinds}
         for rel in self.relations.values():
             for k in rel.from_kinds:
@@ -170,14 +198,78 @@ class _SchemaBuilder:
             self._error(base, "the 'schema' must be a mapping with 'kinds' and 'relations'")
             return OrgSchema({}, {})
         for key in data:
-            if key not in ("kinds", "relations"):
+            if key not in ("kinds", "relations", "rollups"):
                 self._error((*base, str(key)), f"unknown key '{key}' in 'schema'",
-                            did_you_mean(str(key), ("kinds", "relations")), "E-unknown-key")
+                            did_you_mean(str(key), ("kinds", "relations", "rollups")),
+                            "E-unknown-key")
         kinds = self._kinds(data.get("kinds"), (*base, "kinds"))
         relations = self._relations(data.get("relations") or {}, (*base, "relations"), kinds)
         schema = OrgSchema(kinds, relations)
         self._check_hop_clashes(kinds, relations, base)
-        return schema
+        self._check_registers(schema, base)
+        rollups = self._rollups(data.get("rollups"), (*base, "rollups"), schema)
+        return OrgSchema(kinds, relations, rollups)
+
+    def _register(self, data: object, path: tuple[str, ...], kind: str) -> RegisterDef | None:
+        keys = ("name", "relation", "unloaded", "absent", "help")
+        if not isinstance(data, Mapping):
+            self._error(path, f"the register of kind '{kind}' must be a mapping with "
+                        "'name', 'relation', 'unloaded', 'absent' and 'help'")
+            return None
+        for key in data:
+            if key not in keys:
+                self._error((*path, str(key)), f"unknown key '{key}' in the register of kind "
+                            f"'{kind}'", did_you_mean(str(key), keys), "E-unknown-key")
+        text = {k: str(data[k]) for k in keys if data.get(k) is not None}
+        return RegisterDef(text.get("name", f"{kind} register"), text.get("relation"),
+                           text.get("unloaded", "cannot be looked up"),
+                           text.get("absent", "treated as absent"),
+                           text.get("help", f"import the {kind} register and pass '--data DIR'"))
+
+    def _check_registers(self, schema: OrgSchema, base: tuple[str, ...]) -> None:
+        for kd in schema.kinds.values():
+            reg = kd.register
+            if reg is None or reg.relation is None:
+                continue
+            rel = schema.relations.get(reg.relation)
+            if rel is None or kd.name not in (*rel.from_kinds, *rel.to_kinds):
+                self._error((*base, "kinds", kd.name, "register", "relation"),
+                            f"the register of kind '{kd.name}' names relation "
+                            f"'{reg.relation}', which does not join {kd.name}s",
+                            did_you_mean(reg.relation, schema.relations), "E-unknown-name")
+
+    def _rollups(self, data: object, path: tuple[str, ...], schema: OrgSchema,
+                 ) -> tuple[Rollup, ...]:
+        if data is None:
+            return ()
+        example = "write e.g. '- {attribute: pct.population, sum: population, over: practices}'"
+        if not isinstance(data, list):
+            self._error(path, "'rollups' must be a list", example)
+            return ()
+        out: list[Rollup] = []
+        for k, item in enumerate(data):
+            ipath = (*path, str(k))
+            if not isinstance(item, Mapping) or not {"attribute", "sum", "over"} <= set(item):
+                self._error(ipath, "a roll-up needs 'attribute', 'sum' and 'over'", example,
+                            "E-missing-key")
+                continue
+            kind, _, attr = str(item["attribute"]).partition(".")
+            over, total = str(item["over"]), str(item["sum"])
+            t = schema.attribute(kind, attr)
+            hop = schema.hop(kind, over)
+            if t is None or t.base not in ("int", "number") or t.is_set:
+                self._error((*ipath, "attribute"), f"roll-up attribute '{item['attribute']}' "
+                            "is not a number attribute of a kind",
+                            "write kind.attribute, e.g. pct.population (an int or number)")
+            elif hop is None or hop.one:
+                self._error((*ipath, "over"), f"'{over}' is not a hop from {kind} to a set",
+                            did_you_mean(over, schema.hops(kind)), "E-unknown-name")
+            elif any(schema.attribute(target, total) is None for target in hop.target_kinds):
+                self._error((*ipath, "sum"), f"'{total}' is not an attribute of "
+                            f"{' or '.join(hop.target_kinds)}", None, "E-unknown-attribute")
+            else:
+                out.append(Rollup(kind, attr, total, over))
+        return tuple(out)
 
     def _kinds(self, data: object, path: tuple[str, ...]) -> dict[str, KindDef]:
         if not isinstance(data, Mapping) or not data:
@@ -199,12 +291,15 @@ class _SchemaBuilder:
                 self._error(kpath, f"kind '{name}' must be a mapping with 'title' and 'attributes'")
                 continue
             for key in body:
-                if key not in ("title", "attributes"):
+                if key not in ("title", "attributes", "register"):
                     self._error((*kpath, str(key)), f"unknown key '{key}' in kind '{name}'",
-                                did_you_mean(str(key), ("title", "attributes")), "E-unknown-key")
+                                did_you_mean(str(key), ("title", "attributes", "register")),
+                                "E-unknown-key")
             attrs = self._attributes(body.get("attributes") or {}, (*kpath, "attributes"),
                                      names, f"kind '{name}'")
-            kinds[name] = KindDef(name, str(body.get("title") or name), attrs)
+            register = (self._register(body["register"], (*kpath, "register"), name)
+                        if body.get("register") is not None else None)
+            kinds[name] = KindDef(name, str(body.get("title") or name), attrs, register)
         return kinds
 
     def _attributes(

@@ -68,7 +68,7 @@ def test_practice_to_pct_equals_epcmem(
 def test_register_loads_without_problems(imported: tuple[Path, OrgGraph, bool]) -> None:
     _, graph, _ = imported
     assert [d.message for d in graph.diagnostics] == []
-    assert graph.has_register
+    assert graph.loaded("practice")
 
 
 @pytest.mark.parametrize(
@@ -102,3 +102,25 @@ def test_every_predecessor_code_is_a_named_node(imported: tuple[Path, OrgGraph, 
         moved = graph.follow_many(code, "practices", b)
         assert moved, code
         assert {graph.follow_one(p, "pct", a) for p in moved} <= {successor, None}
+
+
+def test_a_pcts_population_rolls_up_from_its_practices_list_sizes(
+        official: Path, bundle_dir: Path, tmp_path: Path) -> None:
+    """The bundle's roll-up (pct.population: sum of population over practices, on the last day
+    of membership), over a register and list sizes (synthetic or real)."""
+    into = tmp_path / "data"
+    run_import("ods-epcmem", official / synthetic.EPCMEM, into)
+    run_import("nhsbsa-list-size", official / synthetic.LIST_SIZES, into)
+    _, graph = load_bundle_graph(bundle_dir, into)
+    index = graph.index("pct", "practices")
+    checked = 0
+    for code in graph.nodes_of_kind("pct", dt.date(2012, 3, 31)):
+        ends = [e.valid_to for e in index.all_edges(code)]
+        if not ends:
+            continue
+        last = min(max(ends), graph.nodes[code].valid_to)
+        sizes = [graph.attr(p, "population", last) for p in index.many(code, last)]
+        known = [s for s in sizes if isinstance(s, int)]
+        assert graph.attr(code, "population", last) == (sum(known) if known else None), code
+        checked += 1
+    assert checked > 100
