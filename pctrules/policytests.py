@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pctrules.bundle import Bundle
-from pctrules.evaluation.engine import CaseResult, Engine
+from pctrules.evaluation.engine import CaseResult, Engine, check_parameter
 from pctrules.evaluation.interpret import conjuncts, constraint_violations
 from pctrules.evaluation.runtime import EvalContext, RuleError, json_value
 from pctrules.graph.build import build_graph
@@ -291,11 +291,9 @@ class _TestChecker:
                          or ("the parameters are " + ", ".join(f"'{p}'" for p in self.params)
                              if self.params else "this bundle has no parameters"))
                 continue
-            given = to_python(value)
-            if spec.choices is not None and given not in spec.choices:
-                self.add(test, "E-type", f"parameter '{spec.name}' must be one of "
-                         + ", ".join(f"'{c}'" for c in spec.choices), value.span,
-                         did_you_mean(str(given), [str(c) for c in spec.choices]))
+            _, problem = check_parameter(spec, to_python(value))
+            if problem is not None:
+                self.add(test, problem.code, problem.message, value.span, problem.help)
 
     def facts(self, test: PolicyTest) -> None:
         facts = test.node.get("facts")

@@ -275,14 +275,14 @@ class ChunkEvaluator:
         return csv_line(["" if c is None else str(c) for c in cells]), problem is not None
 
     def _typed(self, key: str, value: object) -> object:
-        """A CSV cell as the value a case file would give: numbers and true/false for fields of
-        those types (the engine then checks it as usual); JSON values are already typed."""
+        """A CSV cell as the value a case file would give (Type.read_text, the one reading of
+        text; the engine then checks it as usual); JSON values are already typed."""
         if not isinstance(value, str):
             return value
         t = self.leaves.get(key)
-        if t is None or t.is_set:
-            return value
-        return _cell_to(value, t.base)
+        if t is None or t.is_set or value == "":
+            return value  # sets and empty cells: as they were
+        return t.read_text(value)
 
     def _value(self, v: object) -> object:
         if self.jsonl:
@@ -374,7 +374,7 @@ class ChunkEvaluator:
                     return True, None, none_id if node_ids is not None else 0
                 if case_by_case:
                     return False, None, 0  # sets of nodes, and kinds whose data is not loaded
-                valid, value, _ = engine._value(self._typed(key, v), t)
+                valid, value, _ = engine.check_value(self._typed(key, v), t)
                 if not valid:
                     return False, None, 0
                 if node_ids is not None:
@@ -556,22 +556,6 @@ def _factorise(column: list[object], blank: bool) -> Any:
                               for v in column])
     keyed.values = [k[1] if isinstance(k, tuple) else k for k in keyed.values]
     return keyed
-
-
-def _cell_to(text: str, base: str) -> object:
-    if base == "int":
-        try:
-            return int(text)
-        except ValueError:
-            return text
-    if base == "number":
-        try:
-            return float(text) if any(c in text for c in ".eE") else int(text)
-        except ValueError:
-            return text
-    if base == "bool":
-        return {"true": True, "false": False}.get(text, text)
-    return text
 
 
 def cell_text(v: object) -> str:

@@ -26,13 +26,14 @@ from pctrules.evaluation.runtime import (
 from pctrules.jsonlines import one_line
 from pctrules.language.check.types import is_node, kinds_of
 from pctrules.language.diagnostics import CaseError, Diagnostic, did_you_mean, error
-from pctrules.language.schema import CaseSchema, KindDef, Type
+from pctrules.language.schema import CaseSchema, KindDef, Type, check_scalar
 
 if TYPE_CHECKING:
     from pctrules.bundle import Bundle
     from pctrules.evaluation.interpret import TracedEvaluator
     from pctrules.graph.model import OrgGraph
     from pctrules.language.check.state import CheckedBundle
+    from pctrules.language.loader import ParameterSpec
 
 DATA_HELP = ("add it to 'data:' in bundle.yaml, or import it with 'pctrules import LAYOUT FILE "
              "--into DIR' and pass '--data DIR'")
@@ -135,6 +136,9 @@ class Engine:
         manifest = bundle.policy.manifest
         self.info = BundleInfo(manifest.name, manifest.version, bundle_digest(bundle))
         self.params: dict[str, object] = {p.name: p.default for p in manifest.parameters}
+        self._parameters = {p.name: p for p in manifest.parameters}
+        self._given_params: Mapping[str, object] | None = None
+        self._checked_params: dict[str, object] = self.params
         self._plans: dict[tuple[str, ...] | None, _Plan] = {}
         self._traced: TracedEvaluator | None = None
         one_node = frozenset(
@@ -217,14 +221,16 @@ class Engine:
             elif name == "id" and not prefix:
                 continue  # read above
             else:
-                ok, converted, expected = self._value(value, t)
+                ok, converted, expected = self.check_value(value, t)
                 if ok:
                     out[dotted] = converted
                 else:
                     problems.append(_case_error(case_id, dotted, value, expected))
 
-    def _value(self, value: object, t: Type) -> tuple[bool, object, str]:
-        """(valid, value as rules see it, what was expected)."""
+    def check_value(self, value: object, t: Type) -> tuple[bool, object, str]:
+        """(valid, the value as rules see it, what was expected) for a case field's value: a
+        node's code must be text of a code not of another kind in the data; scalars as
+        schema.check_scalar says."""
         if value is None:
             return True, None, ""
         base = t.base
@@ -234,7 +240,7 @@ class Engine:
                 return False, None, expected
             codes = []
             for v in value:
-                ok, code, _ = self._value(v, Type(base))
+                ok, code, _ = self.check_value(v, Type(base))
                 if not ok or code is None:
                     return False, None, expected
                 codes.append(code)
@@ -247,28 +253,7 @@ class Engine:
             if actual is not None and actual not in kinds_of(t):
                 return False, None, f"a {base} code, but '{value}' is a {actual}"
             return True, value, expected
-        if base == "date":
-            expected = "a date (YYYY-MM-DD)"
-            if isinstance(value, dt.datetime):
-                return False, None, expected
-            if isinstance(value, dt.date):
-                return True, value, expected
-            if isinstance(value, str):
-                try:
-                    return True, dt.date.fromisoformat(value), expected
-                except ValueError:
-                    return False, None, "a real date (YYYY-MM-DD)"
-            return False, None, expected
-        if base == "string":
-            return isinstance(value, str), value, "text"
-        if base == "bool":
-            return isinstance(value, bool), value, "true or false"
-        if base == "int":
-            return isinstance(value, int) and not isinstance(value, bool), value, "a whole number"
-        if base == "number":
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-            return ok, value, "a number"
-        return False, None, f"a value of type {t}"
+        return check_scalar(value, base)
 
     # -- evaluation --------------------------------------------------------------------------
 
@@ -377,13 +362,34 @@ class Engine:
         return fields if changed is None else changed
 
     def _params(self, given: Mapping[str, object]) -> dict[str, object]:
-        unknown = [k for k in given if k not in self.params]
-        if unknown:
-            raise CaseError(error(
-                "E-case", f"unknown parameter '{unknown[0]}'", None,
-                did_you_mean(unknown[0], self.params)
-                or "the parameters are " + ", ".join(f"'{k}'" for k in sorted(self.params))))
-        return {**self.params, **given}
+        if given is self._given_params:  # batch passes the same mapping for every row
+            return self._checked_params
+        checked = self.check_params(given)
+        self._given_params, self._checked_params = given, checked
+        return checked
+
+    def check_params(self, given: Mapping[str, object]) -> dict[str, object]:
+        """Every parameter, the given ones (by name) checked against the bundle's parameters:
+        a known name, a value of the parameter's type, one of its choices. Raises CaseError
+        naming every problem; returns the defaults with the given values over them."""
+        problems: list[Diagnostic] = []
+        out = dict(self.params)
+        for name, value in given.items():
+            spec = self._parameters.get(name)
+            if spec is None:
+                hint = did_you_mean(name, self.params) or (
+                    "the parameters are " + ", ".join(f"'{k}'" for k in sorted(self.params))
+                    if self.params else "this bundle has no parameters")
+                problems.append(error("E-param", f"unknown parameter '{name}'", None, hint))
+                continue
+            converted, problem = check_parameter(spec, value)
+            if problem is not None:
+                problems.append(problem)
+            else:
+                out[name] = converted
+        if problems:
+            raise CaseError(problems)
+        return out
 
     def unavailable_help(self) -> str | None:
         """How to load the data a case may need that is not loaded (the registers' help first),
@@ -427,6 +433,24 @@ def _absent_warning(kind: KindDef, code: str, on: dt.date) -> str:
     if reg is not None:
         return f"{kind.name} '{code}' is not in the {reg.name} on {on.isoformat()}; {reg.absent}"
     return f"{kind.name} '{code}' is not in the data on {on.isoformat()}; treated as absent"
+
+
+def check_parameter(spec: ParameterSpec, value: object) -> tuple[object, Diagnostic | None]:
+    """A parameter's value checked against its declaration: (the value, None) or (None, the
+    problem). Text is read by the parameter's type first (Type.read_text), so a value from a
+    command line and one from a program are checked alike."""
+    if isinstance(value, str) and spec.type != "string":
+        value = Type(spec.type).read_text(value)
+    ok, converted, expected = check_scalar(value, spec.type)
+    if not ok:
+        return None, error("E-param", f"parameter '{spec.name}' is {describe(value)}, but must "
+                           f"be {expected}", None, _help(expected))
+    if spec.choices is not None and converted not in spec.choices:
+        choices = ", ".join(f"'{c}'" for c in spec.choices)
+        hint = did_you_mean(str(converted), [str(c) for c in spec.choices])
+        return None, error("E-param", f"parameter '{spec.name}' must be one of {choices}, not "
+                           f"{describe(converted)}", None, hint or f"use one of {choices}")
+    return converted, None
 
 
 def _case_error(case_id: str, field_name: str, value: object, expected: str) -> Diagnostic:

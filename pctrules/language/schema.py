@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -38,6 +39,68 @@ class Type:
     def __str__(self) -> str:
         text = f"set[{self.base}]" if self.is_set else self.base
         return text + ("?" if self.optional else "")
+
+    def read_text(self, text: str) -> object:
+        """A value of this type written as text (a command-line option, a CSV cell, a REPL
+        `:set`) as a case file would give it: whole numbers, decimals, `true`/`false` and
+        YYYY-MM-DD dates are read, a set's codes are split at commas or spaces, an empty text
+        is absent. Text that does not read is left as it is, for validation (`check_scalar`,
+        `Engine.check_value`) to say what is wrong with it: the one reading of text, wherever
+        it comes from."""
+        if text == "":
+            return None
+        if self.is_set:
+            return [part for part in re.split(r"[\s,]+", text) if part]
+        base = self.base
+        if base == "int" and _INT.fullmatch(text):
+            return int(text)
+        if base == "number" and _NUMBER.fullmatch(text):
+            return int(text) if _INT.fullmatch(text) else float(text)
+        if base == "bool" and text in ("true", "false"):
+            return text == "true"
+        if base == "date" and _ISO_DATE.fullmatch(text):
+            try:
+                return dt.date.fromisoformat(text)
+            except ValueError:
+                return text
+        return text
+
+
+_INT = re.compile(r"[+-]?\d+")
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+# What each scalar type expects, as messages say it.
+EXPECTED = {"string": "text", "bool": "true or false", "int": "a whole number",
+            "number": "a number", "date": "a date (YYYY-MM-DD)"}
+
+
+def check_scalar(value: object, base: str) -> tuple[bool, object, str]:
+    """(valid, the value as rules see it, what was expected) for a non-none value of a scalar
+    type; a date may be given as YYYY-MM-DD text. The one check of a scalar value, for case
+    fields and parameters alike."""
+    expected = EXPECTED.get(base, f"a value of type {base}")
+    if base == "date":
+        if isinstance(value, dt.datetime):
+            return False, None, expected
+        if isinstance(value, dt.date):
+            return True, value, expected
+        if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+            try:
+                return True, dt.date.fromisoformat(value), expected
+            except ValueError:
+                return False, None, "a real date (YYYY-MM-DD)"
+        return False, None, expected
+    if base == "string":
+        return isinstance(value, str), value, expected
+    if base == "bool":
+        return isinstance(value, bool), value, expected
+    if base == "int":
+        return isinstance(value, int) and not isinstance(value, bool), value, expected
+    if base == "number":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return ok, value, expected
+    return False, None, expected
 
 
 def parse_type(text: str) -> Type | None:
