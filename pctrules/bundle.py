@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pctrules.evaluation.compile import CompiledBundle, compile_bundle, unavailable_kinds
+from pctrules.evaluation.constraints import data_constraint_problems
 from pctrules.graph.build import build_graph, data_entry_problem, data_path_problem
 from pctrules.graph.cache import cached_graph, graph_key
 from pctrules.graph.model import OrgGraph
@@ -45,11 +46,14 @@ class Bundle:
     @cached_property
     def graph(self) -> OrgGraph:
         """The organisation graph: the bundle's data and the tables imported into `data_dir`,
-        built on first use (its load problems are in `graph.diagnostics`)."""
+        built on first use; its load problems, and the bundle's data constraints that the data
+        breaks, are in `graph.diagnostics`."""
         entries = [e.as_mapping() for e in self.policy.manifest.data]
-        return cached_graph(
+        graph = cached_graph(
             lambda: graph_key(self.path, entries, self.data_dir), self.schema,
             lambda: build_graph(self.schema, entries, self.path, self.data_dir, self.show_path))
+        graph.diagnostics.extend(data_constraint_problems(self.checked, graph))
+        return graph
 
     def show_path(self, path: Path) -> str:
         """A data file as users see it (`england/data/pct.csv`): see `loader.path_label`."""

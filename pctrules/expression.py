@@ -180,7 +180,7 @@ class Session:
         rule = decision.rules[0] if decision is not None and decision.rules else None
         tree = None if rule is None else rule.when if condition else rule.then
         tree = tree if isinstance(tree, ast.Expr) else None
-        t = checked.types.get(id(tree), UNKNOWN) if tree is not None else UNKNOWN
+        t = (checked.type_of(tree) or UNKNOWN) if tree is not None else UNKNOWN
         return CheckedExpression(text, tree, t, checked, problems)
 
     def completions(self, text: str, cursor: int | None = None) -> list[Candidate]:
@@ -235,24 +235,11 @@ def _decision(text: EmbeddedText, condition: bool) -> DecisionSpec:
 
 
 def _typed(text: str, t: Type) -> object:
-    """Text from the command line as the case field's type would read it from YAML."""
-    if text in ("", "none", "null"):
+    """Text from the command line as the case field's type reads it (Type.read_text: what
+    does not read is left for the engine to name); `none` and `null` are absent."""
+    if text in ("none", "null"):
         return None
-    if t.is_set:
-        return [part.strip() for part in text.split(",") if part.strip()]
-    if t.base == "int":
-        try:
-            return int(text)
-        except ValueError:
-            return text  # the engine says what is wrong with it
-    if t.base == "number":
-        try:
-            return float(text)
-        except ValueError:
-            return text
-    if t.base == "bool" and text in ("true", "false"):
-        return text == "true"
-    return text
+    return t.read_text(text)
 
 
 def describe_type(t: Type) -> str:

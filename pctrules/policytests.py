@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pctrules.bundle import Bundle
-from pctrules.evaluation.engine import CaseResult, Engine
+from pctrules.evaluation.engine import CaseResult, Engine, check_parameter
 from pctrules.evaluation.interpret import conjuncts, constraint_violations
 from pctrules.evaluation.runtime import EvalContext, RuleError, json_value
 from pctrules.files import Folder, Refused, check_plain
@@ -299,11 +299,9 @@ class _TestChecker:
                          or ("the parameters are " + ", ".join(f"'{p}'" for p in self.params)
                              if self.params else "this bundle has no parameters"))
                 continue
-            given = to_python(value)
-            if spec.choices is not None and given not in spec.choices:
-                self.add(test, "E-type", f"parameter '{spec.name}' must be one of "
-                         + ", ".join(f"'{c}'" for c in spec.choices), value.span,
-                         did_you_mean(str(given), [str(c) for c in spec.choices]))
+            _, problem = check_parameter(spec, to_python(value))
+            if problem is not None:
+                self.add(test, problem.code, problem.message, value.span, problem.help)
 
     def facts(self, test: PolicyTest) -> None:
         facts = test.node.get("facts")
@@ -423,10 +421,7 @@ class Runner:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        graph = engine.graph
-        present = {n.kind for n in graph.nodes.values()}
-        self.unavailable = {k for k in engine.checked.schema.kinds
-                            if k not in present or (k == "practice" and not graph.has_register)}
+        self.unavailable = set(engine.graph.unavailable_kinds())
 
     def run(self, test: PolicyTest) -> TestOutcome:
         started = time.perf_counter()
@@ -622,6 +617,8 @@ def check_constraints(engine: Engine, dates: Iterable[dt.date]) -> list[Constrai
     out: list[ConstraintFailure] = []
     for constraint in engine.checked.constraints:
         spec = constraint.spec
+        if spec.check == "data":
+            continue  # checked on every day of the data when the data loaded
         for on in dates:
             ctx = EvalContext(engine.graph, on, {}, engine.params)
             try:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pctrules.audit.space import IDENTITY, Class, Fields, Lane, Step, Use
+from pctrules.evaluation.protocol import plan_decision
 from pctrules.evaluation.runtime import DecisionResult, RuleErrorInfo, json_value
 from pctrules.jsonlines import json_text
 from pctrules.language.check.types import is_node
@@ -208,7 +209,8 @@ class Explorer:
         seen: set[int] = set()
         for j in range(n - 1, -1, -1):
             step = self.steps[j]
-            seen |= set(step.reads.breakpoints(step.checked, lanes[step.lane].graph))
+            seen |= set(step.reads.breakpoints(lanes[step.lane].graph,
+                                               plan_decision(step.checked).periods()))
             days = sorted(d for d in seen if self.start < d <= self.end)
             self.shared[j] = days if len(days) <= SHARED_LIMIT else None
         self.tree = Tree()

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pctrules.evaluation.engine import Engine
-from pctrules.evaluation.groups import Reads, decision_expressions, decision_reads
+from pctrules.evaluation.reads import Reads, decision_expressions, decision_reads
 from pctrules.evaluation.runtime import UNKNOWN, RuleError, compare
 from pctrules.graph.model import OPEN_FROM, OPEN_TO, OrgGraph
 from pctrules.language import ast
@@ -48,13 +48,12 @@ def field_uses(checked: Any, d: CheckedDecision, leaves: Iterable[str],
                ) -> dict[str, frozenset[Use]]:
     """For each case field a decision reads, every way it observes it."""
     leaf = set(leaves)
-    refs = checked.refs
     out: dict[str, set[Use]] = {}
 
     def visit(node: ast.Expr, parent: ast.Expr | None) -> None:
-        ref = refs.get(id(node))
+        ref = checked.ref(node)
         if isinstance(ref, CaseField) and ".".join(ref.path) in leaf:
-            out.setdefault(".".join(ref.path), set()).add(_use(node, parent, refs))
+            out.setdefault(".".join(ref.path), set()).add(_use(node, parent, checked))
             return
         for child in ast.iter_child_nodes(node):
             visit(child, node)
@@ -64,9 +63,9 @@ def field_uses(checked: Any, d: CheckedDecision, leaves: Iterable[str],
     return {k: frozenset(v) for k, v in out.items()}
 
 
-def _use(node: ast.Expr, parent: ast.Expr | None, refs: Mapping[int, object]) -> Use:
+def _use(node: ast.Expr, parent: ast.Expr | None, checked: Any) -> Use:
     if isinstance(parent, ast.Attribute) and parent.obj is node:
-        ref = refs.get(id(parent))
+        ref = checked.ref(parent)
         if isinstance(ref, HopRef):
             return ("hop", ref.hop)
         if isinstance(ref, NodeAttribute):

@@ -58,7 +58,7 @@ from pctrules.batch.pool import (
     stop_if_signalled,
     stoppable,
 )
-from pctrules.caseinput import printable, typed_scalar
+from pctrules.caseinput import printable
 from pctrules.evaluation import groups, vector
 from pctrules.evaluation.compile import unavailable_kinds
 from pctrules.evaluation.engine import Case, Engine
@@ -288,14 +288,14 @@ class ChunkEvaluator:
         return csv_line(["" if c is None else str(c) for c in cells]), bad, warned
 
     def _typed(self, key: str, value: object) -> object:
-        """A CSV cell as the value a case file would give: numbers and true/false for fields of
-        those types (the engine then checks it as usual); JSON values are already typed."""
+        """A CSV cell as the value a case file would give (Type.read_text, the one reading of
+        text; the engine then checks it as usual); JSON values are already typed."""
         if not isinstance(value, str):
             return value
         t = self.leaves.get(key)
-        if t is None or t.is_set:
-            return value
-        return typed_scalar(value, t.base)
+        if t is None or t.is_set or value == "":
+            return value  # sets and empty cells: as they were
+        return t.read_text(value)
 
     def _value(self, v: object) -> object:
         if self.jsonl:
@@ -443,7 +443,7 @@ class ChunkEvaluator:
                     return True, None, none_id if node_ids is not None else 0
                 if case_by_case:
                     return False, None, 0  # sets of nodes, and kinds whose data is not loaded
-                valid, value, _ = engine._value(self._typed(key, v), t)
+                valid, value, _ = engine.check_value(self._typed(key, v), t)
                 if not valid:
                     return False, None, 0
                 if node_ids is not None:

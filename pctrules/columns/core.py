@@ -379,7 +379,7 @@ class ColumnEvaluator:
                     return False, None, 0  # sets of nodes, kinds whose data is not loaded
                 if text and isinstance(v, str):
                     v = cell_value(v, t)
-                valid, value, _ = engine._value(v, t)
+                valid, value, _ = engine.check_value(v, t)
                 if not valid:
                     return False, None, 0
                 if node_ids is not None:
@@ -415,23 +415,12 @@ class ColumnEvaluator:
 
 
 def cell_value(text: str, t: Type) -> object:
-    """A CSV cell as the value a case file would give for a field of type `t`: numbers and
-    true/false read from their text (anything else stays text, for the engine to refuse)."""
-    if t.is_set:
+    """A CSV cell as the value a case file would give for a field of type `t`: the one reading
+    of text (Type.read_text; what does not read stays text, for the engine to refuse); sets and
+    empty cells as they are."""
+    if t.is_set or text == "":
         return text
-    if t.base == "int":
-        try:
-            return int(text)
-        except ValueError:
-            return text
-    if t.base == "number":
-        try:
-            return float(text) if any(c in text for c in ".eE") else int(text)
-        except ValueError:
-            return text
-    if t.base == "bool":
-        return {"true": True, "false": False}.get(text, text)
-    return text
+    return t.read_text(text)
 
 
 _SAMPLE_DAY = dt.date(1901, 2, 3)  # a day no message holds otherwise

@@ -245,7 +245,7 @@ def value_type(d: CheckedDecision, checked: CheckedBundle) -> pa.DataType:
     a `for:` decision over a set of subjects as JSON text (a mapping from member to value)."""
     t = d.output
     if d.subject is not None:
-        subjects = checked.types.get(id(d.subject.collection))
+        subjects = checked.type_of(d.subject.collection)
         if subjects is None or subjects.is_set:
             return pa.string()
     if t.is_set:

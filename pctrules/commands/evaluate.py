@@ -9,16 +9,9 @@ from pathlib import Path
 import click
 
 from pctrules.commands.case_files import read_case_file
-from pctrules.commands.common import (
-    as_of_option,
-    bundle_option,
-    data_option,
-    handle_errors,
-    iso_date,
-)
-from pctrules.evaluation.engine import Case, CaseResult, Engine
+from pctrules.commands.common import as_of_option, bundle_option, data_option, handle_errors
+from pctrules.evaluation.engine import Case, CaseResult, Engine, check_parameter
 from pctrules.language.diagnostics import CaseError, Diagnostic, ExitCode, did_you_mean
-from pctrules.language.loader import ParameterSpec
 
 
 def param_option(f: click.decorators.FC) -> click.decorators.FC:
@@ -96,33 +89,13 @@ def parse_params(engine: Engine, given: Sequence[str]) -> dict[str, object] | No
                 if specs else "this bundle has no parameters")
             raise click.BadParameter(f"unknown parameter '{name}'; {hint}",
                                      param_hint="'--param'")
-        out[name] = _typed(spec, text.strip())
+        # The engine's own check (and reading of text by the parameter's type), as a usage
+        # error here.
+        value, problem = check_parameter(spec, text.strip())
+        if problem is not None:
+            raise click.BadParameter(problem.message, param_hint="'--param'")
+        out[name] = value
     return out
-
-
-def _typed(spec: ParameterSpec, text: str) -> object:
-    value: object = text
-    try:
-        if spec.type == "int":
-            value = int(text)
-        elif spec.type == "number":
-            value = float(text)
-        elif spec.type == "date":
-            value = iso_date(text)
-        elif spec.type == "bool":
-            if text not in ("true", "false"):
-                raise ValueError(text)
-            value = text == "true"
-    except ValueError:
-        raise click.BadParameter(
-            f"'{text}' is not a valid {spec.type} for parameter '{spec.name}'",
-            param_hint="'--param'") from None
-    if spec.choices is not None and value not in spec.choices:
-        choices = ", ".join(f"'{c}'" for c in spec.choices)
-        raise click.BadParameter(
-            f"parameter '{spec.name}' must be one of {choices}, not '{text}'",
-            param_hint="'--param'")
-    return value
 
 
 def load_cases(engine: Engine, paths: Sequence[str]) -> list[Case]:

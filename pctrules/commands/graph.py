@@ -40,6 +40,17 @@ GRAPHVIZ_HELP = ("install Graphviz for pictures: 'apt-get install graphviz' (Deb
                  "'--format dot' and render it elsewhere")
 
 
+def _check_data(bundle_dir: Path, graph: OrgGraph) -> None:
+    """Add the bundle's data constraints that the data breaks (when its policies check clean:
+    the constraints are written in them)."""
+    from pctrules.bundle import run_stages
+    from pctrules.evaluation.constraints import data_constraint_problems
+
+    stages = run_stages(bundle_dir)
+    if stages.checked is not None and not stages.diagnostics.has_errors:
+        graph.diagnostics.extend(data_constraint_problems(stages.checked, graph))
+
+
 @click.command("graph")
 @bundle_option
 @data_option
@@ -75,6 +86,7 @@ def graph_command(
     if manifest is None:
         raise PctrulesError(diagnostics.sorted())
     _, graph = manifest_graph(manifest, bundle_dir, data_dir, diagnostics)
+    _check_data(bundle_dir, graph)
     # In the order found, not by file: a table that cannot be read comes before the rows of
     # other tables that name what it would have defined.
     problems = list(graph.diagnostics)
@@ -214,9 +226,9 @@ def summary(graph: OrgGraph, manifest: Manifest, on: dt.date | None) -> str:
     for rel, count in counts["relations"].items():
         r = graph.schema.relations[rel]
         lines.append(f"  {count:>7,}  {rel:<16} {'|'.join(r.from_kinds)} → {'|'.join(r.to_kinds)}")
-    if not graph.has_register:
-        lines.append("no practice register loaded: import one with 'pctrules import ods-epcmem "
-                     "FILE --into DIR', then add '--data DIR'")
+    for kd in graph.schema.kinds.values():
+        if kd.register is not None and not graph.loaded(kd.name):
+            lines.append(f"no {kd.register.name} loaded: {kd.register.help}")
     return "\n".join(lines)
 
 

@@ -66,7 +66,7 @@ def population_command(bundle: Path | None, data_dir: Path | None, as_of: dt.dat
             "E-usage", f"cannot group by '{by}'", None,
             f"use one of {', '.join(repr(c) for c in choices)}"), ExitCode.USAGE)
     source = _list_size_source(data_dir)
-    if source is None or not graph.has_register:
+    if source is None or not graph.loaded("practice"):
         raise PctrulesError(error(
             "E-data", "registered patients need the practice register and its list sizes", None,
             "import them into a data folder: 'pctrules import ods-epcmem FILE --into DIR' and "

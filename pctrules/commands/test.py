@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from pctrules.commands.common import data_option, handle_errors
-from pctrules.evaluation.engine import REGISTER_HELP, Engine
+from pctrules.evaluation.engine import Engine
 from pctrules.language.diagnostics import Diagnostics, ExitCode, PctrulesError
 from pctrules.policytests import PolicyTest, TestRun, check_tests, read_tests, run_tests, select
 
@@ -103,7 +103,7 @@ def test_command(
             color = sys.stderr.isatty()
             click.echo(render_diagnostics(shown, color=color) + "\n", err=True)
         click.echo(render_text(run, graph, verbose=verbose, coverage=coverage,
-                               skip_help=REGISTER_HELP))
+                               skip_help=engine.unavailable_help() if engine else None))
     if junit is not None:
         _write(junit, to_junit(run, name, shown, graph))
     if exit_code != ExitCode.OK:

@@ -11,16 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from pctrules.evaluation.compile import BoundBundle, CompiledBundle, CompiledDecision
+from pctrules.evaluation.compile import BoundBundle, CompiledBundle, CompiledDecision, Runner
 from pctrules.evaluation.runtime import (
     DecisionResult,
     EvalContext,
-    RuleErrorInfo,
     Unavailable,
     describe,
     json_value,
@@ -28,18 +26,17 @@ from pctrules.evaluation.runtime import (
 from pctrules.jsonlines import one_line
 from pctrules.language.check.types import is_node, kinds_of
 from pctrules.language.diagnostics import CaseError, Diagnostic, did_you_mean, error
-from pctrules.language.schema import CaseSchema, Type
+from pctrules.language.schema import CaseSchema, KindDef, Type, check_scalar
 
 if TYPE_CHECKING:
     from pctrules.bundle import Bundle
     from pctrules.evaluation.interpret import TracedEvaluator
     from pctrules.graph.model import OrgGraph
     from pctrules.language.check.state import CheckedBundle
+    from pctrules.language.loader import ParameterSpec
 
-_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-
-REGISTER_HELP = ("import the register with 'pctrules import ods-epcmem FILE --into DIR' and "
-                 "pass '--data DIR' (or set PCTRULES_DATA)")
+DATA_HELP = ("add it to 'data:' in bundle.yaml, or import it with 'pctrules import LAYOUT FILE "
+             "--into DIR' and pass '--data DIR'")
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +115,12 @@ class _Namer:
         return out
 
 
-_Plan = tuple[tuple[str, Any, frozenset[str], bool, CompiledDecision], ...]
+class _Plan(NamedTuple):
+    """The decisions one call evaluates: in dependency order, each with whether it is reported
+    (`steps`, for the traced path), and the generated function that runs them (`run`)."""
+
+    steps: tuple[tuple[CompiledDecision, bool], ...]
+    run: Runner
 
 
 class Engine:
@@ -134,6 +136,9 @@ class Engine:
         manifest = bundle.policy.manifest
         self.info = BundleInfo(manifest.name, manifest.version, bundle_digest(bundle))
         self.params: dict[str, object] = {p.name: p.default for p in manifest.parameters}
+        self._parameters = {p.name: p for p in manifest.parameters}
+        self._given_params: Mapping[str, object] | None = None
+        self._checked_params: dict[str, object] = self.params
         self._plans: dict[tuple[str, ...] | None, _Plan] = {}
         self._traced: TracedEvaluator | None = None
         one_node = frozenset(
@@ -143,13 +148,15 @@ class Engine:
         # Kinds whose data is not loaded at all: a rule reading a case field of one is an
         # error (DESIGN §11), e.g. a practice when no register was imported.
         self._unavailable = self.compiled.unavailable
+        self._nodes = self.graph.nodes
+        self._kinds = self.checked.schema.kinds
         leaves = list(self.case_schema.leaves())
         self._leaf_keys = [".".join(path) for path, _ in leaves]
         self._node_leaves = [(".".join(path), t.base) for path, t in leaves if is_node(t)]
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        # Pickled as its pack (the bundle and data files, verified when loaded), never as its
-        # objects: the checker's tables are keyed by object identity, which no pickle keeps.
+        # Pickled as its pack (the bundle and data files, verified when loaded): a worker on
+        # another machine rebuilds it without a shared file system.
         from pctrules.columns.pack import open_pack, pack_bundle
 
         return open_pack, (pack_bundle(self.bundle, self.info.digest),)
@@ -214,14 +221,16 @@ class Engine:
             elif name == "id" and not prefix:
                 continue  # read above
             else:
-                ok, converted, expected = self._value(value, t)
+                ok, converted, expected = self.check_value(value, t)
                 if ok:
                     out[dotted] = converted
                 else:
                     problems.append(_case_error(case_id, dotted, value, expected))
 
-    def _value(self, value: object, t: Type) -> tuple[bool, object, str]:
-        """(valid, value as rules see it, what was expected)."""
+    def check_value(self, value: object, t: Type) -> tuple[bool, object, str]:
+        """(valid, the value as rules see it, what was expected) for a case field's value: a
+        node's code must be text of a code not of another kind in the data; scalars as
+        schema.check_scalar says."""
         if value is None:
             return True, None, ""
         base = t.base
@@ -231,7 +240,7 @@ class Engine:
                 return False, None, expected
             codes = []
             for v in value:
-                ok, code, _ = self._value(v, Type(base))
+                ok, code, _ = self.check_value(v, Type(base))
                 if not ok or code is None:
                     return False, None, expected
                 codes.append(code)
@@ -246,31 +255,7 @@ class Engine:
             if actual is not None and actual not in kinds_of(t):
                 return False, None, f"a {base} code, but '{value}' is a {actual}"
             return True, value, expected
-        if base == "date":
-            expected = "a date (YYYY-MM-DD)"
-            if isinstance(value, dt.datetime):
-                return False, None, expected
-            if isinstance(value, dt.date):
-                return True, value, expected
-            if isinstance(value, str):
-                # ISO YYYY-MM-DD only: Python also reads 20110901 and 2011-W35-4 as dates.
-                if _ISO_DATE.fullmatch(value) is None:
-                    return False, None, expected
-                try:
-                    return True, dt.date.fromisoformat(value), expected
-                except ValueError:
-                    return False, None, "a real date (YYYY-MM-DD)"
-            return False, None, expected
-        if base == "string":
-            return isinstance(value, str), value, "text"
-        if base == "bool":
-            return isinstance(value, bool), value, "true or false"
-        if base == "int":
-            return isinstance(value, int) and not isinstance(value, bool), value, "a whole number"
-        if base == "number":
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-            return ok, value, "a number"
-        return False, None, f"a value of type {t}"
+        return check_scalar(value, base)
 
     # -- evaluation --------------------------------------------------------------------------
 
@@ -282,14 +267,13 @@ class Engine:
         """Evaluate the bundle's decisions (or the named ones, with what they depend on) for a
         case on `as_of` (default: the case's date; one of them is required)."""
         c = case if case.__class__ is Case else self.validate_case(case, 1)
-        if TYPE_CHECKING:
-            assert isinstance(c, Case)
         on = as_of or c.date
         if on is None:
             raise CaseError(error(
                 "E-case", f"for case '{c.id}', there is no date to evaluate on", None,
                 "give the case a 'date', or pass --as-of YYYY-MM-DD"))
-        plan = self._plans.get(decisions if decisions is None else tuple(decisions))
+        plan = self._plans.get(decisions if decisions is None or decisions.__class__ is tuple
+                               else tuple(decisions))
         if plan is None:
             plan = self._plan(decisions)
         warnings: list[str] = []
@@ -298,21 +282,8 @@ class Engine:
         if trace:
             return CaseResult(c.id, on, self._traced_run(plan, fields, on, p, warnings),
                               warnings, self.info, self._namer)
-        # The fast path, inline: each generated function reads the values computed before it.
-        values: dict[str, object] = {}
-        out: dict[str, DecisionResult] = {}
-        failed: set[str] | None = None
-        for name, fn, deps, emit, cd in plan:
-            if failed is not None and not deps.isdisjoint(failed):
-                r = _dependency_error(cd, failed)
-            else:
-                r = fn(fields, values, on, p)
-            values[name] = r.value
-            if r.error is not None:
-                failed = {name} if failed is None else failed | {name}
-            if emit:
-                out[name] = r
-        return CaseResult(c.id, on, out, warnings, self.info, self._namer)
+        # The fast path: one generated function runs the plan's decisions for the case.
+        return CaseResult(c.id, on, plan.run(fields, on, p), warnings, self.info, self._namer)
 
     def _traced_run(self, plan: _Plan, fields: Mapping[str, object], on: dt.date,
                     p: Mapping[str, object], warnings: list[str]) -> dict[str, DecisionResult]:
@@ -320,16 +291,16 @@ class Engine:
         ctx = EvalContext(self.graph, on, fields, p, {}, warnings)
         out: dict[str, DecisionResult] = {}
         failed: set[str] = set()
-        for name, _, deps, emit, cd in plan:
-            if not deps.isdisjoint(failed):
-                r = _dependency_error(cd, failed)
+        for cd, emit in plan.steps:
+            if not cd.depends_on.isdisjoint(failed):
+                r = cd.plan.dependency_failed(failed)
             else:
                 r = traced.evaluate(cd.checked, ctx)
-            ctx.results[name] = r
+            ctx.results[cd.name] = r
             if r.outcome == "error":
-                failed.add(name)
+                failed.add(cd.name)
             if emit:
-                out[name] = r
+                out[cd.name] = r
         return out
 
     def _tracer(self) -> TracedEvaluator:
@@ -358,9 +329,9 @@ class Engine:
                 if dep not in needed:
                     needed.add(dep)
                     stack.append(dep)
-        plan = tuple(
-            (d.name, self.bound.functions[d.name], d.depends_on, d.name in wanted, d)
-            for d in self.compiled.decisions if d.name in needed)
+        plan = _Plan(tuple((d, d.name in wanted) for d in self.compiled.decisions
+                           if d.name in needed),
+                     self.bound.runner(frozenset(needed), frozenset(wanted)))
         self._plans[None if decisions is None else tuple(decisions)] = plan
         return plan
 
@@ -370,11 +341,10 @@ class Engine:
         case's own mapping is shared unless something had to change."""
         fields = case.fields
         changed: dict[str, object] | None = None
-        nodes = self.graph.nodes
-        exists = self.graph.exists
+        nodes, unavailable = self._nodes, self._unavailable
         for key, kind, value in case.nodes:
-            if kind in self._unavailable:
-                new: object = _unavailable(kind, value)
+            if kind in unavailable:
+                new: object = _unavailable(self._kinds[kind], value)
             elif value.__class__ is str:
                 n = nodes.get(value)
                 if n is not None and n.valid_from <= on <= n.valid_to:
@@ -383,7 +353,7 @@ class Engine:
                 new = None
             else:
                 assert isinstance(value, frozenset)
-                gone = sorted(c for c in value if not exists(c, on))
+                gone = sorted(c for c in value if not self.graph.exists(c, on))
                 if not gone:
                     continue
                 warnings.extend(self.absent_warning(kind, c, on) for c in gone)
@@ -397,20 +367,48 @@ class Engine:
         """The warning for a case's code that the data does not have on `on` (batch writes the
         same text in its `warnings` column); it suggests the code in upper case when the data
         has that one, as codes are written. Only the date depends on `on`."""
-        text = _absent_warning(kind, code, on)
+        text = _absent_warning(self._kinds[kind], code, on)
         upper = code.upper()
         if upper != code and self.graph.kind(upper) == kind:
             text += f" (did you mean '{upper}'?)"
         return text
 
     def _params(self, given: Mapping[str, object]) -> dict[str, object]:
-        unknown = [k for k in given if k not in self.params]
-        if unknown:
-            raise CaseError(error(
-                "E-case", f"unknown parameter '{unknown[0]}'", None,
-                did_you_mean(unknown[0], self.params)
-                or "the parameters are " + ", ".join(f"'{k}'" for k in sorted(self.params))))
-        return {**self.params, **given}
+        if given is self._given_params:  # batch passes the same mapping for every row
+            return self._checked_params
+        checked = self.check_params(given)
+        self._given_params, self._checked_params = given, checked
+        return checked
+
+    def check_params(self, given: Mapping[str, object]) -> dict[str, object]:
+        """Every parameter, the given ones (by name) checked against the bundle's parameters:
+        a known name, a value of the parameter's type, one of its choices. Raises CaseError
+        naming every problem; returns the defaults with the given values over them."""
+        problems: list[Diagnostic] = []
+        out = dict(self.params)
+        for name, value in given.items():
+            spec = self._parameters.get(name)
+            if spec is None:
+                hint = did_you_mean(name, self.params) or (
+                    "the parameters are " + ", ".join(f"'{k}'" for k in sorted(self.params))
+                    if self.params else "this bundle has no parameters")
+                problems.append(error("E-param", f"unknown parameter '{name}'", None, hint))
+                continue
+            converted, problem = check_parameter(spec, value)
+            if problem is not None:
+                problems.append(problem)
+            else:
+                out[name] = converted
+        if problems:
+            raise CaseError(problems)
+        return out
+
+    def unavailable_help(self) -> str | None:
+        """How to load the data a case may need that is not loaded (the registers' help first),
+        for commands that skip work for want of it; None when every kind's data is loaded."""
+        missing = [self._kinds[k] for k in sorted(self._unavailable) if k in self._kinds]
+        helps = [k.register.help for k in missing if k.register is not None]
+        return helps[0] if helps else (DATA_HELP if missing else None)
 
     def source(self) -> str:
         """The generated Python source of the bundle's decisions (for debugging)."""
@@ -430,29 +428,41 @@ def bundle_digest(bundle: Bundle) -> str:
     return "sha256:" + h.hexdigest()
 
 
-def _dependency_error(cd: CompiledDecision, failed: Iterable[str]) -> DecisionResult:
-    dep = next(d for d in sorted(cd.depends_on) if d in failed)
-    return DecisionResult(
-        cd.name, None, None, None, None, "error",
-        RuleErrorInfo(f"depends on '{dep}', which failed", None,
-                      str(cd.span) if cd.span is not None else None))
-
-
-def _unavailable(kind: str, value: object) -> Unavailable:
+def _unavailable(kind: KindDef, value: object) -> Unavailable:
+    """A case's code of a kind whose data is not loaded; the bundle's `register:` says how to
+    name what is missing and how to load it."""
     codes = value if isinstance(value, str) else ", ".join(sorted(value))  # type: ignore[call-overload]
-    if kind == "practice":
-        return Unavailable(codes, f"no practice register is loaded, so practice '{codes}' "
-                                  "cannot be placed in a PCT", REGISTER_HELP)
-    return Unavailable(codes, f"no {kind} data is loaded, so {kind} '{codes}' cannot be looked "
-                              "up", "add it to 'data:' in bundle.yaml, or import it with "
-                              "'pctrules import LAYOUT FILE --into DIR' and pass '--data DIR'")
+    reg = kind.register
+    if reg is not None:
+        return Unavailable(codes, f"no {reg.name} is loaded, so {kind.name} '{codes}' "
+                                  f"{reg.unloaded}", reg.help)
+    return Unavailable(codes, f"no {kind.name} data is loaded, so {kind.name} '{codes}' cannot "
+                              "be looked up", DATA_HELP)
 
 
-def _absent_warning(kind: str, code: str, on: dt.date) -> str:
-    if kind == "practice":
-        return (f"practice '{code}' is not in the practice register on {on.isoformat()}; "
-                "treated as unregistered")
-    return f"{kind} '{code}' is not in the data on {on.isoformat()}; treated as absent"
+def _absent_warning(kind: KindDef, code: str, on: dt.date) -> str:
+    reg = kind.register
+    if reg is not None:
+        return f"{kind.name} '{code}' is not in the {reg.name} on {on.isoformat()}; {reg.absent}"
+    return f"{kind.name} '{code}' is not in the data on {on.isoformat()}; treated as absent"
+
+
+def check_parameter(spec: ParameterSpec, value: object) -> tuple[object, Diagnostic | None]:
+    """A parameter's value checked against its declaration: (the value, None) or (None, the
+    problem). Text is read by the parameter's type first (Type.read_text), so a value from a
+    command line and one from a program are checked alike."""
+    if isinstance(value, str) and spec.type != "string":
+        value = Type(spec.type).read_text(value)
+    ok, converted, expected = check_scalar(value, spec.type)
+    if not ok:
+        return None, error("E-param", f"parameter '{spec.name}' is {describe(value)}, but must "
+                           f"be {expected}", None, _help(expected))
+    if spec.choices is not None and converted not in spec.choices:
+        choices = ", ".join(f"'{c}'" for c in spec.choices)
+        hint = did_you_mean(str(converted), [str(c) for c in spec.choices])
+        return None, error("E-param", f"parameter '{spec.name}' must be one of {choices}, not "
+                           f"{describe(converted)}", None, hint or f"use one of {choices}")
+    return converted, None
 
 
 def _case_error(case_id: str, field_name: str, value: object, expected: str) -> Diagnostic:

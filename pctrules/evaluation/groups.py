@@ -14,26 +14,18 @@ are remembered across chunks: one worker decides the default bundle's four such 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
 from pctrules.evaluation.compile import DecisionFunction
+from pctrules.evaluation.protocol import plan_decision
+from pctrules.evaluation.reads import decision_reads
 from pctrules.evaluation.runtime import RuleError
 from pctrules.evaluation.vector import Col, DecisionCol, Frame, Index, Label
 from pctrules.graph.model import OrgGraph
-from pctrules.language import ast
-from pctrules.language.check.refs import (
-    CaseField,
-    DecisionRef,
-    FunctionRef,
-    HopRef,
-    KindRef,
-    ParamRef,
-)
 from pctrules.language.check.state import CheckedBundle, CheckedDecision
-from pctrules.language.check.types import is_node, kinds_of
 
 _MEMO_LIMIT = 1 << 18  # groups remembered per decision, per worker, before starting over
 _KEY_BITS = 62  # a group's key packs the ids of what it reads into one int64
@@ -185,97 +177,7 @@ def grouper(checked: CheckedBundle, graph: OrgGraph, functions: Mapping[str, Dec
     """The fallback for `vector.Vectoriser`: a checked decision as a GroupedDecision."""
     def group(d: CheckedDecision) -> GroupedDecision:
         reads = decision_reads(checked, d)
+        days = reads.breakpoints(graph, plan_decision(d).periods())
         return GroupedDecision(d.spec.name, functions[d.spec.name], tuple(sorted(reads.fields)),
-                               tuple(sorted(reads.decisions)), reads.breakpoints(d, graph))
+                               tuple(sorted(reads.decisions)), days)
     return group
-
-
-def decision_expressions(d: CheckedDecision) -> Iterator[ast.Expr]:
-    """Every expression of a decision: its subject, default, and each rule's when and then."""
-    if d.subject is not None:
-        yield d.subject.collection
-    if d.default is not None:
-        yield d.default
-    for rule in d.rules:
-        if rule.when is not None:
-            yield rule.when
-        if isinstance(rule.then, dict):
-            yield from rule.then.values()
-        elif rule.then is not None:
-            yield rule.then
-
-
-def decision_reads(checked: CheckedBundle, d: CheckedDecision) -> Reads:
-    """What a decision reads, and (`Reads.breakpoints`) the days on which what it can see
-    changes: batch groups rows by it, and the audit tools' exhaustive situation space
-    (pctrules/audit/space.py) enumerates by it."""
-    reads = Reads(checked, [".".join(p) for p, _ in checked.case_schema.leaves()])
-    for e in decision_expressions(d):
-        reads.add(e)
-    return reads
-
-
-class Reads:
-    """What a decision's expressions read: case fields, parameters, decisions, relations (and
-    which way each hop goes), and the kinds of every node value they handle (whose days alive
-    bound what `attr`, `exists` and kind sets give)."""
-
-    def __init__(self, checked: CheckedBundle, leaves: list[str]) -> None:
-        self.checked = checked
-        self.leaves = leaves
-        self.fields: set[str] = set()
-        self.params: set[str] = set()
-        self.decisions: set[str] = set()
-        self.relations: set[str] = set()
-        self.hops: set[tuple[str, bool]] = set()  # (relation, forward)
-        self.kinds: set[str] = set()
-        self.every_relation = False
-
-    def add(self, expr: ast.Expr) -> None:
-        refs, types = self.checked.refs, self.checked.types
-        for node in ast.walk(expr):
-            t = types.get(id(node))
-            if t is not None and is_node(t):
-                self.kinds.update(kinds_of(t))
-            ref = refs.get(id(node))
-            if isinstance(ref, CaseField):
-                key = ".".join(ref.path)
-                # A group of fields (`case.person`) reads every field under it.
-                self.fields.update(k for k in self.leaves
-                                   if k == key or k.startswith(key + "."))
-            elif isinstance(ref, DecisionRef):
-                self.decisions.add(ref.name)
-            elif isinstance(ref, ParamRef):
-                self.params.add(ref.name)
-            elif isinstance(ref, HopRef):
-                self.relations.update(ref.relation.split("|"))
-                self.hops.update((r, ref.forward) for r in ref.relation.split("|"))
-            elif isinstance(ref, KindRef):
-                self.kinds.add(ref.kind)
-            elif isinstance(ref, FunctionRef) and ref.name == "within":
-                self.every_relation = True  # it walks every containment relation
-
-    def breakpoints(self, d: CheckedDecision, graph: OrgGraph) -> list[int]:
-        """The first day of every period in which nothing this decision can see changes."""
-        relations = graph.schema.relations
-        for name in relations if self.every_relation else self.relations:
-            self.kinds.update(relations[name].from_kinds + relations[name].to_kinds)
-        days: set[int] = set()
-        for n in graph.nodes.values():
-            if n.kind in self.kinds:
-                days.update(_bounds(n.valid_from, n.valid_to))
-        for e in graph.edges:
-            if self.every_relation or e.rel in self.relations:
-                days.update(_bounds(e.valid_from, e.valid_to))
-        for eff in (d.spec.effective, *(r.spec.effective for r in d.rules)):
-            days.update(_bounds(getattr(eff, "start", None), getattr(eff, "end", None)))
-        return sorted(days)
-
-
-def _bounds(first: dt.date | None, last: dt.date | None) -> Iterable[int]:
-    """The days on which a validity `first`..`last` (inclusive) starts and stops holding."""
-    if first is not None and first != dt.date.min:
-        yield first.toordinal()
-    if last is not None and last != dt.date.max:
-        yield last.toordinal() + 1
-

@@ -36,9 +36,9 @@ from __future__ import annotations
 
 import datetime as dt
 import operator
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final
 
 from pctrules.language.source import Span
 
@@ -643,75 +643,6 @@ FUNCTIONS: Final = frozenset({
     "count", "any", "all", "sum", "min", "max", "max_by", "min_by", "only", "within", "code",
     "name", "kind", "exists",
 })
-
-
-# -- hit policies ----------------------------------------------------------------------------
-
-
-class Match(NamedTuple):
-    """A rule that matched: its id, its result, and its priority (for `hit: priority`)."""
-
-    rule: str
-    value: object
-    priority: float | None = None
-
-
-class Hit(NamedTuple):
-    """A decision's outcome under its hit policy: the value, the deciding rule ids (in rule
-    order), and 'matched' or 'no-match'."""
-
-    value: object
-    rules: tuple[str, ...]
-    outcome: str
-
-
-NO_MATCH: Final = Hit(None, (), "no-match")
-HIT_POLICIES: Final = ("first", "priority", "unique", "any", "collect")
-
-
-def resolve_hit(policy: str, matches: Sequence[Match]) -> Hit:
-    """Combine the matching rules (in rule order) per DESIGN §4; a conflict is a RuleError
-    naming every rule involved."""
-    if not matches:
-        return NO_MATCH
-    if policy == "first":
-        m = matches[0]
-        return Hit(m.value, (m.rule,), "matched")
-    if policy == "priority":
-        top = max(_priority(m) for m in matches)
-        best = [m for m in matches if _priority(m) == top]
-        if len(best) > 1:
-            raise RuleError(f"rules {_rules(best)} matched with the same priority ({top:g}); "
-                            "hit policy 'priority' needs one highest")
-        return Hit(best[0].value, (best[0].rule,), "matched")
-    if policy == "unique":
-        if len(matches) > 1:
-            raise RuleError(f"rules {_rules(matches)} all matched; hit policy 'unique' allows "
-                            "only one")
-        return Hit(matches[0].value, (matches[0].rule,), "matched")
-    if policy == "any":
-        first = matches[0].value
-        if any(not _same(m.value, first) for m in matches[1:]):
-            shown = ", ".join(f"'{m.rule}' gives {describe(m.value)}" for m in matches)
-            raise RuleError(f"rules {_rules(matches)} matched with different results ({shown}); "
-                            "hit policy 'any' needs them to agree")
-        return Hit(first, tuple(m.rule for m in matches), "matched")
-    if policy == "collect":
-        return Hit(tuple(m.value for m in matches), tuple(m.rule for m in matches), "matched")
-    raise ValueError(f"unknown hit policy '{policy}'")  # the checker rejects these
-
-
-def _priority(m: Match) -> float:
-    return 0.0 if m.priority is None else m.priority
-
-
-def _same(a: object, b: object) -> bool:
-    return a is b or (a is not UNKNOWN and b is not UNKNOWN and type(a) is type(b) and a == b)
-
-
-def _rules(ms: Sequence[Match]) -> str:
-    names = [f"'{m.rule}'" for m in ms]
-    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
 
 
 # -- presentation ----------------------------------------------------------------------------

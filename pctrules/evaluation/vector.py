@@ -9,15 +9,17 @@ once per bundle), and `exists` on the as-of date an interval check on the node's
 
 What the column compiler accepts: case fields, parameters, literals, other decisions, node
 attributes, one-hops (forward or inverse), `is none`, comparisons, `and`/`or`/`not`, `code()`,
-under `hit: first` with a single result per rule. A decision using anything else goes to the
-`fallback` the caller gives (groups.py: its compiled function once per distinct input). A
+under `hit: first` with a single result per rule; the rules that can decide, their effective
+ranges, labels and the default come from the decision's plan (protocol.py), and
+`VectorDecision.evaluate` is the protocol's first hit over a chunk's rows. A decision using
+anything else goes to the `fallback` the caller gives (groups.py: its compiled function once
+per distinct input). A
 RuleError while evaluating a chunk (e.g. comparing text with a number on some rows) makes the
 caller evaluate that chunk case by case, so errors read exactly as the per-case evaluator's.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -26,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pctrules.evaluation import runtime
+from pctrules.evaluation.protocol import Period, plan_decision
 from pctrules.graph.model import OrgGraph
 from pctrules.language import ast
 from pctrules.language.check.refs import (
@@ -242,9 +245,10 @@ class ColumnDecision(Protocol):
     def evaluate(self, f: Frame) -> DecisionCol: ...
 
 
-class Vectoriser:
-    """Compiles decisions of a checked bundle into column functions over one graph; a decision
-    it does not handle goes to `fallback` (groups.py)."""
+class Vectoriser(ast.NodeVisitor):
+    """Compiles decisions of a checked bundle into column functions over one graph (the column
+    backend: one `visit_<Node>` per expression class, each giving a function of a Frame); a
+    decision it does not handle goes to `fallback` (groups.py)."""
 
     def __init__(self, checked: CheckedBundle, graph: OrgGraph,
                  fallback: Callable[[CheckedDecision], ColumnDecision]) -> None:
@@ -277,35 +281,29 @@ class Vectoriser:
     # -- decisions -------------------------------------------------------------------------
 
     def _decision(self, d: CheckedDecision) -> VectorDecision:
-        spec = d.spec
-        if d.subject is not None:
+        plan = plan_decision(d)
+        if plan.subject is not None:
             raise Unsupported("it is evaluated per subject ('for:')")
-        if spec.hit.value != "first":
-            raise Unsupported(f"its hit policy is '{spec.hit.value}'")
+        if plan.hit != "first":
+            raise Unsupported(f"its hit policy is '{plan.hit}'")
         rules: list[VectorRule] = []
-        for rule in d.rules:
+        for rule in plan.rules:  # those that can decide
             if isinstance(rule.then, dict):
                 raise Unsupported("a rule has named results")
             when = None if rule.when is None else self.expr(rule.when)
             then = None if rule.then is None else self.expr(rule.then)
-            eff = _range(rule.spec.effective)
-            rules.append(VectorRule(when, then, eff))
-            if when is None and eff is None:
-                break  # a catch-all: the rules after it never decide
-        default = None if d.default is None else self.expr(d.default)
+            rules.append(VectorRule(when, then, _ordinals(rule.period)))
+        default = None if plan.default is None else self.expr(plan.default)
         # Indexed by rule code - NOT_IN_EFFECT: the three codes below 0 name no rule.
         labels: list[Label] = [(None, None)] * -NOT_IN_EFFECT + [
-            (r.spec.id, r.spec.reason) for r in d.rules[:len(rules)]]
-        return VectorDecision(spec.name, tuple(rules), default, _range(spec.effective),
+            (r.id, r.reason) for r in plan.rules]
+        return VectorDecision(plan.name, tuple(rules), default, _ordinals(plan.period),
                               tuple(labels))
 
     # -- expressions -----------------------------------------------------------------------
 
     def expr(self, node: ast.Expr) -> Compiled:
-        method = getattr(self, f"_{type(node).__name__}", None)
-        if method is None:
-            raise Unsupported(f"columns do not handle '{ast.unparse(node)}'")
-        compiled: Compiled = method(node)
+        compiled: Compiled = self.visit(node)
         if isinstance(node, (ast.Literal, ast.Name)):
             return compiled
 
@@ -318,19 +316,19 @@ class Vectoriser:
             return value
         return memo
 
-    def _Literal(self, node: ast.Literal) -> Compiled:
+    def visit_Literal(self, node: ast.Literal) -> Compiled:
         value = node.value
         return lambda f: const(value, f.n)
 
-    def _Name(self, node: ast.Name) -> Compiled:
-        ref = self.checked.refs.get(id(node))
+    def visit_Name(self, node: ast.Name) -> Compiled:
+        ref = self.checked.refs.get(node.nid)
         if isinstance(ref, DecisionRef):
             name = ref.name
             return lambda f: f.results[name].value
         raise Unsupported(f"columns do not handle '{node.id}'")
 
-    def _Attribute(self, node: ast.Attribute) -> Compiled:
-        ref = self.checked.refs.get(id(node))
+    def visit_Attribute(self, node: ast.Attribute) -> Compiled:
+        ref = self.checked.refs.get(node.nid)
         if isinstance(ref, CaseField):
             key = ".".join(ref.path)
             return lambda f: f.fields[key]
@@ -351,7 +349,7 @@ class Vectoriser:
             return attribute
         raise Unsupported(f"columns do not handle '{ast.unparse(node)}'")
 
-    def _IsNone(self, node: ast.IsNone) -> Compiled:
+    def visit_IsNone(self, node: ast.IsNone) -> Compiled:
         operand = self.expr(node.operand)
         fn = runtime.is_not_none if node.negated else runtime.is_none
         none = self.nodes.none
@@ -364,12 +362,12 @@ class Vectoriser:
             return map1(fn, col)
         return is_none
 
-    def _Compare(self, node: ast.Compare) -> Compiled:
+    def visit_Compare(self, node: ast.Compare) -> Compiled:
         left, right = self.expr(node.left), self.expr(node.right)
         fn = runtime.COMPARE[node.op]
         return lambda f: map2(fn, left(f), right(f))
 
-    def _BoolOp(self, node: ast.BoolOp) -> Compiled:
+    def visit_BoolOp(self, node: ast.BoolOp) -> Compiled:
         operands = [self.expr(o) for o in node.operands]
         combine = np.minimum if node.op == "and" else np.maximum
 
@@ -384,16 +382,25 @@ class Vectoriser:
             return from_truth(t)
         return boolop
 
-    def _Not(self, node: ast.Not) -> Compiled:
+    def visit_Not(self, node: ast.Not) -> Compiled:
         operand = self.expr(node.operand)
         return lambda f: from_truth(TRUE - truth(operand(f)))
 
-    def _Call(self, node: ast.Call) -> Compiled:
-        ref = self.checked.refs.get(id(node))
+    def visit_Call(self, node: ast.Call) -> Compiled:
+        ref = self.checked.refs.get(node.nid)
         if isinstance(ref, FunctionRef) and ref.name == "code" and len(node.args) == 1:
             arg = self.expr(node.args[0])
             return lambda f: map1(runtime.code, arg(f))
         raise Unsupported(f"columns do not handle the function '{node.func}'")
+
+
+    def decline(self, node: ast.Expr) -> Compiled:
+        """A node the columns do not handle: its decision goes to the grouped path."""
+        raise Unsupported(f"columns do not handle '{ast.unparse(node)}'")
+
+    generic_visit = decline
+    visit_ListExpr = visit_BinderCall = visit_Filter = visit_Generator = decline
+    visit_Membership = visit_Arith = visit_Neg = visit_Conditional = decline
 
 
 @dataclass(frozen=True, slots=True)
@@ -459,13 +466,9 @@ def _settled(col: Col) -> Col:
     return col if col.nodes else map1(runtime.settle, col)
 
 
-def _range(eff: object) -> tuple[int, int] | None:
-    """An `effective: {from, to}` range as inclusive ordinals (None when it is open)."""
-    start: dt.date | None = getattr(eff, "start", None)
-    end: dt.date | None = getattr(eff, "end", None)
-    if start is None and end is None:
-        return None
-    return ((start or dt.date.min).toordinal(), (end or dt.date.max).toordinal())
+def _ordinals(period: Period | None) -> tuple[int, int] | None:
+    """An effective range as inclusive ordinals (None when there is none)."""
+    return None if period is None else period.ordinals()
 
 
 def _in_range(on: Ordinals, r: tuple[int, int]) -> npt.NDArray[np.bool_]:

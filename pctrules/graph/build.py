@@ -368,10 +368,7 @@ class _Builder:
         kept = self._cardinality(kept)
         self.g.edges = [Edge(p.from_, p.rel, p.to, p.valid_from, p.valid_to, p.source,
                              p.attributes) for p in kept]
-        hop = self.schema.hop("practice", "pct")
-        self.g._has_register = hop is not None and any(e.rel == hop.relation for e in self.g.edges)
-        self._roll_up_population()
-        self._warn_unnamed_pcts()
+        self._roll_up()
         return self.g
 
     def _edge_ok(self, p: _PendingEdge, rdef: RelationDef, nodes: dict[str, Node]) -> bool:
@@ -436,41 +433,29 @@ class _Builder:
                             last = p
         return [p for p in edges if p.order not in dropped]
 
-    def _roll_up_population(self) -> None:
-        """A PCT's population, when not stated, is the sum of its practices' list sizes over the
-        practices that were part of it on its last day of membership (docs/data-tables.md)."""
-        if self.schema.attribute("pct", "population") is None or not any(
-                "population" in self.g.nodes[c].attributes for c in self.g._by_kind["practice"]):
-            return
-        hop = self.schema.hop("pct", "practices")
-        if hop is None:
-            return
-        idx = self.g.index("pct", "practices")
-        for code in self.g._by_kind["pct"]:
-            n = self.g.nodes[code]
-            if "population" in n.attributes:
+    def _roll_up(self) -> None:
+        """The schema's roll-ups (`rollups:`): a node's attribute, when no table states it, is
+        the sum of an attribute over the nodes a set hop reaches on the last day it reaches any
+        (capped at the node's own last day), counting those that have a value."""
+        for r in self.schema.rollups:
+            if not any(r.sum in self.g.nodes[c].attributes
+                       for hop in (self.schema.hop(r.kind, r.over),) if hop is not None
+                       for k in hop.target_kinds for c in self.g._by_kind.get(k, ())):
                 continue
-            ends = [e.valid_to for e in idx.all_edges(code)]
-            if not ends:
-                continue
-            last = min(max(ends), n.valid_to)
-            sizes = [self.g.nodes[p].attributes.get("population") for p in idx.many(code, last)]
-            known = [s for s in sizes if isinstance(s, int)]
-            if known:
-                n.attributes["population"] = sum(known)
-
-    def _warn_unnamed_pcts(self) -> None:
-        # A PCT-era parent that the bundle does not name is suspicious after 2006-10-01, when the
-        # bundle's map is complete (earlier PCTs are legitimately unnamed).
-        map_start = dt.date(2006, 10, 1)
-        for code in self.g._by_kind.get("pct", ()):
-            n = self.g.nodes[code]
-            if n.name is None and n.valid_to >= map_start:
-                self.diag.add(warning(
-                    "W-data", f"pct '{code}' ({valid_text(n.valid_from, n.valid_to)}) is not "
-                    "known to the bundle", _span_of(self.node_spans.get(code)),
-                    "add it to the bundle's PCT table, or check the imported file for a bad "
-                    "parent code"))
+            idx = self.g.index(r.kind, r.over)
+            for code in self.g._by_kind.get(r.kind, ()):
+                n = self.g.nodes[code]
+                if r.attribute in n.attributes:
+                    continue
+                ends = [e.valid_to for e in idx.all_edges(code)]
+                if not ends:
+                    continue
+                last = min(max(ends), n.valid_to)
+                values = [self.g.nodes[m].attributes.get(r.sum) for m in idx.many(code, last)]
+                known = [v for v in values if isinstance(v, (int, float))
+                         and not isinstance(v, bool)]
+                if known:
+                    n.attributes[r.attribute] = sum(known)
 
 
 def _span_of(at: _At | None) -> Span | None:
@@ -606,9 +591,7 @@ def _load_tables(
                                "wrote it", None, f"re-run 'pctrules import {entry['layout']} FILE "
                                f"--into {path.parent}', or keep hand-made tables in the bundle"))
         b.load_table(table, entry, show(path))
-    g = b.finish()
-    g.diagnostics.extend(g.check_constraints())
-    return g
+    return b.finish()
 
 
 def _data_folder_tables(b: _Builder, data_dir: Path) -> list[_TableToLoad]:

@@ -100,7 +100,6 @@ def graph_to_json(g: OrgGraph) -> bytes:
                    e.source, None if e.attributes is None
                    else {k: _value(v) for k, v in e.attributes.items()}] for e in g.edges],
         "sources": [list(s) for s in g.sources],
-        "register": g.has_register,
         "diagnostics": [_diagnostic(d) for d in g.diagnostics],
     }
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
@@ -134,7 +133,6 @@ def _graph(document: dict[str, Any], schema: OrgSchema) -> OrgGraph:
                     None if attrs is None else {k: _python(v) for k, v in attrs.items()})
                for a, rel, b, vf, vt, source, attrs in document["edges"]]
     g.sources = [(str(what), str(sha)) for what, sha in document["sources"]]
-    g._has_register = bool(document["register"])
     g.diagnostics = Diagnostics(_from_diagnostic(d) for d in document["diagnostics"])
     return g
 

@@ -7,11 +7,11 @@ import hashlib
 import operator
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pctrules.language.diagnostics import Diagnostic, Diagnostics, error
+from pctrules.language.diagnostics import Diagnostics
 from pctrules.language.schema import Hop, OrgSchema
 
 if TYPE_CHECKING:
@@ -198,7 +198,6 @@ class OrgGraph:
         self._kind_cache: dict[tuple[str, dt.date], frozenset[str]] = {}
         self._nx: nx.MultiDiGraph | None = None
         self._digest: str | None = None
-        self._has_register = False
 
     # -- lookups ---------------------------------------------------------------------------
 
@@ -294,10 +293,20 @@ class OrgGraph:
             frontier = nxt
         return False
 
-    @property
-    def has_register(self) -> bool:
-        """Whether any practice memberships (practice → PCT edges) are loaded."""
-        return self._has_register
+    def loaded(self, kind: str) -> bool:
+        """Whether data of a kind is loaded: it has nodes, and when the kind is a register
+        (`register: {relation: …}` in the schema) edges of that relation too (practices known
+        only from a list-size table, without their memberships, cannot be placed)."""
+        if not self._by_kind.get(kind):
+            return False
+        kd = self.schema.kinds.get(kind)
+        relation = kd.register.relation if kd is not None and kd.register is not None else None
+        return relation is None or any(e.rel == relation for e in self.edges)
+
+    def unavailable_kinds(self) -> frozenset[str]:
+        """Kinds whose data is not loaded: a case field naming one cannot be read by a rule
+        (DESIGN §11), e.g. a practice when no practice register was imported."""
+        return frozenset(k for k in self.schema.kinds if not self.loaded(k))
 
     @property
     def digest(self) -> str:
@@ -378,88 +387,5 @@ class OrgGraph:
             frontier = nxt
         return out
 
-    # -- constraints (DESIGN §3.1) ---------------------------------------------------------
-
-    def check_constraints(self) -> Diagnostics:
-        """The PCT era's integrity rules; each violation names the nodes and dates involved."""
-        out = Diagnostics()
-        out.extend(self._pct_under_one_sha())
-        out.extend(self._scg_members_are_sha_pcts())
-        # "at most one PCT per practice" and "at most one lead per cluster" are the cardinalities
-        # `one` / `inverse_one` of the schema, checked (and enforced) as the data loads.
-        return out
-
-    def _pct_under_one_sha(self) -> Iterator[Diagnostic]:
-        if self.schema.hop("pct", "sha") is None:
-            return
-        idx = self.index("pct", "sha")
-        starts = [e.valid_from for e in self.edges if e.rel == idx.hop.relation]
-        if not starts:
-            return
-        # Checked from the start of the SHA map the data describes; earlier PCTs belonged to the
-        # 28 SHAs (2002–2006), which the bundle does not carry.
-        era = min(starts)
-        for code in sorted(self._by_kind.get("pct", ())):
-            n = self.nodes[code]
-            start = max(n.valid_from, era)
-            if start > n.valid_to:
-                continue
-            day = start
-            for e in sorted(idx.all_edges(code), key=lambda e: e.valid_from):
-                if e.valid_to < day:
-                    continue
-                if e.valid_from > day:
-                    yield _constraint(f"pct '{code}' is under no SHA from {day} to "
-                                      f"{e.valid_from - dt.timedelta(days=1)}", "pct-one-sha")
-                if e.valid_to >= n.valid_to:
-                    day = n.valid_to + dt.timedelta(days=1)
-                    break
-                day = e.valid_to + dt.timedelta(days=1)
-            if day <= n.valid_to:
-                yield _constraint(f"pct '{code}' is under no SHA from {day} to "
-                                  f"{day_text(n.valid_to)}", "pct-one-sha")
-
-    def _scg_members_are_sha_pcts(self) -> Iterator[Diagnostic]:
-        needed = (("scg", "members"), ("scg", "sha"), ("sha", "pcts"))
-        if any(self.schema.hop(k, h) is None for k, h in needed):
-            return
-        members, scg_sha, sha_pcts = (self.index(k, h) for k, h in needed)
-        for scg in sorted(self._by_kind.get("scg", ())):
-            n = self.nodes[scg]
-            # The sets can only change where some edge starts or ends: check those days.
-            days = {n.valid_from}
-            for idx, code in ((members, scg), (scg_sha, scg)):
-                for e in idx.all_edges(code):
-                    days.update((e.valid_from, e.valid_to + dt.timedelta(days=1)
-                                 if e.valid_to != OPEN_TO else e.valid_to))
-            for region in {e.to for e in scg_sha.all_edges(scg)}:
-                for e in sha_pcts.all_edges(region):
-                    days.update((e.valid_from, e.valid_to + dt.timedelta(days=1)
-                                 if e.valid_to != OPEN_TO else e.valid_to))
-            reported: set[tuple[str, frozenset[str], frozenset[str]]] = set()
-            for day in sorted(d for d in days if n.alive(d)):
-                sha = scg_sha.one(scg, day)
-                if sha is None:
-                    continue
-                have, want = members.many(scg, day), sha_pcts.many(sha, day)
-                if have != want:
-                    key = (sha, have - want, want - have)
-                    if key in reported:
-                        continue
-                    reported.add(key)
-                    parts = []
-                    if want - have:
-                        parts.append(f"lacks {quoted_codes(want - have)}")
-                    if have - want:
-                        parts.append(f"has {quoted_codes(have - want)}, not of that SHA")
-                    yield _constraint(
-                        f"scg '{scg}' on {day} {' and '.join(parts)}: its members must be "
-                        f"exactly the PCTs of SHA '{sha}'", "scg-members")
-
-
 def quoted_codes(codes: Iterable[str]) -> str:
     return ", ".join(f"'{c}'" for c in sorted(codes))
-
-
-def _constraint(message: str, rule: str) -> Diagnostic:
-    return error("E-constraint", message, None, None, rule)

@@ -4,21 +4,31 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-from collections.abc import Iterator
+import itertools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, ClassVar
 
 from pctrules.language.source import Span
 
 LiteralValue = int | float | str | bool | dt.date | None
 
 
+_NODE_IDS = itertools.count(1)
+
+
 @dataclass(frozen=True)
 class Expr:
     """Base of every expression node. The span is left out of equality so that tests can
-    compare trees parsed from differently laid-out text."""
+    compare trees parsed from differently laid-out text.
+
+    `nid` is the node's own number, given when it is made and kept when it is pickled: the
+    checker's tables (types, refs) are keyed by it, since equal nodes (two rules' `case.n`)
+    must not share an entry and `id()` does not survive a copy to another process."""
 
     span: Span = field(compare=False, repr=False, kw_only=True)
+    nid: int = field(default_factory=lambda: next(_NODE_IDS), init=False, compare=False,
+                     repr=False)
 
 
 @dataclass(frozen=True)
@@ -169,10 +179,6 @@ def walk(node: Expr) -> Iterator[Expr]:
         stack.extend(reversed(list(iter_child_nodes(current))))
 
 
-def find_all(node: Expr, kind: type[Expr]) -> Iterator[Expr]:
-    return (n for n in walk(node) if isinstance(n, kind))
-
-
 def depth(node: Expr) -> int:
     """The number of levels in a tree (a lone literal is 1)."""
     deepest = 0
@@ -184,19 +190,38 @@ def depth(node: Expr) -> int:
     return deepest
 
 
+def node_classes() -> tuple[type[Expr], ...]:
+    """Every kind of expression node: what each backend must handle (a test holds them to it)."""
+    return tuple(c for c in globals().values()
+                 if isinstance(c, type) and issubclass(c, Expr) and c is not Expr)
+
+
 class NodeVisitor:
-    """Calls `visit_<ClassName>` for a node, or `generic_visit` when there is none (jinja's way)."""
+    """Calls `visit_<ClassName>` for a node, or `generic_visit` when there is none (jinja's way),
+    the one dispatch of every pass and backend. The method for each node class is looked up
+    once per visitor class, not per node: the traced evaluator visits every node of every case."""
+
+    _methods: ClassVar[dict[type[Expr], Callable[..., Any]]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._methods = {}
 
     def visit(self, node: Expr, *args: Any, **kwargs: Any) -> Any:
-        method = getattr(self, f"visit_{type(node).__name__}", None)
+        method = self._methods.get(node.__class__)
         if method is None:
-            return self.generic_visit(node, *args, **kwargs)
-        return method(node, *args, **kwargs)
+            method = getattr(type(self), f"visit_{type(node).__name__}", None) or type(
+                self).generic_visit
+            self._methods[node.__class__] = method
+        return method(self, node, *args, **kwargs)
 
     def generic_visit(self, node: Expr, *args: Any, **kwargs: Any) -> Any:
         for child in iter_child_nodes(node):
             self.visit(child, *args, **kwargs)
         return None
+
+
+NodeVisitor._methods = {}
 
 
 # Binding strength of each node kind, for printing parentheses only where they are needed.

@@ -114,10 +114,10 @@ def _placeholder_type(policy: PolicyBundle, schema: OrgSchema, case_schema: Case
     for tree in _trees(checked):
         for node in ast.walk(tree):
             if isinstance(node, ast.Attribute) and node.attr == PLACEHOLDER:
-                t = checked.types.get(id(node.obj))
+                t = checked.type_of(node.obj)
                 if t is None:
                     return None
-                ref = checked.refs.get(id(node.obj))
+                ref = checked.ref(node.obj)
                 return t, CaseField(()) if isinstance(ref, CaseRoot) else ref
     return None
 

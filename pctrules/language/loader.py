@@ -108,6 +108,8 @@ class ConstraintSpec:
     message: str | None
     severity: str  # 'error' or 'warning'
     title: str | None = None
+    check: str = "tests"  # 'tests': on the policy tests' dates; 'data': whenever data loads
+    effective: EffectiveRange | None = None  # the days a 'data' constraint holds on
 
 
 @dataclass(frozen=True)
@@ -470,7 +472,9 @@ class _Reader:
                 out.append(ConstraintSpec(cid, id_node.span, item.span, for_, require,
                                           self.text(item, "message"),
                                           self.text(item, "severity") or "error",
-                                          self.text(item, "title")))
+                                          self.text(item, "title"),
+                                          self.text(item, "check") or "tests",
+                                          self.effective(item, cid)))
         return out
 
 

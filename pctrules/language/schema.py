@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
+from pctrules.caseinput import typed_scalar
 from pctrules.language.diagnostics import Diagnostics, did_you_mean, error
 from pctrules.language.source import Span
 
@@ -41,6 +43,60 @@ class Type:
         text = f"set[{self.base}]" if self.is_set else self.base
         return text + ("?" if self.optional else "")
 
+    def read_text(self, text: str) -> object:
+        """A value of this type written as text (a command-line option, a CSV cell, a REPL
+        `:set`) as a case file would give it: whole numbers, decimals, `true`/`false` and
+        YYYY-MM-DD dates are read, a set's codes are split at commas or spaces, an empty text
+        is absent. Text that does not read is left as it is, for validation (`check_scalar`,
+        `Engine.check_value`) to say what is wrong with it: the one reading of text, wherever
+        it comes from."""
+        if text == "":
+            return None
+        if self.is_set:
+            return [part for part in re.split(r"[\s,]+", text) if part]
+        if self.base == "date" and _ISO_DATE.fullmatch(text):
+            try:
+                return dt.date.fromisoformat(text)
+            except ValueError:
+                return text
+        return typed_scalar(text, self.base)
+
+
+# ASCII digits only: `\d` and `date.fromisoformat` also take other scripts' digits.
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+# What each scalar type expects, as messages say it.
+EXPECTED = {"string": "text", "bool": "true or false", "int": "a whole number",
+            "number": "a number", "date": "a date (YYYY-MM-DD)"}
+
+
+def check_scalar(value: object, base: str) -> tuple[bool, object, str]:
+    """(valid, the value as rules see it, what was expected) for a non-none value of a scalar
+    type; a date may be given as YYYY-MM-DD text. The one check of a scalar value, for case
+    fields and parameters alike."""
+    expected = EXPECTED.get(base, f"a value of type {base}")
+    if base == "date":
+        if isinstance(value, dt.datetime):
+            return False, None, expected
+        if isinstance(value, dt.date):
+            return True, value, expected
+        if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+            try:
+                return True, dt.date.fromisoformat(value), expected
+            except ValueError:
+                return False, None, "a real date (YYYY-MM-DD)"
+        return False, None, expected
+    if base == "string":
+        return isinstance(value, str), value, expected
+    if base == "bool":
+        return isinstance(value, bool), value, expected
+    if base == "int":
+        return isinstance(value, int) and not isinstance(value, bool), value, expected
+    if base == "number":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return ok, value, expected
+    return False, None, expected
+
 
 def parse_type(text: str) -> Type | None:
     """`string|int|number|date|bool|<kind>|set[<kind>]`, with a trailing `?`; None if malformed.
@@ -60,12 +116,38 @@ def parse_type(text: str) -> Type | None:
 
 
 @dataclass(frozen=True)
+class RegisterDef:
+    """A kind whose nodes come from an imported register (a bundle's `register:` on a kind): how
+    messages name it, and what a case code of the kind means when the register is missing or
+    does not hold the code on the day. Without one, a kind's messages are generic."""
+
+    name: str                   # 'practice register': "no practice register is loaded"
+    relation: str | None        # the register is loaded when edges of this relation are
+    unloaded: str               # "… so practice 'X' cannot be placed in a PCT"
+    absent: str                 # "practice 'X' is not in the practice register on …; <absent>"
+    help: str                   # how to load it
+
+
+@dataclass(frozen=True)
 class KindDef:
     """A kind of organisation node (`pct`, `practice`…) and its typed attributes."""
 
     name: str
     title: str
     attributes: dict[str, Type] = field(default_factory=dict)
+    register: RegisterDef | None = None
+
+
+@dataclass(frozen=True)
+class Rollup:
+    """A derived attribute (`rollups:` in the schema): a node's `attribute`, when its data does
+    not state it, is the sum of `sum` over the nodes its hop `over` reaches on the last day the
+    hop reaches any (e.g. a PCT's population: its practices' list sizes)."""
+
+    kind: str
+    attribute: str
+    sum: str
+    over: str
 
 
 @dataclass(frozen=True)
@@ -107,9 +189,11 @@ class Hop:
 class OrgSchema:
     """What the organisation graph may hold: the interface the checker asks about names."""
 
-    def __init__(self, kinds: Mapping[str, KindDef], relations: Mapping[str, RelationDef]) -> None:
+    def __init__(self, kinds: Mapping[str, KindDef], relations: Mapping[str, RelationDef],
+                 rollups: tuple[Rollup, ...] = ()) -> None:
         self.kinds: dict[str, KindDef] = dict(kinds)
         self.relations: dict[str, RelationDef] = dict(relations)
+        self.rollups = rollups
         self._hops: dict[str, dict[str, Hop]] = {k: {} for k in self.kinds}
         for rel in self.relations.values():
             for k in rel.from_kinds:
@@ -172,14 +256,78 @@ class _SchemaBuilder:
             self._error(base, "the 'schema' must be a mapping with 'kinds' and 'relations'")
             return OrgSchema({}, {})
         for key in data:
-            if key not in ("kinds", "relations"):
+            if key not in ("kinds", "relations", "rollups"):
                 self._error((*base, str(key)), f"unknown key '{key}' in 'schema'",
-                            did_you_mean(str(key), ("kinds", "relations")), "E-unknown-key")
+                            did_you_mean(str(key), ("kinds", "relations", "rollups")),
+                            "E-unknown-key")
         kinds = self._kinds(data.get("kinds"), (*base, "kinds"))
         relations = self._relations(data.get("relations") or {}, (*base, "relations"), kinds)
         schema = OrgSchema(kinds, relations)
         self._check_hop_clashes(kinds, relations, base)
-        return schema
+        self._check_registers(schema, base)
+        rollups = self._rollups(data.get("rollups"), (*base, "rollups"), schema)
+        return OrgSchema(kinds, relations, rollups)
+
+    def _register(self, data: object, path: tuple[str, ...], kind: str) -> RegisterDef | None:
+        keys = ("name", "relation", "unloaded", "absent", "help")
+        if not isinstance(data, Mapping):
+            self._error(path, f"the register of kind '{kind}' must be a mapping with "
+                        "'name', 'relation', 'unloaded', 'absent' and 'help'")
+            return None
+        for key in data:
+            if key not in keys:
+                self._error((*path, str(key)), f"unknown key '{key}' in the register of kind "
+                            f"'{kind}'", did_you_mean(str(key), keys), "E-unknown-key")
+        text = {k: str(data[k]) for k in keys if data.get(k) is not None}
+        return RegisterDef(text.get("name", f"{kind} register"), text.get("relation"),
+                           text.get("unloaded", "cannot be looked up"),
+                           text.get("absent", "treated as absent"),
+                           text.get("help", f"import the {kind} register and pass '--data DIR'"))
+
+    def _check_registers(self, schema: OrgSchema, base: tuple[str, ...]) -> None:
+        for kd in schema.kinds.values():
+            reg = kd.register
+            if reg is None or reg.relation is None:
+                continue
+            rel = schema.relations.get(reg.relation)
+            if rel is None or kd.name not in (*rel.from_kinds, *rel.to_kinds):
+                self._error((*base, "kinds", kd.name, "register", "relation"),
+                            f"the register of kind '{kd.name}' names relation "
+                            f"'{reg.relation}', which does not join {kd.name}s",
+                            did_you_mean(reg.relation, schema.relations), "E-unknown-name")
+
+    def _rollups(self, data: object, path: tuple[str, ...], schema: OrgSchema,
+                 ) -> tuple[Rollup, ...]:
+        if data is None:
+            return ()
+        example = "write e.g. '- {attribute: pct.population, sum: population, over: practices}'"
+        if not isinstance(data, list):
+            self._error(path, "'rollups' must be a list", example)
+            return ()
+        out: list[Rollup] = []
+        for k, item in enumerate(data):
+            ipath = (*path, str(k))
+            if not isinstance(item, Mapping) or not {"attribute", "sum", "over"} <= set(item):
+                self._error(ipath, "a roll-up needs 'attribute', 'sum' and 'over'", example,
+                            "E-missing-key")
+                continue
+            kind, _, attr = str(item["attribute"]).partition(".")
+            over, total = str(item["over"]), str(item["sum"])
+            t = schema.attribute(kind, attr)
+            hop = schema.hop(kind, over)
+            if t is None or t.base not in ("int", "number") or t.is_set:
+                self._error((*ipath, "attribute"), f"roll-up attribute '{item['attribute']}' "
+                            "is not a number attribute of a kind",
+                            "write kind.attribute, e.g. pct.population (an int or number)")
+            elif hop is None or hop.one:
+                self._error((*ipath, "over"), f"'{over}' is not a hop from {kind} to a set",
+                            did_you_mean(over, schema.hops(kind)), "E-unknown-name")
+            elif any(schema.attribute(target, total) is None for target in hop.target_kinds):
+                self._error((*ipath, "sum"), f"'{total}' is not an attribute of "
+                            f"{' or '.join(hop.target_kinds)}", None, "E-unknown-attribute")
+            else:
+                out.append(Rollup(kind, attr, total, over))
+        return tuple(out)
 
     def _kinds(self, data: object, path: tuple[str, ...]) -> dict[str, KindDef]:
         if not isinstance(data, Mapping) or not data:
@@ -201,12 +349,15 @@ class _SchemaBuilder:
                 self._error(kpath, f"kind '{name}' must be a mapping with 'title' and 'attributes'")
                 continue
             for key in body:
-                if key not in ("title", "attributes"):
+                if key not in ("title", "attributes", "register"):
                     self._error((*kpath, str(key)), f"unknown key '{key}' in kind '{name}'",
-                                did_you_mean(str(key), ("title", "attributes")), "E-unknown-key")
+                                did_you_mean(str(key), ("title", "attributes", "register")),
+                                "E-unknown-key")
             attrs = self._attributes(body.get("attributes") or {}, (*kpath, "attributes"),
                                      names, f"kind '{name}'")
-            kinds[name] = KindDef(name, str(body.get("title") or name), attrs)
+            register = (self._register(body["register"], (*kpath, "register"), name)
+                        if body.get("register") is not None else None)
+            kinds[name] = KindDef(name, str(body.get("title") or name), attrs, register)
         return kinds
 
     def _attributes(

@@ -133,8 +133,8 @@ def _expression_hover(analysis: Analysis, node: ast.Expr) -> str | None:
     checked = analysis.checked
     if checked is None:
         return None
-    ref = checked.refs.get(id(node))
-    t = checked.types.get(id(node))
+    ref = checked.ref(node)
+    t = checked.type_of(node)
     shown = f"`{t}` ({describe(t)})" if t is not None and not t.base.startswith("<") else \
         (describe(t) if t is not None else "")
     if isinstance(ref, DecisionRef):
@@ -144,7 +144,7 @@ def _expression_hover(analysis: Analysis, node: ast.Expr) -> str | None:
         return f"**function** `{FUNCTIONS.get(ref.name, ref.name)}`" + (
             f"\n\ngives {shown}" if shown else "")
     if isinstance(ref, NodeAttribute) and isinstance(node, ast.Attribute):
-        owner = checked.types.get(id(node.obj))
+        owner = checked.type_of(node.obj)
         kinds = " or ".join(kinds_of(owner)) if owner is not None else "a node"
         return f"**attribute** `{ref.name}` of {kinds}: {shown}"
     if isinstance(ref, HopRef):
@@ -222,7 +222,7 @@ def _expression_definition(analysis: Analysis, node: ast.Expr) -> list[Span]:
     checked = analysis.checked
     if checked is None:
         return []
-    ref = checked.refs.get(id(node))
+    ref = checked.ref(node)
     out: list[Span | None] = []
     if isinstance(ref, DecisionRef):
         d = _decision(analysis, ref.name)
@@ -230,7 +230,7 @@ def _expression_definition(analysis: Analysis, node: ast.Expr) -> list[Span]:
     elif isinstance(ref, HopRef):
         out += [_where(analysis, "schema", "relations", r) for r in ref.relation.split("|")]
     elif isinstance(ref, NodeAttribute) and isinstance(node, ast.Attribute):
-        owner = checked.types.get(id(node.obj))
+        owner = checked.type_of(node.obj)
         out += [_where(analysis, "schema", "kinds", k, "attributes", ref.name)
                 for k in (kinds_of(owner) if owner is not None else ())]
     elif isinstance(ref, CaseField):

@@ -1,4 +1,5 @@
-"""Fixtures for the batch tests: the real practice register, an engine over it, case files."""
+"""Fixtures for the batch tests: a practice register (synthetic, or real), an engine over it,
+case files."""
 
 from __future__ import annotations
 
@@ -25,13 +26,15 @@ def engine(register: Path) -> Engine:
 
 
 @pytest.fixture(scope="session")
-def generator() -> ModuleType:
-    """benchmarks/generate_cases.py, the generator of cases over the real register."""
+def generator(official: Path) -> ModuleType:
+    """benchmarks/generate_cases.py, the generator of cases, drawing them over the register the
+    tests run on (its DATA is the folder of official files: synthetic or real)."""
     spec = importlib.util.spec_from_file_location(
         "generate_cases", REPO / "benchmarks" / "generate_cases.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    module.DATA = official
     return module
 
 

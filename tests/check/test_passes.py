@@ -53,7 +53,7 @@ def test_every_node_of_the_default_bundle_is_typed() -> None:
             roots = [r.when, *(r.then.values() if isinstance(r.then, dict) else [r.then])]
             for root in roots:
                 for node in ast.walk(root) if root is not None else ():
-                    assert checked.types[id(node)] != UNKNOWN, ast.unparse(node)
+                    assert checked.type_of(node) != UNKNOWN, ast.unparse(node)
 
 
 def test_refs_say_what_each_name_is() -> None:
@@ -61,7 +61,7 @@ def test_refs_say_what_each_name_is() -> None:
         "params.emergency_responsibility == 'home' and case.person.practice.pct is not none "
         "and any(p in responsible_pct.practices: p.population > 1)")
     assert [p.code for p in problems] == ["W-unguarded-optional"]
-    refs = {ast.unparse(n): checked.refs[id(n)] for n in _nodes(checked) if id(n) in checked.refs}
+    refs = {ast.unparse(n): checked.ref(n) for n in _nodes(checked) if checked.ref(n) is not None}
     assert refs["case"] == CaseRoot()
     assert refs["case.person.practice"] == CaseField(("person", "practice"))
     assert refs["params.emergency_responsibility"] == ParamRef("emergency_responsibility")

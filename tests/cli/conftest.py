@@ -1,4 +1,4 @@
-"""Fixtures for the CLI tests: the real click group, and the practice register when available."""
+"""Fixtures for the CLI tests: the real click group, and a practice register (synthetic or real)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ import pytest
 from click.testing import CliRunner, Result
 
 from pctrules import cli as cli_module
+from tests import synthetic
+from tests.conftest import DATA
 
-REPO = Path(__file__).resolve().parents[2]
-EPCMEM = REPO.parent / "shared" / "data" / "england" / "ods_epcmem_2019-08-30.csv"
+# The official register's path (tests/expression reads it).
+EPCMEM = DATA / synthetic.EPCMEM
 
 
 @pytest.fixture(scope="session")
@@ -37,11 +39,10 @@ def run(cli: click.Group) -> Run:
 
 
 @pytest.fixture(scope="session")
-def register(cli: click.Group, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data folder with the practice register imported from the official ODS file."""
-    if not EPCMEM.exists():
-        pytest.skip(f"the official ODS epcmem file is not at {EPCMEM}")
+def register(cli: click.Group, official: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data folder with the practice register (synthetic or real) imported through the CLI."""
     into = tmp_path_factory.mktemp("register")
-    result = CliRunner().invoke(cli, ["import", "ods-epcmem", str(EPCMEM), "--into", str(into)])
+    source = official / synthetic.EPCMEM
+    result = CliRunner().invoke(cli, ["import", "ods-epcmem", str(source), "--into", str(into)])
     assert result.exit_code == 0, result.output
     return into

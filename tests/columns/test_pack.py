@@ -52,8 +52,7 @@ def test_cloudpickle_round_trip_of_a_decider(synthetic_data: tuple[Path, list[st
 
 
 def test_cloudpickle_round_trip_of_an_engine(synthetic_data: tuple[Path, list[str]]) -> None:
-    # The checker's tables are keyed by object identity: an engine pickled as its objects came
-    # back broken (a KeyError on evaluation). It travels as its pack instead.
+    # An engine travels as its pack (the bundle and data files, verified when loaded).
     engine = Engine(open_bundle(None, synthetic_data[0]))
     again = cloudpickle.loads(cloudpickle.dumps(engine))
     case = {"id": "c", "date": "2011-09-01", "person": {"practice": synthetic_data[1][0]},

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from pctrules.evaluation import runtime as rt
-from pctrules.evaluation.runtime import UNKNOWN, Match, RuleError
+from pctrules.evaluation.runtime import UNKNOWN, RuleError
 
 T, F, U, N = True, False, UNKNOWN, None
 
@@ -190,46 +190,6 @@ def test_graph_functions_on_none() -> None:
     assert rt.name(g, "5NT") == "Manchester" and rt.name(g, None) is None
     assert rt.kind(g, "5NT") == "pct" and rt.kind(g, None) is None
     assert rt.exists(g, "5NT", DAY) is True and rt.exists(g, None, DAY) is False
-
-
-# -- hit policies -------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(("policy", "matches", "value", "rules"), [
-    ("first", [Match("a", 1), Match("b", 2)], 1, ("a",)),
-    ("priority", [Match("a", 1, 1), Match("b", 2, 5), Match("c", 3, 2)], 2, ("b",)),
-    ("unique", [Match("a", 1)], 1, ("a",)),
-    ("any", [Match("a", "5NT"), Match("b", "5NT")], "5NT", ("a", "b")),
-    ("collect", [Match("a", 1), Match("b", 1), Match("c", 2)], (1, 1, 2), ("a", "b", "c")),
-])
-def test_hit_policies(policy: str, matches: list[Match], value: object,
-                      rules: tuple[str, ...]) -> None:
-    assert rt.resolve_hit(policy, matches) == rt.Hit(value, rules, "matched")
-
-
-@pytest.mark.parametrize("policy", rt.HIT_POLICIES)
-def test_no_match_is_an_outcome_not_none(policy: str) -> None:
-    assert rt.resolve_hit(policy, []) == rt.Hit(None, (), "no-match")
-
-
-@pytest.mark.parametrize(("policy", "matches", "message"), [
-    ("unique", [Match("a", 1), Match("b", 1), Match("c", 2)],
-     "rules 'a', 'b' and 'c' all matched; hit policy 'unique' allows only one"),
-    ("any", [Match("a", "5NT"), Match("b", "5HG")],
-     "rules 'a' and 'b' matched with different results \\('a' gives '5NT', 'b' gives '5HG'\\)"),
-    ("priority", [Match("a", 1, 2), Match("b", 2, 2)], "same priority \\(2\\)"),
-])
-def test_hit_conflicts_name_every_rule(policy: str, matches: list[Match], message: str) -> None:
-    with pytest.raises(RuleError, match=message):
-        rt.resolve_hit(policy, matches)
-
-
-def test_any_tells_one_from_true() -> None:
-    with pytest.raises(RuleError):
-        rt.resolve_hit("any", [Match("a", 1), Match("b", True)])
-
-
-# -- values ---------------------------------------------------------------------------------------
 
 
 def test_unknown_is_one_object_without_a_truth_value() -> None:

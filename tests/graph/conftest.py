@@ -15,13 +15,16 @@ BUNDLE = REPO / "policies" / "england"
 def _real(name: str) -> Path:
     path = DATA / name
     if not path.exists():
-        pytest.skip(f"the official data file '{name}' is not in {DATA}")
+        pytest.skip(f"the official data file '{name}' is not in {DATA}: this test checks "
+                    "facts of the real file itself")
     return path
 
 
 @pytest.fixture(scope="session")
 def real() -> Callable[[str], Path]:
-    """A file of the shared official data by name; the test is skipped when it is absent."""
+    """A file of the shared official data by name, for tests of facts of the real files (row
+    counts, names); the test is skipped when it is absent. Tests that hold on any register use
+    the `official` fixture (synthetic or real) instead."""
     return _real
 
 

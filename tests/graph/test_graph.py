@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pctrules.bundle import open_bundle
 from pctrules.graph.build import load_bundle_graph
 from pctrules.graph.model import EdgeEvidence, OrgGraph
 
@@ -172,7 +173,7 @@ def test_unknown_kind_code_and_column(bundle_copy: Path) -> None:
     assert servise[0].help == "did you mean 'service'?"
 
 
-# -- constraints (DESIGN §3.1) ---------------------------------------------------------------
+# -- constraints (DESIGN §3.1): the bundle's own, with 'check: data' -----------------------------
 
 
 def test_constraint_pct_under_one_sha(bundle_copy: Path) -> None:
@@ -180,12 +181,12 @@ def test_constraint_pct_under_one_sha(bundle_copy: Path) -> None:
     table.write_text("\n".join(line for line in table.read_text().splitlines()
                                if not line.startswith("5QL,")) + "\n"
                      "5QL,Q39,2006-10-01,2009-03-31\n")
-    _, g = load_bundle_graph(bundle_copy)
+    g = open_bundle(bundle_copy).graph
     constraint = [d for d in g.diagnostics if d.code == "E-constraint"]
     assert [(d.rule, d.message) for d in constraint] == [
-        ("pct-one-sha", "pct '5QL' is under no SHA from 2009-04-01 to 2013-03-31"),
-        ("scg-members", "scg 'SCG-Q39' on 2009-04-01 has '5QL', not of that SHA: its members "
-         "must be exactly the PCTs of SHA 'Q39'"),
+        ("pct-one-sha", "a PCT is under no SHA: '5QL' from 2009-04-01 to 2013-03-31"),
+        ("scg-members", "an SCG's members are not exactly the PCTs of its SHA: 'SCG-Q39' from "
+         "2009-04-01 to 2013-03-31"),
     ]
 
 
@@ -193,10 +194,26 @@ def test_constraint_scg_members(bundle_copy: Path) -> None:
     table = bundle_copy / "data" / "scg-members.csv"
     table.write_text("\n".join(line for line in table.read_text().splitlines()
                                if not line.startswith("5NT,")) + "\n")
-    _, g = load_bundle_graph(bundle_copy)
+    g = open_bundle(bundle_copy).graph
     assert [d.message for d in g.diagnostics if d.code == "E-constraint"] == [
-        "scg 'SCG-Q31' on 2007-04-01 lacks '5NT': its members must be exactly the PCTs of "
-        "SHA 'Q31'"]
+        "an SCG's members are not exactly the PCTs of its SHA: 'SCG-Q31' from 2007-04-01 to "
+        "2013-03-31"]
+
+
+def test_a_pct_the_bundle_does_not_name_is_a_warning_from_the_2006_map(
+        bundle_copy: Path) -> None:
+    (bundle_copy / "practices.csv").write_text(
+        '"A81001","5ZZ","W","20050401","20070331","0"\n'
+        '"A81002","5ZY","W","20050401","20060930","0"\n')
+    add_data_entries(bundle_copy, "{path: practices.csv, layout: ods-epcmem}")
+    g = open_bundle(bundle_copy).graph
+    # 5ZY closed before the 2006 map; 5ZZ, on it, is also under no SHA.
+    assert [(d.code, d.rule, d.message) for d in g.diagnostics] == [
+        ("E-constraint", "pct-one-sha", "a PCT is under no SHA: '5ZZ' from 2006-10-01 to "
+         "2007-03-31"),
+        ("W-constraint", "pct-named", "a PCT is not known to the bundle (add it to "
+         "data/pct.csv, or check the imported file for a bad parent code): '5ZZ' from "
+         "2006-10-01 to 2007-03-31")]
 
 
 def test_constraint_one_lead_per_cluster(bundle_copy: Path) -> None:
@@ -220,7 +237,7 @@ def test_bundle_may_name_an_official_file(bundle_copy: Path) -> None:
     add_data_entries(bundle_copy, "{path: practices.csv, layout: ods-epcmem}",
                      "{path: absent.csv, layout: ods-epcmem, optional: true}")
     _, g = load_bundle_graph(bundle_copy)
-    assert g.has_register and g.follow_one("A81001", "pct", D("2011-09-01")) == "5E1"
+    assert g.loaded("practice") and g.follow_one("A81001", "pct", D("2011-09-01")) == "5E1"
     [problem] = g.diagnostics
     assert str(problem.span).endswith("practices.csv:2:4")
     assert problem.message == "join date '2001-04-01' is not a date (YYYYMMDD)"

@@ -1,5 +1,6 @@
 """Importers over arbitrary rows: a clean refusal or a report that adds up, and the same tables
-when run again (rows from the real files, mutated: short rows, bad dates, stray text)."""
+when run again (rows from the official files, synthetic or real, mutated: short rows, bad
+dates, stray text)."""
 
 from __future__ import annotations
 
@@ -14,19 +15,20 @@ from hypothesis import strategies as st
 
 from pctrules.graph.importers.registry import run_import
 from pctrules.language.diagnostics import PctrulesError
+from tests import synthetic
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "england"
 # layout → (official file, whether its first row is a header)
 SAMPLES = {
     "ods-epcmem": ("ods_epcmem_2019-08-30.csv", False),
     "ods-epraccur": ("ods_epraccur_2019.csv", False),
     "nhsbsa-list-size": ("nhsbsa_patient_list_size_2013-04_to_06.csv", True),
     "ons-pco-sha": ("ons_pco12_to_sha12_lookup.csv", True),
+    "nhspd": (synthetic.NHSPD, True),
 }
 
 
-def _lines(name: str, n: int = 40) -> list[list[str]]:
-    with (DATA / name).open(newline="", encoding="utf-8", errors="replace") as f:
+def _lines(path: Path, n: int = 40) -> list[list[str]]:
+    with path.open(newline="", encoding="utf-8", errors="replace") as f:
         return [row for _, row in zip(range(n), csv.reader(f), strict=False)]
 
 
@@ -49,11 +51,13 @@ def _mutate(rows: list[list[str]], has_header: bool) -> st.SearchStrategy[list[l
 
 
 @pytest.mark.parametrize("layout", sorted(SAMPLES))
-def test_any_rows_give_a_clean_refusal_or_a_report_that_adds_up(layout: str) -> None:
+def test_any_rows_give_a_clean_refusal_or_a_report_that_adds_up(layout: str,
+                                                                 official: Path) -> None:
     name, has_header = SAMPLES[layout]
-    if not (DATA / name).exists():
-        pytest.skip(f"{name} is not in {DATA}")
-    rows = _lines(name)
+    if not (official / name).exists():
+        pytest.skip(f"{name} is not in {official}: the real data has no such file; the test "
+                    "ran on the synthetic one")
+    rows = _lines(official / name)
 
     @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
     @given(_mutate(rows, has_header))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -122,3 +124,51 @@ def test_case_schema_problems() -> None:
     ]
     assert diagnostics.errors[0].help == "did you mean 'practice'?"
     assert case.lookup(("id",)) == Type("string")
+
+
+# -- what a bundle declares about its kinds: registers and roll-ups ------------------------------
+
+SMALL = {
+    "kinds": {"pct": {"attributes": {"population": "int?", "label": "string?"}},
+              "practice": {"attributes": {"size": "int?"},
+                           "register": {"name": "practice register", "relation": "part_of",
+                                        "unloaded": "cannot be placed", "absent": "unregistered",
+                                        "help": "import it"}}},
+    "relations": {"part_of": {"from": "practice", "to": "pct", "one": True,
+                              "inverse": "practices", "name": "pct"}},
+    "rollups": [{"attribute": "pct.population", "sum": "size", "over": "practices"}],
+}
+
+
+def test_registers_and_rollups_are_declared() -> None:
+    diagnostics = Diagnostics()
+    org = OrgSchema.from_mapping(SMALL, diagnostics)
+    assert [d.message for d in diagnostics] == []
+    reg = org.kinds["practice"].register
+    assert reg is not None and (reg.name, reg.relation, reg.absent) == (
+        "practice register", "part_of", "unregistered")
+    assert org.kinds["pct"].register is None
+    (rollup,) = org.rollups
+    assert (rollup.kind, rollup.attribute, rollup.sum, rollup.over) == (
+        "pct", "population", "size", "practices")
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda s: s["kinds"]["practice"]["register"].update(relation="part_off"),
+     "the register of kind 'practice' names relation 'part_off', which does not join practices"),
+    (lambda s: s["kinds"]["practice"]["register"].update(colour="red"),
+     "unknown key 'colour' in the register of kind 'practice'"),
+    (lambda s: s["rollups"][0].update(attribute="pct.label"),
+     "roll-up attribute 'pct.label' is not a number attribute of a kind"),
+    (lambda s: s["rollups"][0].update(over="pct"),
+     "'pct' is not a hop from pct to a set"),
+    (lambda s: s["rollups"][0].update(sum="sizes"),
+     "'sizes' is not an attribute of practice"),
+    (lambda s: s["rollups"][0].pop("over"), "a roll-up needs 'attribute', 'sum' and 'over'"),
+])
+def test_bad_declarations_are_diagnostics(change: Any, message: str) -> None:
+    data = copy.deepcopy(SMALL)
+    change(data)
+    diagnostics = Diagnostics()
+    OrgSchema.from_mapping(data, diagnostics)
+    assert [d.message for d in diagnostics] == [message]

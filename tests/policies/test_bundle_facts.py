@@ -212,7 +212,7 @@ def test_partners_of_somerset_and_of_the_care_trusts(graph: OrgGraph) -> None:
 
 # -- prisons (ODS-EPCMEM; needs the register) ---------------------------------------------------
 
-def test_a_prison_health_centre_belongs_to_its_host_pct(register: Path) -> None:
-    _, g = load_bundle_graph(BUNDLE, register)
+def test_a_prison_health_centre_belongs_to_its_host_pct(real_register: Path) -> None:
+    _, g = load_bundle_graph(BUNDLE, real_register)  # facts of the real register itself
     assert g.follow_one("Y00613", "pct", dt.date(2010, 6, 1)) == "5MX"    # HMP Birmingham
     assert g.follow_one("Y02264", "pct", dt.date(2010, 6, 1)) == "5P5"    # HMP High Down

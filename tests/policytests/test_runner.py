@@ -162,7 +162,7 @@ EXPECTED_PROBLEMS = [
     "t.yaml:2:44: error[E-case]",               # residense
     "t.yaml:4:5: error[E-unknown-decision]",    # responsible_pc
     "t.yaml:5:34: error[E-unknown-rule]",       # no-clustr
-    "t.yaml:8:38: error[E-type]",               # elsewhere
+    "t.yaml:8:38: error[E-param]",              # elsewhere
     "t.yaml:10:5: error[E-unknown-decision]",   # comissioner
     "t.yaml:11:41: error[E-unknown-rule]",      # own-pct is commissioner's
 ]

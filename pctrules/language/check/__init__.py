@@ -62,8 +62,8 @@ def check_bundle(
     constraints = tuple(
         CheckedConstraint(
             c.spec,
-            Subject(c.var, c.subject, state.types.get(id(c.var_node), UNKNOWN))
-            if c.var is not None and c.subject is not None else None,
+            Subject(c.var, c.subject, state.types.get(c.var_node.nid, UNKNOWN))
+            if c.var is not None and c.var_node is not None and c.subject is not None else None,
             c.require)
         for c in state.constraints)
     checked = CheckedBundle(bundle, schema, case_schema, decisions, constraints, state.types,
@@ -73,8 +73,8 @@ def check_bundle(
 
 def _checked_decision(state: CheckState, d: DecisionState) -> CheckedDecision:
     subject = None
-    if d.subject_var is not None and d.subject is not None:
+    if d.subject_var is not None and d.subject_var_node is not None and d.subject is not None:
         subject = Subject(d.subject_var, d.subject,
-                          state.types.get(id(d.subject_var_node), UNKNOWN))
+                          state.types.get(d.subject_var_node.nid, UNKNOWN))
     rules = tuple(CheckedRule(r.spec, r.when, r.then) for r in d.rules)
     return CheckedDecision(d.spec, d.output, rules, frozenset(d.depends_on), subject, d.default)

@@ -24,7 +24,7 @@ def _decision_refs(state: CheckState, d: DecisionState) -> Iterator[ast.Name]:
     for root in roots:
         if root is not None:
             for node in ast.walk(root):
-                if isinstance(node, ast.Name) and isinstance(state.refs.get(id(node)),
+                if isinstance(node, ast.Name) and isinstance(state.refs.get(node.nid),
                                                              DecisionRef):
                     yield node
 

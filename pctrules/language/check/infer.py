@@ -81,7 +81,7 @@ class _Typer(ast.NodeVisitor):
             t = t.required()
         if t in (GROUP, PARAMS) and not kwargs.get("path"):
             t = self._not_a_value(node, t, env)
-        self.state.types[id(node)] = t
+        self.state.types[node.nid] = t
         return t
 
     def _not_a_value(self, node: ast.Expr, t: Type, env: _Env) -> Type:
@@ -92,7 +92,7 @@ class _Typer(ast.NodeVisitor):
                                node.span, "use one of them: " + ", ".join(
                                    f"params.{n}" for n in names) if names
                                else "declare parameters under 'parameters:' in bundle.yaml")
-        ref = self.state.refs.get(id(node))
+        ref = self.state.refs.get(node.nid)
         group = self.state.case_schema.lookup(ref.path) if isinstance(ref, CaseField) else (
             self.state.case_schema)
         names = group.names() if isinstance(group, CaseSchema) else []
@@ -175,7 +175,7 @@ class _Typer(ast.NodeVisitor):
         return result
 
     def visit_Name(self, node: ast.Name, env: _Env) -> Type:
-        ref = self.state.refs.get(id(node))
+        ref = self.state.refs.get(node.nid)
         if isinstance(ref, VarRef):
             return env.variables.get(node.id, UNKNOWN)
         if isinstance(ref, CaseRoot):
@@ -203,7 +203,7 @@ class _Typer(ast.NodeVisitor):
                     env, f"unknown parameter '{node.attr}'", node.attr_span,
                     did_you_mean(node.attr, self.state.params)
                     or "declare it under 'parameters:' in bundle.yaml", "E-unknown-name")
-            self.state.refs[id(node)] = ParamRef(node.attr)
+            self.state.refs[node.nid] = ParamRef(node.attr)
             return declared
         if obj.is_set:
             return self._error(
@@ -217,7 +217,7 @@ class _Typer(ast.NodeVisitor):
         return self._node_name(node, obj, env)
 
     def _case_field(self, node: ast.Attribute, env: _Env, owner: str) -> Type:
-        ref = self.state.refs.get(id(node.obj))
+        ref = self.state.refs.get(node.obj.nid)
         path = (*(ref.path if isinstance(ref, CaseField) else ()), node.attr)
         found = self.state.case_schema.lookup(path)
         if found is None:
@@ -229,7 +229,7 @@ class _Typer(ast.NodeVisitor):
                     "the fields are " + ", ".join(names) if names
                     else "declare the case's fields under 'case:' in bundle.yaml"),
                 "E-unknown-attribute")
-        self.state.refs[id(node)] = CaseField(path)
+        self.state.refs[node.nid] = CaseField(path)
         return GROUP if isinstance(found, CaseSchema) else found
 
     def _node_name(self, node: ast.Attribute, obj: Type, env: _Env) -> Type:
@@ -262,7 +262,7 @@ class _Typer(ast.NodeVisitor):
                 return self._error(
                     env, f"attribute '{node.attr}' has different types on "
                     f"{' and '.join(kinds_of(obj))}", node.attr_span)
-            self.state.refs[id(node)] = NodeAttribute(node.attr)
+            self.state.refs[node.nid] = NodeAttribute(node.attr)
             return Type(t.base, t.optional or obj.optional, t.is_set)
         if len({h.one for h in hops}) > 1 or len({h.forward for h in hops}) > 1:
             return self._error(
@@ -270,7 +270,7 @@ class _Typer(ast.NodeVisitor):
                 f"{' or '.join(kinds_of(obj))} and to a set from others", node.attr_span,
                 "narrow the value to one kind first")
         relation = "|".join(dict.fromkeys(h.relation for h in hops))
-        self.state.refs[id(node)] = HopRef(relation, hops[0].forward, hops[0].one, node.attr)
+        self.state.refs[node.nid] = HopRef(relation, hops[0].forward, hops[0].one, node.attr)
         targets = "|".join(dict.fromkeys(k for h in hops for k in h.target_kinds))
         # A `one` hop may find nothing; a set hop from none is the empty set (runtime.py).
         return Type(targets, optional=hops[0].one, is_set=not hops[0].one)
@@ -360,8 +360,8 @@ class _Typer(ast.NodeVisitor):
                 return self._error(
                     env, f"'{node.func}' compares '{arg.id}', which is {describe(attr)}",
                     arg.span, "choose a number, date or text attribute")
-            self.state.types[id(arg)] = attr
-        self.state.refs[id(arg)] = NodeAttribute(arg.id)
+            self.state.types[arg.nid] = attr
+        self.state.refs[arg.nid] = NodeAttribute(arg.id)
         return Type(element.base, optional=True)
 
     def visit_BinderCall(self, node: ast.BinderCall, env: _Env) -> Type:
@@ -522,7 +522,7 @@ def _bind_subject(
         typer._error(env, f"'for' needs a set or an organisation, but "
                      f"{quote(collection)} is {describe(t)}", collection.span,
                      "give a set such as 'responsible_pct.collaboratives'")
-    typer.state.types[id(var)] = element
+    typer.state.types[var.nid] = element
     return element
 
 

@@ -46,7 +46,7 @@ class _Resolver(ast.NodeVisitor):
     def visit_Name(self, node: ast.Name, scope: _Scope) -> None:
         ref = self._lookup(node.id, scope)
         if ref is not None:
-            self.state.refs[id(node)] = ref
+            self.state.refs[node.nid] = ref
             return
         code, message = "E-unknown-name", f"unknown name '{node.id}'"
         help: str | None
@@ -94,7 +94,7 @@ class _Resolver(ast.NodeVisitor):
     def visit_Call(self, node: ast.Call, scope: _Scope) -> None:
         self._function(node.func, node.func_span, scope)
         if node.func in FUNCTIONS:
-            self.state.refs[id(node)] = FunctionRef(node.func)
+            self.state.refs[node.nid] = FunctionRef(node.func)
         for i, arg in enumerate(node.args):
             # max_by(xs, population): the second argument names an attribute, not a value.
             if not (i == 1 and node.func in ("max_by", "min_by") and isinstance(arg, ast.Name)):
@@ -106,7 +106,7 @@ class _Resolver(ast.NodeVisitor):
     def visit_BinderCall(self, node: ast.BinderCall, scope: _Scope) -> None:
         self._function(node.func, node.func_span, scope)
         if node.func in FUNCTIONS:
-            self.state.refs[id(node)] = FunctionRef(node.func)
+            self.state.refs[node.nid] = FunctionRef(node.func)
         self.visit(node.collection, scope)
         self.visit(node.condition, self._bound(node.var, scope))
 
@@ -117,7 +117,7 @@ class _Resolver(ast.NodeVisitor):
     def visit_Generator(self, node: ast.Generator, scope: _Scope) -> None:
         self._function(node.func, node.func_span, scope)
         if node.func in FUNCTIONS:
-            self.state.refs[id(node)] = FunctionRef(node.func)
+            self.state.refs[node.nid] = FunctionRef(node.func)
         self.visit(node.collection, scope)
         self.visit(node.element, self._bound(node.var, scope))
 
@@ -153,7 +153,7 @@ def resolve_names(state: CheckState) -> None:
         resolver.visit(node, scope)
     for d in state.decisions:
         if d.subject_var_node is not None:
-            state.refs[id(d.subject_var_node)] = VarRef(d.subject_var_node.id)
+            state.refs[d.subject_var_node.nid] = VarRef(d.subject_var_node.id)
     for c in state.constraints:
         if c.var_node is not None:
-            state.refs[id(c.var_node)] = VarRef(c.var_node.id)
+            state.refs[c.var_node.nid] = VarRef(c.var_node.id)

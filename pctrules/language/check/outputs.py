@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 def _check_value(
     state: CheckState, node: ast.Expr, target: Type, owner: str, rule: str | None, what: str,
 ) -> None:
-    t = state.types.get(id(node), UNKNOWN)
+    t = state.types.get(node.nid, UNKNOWN)
     if fits(t.required() if t.base != "<none>" else t, target):
         if t.optional and t.base != "<none>" and not target.optional:
             text = ast.unparse(node)

@@ -55,6 +55,9 @@ class CheckedConstraint:
 
 @dataclass(frozen=True)
 class CheckedBundle:
+    """The checker's output: decisions in dependency order, and for each expression node (by
+    its `nid`) its static type and what a name, path or call refers to."""
+
     bundle: PolicyBundle
     schema: OrgSchema
     case_schema: CaseSchema
@@ -65,6 +68,13 @@ class CheckedBundle:
 
     def decision(self, name: str) -> CheckedDecision | None:
         return next((d for d in self.decisions if d.spec.name == name), None)
+
+    def ref(self, node: ast.Expr) -> Ref | None:
+        """What a Name, Attribute or Call refers to (None for other nodes)."""
+        return self.refs.get(node.nid)
+
+    def type_of(self, node: ast.Expr) -> Type | None:
+        return self.types.get(node.nid)
 
 
 # -- the state the passes share -------------------------------------------------------------------
