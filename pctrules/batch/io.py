@@ -12,6 +12,7 @@ must turn the same bytes into the same rows and the same row errors, and are kep
 from __future__ import annotations
 
 import csv
+import itertools
 import io
 import json
 import math
@@ -349,17 +350,35 @@ def _first_cell(line: str) -> str | None:
 def _csv_lines(lines: list[str]) -> tuple[list[list[str]], dict[int, str]]:
     """Each line as one CSV record (the planner made sure no quoted cell spans lines), with
     the rows the csv module refuses and why."""
-    reader = csv.reader(map(_hide_cr, lines))
     rows: list[list[str]] = []
     unreadable: dict[int, str] = {}
-    for i in range(len(lines)):
+    reader, base = csv.reader(map(_hide_cr, lines)), 0
+    for i, line in enumerate(lines):
         try:
-            rows.append(_show_cr(next(reader)))
+            row: list[str] | None = next(reader)
+            problem = None
         except csv.Error as exc:
-            unreadable[i] = _unreadable(exc)
-            first = _first_cell(_hide_cr(lines[i]))
-            rows.append([] if first is None else [first])
+            row, problem = None, _unreadable(exc)
+        if base + reader.line_num != i + 1:
+            # The csv module read a quote the planner counted as closed (`""{","`) as opening
+            # a cell, and ran on into the next lines: this line is read alone, as the planner
+            # cut it, and reading starts again after it.
+            row, problem = _csv_line(line)
+            reader, base = csv.reader(map(_hide_cr, itertools.islice(lines, i + 1, None))), i + 1
+        if row is None:
+            unreadable[i] = problem or ""
+            first = _first_cell(_hide_cr(line))
+            row = [] if first is None else [first]
+        rows.append(_show_cr(row))
     return rows, unreadable
+
+
+def _csv_line(line: str) -> tuple[list[str] | None, str | None]:
+    """One line as one CSV record, or None and why the csv module refuses it."""
+    try:
+        return next(csv.reader((_hide_cr(line),)), []), None
+    except csv.Error as exc:
+        return None, _unreadable(exc)
 
 
 def read_job(path: Path, job: Job) -> bytes:

@@ -127,8 +127,8 @@ INPUTS = {
     "nhspd.csv": (None, "pcd,pcd2,pcds,dointr,doterm,oscty,pct\n"
                         "M1  1AE,M1   1AE,M1 1AE,198001,,E11000001,5NT\n"),
     "etr.csv": (None, _etr()),
-    "case.yaml": (None, "id: c1\ndate: 2011-09-01\nperson: {practice: A80001, residence: "
-                        "E16000141}\n"),
+    # Without the register a practice cannot be placed (exit 6): the tour's case is a resident.
+    "case.yaml": (None, "id: c1\ndate: 2011-09-01\nperson: {residence: E16000141}\n"),
     "cases.csv": (None, "id,date,person.practice,person.residence\n"
                         "c1,2011-09-01,A80001,E16000141\nc2,2011-09-01,,E16000141\n"),
     "cases.yaml": (None, "- {id: c1, date: 2011-09-01, person: {residence: E16000141}}\n"

@@ -189,3 +189,18 @@ def test_a_one_line_record_over_the_limit_keeps_its_id(tmp_path: Path, big_id: b
     got = read_rows(out)
     assert [r["id"] for r in got] == ["a", "case-2" if big_id else "big", "c"]
     assert [r["responsible_pct"] for r in got] == ["5QL", "", "5QL"]
+
+
+def test_a_quote_the_csv_module_reads_as_open_does_not_swallow_the_next_rows(
+        tmp_path: Path) -> None:
+    # Found by the hostile-input campaign: `""x",` holds an even number of quotes, so the
+    # planner cuts the record at its line end, but the csv module reads the last quote as
+    # opening a cell and ran on into the next line (and then out of lines: StopIteration).
+    src, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    src.write_text(HEADER + f'a,{GOOD}\n""x",",{GOOD}\n""\nc,{GOOD}\n', encoding="utf-8")
+    code, stdout, stderr = _batch(src, out)
+    assert code == 6, stdout + stderr
+    got = read_rows(out)
+    assert [r["id"] for r in got] == ["a", 'x"', "case-3", "c"]
+    assert [r["responsible_pct"] for r in got] == ["5QL", "", "", "5QL"]
+    assert got[1]["error"] == "row has 2 fields; the header has 4"

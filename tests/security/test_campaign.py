@@ -46,17 +46,9 @@ EXAMPLES = int(os.environ.get("PCTRULES_CAMPAIGN_EXAMPLES", "40"))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, database=None,
                     suppress_health_check=list(HealthCheck))
 COUNTS: Counter[str] = Counter()
-# Bad runs in other owners' areas that their branches fix (issue 9): tolerated in the normal
-# suite until those fixes are on main, so that it fails only on new problems; the campaign logs
-# them, marked. Remove an entry once its fix has landed (the campaign then counts it as bad).
-KNOWN = [
-    ("batch file", r"UnicodeEncodeError: .* surrogates not allowed", "batchtrust, item 10"),
-    ("batch file", r"new-line character seen in unquoted field", "batchtrust, item 15"),
-    ("case file", r"invalid literal for int\(\)", "batchtrust, item 17"),
-    # Found by the campaign (main and batchtrust alike): a CSV such as '}\n""{","\n""\n'
-    # ends batch/io.py's _csv_lines with a StopIteration.
-    ("batch file", r"StopIteration", "batchtrust, found by the campaign"),
-]
+# Bad runs whose fixes are on their way (owner, issue): tolerated in the normal suite so that it
+# fails only on new problems; the campaign logs them, marked. Empty: every fix has landed.
+KNOWN: list[tuple[str, str, str]] = []
 
 
 @pytest.fixture(scope="module", autouse=True)
