@@ -103,7 +103,9 @@ class CacheFolder:
                     or info.st_mode & 0o022 or info.st_size > LARGEST:
                 return None
             with os.fdopen(os.dup(fd), "rb") as f:
-                data = f.read(LARGEST + 1)
+                # Its size and one byte more (a file that grew since is not read whole, and is
+                # refused by its hash): read(LARGEST) would set aside a gigabyte first.
+                data = f.read(info.st_size + 1)
         except OSError:
             return None
         finally:

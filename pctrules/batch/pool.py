@@ -120,6 +120,11 @@ def _forked(jobs: Iterator[Job], workers: int, write: Write, tally: Tally,
                 p.terminate()
         for p in procs:
             p.join(timeout=5)
+            if p.is_alive():
+                # Terminated before it set its own handlers, it only noted SIGTERM as the
+                # parent's handler does: SIGKILL cannot be noted.
+                p.kill()
+                p.join()
         job_q.close()
         result_q.close()
         job_q.cancel_join_thread()

@@ -11,6 +11,7 @@ import pytest
 from pctrules.bundle import open_bundle
 from pctrules.graph.build import load_bundle_graph
 from pctrules.graph.model import EdgeEvidence, OrgGraph
+from pctrules.language.diagnostics import Diagnostic, PctrulesError
 
 D = dt.date.fromisoformat
 
@@ -176,13 +177,20 @@ def test_unknown_kind_code_and_column(bundle_copy: Path) -> None:
 # -- constraints (DESIGN §3.1): the bundle's own, with 'check: data' -----------------------------
 
 
+def _data_problems(bundle: Path) -> list[Diagnostic]:
+    """The diagnostics of a bundle whose data breaks an error constraint: opening it stops
+    (DESIGN §11), with every problem of the data, warnings too, in order."""
+    with pytest.raises(PctrulesError) as stopped:
+        open_bundle(bundle)
+    return stopped.value.diagnostics
+
+
 def test_constraint_pct_under_one_sha(bundle_copy: Path) -> None:
     table = bundle_copy / "data" / "managed-by.csv"
     table.write_text("\n".join(line for line in table.read_text().splitlines()
                                if not line.startswith("5QL,")) + "\n"
                      "5QL,Q39,2006-10-01,2009-03-31\n")
-    g = open_bundle(bundle_copy).graph
-    constraint = [d for d in g.diagnostics if d.code == "E-constraint"]
+    constraint = [d for d in _data_problems(bundle_copy) if d.code == "E-constraint"]
     assert [(d.rule, d.message) for d in constraint] == [
         ("pct-one-sha", "a PCT is under no SHA: '5QL' from 2009-04-01 to 2013-03-31"),
         ("scg-members", "an SCG's members are not exactly the PCTs of its SHA: 'SCG-Q39' from "
@@ -194,8 +202,7 @@ def test_constraint_scg_members(bundle_copy: Path) -> None:
     table = bundle_copy / "data" / "scg-members.csv"
     table.write_text("\n".join(line for line in table.read_text().splitlines()
                                if not line.startswith("5NT,")) + "\n")
-    g = open_bundle(bundle_copy).graph
-    assert [d.message for d in g.diagnostics if d.code == "E-constraint"] == [
+    assert [d.message for d in _data_problems(bundle_copy) if d.code == "E-constraint"] == [
         "an SCG's members are not exactly the PCTs of its SHA: 'SCG-Q31' from 2007-04-01 to "
         "2013-03-31"]
 
@@ -206,9 +213,8 @@ def test_a_pct_the_bundle_does_not_name_is_a_warning_from_the_2006_map(
         '"A81001","5ZZ","W","20050401","20070331","0"\n'
         '"A81002","5ZY","W","20050401","20060930","0"\n')
     add_data_entries(bundle_copy, "{path: practices.csv, layout: ods-epcmem}")
-    g = open_bundle(bundle_copy).graph
     # 5ZY closed before the 2006 map; 5ZZ, on it, is also under no SHA.
-    assert [(d.code, d.rule, d.message) for d in g.diagnostics] == [
+    assert [(d.code, d.rule, d.message) for d in _data_problems(bundle_copy)] == [
         ("E-constraint", "pct-one-sha", "a PCT is under no SHA: '5ZZ' from 2006-10-01 to "
          "2007-03-31"),
         ("W-constraint", "pct-named", "a PCT is not known to the bundle (add it to "

@@ -148,7 +148,8 @@ BUNDLE_DAMAGE: dict[str, tuple[str, str, str, str, str]] = {
                  "Q30,NHS North East,E18000001,2006-07-32", "data/sha.csv:6:", "is not a date"),
     "dangling": ("data/managed-by.csv", "5NT,Q31", "5NT,Q99", "data/managed-by.csv:",
                  "which no table defines"),
-    "constraint": ("data/managed-by.csv", "5NT,Q31", "5NT,Q30", "error[E-constraint]", "'5NT'"),
+    "constraint": ("data/managed-by.csv", "5NT,Q31", "5NT,Q30", "error[E-constraint]",
+                   "'SCG-Q30'"),
 }
 
 
