@@ -12,8 +12,8 @@ must turn the same bytes into the same rows and the same row errors, and are kep
 from __future__ import annotations
 
 import csv
-import itertools
 import io
+import itertools
 import json
 import math
 import re
