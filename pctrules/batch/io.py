@@ -715,7 +715,12 @@ def nested(paths: Sequence[Path_], values: Sequence[object], blank: bool) -> dic
         if isinstance(given, dict):
             if isinstance(v, dict) and not v:
                 continue  # an empty group: the fields given for it stay
-            raise _clash(p, v, next(q for q in paths if q[:len(p)] == p and q != p))
+            inner = next((q for q in paths if q[:len(p)] == p and q != p), None)
+            if inner is not None:
+                raise _clash(p, v, inner)
+            # No field inside it: the group was given as a value of its own (`{}`), twice.
+            raise FieldClash(f"field '{'.'.join(p)}' is given twice, as {describe(given)} and "
+                             f"{describe(v)}")
         if given is not None and given != v:
             raise FieldClash(f"field '{'.'.join(p)}' is given twice, as {describe(given)} and "
                              f"{describe(v)}")
