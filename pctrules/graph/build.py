@@ -32,6 +32,7 @@ from pctrules.graph.model import (
     valid_text,
 )
 from pctrules.language.diagnostics import (
+    Code,
     Diagnostic,
     Diagnostics,
     PctrulesError,
@@ -115,7 +116,7 @@ class _Builder:
 
     # errors name file, row, column and value
     def _err(self, at: _At, message: str, help: str | None = None) -> None:
-        self.diag.add(error("E-data", message, at.span(), help))
+        self.diag.add(error(Code.DATA, message, at.span(), help))
 
     def _date(self, text: str, column: str, default: dt.date, source: SourceFile, line: int,
               col: int) -> dt.date | None:
@@ -274,7 +275,7 @@ class _Builder:
             # Expected for a register of another date (e.g. practices opened after 2013): one
             # warning, not thousands.
             self.diag.add(warning(
-                "W-data", f"{len(unknown)} rows name a {kind} that no table defines, e.g. "
+                Code.DATA_WARNING, f"{len(unknown)} rows name a {kind} that no table defines, e.g. "
                 f"{quoted_codes(unknown[:3])}; they are not used",
                 self._at(source, 1, ci + 1).span()))
 
@@ -519,19 +520,19 @@ def data_entry_problem(
     path = base / str(entry["path"])
     kind, relation, layout = entry.get("kind"), entry.get("relation"), entry.get("layout")
     if kind is not None and relation is not None:
-        return error("E-data", f"the data entry for '{show(path)}' has both a 'kind' and a "
+        return error(Code.DATA, f"the data entry for '{show(path)}' has both a 'kind' and a "
                      "'relation'", span, "a node table has 'kind', an edge table 'relation'")
     for value, known, what in ((kind, schema.kinds, "kind"),
                                (relation, schema.relations, "relation"),
                                (layout, LAYOUTS, "layout")):
         if value is not None and value not in known:
-            return error("E-data", f"unknown {what} '{value}' for '{show(path)}'", span,
+            return error(Code.DATA, f"unknown {what} '{value}' for '{show(path)}'", span,
                          did_you_mean(str(value), known) or f"use one of {quoted_codes(known)}")
     if path.is_dir():
-        return error("E-data", f"the data file '{show(path)}' is a folder", span,
+        return error(Code.DATA, f"the data file '{show(path)}' is a folder", span,
                      "name a file: 'data:' lists tables, not folders")
     if not path.exists() and not entry.get("optional"):
-        return error("E-data", f"the data file '{show(path)}' does not exist", span,
+        return error(Code.DATA, f"the data file '{show(path)}' does not exist", span,
                      "check 'data:' in bundle.yaml: paths are relative to the bundle folder")
     return None
 
@@ -576,7 +577,7 @@ def _load_tables(
     tables.sort(key=lambda t: bool(t[0].get("merge")))
     for entry, path, small, folder in tables:
         if not path.exists():
-            b.diag.add(error("E-data", f"the data file '{show(path)}' does not exist", None,
+            b.diag.add(error(Code.DATA, f"the data file '{show(path)}' does not exist", None,
                              "re-run 'pctrules import' for its layout"))
             continue
         try:
@@ -587,8 +588,9 @@ def _load_tables(
         if "sha256" in entry and entry["sha256"] != table.sha256:
             # The manifest records what the import wrote; an edited table is no longer the
             # official file it cites, which an audit must know.
-            b.diag.add(warning("W-data", f"'{show(path)}' has changed since 'pctrules import' "
-                               "wrote it", None, f"re-run 'pctrules import {entry['layout']} FILE "
+            b.diag.add(warning(Code.DATA_WARNING,
+                               f"'{show(path)}' has changed since 'pctrules import' wrote it",
+                               None, f"re-run 'pctrules import {entry['layout']} FILE "
                                f"--into {path.parent}', or keep hand-made tables in the bundle"))
         b.load_table(table, entry, show(path))
     return b.finish()
@@ -599,10 +601,10 @@ def _data_folder_tables(b: _Builder, data_dir: Path) -> list[_TableToLoad]:
     it is not such a folder)."""
     fix = f"import tables into it with 'pctrules import LAYOUT FILE --into {data_dir}'"
     if not data_dir.is_dir():
-        b.diag.add(error("E-data", f"the data folder '{data_dir}' does not exist", None, fix))
+        b.diag.add(error(Code.DATA, f"the data folder '{data_dir}' does not exist", None, fix))
         return []
     if not (data_dir / MANIFEST).is_file():
-        b.diag.add(error("E-data", f"the data folder '{data_dir}' holds no imported tables "
+        b.diag.add(error(Code.DATA, f"the data folder '{data_dir}' holds no imported tables "
                          f"('{MANIFEST}' is missing)", None, fix))
         return []
     try:

@@ -20,7 +20,7 @@ from typing import Any
 
 from pctrules import files
 from pctrules.files import Folder, Refused, read_plain
-from pctrules.language.diagnostics import Diagnostic, error
+from pctrules.language.diagnostics import Code, Diagnostic, error
 from pctrules.language.source import SourceFile, Span
 
 MANIFEST = "pctrules-data.json"
@@ -32,7 +32,7 @@ class TableError(ValueError):
     """A file that cannot be read as a table: why, where (1-based line and column), the fix."""
 
     def __init__(self, message: str, line: int = 1, column: int = 1, help: str | None = None,
-                 code: str = "E-data"):
+                 code: Code = Code.DATA):
         super().__init__(message)
         self.message, self.line, self.column, self.help = message, line, column, help
         self.code = code
