@@ -15,8 +15,6 @@ from pctrules.language.diagnostics import Code, Diagnostic
 from pctrules.policytests import Mismatch, TestOutcome, TestRun
 from pctrules.report import node_text, rule_story
 
-REGISTER_NOTE = "needs practice data"
-
 
 def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms"

@@ -459,10 +459,6 @@ class _Builder:
                     n.attributes[r.attribute] = sum(known)
 
 
-def _span_of(at: _At | None) -> Span | None:
-    return at.span() if at is not None else None
-
-
 def _other(p: _PendingEdge, side: str) -> str:
     return p.to if side == "from" else p.from_
 

@@ -224,7 +224,6 @@ class _Block:
     kind: str  # "map" or "seq"
     column: int  # 1-based
     under: str | None  # the key whose value it is
-    last_key: tuple[str, int, int] | None = None  # name, 1-based line and column
 
 
 @dataclass
@@ -272,8 +271,6 @@ def _broken_structure(source: SourceFile, line: int) -> Diagnostic | None:
                 run, moved, key_at = [], False, at
             elif isinstance(token, yaml.ScalarToken) and key_at is not None:
                 last = (str(token.value), *key_at)
-                if stack and stack[-1].kind == "map":
-                    stack[-1].last_key = last
                 if shift is not None and (shift.line, shift.column) == key_at:
                     shift.name = last[0]
                 key_at = None
