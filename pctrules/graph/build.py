@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from pctrules.files import Folder, Refused, check_plain
 from pctrules.graph.importers.tables import (
@@ -43,10 +43,6 @@ from pctrules.language.diagnostics import (
 from pctrules.language.loader import Manifest, load_manifest, path_label
 from pctrules.language.schema import OrgSchema, RelationDef, Type
 from pctrules.language.source import SourceFile, Span
-
-if TYPE_CHECKING:
-    pass  # imported when a command asks for the networkx graph (~60 ms)
-
 
 # -- loading -------------------------------------------------------------------------------
 

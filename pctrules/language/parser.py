@@ -37,8 +37,8 @@ _TRAILING_OPERATOR = re.compile(
 @functools.cache
 def _parser() -> lark.Lark:
     """The LALR parser, built once per grammar and lark version and kept in the user's private
-    cache (privatecache.py) as JSON, not as lark's pickle: building the tables takes ~0.1 s,
-    loading them ~0.01 s, and every command starts here."""
+    cache (privatecache.py) as JSON, not as lark's pickle: loading the tables is many times faster
+    than building them (benchmarks/README.md, "Start-up"), and every command starts here."""
     text = grammar_path().read_text(encoding="utf-8")
     key = hashlib.sha256(
         f"{text}\0{lark.__version__}\0{sys.version}".encode()).hexdigest()[:32]
