@@ -30,6 +30,9 @@ And for results (both evaluators, so the differential test can hold them togethe
 - A `for: g in <expr>` decision whose subject is none does not evaluate its rules: outcome
   'no-match' with the note `no subject: <expr> is none`. A set subject is evaluated per member;
   the value is a mapping from each member's code to its result.
+
+Over 500 lines on purpose: this is the one module that says what every value operation and
+function does, which every backend calls; split, the rules above would be spread again.
 """
 
 from __future__ import annotations

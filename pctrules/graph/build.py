@@ -1,4 +1,8 @@
-"""Graph stage, building: reads the bundle's data tables and imported tables into an OrgGraph."""
+"""Graph stage, building: reads the bundle's data tables and imported tables into an OrgGraph.
+
+Over 500 lines because node tables, edge tables and imported tables are read by one builder
+that shares their positions, date reading and diagnostics, and resolves the edges only once
+every node is known; the checks of `data:` entries use the same paths."""
 
 from __future__ import annotations
 

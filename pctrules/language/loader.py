@@ -1,4 +1,8 @@
-"""Load stage: a bundle folder's YAML files → PolicyBundle, each expression with its position."""
+"""Load stage: a bundle folder's YAML files → PolicyBundle, each expression with its position.
+
+Over 500 lines because one reader (_Reader) turns the manifest and every policy file into
+located specs, sharing its file limits, positions and diagnostics, and the checks that need all
+specs at once (unique ids, priorities, effective ranges) sit beside it."""
 
 from __future__ import annotations
 

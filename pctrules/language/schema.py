@@ -1,4 +1,7 @@
-"""Schema stage: the kinds, attributes and relations a bundle declares, and its case schema."""
+"""Schema stage: the kinds, attributes and relations a bundle declares, and its case schema.
+
+Over 500 lines because the organisation schema and the case schema are built from one manifest
+by one builder, reporting at the manifest's positions, and both are written in `Type`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Checker pass 4: infer the type of every node, resolve attributes and hops, report type errors."""
+"""Checker pass 4: infer the type of every node, resolve attributes and hops, report type errors.
+
+Over 500 lines because the typer has one method per expression node, all sharing its
+environment (bound names, the rule in hand) and the checker's state."""
 
 from __future__ import annotations
 
