@@ -36,7 +36,10 @@ the wanted error); not the outcome, note, the rules of a collect, a decision's o
 the trace, which are not among its columns. A decision whose values it writes as text though
 they are not text (no type the checker can name, as an `expr` case's; a `for:` decision over a
 set, as JSON) is compared as that text: the wanted value, or the value the text is the JSON of.
-Another path is added with `register_path`.
+The corpus declares no `output:`, so path `arrow-typed` runs the Arrow API again with each
+decision's output declared as the checker types its results (where they have one type), for
+the typed columns: integers, decimals, booleans, dates and lists of codes. Another path is
+added with `register_path`.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ from pctrules.evaluation.engine import Case, Engine
 from pctrules.evaluation.runtime import DecisionResult, RuleError, json_value
 from pctrules.language.check.state import CheckedDecision
 from pctrules.language.check.types import is_node
+from pctrules.language.schema import parse_type
 
 HERE = Path(__file__).resolve().parent
 BASE = HERE / "base"
@@ -336,6 +340,48 @@ def arrow(engine: Engine, cases: Sequence[ConformanceCase]) -> list[Observed]:
     return out
 
 
+def arrow_typed(engine: Engine, cases: Sequence[ConformanceCase]) -> list[Observed]:
+    """The Arrow API over the same bundle with each decision's `output:` declared as the
+    checker types its results, where they have one type (the corpus declares none, and an
+    undeclared output is a text column): typed columns, int, float, bool, date and lists."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        return arrow(_declared(engine, Path(folder)), cases)
+
+
+def _declared(engine: Engine, folder: Path) -> Engine:
+    root = folder / engine.bundle.path.name
+    shutil.copytree(engine.bundle.path, root)
+    for d in engine.checked.decisions:
+        output = _one_type(engine, d)
+        if output is None or d.spec.output is not None:
+            continue
+        file = root / Path(d.spec.name_span.source.path).name
+        text = file.read_text(encoding="utf-8")
+        head = f"decision: {d.spec.name}\n"
+        file.write_text(text.replace(head, f"{head}output: {output}\n", 1), encoding="utf-8")
+    return Engine(open_bundle(root))
+
+
+def _one_type(engine: Engine, d: CheckedDecision) -> str | None:
+    """The one type of a decision's results (a rule with no `then` gives true), as `output:`
+    writes it, optional; None when they have several or the checker names none."""
+    found: set[str] = set()
+    results = [r.then for r in d.rules] + ([d.default] if d.default is not None else [])
+    for then in results:
+        if isinstance(then, dict):
+            return None
+        t = engine.checked.type_of(then) if then is not None else None
+        text = "bool" if then is None else str(t).removesuffix("?") if t is not None else "?"
+        if text != "<none>":
+            found.add(text)
+    if len(found) != 1 or "<" in next(iter(found)) or "?" in next(iter(found)):
+        return None
+    output = next(iter(found)) + "?"
+    return output if parse_type(output) is not None else None  # no sets of text or numbers
+
+
 def _shown_as_text(d: CheckedDecision, engine: Engine) -> bool:
     """A text column for values that are not all text or codes (columns.decider.value_type)."""
     import pyarrow as pa
@@ -378,6 +424,7 @@ PATHS: dict[str, Callable[[Engine, Sequence[ConformanceCase]], list[Observed]]] 
     "vector": _columns(_vector_plan),
     "grouped": _columns(_grouped_plan),
     "arrow": arrow,
+    "arrow-typed": arrow_typed,
 }
 
 
