@@ -50,6 +50,9 @@ from pctrules.language.source import SourceFile, Span
 
 # -- loading -------------------------------------------------------------------------------
 
+_TYPE_WORDS = {"int": "a whole number", "number": "a number", "bool": "true or false",
+               "date": "a date"}
+
 
 class _At(NamedTuple):
     """Where a cell of a data table is. Made for every row read (node rows and pending edges
@@ -150,7 +153,8 @@ class _Builder:
                 return True, text.lower() in ("true", "1", "yes")
         except ValueError:
             pass
-        self._err(_At(source, line, col), f"'{text}' in column '{column}' is not a {t.base}")
+        self._err(_At(source, line, col), f"'{text}' in column '{column}' is not "
+                  f"{_TYPE_WORDS.get(t.base, 'a ' + t.base)}")
         return False, None
 
     def load_table(self, table: Table, entry: Mapping[str, Any], label: str) -> None:
@@ -274,9 +278,12 @@ class _Builder:
         if unknown:
             # Expected for a register of another date (e.g. practices opened after 2013): one
             # warning, not thousands.
+            message = (f"1 row names a {kind} that no table defines, {quoted_codes(unknown)}; "
+                       "it is not used" if len(unknown) == 1 else
+                       f"{len(unknown)} rows name a {kind} that no table defines, e.g. "
+                       f"{quoted_codes(unknown[:3])}; they are not used")
             self.diag.add(warning(
-                Code.DATA_WARNING, f"{len(unknown)} rows name a {kind} that no table defines, e.g. "
-                f"{quoted_codes(unknown[:3])}; they are not used",
+                Code.DATA_WARNING, message,
                 self._at(source, 1, ci + 1).span()))
 
     def _edge_table(self, table: Table, relation: object, source: SourceFile, clip: bool) -> None:
