@@ -28,6 +28,7 @@ from pctrules.language.check.types import UNKNOWN, describe
 from pctrules.language.complete import Candidate, complete
 from pctrules.language.diagnostics import (
     CaseError,
+    Code,
     Diagnostic,
     ExitCode,
     PctrulesError,
@@ -137,7 +138,7 @@ class Session:
             fields = [".".join(p) for p, _ in self.case_schema.leaves()]
             problem = "a group of fields, not a field" if isinstance(t, CaseSchema) else \
                 "not a field of the case"
-            raise CaseError(error("E-case", f"'{path}' is {problem}", None,
+            raise CaseError(error(Code.CASE, f"'{path}' is {problem}", None,
                                   did_you_mean(path, fields)
                                   or "the fields are " + ", ".join(f"'{f}'" for f in fields)))
         target: MutableMapping[str, Any] = self.case
@@ -199,7 +200,7 @@ class Session:
         expression = self.check(text)
         if expression.problems or expression.tree is None:
             raise PctrulesError(expression.problems or [error(
-                "E-syntax", "this is not an expression", None)], ExitCode.INVALID_POLICY)
+                Code.SYNTAX, "this is not an expression", None)], ExitCode.INVALID_POLICY)
         b = self.bundle
         bundle = _WithGraph(b.path, expression.checked.bundle, expression.checked,
                             b.diagnostics, b.data_dir, shared=b.graph)

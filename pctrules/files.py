@@ -16,7 +16,7 @@ import stat
 import tempfile
 from pathlib import Path
 
-from pctrules.language.diagnostics import Diagnostic, error
+from pctrules.language.diagnostics import Code, Diagnostic, error
 from pctrules.language.source import Span
 
 TABLE_BYTES = 1 << 30
@@ -31,7 +31,7 @@ _KINDS = ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISCHR, "a device"),
 class Refused(Exception):
     """A file pctrules will not read: what is wrong (`message`) and how to fix it (`help`)."""
 
-    def __init__(self, message: str, help: str, code: str = "E-path") -> None:
+    def __init__(self, message: str, help: str, code: Code = Code.PATH) -> None:
         super().__init__(message)
         self.message, self.help, self.code = message, help, code
 
@@ -162,7 +162,7 @@ def refuse_special(mode: int, name: str) -> None:
 def _refuse_size(size: int, limit: int, name: str) -> None:
     if size > limit:
         raise Refused(f"'{name}' is {size:,} bytes, more than the limit of {limit:,}",
-                      "split it into smaller files", "E-limit")
+                      "split it into smaller files", Code.LIMIT)
 
 
 def _opened_path(fd: int) -> Path | None:

@@ -35,6 +35,7 @@ from pctrules.language.check.state import CheckedBundle
 from pctrules.language.check.types import is_node
 from pctrules.language.diagnostics import (
     CaseError,
+    Code,
     Diagnostic,
     Diagnostics,
     did_you_mean,
@@ -145,7 +146,7 @@ def read_tests(
             diagnostics.add(exc.diagnostic())
             continue
         except OSError as exc:
-            diagnostics.add(error("E-missing-file", f"cannot read '{shown}'", None,
+            diagnostics.add(error(Code.MISSING_FILE, f"cannot read '{shown}'", None,
                                   (exc.strerror or "check the path").lower()))
             continue
         source = decode(data, shown)
@@ -215,7 +216,7 @@ class _TestChecker:
             key = (test.file, test.name)
             if key in names:
                 self.out.add(warning(
-                    "W-duplicate-test", f"the test name '{test.name}' is used twice in this file",
+                    Code.DUPLICATE_TEST, f"the test name '{test.name}' is used twice in this file",
                     test.where, f"the first is at line {names[key].line}; give each test its "
                     "own name so reports can tell them apart"))
             names.setdefault(key, test.where)
@@ -228,7 +229,7 @@ class _TestChecker:
             self.facts(test)
         return self.out
 
-    def add(self, test: PolicyTest, code: str, message: str, span: Span,
+    def add(self, test: PolicyTest, code: Code, message: str, span: Span,
             help: str | None) -> None:
         self.out.add(error(code, f"for test '{test.name}', {message}", span, help))
 
@@ -239,7 +240,7 @@ class _TestChecker:
         for key, wanted in expect.items:
             name = key.value
             if name not in self.rules:
-                self.add(test, "E-unknown-decision", f"unknown decision '{name}'", key.span,
+                self.add(test, Code.UNKNOWN_DECISION, f"unknown decision '{name}'", key.span,
                          did_you_mean(name, self.rules)
                          or "the decisions are " + ", ".join(f"'{d}'" for d in self.rules))
                 continue
@@ -247,11 +248,11 @@ class _TestChecker:
             if isinstance(rule, YScalar) and rule.is_text and rule.value not in self.rules[name]:
                 other = self.owner.get(rule.value)
                 if other is not None:
-                    self.add(test, "E-unknown-rule", f"the rule '{rule.value}' belongs to "
+                    self.add(test, Code.UNKNOWN_RULE, f"the rule '{rule.value}' belongs to "
                              f"decision '{other}', not '{name}'", rule.span,
                              f"expect it under '{other}', or name a rule of '{name}'")
                 else:
-                    self.add(test, "E-unknown-rule", f"decision '{name}' has no rule "
+                    self.add(test, Code.UNKNOWN_RULE, f"decision '{name}' has no rule "
                              f"'{rule.value}'", rule.span,
                              did_you_mean(rule.value, self.rules[name])
                              or "its rules are " + ", ".join(f"'{r}'" for r in self.rules[name]))
@@ -263,28 +264,28 @@ class _TestChecker:
             dotted = ".".join(path)
             t = schema.fields.get(key.value)
             if t is None:
-                self.add(test, "E-case", f"unknown case field '{dotted}'", key.span,
+                self.add(test, Code.CASE, f"unknown case field '{dotted}'", key.span,
                          did_you_mean(key.value, schema.fields)
                          or "the fields here are " + ", ".join(f"'{f}'" for f in schema.names()))
             elif isinstance(t, CaseSchema):
                 if isinstance(value, YMap):
                     self.case(test, value, t, path)
                 elif json_type(value) != "null":
-                    self.add(test, "E-case", f"case field '{dotted}' is a group of fields, "
+                    self.add(test, Code.CASE, f"case field '{dotted}' is a group of fields, "
                              "not a value", value.span,
                              "write it as a mapping, e.g. " + "{" + ", ".join(
                                  f"{f}: …" for f in list(t.fields)[:2]) + "}")
             elif path != ("id",):
                 problem = _value_problem(value, t)
                 if problem is not None:
-                    self.add(test, "E-case", f"case field '{dotted}' must be {problem}",
+                    self.add(test, Code.CASE, f"case field '{dotted}' must be {problem}",
                              value.span, _VALUE_HELP.get(t.base))
 
     def as_of(self, test: PolicyTest) -> None:
         node = test.node.get("as_of")
         if isinstance(node, YScalar) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", node.value) \
                 and test.as_of is None:
-            self.add(test, "E-date", f"'{node.value}' is not a date of the calendar",
+            self.add(test, Code.DATE, f"'{node.value}' is not a date of the calendar",
                      node.span, "check the month and the day")
 
     def parameters(self, test: PolicyTest) -> None:
@@ -294,7 +295,7 @@ class _TestChecker:
         for key, value in params.items:
             spec = self.params.get(key.value)
             if spec is None:
-                self.add(test, "E-unknown-name", f"unknown parameter '{key.value}'", key.span,
+                self.add(test, Code.UNKNOWN_NAME, f"unknown parameter '{key.value}'", key.span,
                          did_you_mean(key.value, self.params)
                          or ("the parameters are " + ", ".join(f"'{p}'" for p in self.params)
                              if self.params else "this bundle has no parameters"))
@@ -312,14 +313,14 @@ class _TestChecker:
             relation, kind = fact.get("relation"), fact.get("kind")
             if isinstance(relation, YScalar):
                 if relation.value not in schema.relations:
-                    self.add(test, "E-unknown-name", f"unknown relation '{relation.value}'",
+                    self.add(test, Code.UNKNOWN_NAME, f"unknown relation '{relation.value}'",
                              relation.span, did_you_mean(relation.value, schema.relations))
             elif isinstance(kind, YScalar):
                 if kind.value not in schema.kinds:
-                    self.add(test, "E-unknown-name", f"unknown kind '{kind.value}'", kind.span,
+                    self.add(test, Code.UNKNOWN_NAME, f"unknown kind '{kind.value}'", kind.span,
                              did_you_mean(kind.value, schema.kinds))
             else:
-                self.add(test, "E-missing-key", "a fact needs 'kind' (a node) or 'relation' "
+                self.add(test, Code.MISSING_KEY, "a fact needs 'kind' (a node) or 'relation' "
                          "(an edge)", fact.span, "write {code: X, kind: pct} or "
                          "{from: A, relation: part_of, to: B}")
 

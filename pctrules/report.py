@@ -251,13 +251,3 @@ def render_case_text(
     return "\n".join(visible(line) for line in lines)
 
 
-def render_cases_html(
-    cases: Sequence[tuple[str | None, dt.date, Mapping[str, runtime.DecisionResult],
-                          Sequence[str]]],
-    graph: NameLookup, *, title: str, bundle: str,
-) -> str:
-    """A single self-contained page (no scripts, no external files) explaining the cases;
-    `pctrules explain --format html` adds their inputs and decision diagram (page.py)."""
-    from pctrules.page import PageCase, render_page
-
-    return render_page([PageCase(*c) for c in cases], graph, title=title, bundle=bundle)

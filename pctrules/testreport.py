@@ -11,11 +11,9 @@ from typing import Any
 
 from pctrules.evaluation.runtime import describe
 from pctrules.graph.model import OrgGraph
-from pctrules.language.diagnostics import Diagnostic
+from pctrules.language.diagnostics import Code, Diagnostic
 from pctrules.policytests import Mismatch, TestOutcome, TestRun
 from pctrules.report import node_text, rule_story
-
-REGISTER_NOTE = "needs practice data"
 
 
 def _ms(seconds: float) -> str:
@@ -206,7 +204,7 @@ def to_junit(run: TestRun, bundle_name: str, diagnostics: Iterable[Diagnostic],
         suite = _suite(root, "bundle")
         case = ET.SubElement(suite, "testcase", name=run.stopped_by, classname="bundle",
                              time="0")
-        ET.SubElement(case, "error", message=run.stopped_by, type="E-bundle").text = \
+        ET.SubElement(case, "error", message=run.stopped_by, type=Code.BUNDLE).text = \
             "\n".join(f"{d.span or ''}: {d.message}" for d in problems)
     _count(root)
     ET.indent(root)

@@ -21,7 +21,7 @@ import html
 import json
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -534,12 +534,3 @@ def render_html(r: Report) -> str:
     return "\n".join(out) + "\n"
 
 
-def transitions_of(pairs: Iterable[Pair], names: Sequence[str]) -> dict[tuple[str, Any, Any], int]:
-    """Counts of (decision, old, new) over decided pairs: what a test compares `diff` with."""
-    counts: dict[tuple[str, Any, Any], int] = {}
-    for _, a, b in pairs:
-        for name in names:
-            if a.get(name) != b.get(name):
-                key = (name, a.get(name), b.get(name))
-                counts[key] = counts.get(key, 0) + 1
-    return counts

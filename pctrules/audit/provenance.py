@@ -14,15 +14,13 @@ from pathlib import Path
 
 from pctrules import __version__
 from pctrules.bundle import Bundle
+from pctrules.graph.importers import tables
 from pctrules.graph.importers.tables import MANIFEST, TableError, manifest_tables, read_manifest
 
 
 def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return "sha256:" + h.hexdigest()
+    """The file's digest as audit records write it, `sha256:<hex>`."""
+    return "sha256:" + tables.sha256_file(path)
 
 
 def policy_digest(bundle: Bundle) -> str:

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from types import TracebackType
 
-from pctrules.language.diagnostics import ExitCode, PctrulesError, error
+from pctrules.language.diagnostics import Code, ExitCode, PctrulesError, error
 
 try:
     import fcntl
@@ -29,7 +29,7 @@ class BatchFileError(PctrulesError):
     """An input or output file that cannot be used, read or written (exit 2)."""
 
     def __init__(self, message: str, help: str | None = None) -> None:
-        super().__init__(error("E-io", message, None, help), ExitCode.USAGE)
+        super().__init__(error(Code.IO, message, None, help), ExitCode.USAGE)
 
 
 _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a pipe (FIFO)"),

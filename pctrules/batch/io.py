@@ -35,7 +35,7 @@ from pctrules.caseinput import (
 )
 from pctrules.evaluation.runtime import describe
 from pctrules.jsonlines import json_text
-from pctrules.language.diagnostics import CaseError, PctrulesError, error
+from pctrules.language.diagnostics import CaseError, Code, PctrulesError, error
 
 FORMATS: Final = ("csv", "jsonl")
 BLOCK_BYTES: Final = 1 << 20
@@ -55,7 +55,7 @@ def detect_format(path: Path, given: str | None) -> str:
 
 def input_error(message: str, help: str | None = None) -> PctrulesError:
     """A whole-input problem (exit 5): nothing is evaluated and no output is written."""
-    return CaseError(error("E-case", message, None, help))
+    return CaseError(error(Code.CASE, message, None, help))
 
 
 # -- planning: byte ranges at record boundaries ------------------------------------------------

@@ -14,6 +14,7 @@ gives them.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -128,6 +129,7 @@ class _FieldTable:
         self.valid: list[bool] = [True]
         self.more: list[int] = [absent]
         self._arrays: tuple[Any, Any] | None = None
+        self._each: dict[str, int] = {}  # entries of values indexed one at a time
 
     def index(self, arr: pa.Array) -> Any:
         """Each row's entry (0 for null); new values are validated and added."""
@@ -138,6 +140,8 @@ class _FieldTable:
             if arr.null_count:
                 out[arr.is_null().to_numpy(zero_copy_only=False)] = 0
             return out
+        if pa.types.is_nested(arr.type):  # a list (a set field): index_in cannot hash it
+            return self._index_each(arr)
         pos = pc.index_in(arr, value_set=self.known)
         if pos.null_count > arr.null_count:  # values not met before (nulls stay null)
             fresh = pc.unique(arr.filter(pc.and_(pos.is_null(), arr.is_valid())))
@@ -150,6 +154,24 @@ class _FieldTable:
             self._arrays = None
             pos = pc.index_in(arr, value_set=self.known)
         return pos.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.intp) + 1
+
+    def _index_each(self, arr: pa.Array) -> Any:
+        """`index` one value at a time, for values Arrow's hash lookup does not take."""
+        out = np.zeros(len(arr), dtype=np.intp)
+        for row, v in enumerate(arr.to_pylist()):
+            if v is None:
+                continue
+            key = json.dumps(v, sort_keys=True, default=str)
+            entry = self._each.get(key)
+            if entry is None:
+                ok, value, more = self.check(v)
+                self.values.append(value)
+                self.valid.append(ok)
+                self.more.append(more)
+                entry = self._each[key] = len(self.values) - 1
+                self._arrays = None
+            out[row] = entry
+        return out
 
     def arrays(self) -> tuple[Any, Any]:
         """Per entry: whether it is valid, and its node id or date ordinal."""

@@ -26,7 +26,7 @@ from pctrules.caseinput import (
     typed_scalar,
     value_problem,
 )
-from pctrules.language.diagnostics import CaseError, error
+from pctrules.language.diagnostics import CaseError, Code, error
 from pctrules.language.schema import CaseSchema, Type
 from pctrules.language.source import SourceFile, Span
 
@@ -73,12 +73,12 @@ def _read(path: str) -> bytes:
         with open(path, "rb") as f:
             return f.read(MAX_CASE_FILE_BYTES + 1)
     except FileNotFoundError:
-        raise CaseError(error("E-case", f"case file '{path}' does not exist")) from None
+        raise CaseError(error(Code.CASE, f"case file '{path}' does not exist")) from None
     except IsADirectoryError:
-        raise CaseError(error("E-case", f"case file '{path}' is a folder")) from None
+        raise CaseError(error(Code.CASE, f"case file '{path}' is a folder")) from None
     except OSError as exc:
         reason = (exc.strerror or str(exc)).lower()
-        raise CaseError(error("E-case", f"case file '{path}' cannot be read: {reason}")) from None
+        raise CaseError(error(Code.CASE, f"case file '{path}' cannot be read: {reason}")) from None
 
 
 _WIDE_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
@@ -88,17 +88,17 @@ _WIDE_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
 def _decode(data: bytes, label: str) -> str:
     if len(data) > MAX_CASE_FILE_BYTES:
         raise CaseError(error(
-            "E-case", f"case file '{label}' is larger than 64 MiB",
+            Code.CASE, f"case file '{label}' is larger than 64 MiB",
             help="evaluate large inputs with 'pctrules batch', which streams them"))
     wide = next((name for bom, name in _WIDE_BOMS if data.startswith(bom)), None)
     if wide is not None:
-        raise CaseError(error("E-case", f"case file '{label}' is {wide} text, not UTF-8",
+        raise CaseError(error(Code.CASE, f"case file '{label}' is {wide} text, not UTF-8",
                               help="save it as UTF-8"))
     try:
         return data.decode("utf-8-sig")  # a byte-order mark is allowed, and dropped
     except UnicodeDecodeError as exc:
         raise CaseError(error(
-            "E-case", f"case file '{label}' is not UTF-8 text (byte {exc.start})",
+            Code.CASE, f"case file '{label}' is not UTF-8 text (byte {exc.start})",
             help="save it as UTF-8")) from None
 
 
@@ -129,28 +129,28 @@ def _parse_json(source: SourceFile) -> object:
     except json.JSONDecodeError as exc:
         at = Span(source, exc.lineno, exc.colno, exc.lineno, exc.colno + 1)
         raise CaseError(error(
-            "E-case", f"case file is not valid JSON: {exc.msg.lower()}", at)) from None
+            Code.CASE, f"case file is not valid JSON: {exc.msg.lower()}", at)) from None
     except RecursionError:
         raise _too_deep(source.path) from None
     except _Refused as exc:
-        raise CaseError(error("E-case", f"case file '{source.path}' is not valid JSON: "
+        raise CaseError(error(Code.CASE, f"case file '{source.path}' is not valid JSON: "
                                         f"{exc}")) from None
     except ValueError:  # an integer of more digits than Python reads
         raise CaseError(error(
-            "E-case", f"case file '{source.path}' holds a number of more than {MAX_DIGITS:,} "
+            Code.CASE, f"case file '{source.path}' holds a number of more than {MAX_DIGITS:,} "
             "digits", help="write an id or a code as text, in quotes")) from None
     if twice:
         raise CaseError(error(
-            "E-case", f"case file '{source.path}' gives key '{twice[0]}' twice in one object",
+            Code.CASE, f"case file '{source.path}' gives key '{twice[0]}' twice in one object",
             help="give each field once; JSON readers disagree on which of the two counts"))
     problem = value_problem(data)
     if problem is not None:
-        raise CaseError(error("E-case", f"in case file '{source.path}', {problem}"))
+        raise CaseError(error(Code.CASE, f"in case file '{source.path}', {problem}"))
     return data
 
 
 def _too_deep(label: str) -> CaseError:
-    return CaseError(error("E-case", f"case file '{label}' nests mappings or lists more than "
+    return CaseError(error(Code.CASE, f"case file '{label}' nests mappings or lists more than "
                                      f"{MAX_NESTING} deep"))
 
 
@@ -197,10 +197,10 @@ def _parse_yaml(source: SourceFile) -> object:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = (exc.problem or exc.context or "malformed YAML").strip()
-        raise CaseError(error("E-case", f"case file is not valid YAML: {problem}",
+        raise CaseError(error(Code.CASE, f"case file is not valid YAML: {problem}",
                               _span(source, mark))) from None
     except yaml.YAMLError as exc:
-        raise CaseError(error("E-case", f"case file is not valid YAML: {_first_line(exc)}")
+        raise CaseError(error(Code.CASE, f"case file is not valid YAML: {_first_line(exc)}")
                         ) from None
     finally:
         if parser is not None:
@@ -226,7 +226,7 @@ class _Builder:
         self.parser = parser
 
     def fail(self, message: str, mark: Any, help: str | None = None) -> CaseError:
-        return CaseError(error("E-case", message, _span(self.source, mark), help))
+        return CaseError(error(Code.CASE, message, _span(self.source, mark), help))
 
     def document(self) -> object:
         get = self.parser.get_event
@@ -341,18 +341,18 @@ def _split(data: object, label: str) -> list[RawCase]:
         items = data["cases"]
         if not isinstance(items, list):
             raise CaseError(error(
-                "E-case", f"'cases' in '{label}' must be a list of cases",
+                Code.CASE, f"'cases' in '{label}' must be a list of cases",
                 help="write 'cases:' followed by one '- id: …' entry per case",
             ))
         cases = [RawCase(item, f"{label}:{i + 1}") for i, item in enumerate(items)]
     elif isinstance(data, list):
         cases = [RawCase(item, f"{label}:{i + 1}") for i, item in enumerate(data)]
     elif data is None or (isinstance(data, _Plain) and data.text in _NULLS):
-        raise CaseError(error("E-case", f"case file '{label}' holds no case"))
+        raise CaseError(error(Code.CASE, f"case file '{label}' holds no case"))
     else:
         return [RawCase(data, label)]
     if not cases:
-        raise CaseError(error("E-case", f"case file '{label}' holds no cases (an empty list)",
+        raise CaseError(error(Code.CASE, f"case file '{label}' holds no cases (an empty list)",
                               help="give at least one case, e.g. '- {id: c1, date: "
                                    "2011-09-01, person: {practice: P84001}}'"))
     return cases

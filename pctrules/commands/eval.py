@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from pctrules.commands.common import as_of_option, bundle_option, data_option, handle_errors
-from pctrules.language.diagnostics import CaseError, error
+from pctrules.language.diagnostics import CaseError, Code, error
 
 EXIT_DECIDED_WITH_ERRORS = 6
 """DESIGN §5: decided, but with errors (the output says which)."""
@@ -81,11 +81,11 @@ def load_case(session: object, case_file: str | None, sets: tuple[str, ...]) -> 
     if case_file is not None:
         cases = read_case_file(case_file, session.case_schema)
         if len(cases) != 1:
-            raise CaseError(error("E-case", f"'{case_file}' holds {len(cases)} cases; eval "
+            raise CaseError(error(Code.CASE, f"'{case_file}' holds {len(cases)} cases; eval "
                                   "takes one", None, "give a file with one case, or use --set"))
         raw = cases[0].data
         if not isinstance(raw, dict):
-            raise CaseError(error("E-case", f"the case in '{case_file}' is not a mapping of "
+            raise CaseError(error(Code.CASE, f"the case in '{case_file}' is not a mapping of "
                                   "fields", None, "write a case as a mapping, e.g. "
                                   "{id: c1, date: 2011-09-01}"))
         session.case = {"id": "expression", **raw}

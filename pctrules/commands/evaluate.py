@@ -98,11 +98,6 @@ def parse_params(engine: Engine, given: Sequence[str]) -> dict[str, object] | No
     return out
 
 
-def load_cases(engine: Engine, paths: Sequence[str]) -> list[Case]:
-    """Every case of the files, validated; every invalid case is reported (exit 5)."""
-    return [case for case, _ in load_raw_cases(engine, paths)]
-
-
 def load_raw_cases(engine: Engine, paths: Sequence[str]) -> list[tuple[Case, object]]:
     """Every case of the files, validated, with its input as the file gave it (an audit record
     hashes it); every invalid case is reported (exit 5)."""

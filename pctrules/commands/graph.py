@@ -20,6 +20,7 @@ from pctrules.files import Refused, write_whole
 from pctrules.graph.build import manifest_graph
 from pctrules.graph.model import Edge, OrgGraph
 from pctrules.language.diagnostics import (
+    Code,
     ExitCode,
     PctrulesError,
     did_you_mean,
@@ -101,18 +102,19 @@ def graph_command(
     if as_of is not None and span is not None and not (
             (span.start or dt.date.min) <= as_of <= (span.end or dt.date.max)):
         click.echo(render_diagnostic(warning(
-            "W-effective-range", f"{as_of} is outside the dates the bundle speaks for ({span})",
+            Code.OUTSIDE_EFFECTIVE_RANGE,
+            f"{as_of} is outside the dates the bundle speaks for ({span})",
             span.span, "the organisation graph holds nothing on it; give '--as-of' a date in "
             "that range")), err=True)
     if focus is not None and graph.kind(focus) is None:
         raise PctrulesError(error(
-            "E-unknown-name", f"unknown organisation '{focus}'", None,
+            Code.UNKNOWN_NAME, f"unknown organisation '{focus}'", None,
             _suggest(focus, graph.nodes) or "give an organisation code such as '5NT' (a PCT) "
             "or 'Q31' (an SHA); import the practice register with 'pctrules import "
             "ods-epcmem' for practice codes"), ExitCode.USAGE)
     if fmt in ("svg", "png", "dot") and focus is None and as_of is None:
         raise PctrulesError(error(
-            "E-usage", f"a '{fmt}' drawing of every organisation at every date is unreadable",
+            Code.USAGE, f"a '{fmt}' drawing of every organisation at every date is unreadable",
             None, "add '--focus CODE' and '--as-of DATE'"), ExitCode.USAGE)
     if fmt == "summary":
         text = (tree(graph, focus, depth, as_of) if focus
@@ -153,11 +155,11 @@ def _write(output: Path, data: bytes) -> None:
         write_whole(output, data)
     except Refused as exc:
         raise PctrulesError(error(
-            "E-usage", exc.message, None, "'--output' names a file to write whole, or '-' for "
+            Code.USAGE, exc.message, None, "'--output' names a file to write whole, or '-' for "
             "standard output; a device or pipe is never replaced"), ExitCode.USAGE) from None
     except OSError as exc:
         raise PctrulesError(error(
-            "E-usage", f"cannot write '{output}': {(exc.strerror or str(exc)).lower()}", None,
+            Code.USAGE, f"cannot write '{output}': {(exc.strerror or str(exc)).lower()}", None,
             "give '--output' a file in a folder that exists and can be written to"),
             ExitCode.USAGE) from None
 
@@ -165,12 +167,12 @@ def _write(output: Path, data: bytes) -> None:
 def _draw(dot_text: str, fmt: str, output: Path | None, default: str) -> None:
     dot = shutil.which("dot")
     if dot is None:
-        raise PctrulesError(error("E-usage", "cannot draw a picture: Graphviz 'dot' is not "
+        raise PctrulesError(error(Code.USAGE, "cannot draw a picture: Graphviz 'dot' is not "
                                   "installed", None, GRAPHVIZ_HELP), ExitCode.USAGE)
     done = subprocess.run([dot, f"-T{fmt}"], input=dot_text.encode("utf-8"),
                           capture_output=True, check=False)
     if done.returncode != 0:
-        raise PctrulesError(error("E-usage", "Graphviz 'dot' failed: "
+        raise PctrulesError(error(Code.USAGE, "Graphviz 'dot' failed: "
                                   f"'{done.stderr.decode(errors='replace').strip()}'",
                                   None, "check the Graphviz installation, or write "
                                   "'--format dot' and render it elsewhere"), ExitCode.USAGE)

@@ -17,7 +17,7 @@ from pctrules.graph.build import manifest_graph
 from pctrules.graph.importers.tables import TableError, read_manifest
 from pctrules.graph.model import OrgGraph
 from pctrules.graph.population import Report, Row, groupings, population
-from pctrules.language.diagnostics import ExitCode, PctrulesError, error
+from pctrules.language.diagnostics import Code, ExitCode, PctrulesError, error
 from pctrules.language.loader import load_manifest
 from pctrules.resources import default_bundle_path
 
@@ -63,12 +63,12 @@ def population_command(bundle: Path | None, data_dir: Path | None, as_of: dt.dat
     choices = groupings(graph)
     if by not in choices:
         raise PctrulesError(error(
-            "E-usage", f"cannot group by '{by}'", None,
+            Code.USAGE, f"cannot group by '{by}'", None,
             f"use one of {', '.join(repr(c) for c in choices)}"), ExitCode.USAGE)
     source = _list_size_source(data_dir)
     if source is None or not graph.loaded("practice"):
         raise PctrulesError(error(
-            "E-data", "registered patients need the practice register and its list sizes", None,
+            Code.DATA, "registered patients need the practice register and its list sizes", None,
             "import them into a data folder: 'pctrules import ods-epcmem FILE --into DIR' and "
             "'pctrules import nhsbsa-list-size FILE --into DIR', then add '--data DIR'"),
             ExitCode.USAGE)

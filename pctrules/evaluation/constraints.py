@@ -20,7 +20,7 @@ from pctrules.evaluation.reads import Reads
 from pctrules.evaluation.runtime import EvalContext, RuleError
 from pctrules.graph.model import OrgGraph, day_text
 from pctrules.language.check.state import CheckedBundle, CheckedConstraint
-from pctrules.language.diagnostics import Diagnostic, Diagnostics, error, warning
+from pctrules.language.diagnostics import Code, Diagnostic, Diagnostics, error, warning
 
 
 def data_constraint_problems(checked: CheckedBundle, graph: OrgGraph) -> Diagnostics:
@@ -65,7 +65,7 @@ def _problems(checked: CheckedBundle, graph: OrgGraph, constraint: CheckedConstr
         try:
             subjects = constraint_violations(checked, constraint, ctx)
         except RuleError as exc:
-            yield error("E-constraint", f"constraint '{spec.id}' fails on {first}: "
+            yield error(Code.CONSTRAINT, f"constraint '{spec.id}' fails on {first}: "
                         f"{exc.message}", exc.span, None, spec.id)
             return
         for code in subjects:
@@ -76,7 +76,7 @@ def _problems(checked: CheckedBundle, graph: OrgGraph, constraint: CheckedConstr
                 runs.append((first, last))
     what = spec.message or spec.title or f"constraint '{spec.id}' does not hold"
     make = warning if spec.severity == "warning" else error
-    code = "W-constraint" if spec.severity == "warning" else "E-constraint"
+    code = Code.CONSTRAINT_WARNING if spec.severity == "warning" else Code.CONSTRAINT
     for subject, runs in sorted(failing.items()):
         for first, last in runs:
             yield make(code, f"{what}: '{subject}' from {first} to {day_text(last)}", None,

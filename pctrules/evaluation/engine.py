@@ -25,7 +25,7 @@ from pctrules.evaluation.runtime import (
 )
 from pctrules.jsonlines import one_line
 from pctrules.language.check.types import is_node, kinds_of
-from pctrules.language.diagnostics import CaseError, Diagnostic, did_you_mean, error
+from pctrules.language.diagnostics import CaseError, Code, Diagnostic, did_you_mean, error
 from pctrules.language.schema import CaseSchema, KindDef, Type, check_scalar
 
 if TYPE_CHECKING:
@@ -169,7 +169,7 @@ class Engine:
         the field, the value and what was expected (every problem of the case, not the first)."""
         if not isinstance(raw, Mapping):
             raise CaseError(error(
-                "E-case", f"case {index} is {_what(raw)}, not a mapping of fields", None,
+                Code.CASE, f"case {index} is {_what(raw)}, not a mapping of fields", None,
                 "write a case as a mapping, e.g. {id: c1, date: 2011-09-01, person: "
                 "{practice: P84001}}"))
         raw_id = raw.get("id")
@@ -208,7 +208,7 @@ class Engine:
                 # The suggestion goes in the message too: batch output keeps messages only.
                 hint = did_you_mean(dotted, [".".join((*prefix, f)) for f in schema.fields])
                 problems.append(error(
-                    "E-case", f"for case '{case_id}', unknown field '{dotted}' (given "
+                    Code.CASE, f"for case '{case_id}', unknown field '{dotted}' (given "
                     f"{describe(value)})" + (f"; {hint}" if hint else ""), None,
                     hint or "the fields are " + ", ".join(f"'{f}'" for f in schema.names())))
             elif isinstance(t, CaseSchema):
@@ -270,7 +270,7 @@ class Engine:
         on = as_of or c.date
         if on is None:
             raise CaseError(error(
-                "E-case", f"for case '{c.id}', there is no date to evaluate on", None,
+                Code.CASE, f"for case '{c.id}', there is no date to evaluate on", None,
                 "give the case a 'date', or pass --as-of YYYY-MM-DD"))
         plan = self._plans.get(decisions if decisions is None or decisions.__class__ is tuple
                                else tuple(decisions))
@@ -392,7 +392,7 @@ class Engine:
                 hint = did_you_mean(name, self.params) or (
                     "the parameters are " + ", ".join(f"'{k}'" for k in sorted(self.params))
                     if self.params else "this bundle has no parameters")
-                problems.append(error("E-param", f"unknown parameter '{name}'", None, hint))
+                problems.append(error(Code.PARAM, f"unknown parameter '{name}'", None, hint))
                 continue
             converted, problem = check_parameter(spec, value)
             if problem is not None:
@@ -455,18 +455,18 @@ def check_parameter(spec: ParameterSpec, value: object) -> tuple[object, Diagnos
         value = Type(spec.type).read_text(value)
     ok, converted, expected = check_scalar(value, spec.type)
     if not ok:
-        return None, error("E-param", f"parameter '{spec.name}' is {describe(value)}, but must "
+        return None, error(Code.PARAM, f"parameter '{spec.name}' is {describe(value)}, but must "
                            f"be {expected}", None, _help(expected))
     if spec.choices is not None and converted not in spec.choices:
         choices = ", ".join(f"'{c}'" for c in spec.choices)
         hint = did_you_mean(str(converted), [str(c) for c in spec.choices])
-        return None, error("E-param", f"parameter '{spec.name}' must be one of {choices}, not "
+        return None, error(Code.PARAM, f"parameter '{spec.name}' must be one of {choices}, not "
                            f"{describe(converted)}", None, hint or f"use one of {choices}")
     return converted, None
 
 
 def _case_error(case_id: str, field_name: str, value: object, expected: str) -> Diagnostic:
-    return error("E-case", f"for case '{case_id}', field '{field_name}' is {describe(value)}, "
+    return error(Code.CASE, f"for case '{case_id}', field '{field_name}' is {describe(value)}, "
                  f"but must be {expected}", None, _help(expected))
 
 

@@ -39,7 +39,7 @@ from pctrules.evaluation.runtime import (
     settle,
 )
 from pctrules.language import ast
-from pctrules.language.check.state import CheckedBundle, CheckedDecision, CheckedRule, Subject
+from pctrules.language.check.state import CheckedDecision, CheckedRule, Subject
 from pctrules.language.source import Span
 
 if TYPE_CHECKING:
@@ -249,11 +249,6 @@ def plan_decision(d: CheckedDecision) -> DecisionPlan:
     return DecisionPlan(spec.name, spec.title, spec.hit.value, Period.of(spec.effective), rules,
                         decisive, d.default, d.subject, d.depends_on, spec.name_span, d,
                         {r.id: r for r in rules})
-
-
-def plan_bundle(checked: CheckedBundle) -> tuple[DecisionPlan, ...]:
-    """Every decision's plan, in dependency order."""
-    return tuple(plan_decision(d) for d in checked.decisions)
 
 
 def _rule_plan(decision: str, number: int, r: CheckedRule) -> RulePlan:

@@ -30,13 +30,16 @@ And for results (both evaluators, so the differential test can hold them togethe
 - A `for: g in <expr>` decision whose subject is none does not evaluate its rules: outcome
   'no-match' with the note `no subject: <expr> is none`. A set subject is evaluated per member;
   the value is a mapping from each member's code to its result.
+
+Over 500 lines on purpose: this is the one module that says what every value operation and
+function does, which every backend calls; split, the rules above would be spread again.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import operator
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
@@ -98,28 +101,6 @@ def settle(v: object) -> object:
 
 def not_(a: object) -> object:
     return False if a is True else True if a is False else UNKNOWN
-
-
-def and_(*operands: object) -> object:
-    """Three-valued `and` of operands already evaluated (evaluators stop at the first false)."""
-    result: object = True
-    for a in operands:
-        if a is False:
-            return False
-        if a is not True:
-            result = UNKNOWN
-    return result
-
-
-def or_(*operands: object) -> object:
-    """Three-valued `or` of operands already evaluated (evaluators stop at the first true)."""
-    result: object = False
-    for a in operands:
-        if a is True:
-            return True
-        if a is not False:
-            result = UNKNOWN
-    return result
 
 
 def and_lazy(operands: Iterable[Callable[[], object]]) -> object:
@@ -697,11 +678,4 @@ def json_value(v: object, unknown: object = None) -> object:
         return {str(k): json_value(x, unknown) for k, x in v.items()}
     raise TypeError(f"no JSON form for {type(v).__name__}")
 
-
-def iter_codes(v: object) -> Iterator[str]:
-    """The node codes a value holds (a code, or a set's members), in order."""
-    if isinstance(v, str):
-        yield v
-    elif isinstance(v, (frozenset, set)):
-        yield from members(v)
 

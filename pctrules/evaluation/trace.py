@@ -14,9 +14,6 @@ Outcome = Literal["matched", "not-matched", "unknown", "skipped", "error"]
 """How one rule fared: matched; its condition was false; its condition was unknown (an
 operator met none); not evaluated because an earlier rule decided; or it raised an error."""
 
-OUTCOMES: tuple[Outcome, ...] = ("matched", "not-matched", "unknown", "skipped", "error")
-
-
 @dataclass(frozen=True)
 class Evidence(EdgeEvidence):
     """One graph edge a rule traversed, with its validity and the data row it came from.
@@ -145,9 +142,6 @@ class DecisionTrace:
         if self.subjects:
             out["subjects"] = [s.to_dict() for s in self.subjects]
         return out
-
-    def outcome_of(self, rule: str) -> RuleOutcome | None:
-        return next((r for r in self.rules if r.rule == rule), None)
 
     def evidence(self) -> Iterable[Evidence]:
         """Every edge the decision's rules traversed, each once, in the order first met."""

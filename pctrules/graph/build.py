@@ -1,4 +1,8 @@
-"""Graph stage, building: reads the bundle's data tables and imported tables into an OrgGraph."""
+"""Graph stage, building: reads the bundle's data tables and imported tables into an OrgGraph.
+
+Over 500 lines because node tables, edge tables and imported tables are read by one builder
+that shares their positions, date reading and diagnostics, and resolves the edges only once
+every node is known; the checks of `data:` entries use the same paths."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from pctrules.files import Folder, Refused, check_plain
 from pctrules.graph.importers.tables import (
@@ -32,6 +36,7 @@ from pctrules.graph.model import (
     valid_text,
 )
 from pctrules.language.diagnostics import (
+    Code,
     Diagnostic,
     Diagnostics,
     PctrulesError,
@@ -43,11 +48,10 @@ from pctrules.language.loader import Manifest, load_manifest, path_label
 from pctrules.language.schema import OrgSchema, RelationDef, Type
 from pctrules.language.source import SourceFile, Span
 
-if TYPE_CHECKING:
-    pass  # imported when a command asks for the networkx graph (~60 ms)
-
-
 # -- loading -------------------------------------------------------------------------------
+
+_TYPE_WORDS = {"int": "a whole number", "number": "a number", "bool": "true or false",
+               "date": "a date"}
 
 
 class _At(NamedTuple):
@@ -115,7 +119,7 @@ class _Builder:
 
     # errors name file, row, column and value
     def _err(self, at: _At, message: str, help: str | None = None) -> None:
-        self.diag.add(error("E-data", message, at.span(), help))
+        self.diag.add(error(Code.DATA, message, at.span(), help))
 
     def _date(self, text: str, column: str, default: dt.date, source: SourceFile, line: int,
               col: int) -> dt.date | None:
@@ -149,7 +153,8 @@ class _Builder:
                 return True, text.lower() in ("true", "1", "yes")
         except ValueError:
             pass
-        self._err(_At(source, line, col), f"'{text}' in column '{column}' is not a {t.base}")
+        self._err(_At(source, line, col), f"'{text}' in column '{column}' is not "
+                  f"{_TYPE_WORDS.get(t.base, 'a ' + t.base)}")
         return False, None
 
     def load_table(self, table: Table, entry: Mapping[str, Any], label: str) -> None:
@@ -273,9 +278,12 @@ class _Builder:
         if unknown:
             # Expected for a register of another date (e.g. practices opened after 2013): one
             # warning, not thousands.
+            message = (f"1 row names a {kind} that no table defines, {quoted_codes(unknown)}; "
+                       "it is not used" if len(unknown) == 1 else
+                       f"{len(unknown)} rows name a {kind} that no table defines, e.g. "
+                       f"{quoted_codes(unknown[:3])}; they are not used")
             self.diag.add(warning(
-                "W-data", f"{len(unknown)} rows name a {kind} that no table defines, e.g. "
-                f"{quoted_codes(unknown[:3])}; they are not used",
+                Code.DATA_WARNING, message,
                 self._at(source, 1, ci + 1).span()))
 
     def _edge_table(self, table: Table, relation: object, source: SourceFile, clip: bool) -> None:
@@ -458,10 +466,6 @@ class _Builder:
                     n.attributes[r.attribute] = sum(known)
 
 
-def _span_of(at: _At | None) -> Span | None:
-    return at.span() if at is not None else None
-
-
 def _other(p: _PendingEdge, side: str) -> str:
     return p.to if side == "from" else p.from_
 
@@ -519,19 +523,19 @@ def data_entry_problem(
     path = base / str(entry["path"])
     kind, relation, layout = entry.get("kind"), entry.get("relation"), entry.get("layout")
     if kind is not None and relation is not None:
-        return error("E-data", f"the data entry for '{show(path)}' has both a 'kind' and a "
+        return error(Code.DATA, f"the data entry for '{show(path)}' has both a 'kind' and a "
                      "'relation'", span, "a node table has 'kind', an edge table 'relation'")
     for value, known, what in ((kind, schema.kinds, "kind"),
                                (relation, schema.relations, "relation"),
                                (layout, LAYOUTS, "layout")):
         if value is not None and value not in known:
-            return error("E-data", f"unknown {what} '{value}' for '{show(path)}'", span,
+            return error(Code.DATA, f"unknown {what} '{value}' for '{show(path)}'", span,
                          did_you_mean(str(value), known) or f"use one of {quoted_codes(known)}")
     if path.is_dir():
-        return error("E-data", f"the data file '{show(path)}' is a folder", span,
+        return error(Code.DATA, f"the data file '{show(path)}' is a folder", span,
                      "name a file: 'data:' lists tables, not folders")
     if not path.exists() and not entry.get("optional"):
-        return error("E-data", f"the data file '{show(path)}' does not exist", span,
+        return error(Code.DATA, f"the data file '{show(path)}' does not exist", span,
                      "check 'data:' in bundle.yaml: paths are relative to the bundle folder")
     return None
 
@@ -576,7 +580,7 @@ def _load_tables(
     tables.sort(key=lambda t: bool(t[0].get("merge")))
     for entry, path, small, folder in tables:
         if not path.exists():
-            b.diag.add(error("E-data", f"the data file '{show(path)}' does not exist", None,
+            b.diag.add(error(Code.DATA, f"the data file '{show(path)}' does not exist", None,
                              "re-run 'pctrules import' for its layout"))
             continue
         try:
@@ -587,8 +591,9 @@ def _load_tables(
         if "sha256" in entry and entry["sha256"] != table.sha256:
             # The manifest records what the import wrote; an edited table is no longer the
             # official file it cites, which an audit must know.
-            b.diag.add(warning("W-data", f"'{show(path)}' has changed since 'pctrules import' "
-                               "wrote it", None, f"re-run 'pctrules import {entry['layout']} FILE "
+            b.diag.add(warning(Code.DATA_WARNING,
+                               f"'{show(path)}' has changed since 'pctrules import' wrote it",
+                               None, f"re-run 'pctrules import {entry['layout']} FILE "
                                f"--into {path.parent}', or keep hand-made tables in the bundle"))
         b.load_table(table, entry, show(path))
     return b.finish()
@@ -599,10 +604,10 @@ def _data_folder_tables(b: _Builder, data_dir: Path) -> list[_TableToLoad]:
     it is not such a folder)."""
     fix = f"import tables into it with 'pctrules import LAYOUT FILE --into {data_dir}'"
     if not data_dir.is_dir():
-        b.diag.add(error("E-data", f"the data folder '{data_dir}' does not exist", None, fix))
+        b.diag.add(error(Code.DATA, f"the data folder '{data_dir}' does not exist", None, fix))
         return []
     if not (data_dir / MANIFEST).is_file():
-        b.diag.add(error("E-data", f"the data folder '{data_dir}' holds no imported tables "
+        b.diag.add(error(Code.DATA, f"the data folder '{data_dir}' holds no imported tables "
                          f"('{MANIFEST}' is missing)", None, fix))
         return []
     try:

@@ -15,7 +15,9 @@ from pctrules.language.diagnostics import Diagnostics
 from pctrules.language.schema import Hop, OrgSchema
 
 if TYPE_CHECKING:
-    import networkx as nx  # imported when a command asks for the networkx graph (~60 ms)
+    # imported only when a command asks for the networkx graph: its import is a large part
+    # of a start-up (benchmarks/README.md, "Start-up")
+    import networkx as nx
 
 
 OPEN_FROM = dt.date.min

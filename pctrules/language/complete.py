@@ -111,7 +111,7 @@ def _placeholder_type(policy: PolicyBundle, schema: OrgSchema, case_schema: Case
     substitute = EmbeddedText.standalone(source, text.source.path)
     bundle = with_text(policy, text, substitute)
     checked, _ = check_bundle(bundle, schema, case_schema)
-    for tree in _trees(checked):
+    for tree in expression_trees(checked):
         for node in ast.walk(tree):
             if isinstance(node, ast.Attribute) and node.attr == PLACEHOLDER:
                 t = checked.type_of(node.obj)
@@ -122,7 +122,9 @@ def _placeholder_type(policy: PolicyBundle, schema: OrgSchema, case_schema: Case
     return None
 
 
-def _trees(checked: object) -> Iterator[ast.Expr]:
+def expression_trees(checked: object) -> Iterator[ast.Expr]:
+    """Every checked expression of a CheckedBundle: subjects, defaults, conditions, results,
+    constraints (what completion and the language server search by position)."""
     from pctrules.language.check.state import CheckedBundle
 
     assert isinstance(checked, CheckedBundle)

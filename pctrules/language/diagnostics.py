@@ -24,6 +24,53 @@ class ExitCode(enum.IntEnum):
     DRIFT = 7  # replay found drift, diff found changes (with --exit-code)
 
 
+class Code(enum.StrEnum):
+    """Every diagnostic code. The text (`E-…` an error, `W-…` a warning) is what users see and
+    what JSON carries; docs/diagnostics.md documents each with an example and its fix."""
+
+    # Reading files and folders
+    PATH = "E-path"  # a file that may not be read: outside its folder, a link out, a device, a pipe
+    MISSING_FILE = "E-missing-file"  # a file the bundle or a command names is missing or unreadable
+    LIMIT = "E-limit"  # a file, document or expression over one of the documented size limits
+    IO = "E-io"  # batch input or output that cannot be read or written (a folder, a full disk)
+    # YAML and the policy files' structure
+    YAML = "E-yaml"  # not YAML: bad syntax, not UTF-8, a duplicate key, a tab in indentation
+    LINE_SEPARATOR = "W-line-separator"  # a character YAML reads as a line break that editors hide
+    UNKNOWN_KEY = "E-unknown-key"  # a key the file's schema does not know
+    MISSING_KEY = "E-missing-key"  # a key the file's schema requires is absent
+    IGNORED_KEY = "W-ignored-key"  # a key with no effect where it is (priority, not under priority)
+    TYPE = "E-type"  # a value of the wrong type or shape, or an expression of the wrong type
+    DATE = "E-date"  # a date that is not a date of the calendar
+    HIT_POLICY = "E-hit-policy"  # a decision's 'hit:' is not first, unique, priority or collect
+    # Expressions and rules
+    SYNTAX = "E-syntax"  # an expression the grammar cannot parse
+    UNKNOWN_NAME = "E-unknown-name"  # a name, kind, relation or organisation that is not defined
+    UNKNOWN_ATTRIBUTE = "E-unknown-attribute"  # a case field, attribute or hop that does not exist
+    UNKNOWN_DECISION = "E-unknown-decision"  # a decision that the bundle does not define
+    UNKNOWN_FUNCTION = "E-unknown-function"  # a function that the language does not have
+    UNKNOWN_RULE = "E-unknown-rule"  # a policy test expects a rule its decision does not have
+    UNGUARDED_OPTIONAL = "W-unguarded-optional"  # a value that may be none, used without a guard
+    DUPLICATE_RULE = "E-duplicate-rule"  # two rules (or two constraints) with the same id
+    DUPLICATE_DECISION = "E-duplicate-decision"  # two decisions with the same name
+    DUPLICATE_TEST = "W-duplicate-test"  # two policy tests in one file with the same name
+    UNREACHABLE_RULE = "W-unreachable-rule"  # under 'hit: first', a rule after a catch-all
+    UNIQUE_OVERLAP = "W-unique-overlap"  # under 'hit: unique', rules that match the same cases
+    PRIORITY_TIE = "E-priority-tie"  # under 'hit: priority', two rules with the same priority
+    EFFECTIVE_RANGE = "E-effective-range"  # an effective range empty or outside the bundle's
+    OUTSIDE_EFFECTIVE_RANGE = "W-effective-range"  # a date outside the dates the bundle speaks for
+    DECISION_CYCLE = "E-decision-cycle"  # a decision that depends on itself
+    BUNDLE = "E-bundle"  # (JUnit report) the bundle did not load, so no policy test ran
+    # Data and constraints
+    DATA = "E-data"  # a data table or imported file that cannot be read or does not fit its layout
+    DATA_WARNING = "W-data"  # data that is read but partly unused (unknown nodes, a changed file)
+    CONSTRAINT = "E-constraint"  # a constraint of the bundle that the data violates
+    CONSTRAINT_WARNING = "W-constraint"  # a warning-severity constraint that the data violates
+    # Cases, parameters and commands
+    CASE = "E-case"  # a case that does not fit the bundle's case schema
+    PARAM = "E-param"  # an unknown parameter, or a value it cannot take
+    USAGE = "E-usage"  # a command-line option or combination that cannot be used
+
+
 class Severity(enum.Enum):
     ERROR = "error"
     WARNING = "warning"
@@ -35,11 +82,15 @@ class Diagnostic:
     """One problem: what is wrong (`message`), how to fix it (`help`), and where (`span`)."""
 
     severity: Severity
-    code: str
+    code: Code
     message: str
     span: Span | None = None
     help: str | None = None
     rule: str | None = None
+
+    def __post_init__(self) -> None:
+        # A code is one of Code's, even from text (a schema's x-code): an unknown one fails here.
+        object.__setattr__(self, "code", Code(self.code))
 
     @property
     def is_error(self) -> bool:
@@ -53,7 +104,7 @@ class Diagnostic:
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {
             "severity": self.severity.value,
-            "code": self.code,
+            "code": self.code.value,
             "message": self.message,
             "help": self.help,
             "rule": self.rule,
@@ -71,14 +122,14 @@ class Diagnostic:
 
 
 def error(
-    code: str, message: str, span: Span | None = None, help: str | None = None,
+    code: Code, message: str, span: Span | None = None, help: str | None = None,
     rule: str | None = None,
 ) -> Diagnostic:
     return Diagnostic(Severity.ERROR, code, message, span, help, rule)
 
 
 def warning(
-    code: str, message: str, span: Span | None = None, help: str | None = None,
+    code: Code, message: str, span: Span | None = None, help: str | None = None,
     rule: str | None = None,
 ) -> Diagnostic:
     return Diagnostic(Severity.WARNING, code, message, span, help, rule)

@@ -1,4 +1,8 @@
-"""Load stage: a bundle folder's YAML files → PolicyBundle, each expression with its position."""
+"""Load stage: a bundle folder's YAML files → PolicyBundle, each expression with its position.
+
+Over 500 lines because one reader (_Reader) turns the manifest and every policy file into
+located specs, sharing its file limits, positions and diagnostics, and the checks that need all
+specs at once (unique ids, priorities, effective ranges) sit beside it."""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from pctrules.files import Folder, Refused, check_plain
-from pctrules.language.diagnostics import Diagnostic, Diagnostics, error, warning
+from pctrules.language.diagnostics import Code, Diagnostic, Diagnostics, error, warning
 from pctrules.language.source import EmbeddedText, SourceFile, Span
 from pctrules.language.yamlsource.compose import LIMITS, Limits, LineIndex, decode, read_yaml
 from pctrules.language.yamlsource.nodes import (
@@ -241,12 +245,12 @@ class _Reader:
                 check_plain(self.folder.inside(path, shown), shown)
                 data = self.read_bytes(path)
         except Refused as exc:
-            if exc.code == "E-limit":  # where the file starts, as for any other limit
+            if exc.code == Code.LIMIT:  # where the file starts, as for any other limit
                 where = Span(SourceFile(shown, ""), 1, 1, 1, 2)
             self.diagnostics.add(exc.diagnostic(where))
             return None
         except OSError as exc:
-            self.diagnostics.add(error("E-missing-file", f"cannot read '{shown}'", None,
+            self.diagnostics.add(error(Code.MISSING_FILE, f"cannot read '{shown}'", None,
                                        _lower(exc.strerror or "check the path")))
             return None
         source = decode(data, shown, self.limits)
@@ -288,7 +292,7 @@ class _Reader:
         if len(node.value) > self.limits.expression:
             prefix = f"for rule '{rule}', " if rule else ""
             self.diagnostics.add(error(
-                "E-limit", f"{prefix}the expression for '{key}' is {len(node.value)} characters "
+                Code.LIMIT, f"{prefix}the expression for '{key}' is {len(node.value)} characters "
                 f"long, more than the limit of {self.limits.expression}", node.span,
                 "split it into smaller decisions", rule))
             return None
@@ -309,7 +313,7 @@ class _Reader:
         found = EffectiveRange(ends[0], ends[1], span)
         if found.start and found.end and found.start > found.end:
             self.diagnostics.add(error(
-                "E-effective-range", _rule_prefix(rule) + f"the effective range starts "
+                Code.EFFECTIVE_RANGE, _rule_prefix(rule) + f"the effective range starts "
                 f"({found.start}) after it ends ({found.end})", span,
                 "swap 'from' and 'to'", rule))
             return None
@@ -322,7 +326,7 @@ class _Reader:
         try:
             return date.fromisoformat(node.value)
         except ValueError:
-            self.diagnostics.add(error("E-date", _rule_prefix(rule) + f"'{node.value}' is not "
+            self.diagnostics.add(error(Code.DATE, _rule_prefix(rule) + f"'{node.value}' is not "
                                        "a date of the calendar", node.span,
                                        "check the month and the day", rule))
             return None
@@ -606,7 +610,7 @@ def _read_manifest(reader: _Reader) -> Manifest | None:
     else:
         problem, fix = (f"the manifest '{reader.show(manifest_path)}' does not exist",
                         "a bundle is a folder with a 'bundle.yaml' manifest")
-    reader.diagnostics.add(error("E-missing-file", problem, None, fix))
+    reader.diagnostics.add(error(Code.MISSING_FILE, problem, None, fix))
     return None
 
 
@@ -681,7 +685,7 @@ def _expand(reader: _Reader, name: str, key: str, where: Span | None) -> list[Pa
         return []
     if path.exists():
         return [path]  # read() refuses what is not a plain file
-    reader.diagnostics.add(error("E-missing-file", f"the file '{name}' listed under '{key}' "
+    reader.diagnostics.add(error(Code.MISSING_FILE, f"the file '{name}' listed under '{key}' "
                                  "does not exist", where, "check the path: it is relative to "
                                  "the bundle folder"))
     return []
@@ -700,7 +704,7 @@ def check_unique_ids(
     for d in decisions:
         for r in d.rules:
             if r.id in seen:
-                yield error("E-duplicate-rule", f"the rule id '{r.id}' is used twice",
+                yield error(Code.DUPLICATE_RULE, f"the rule id '{r.id}' is used twice",
                             r.id_span, f"the first is at {seen[r.id]}; rule ids must be unique "
                             "in the bundle", r.id)
             else:
@@ -708,14 +712,14 @@ def check_unique_ids(
     names: dict[str, Span] = {}
     for d in decisions:
         if d.name in names:
-            yield error("E-duplicate-decision", f"the decision '{d.name}' is defined twice",
+            yield error(Code.DUPLICATE_DECISION, f"the decision '{d.name}' is defined twice",
                         d.name_span, f"the first is at {names[d.name]}; rename one")
         else:
             names[d.name] = d.name_span
     ids: dict[str, Span] = {}
     for c in constraints:
         if c.id in ids:
-            yield error("E-duplicate-rule", f"the constraint id '{c.id}' is used twice",
+            yield error(Code.DUPLICATE_RULE, f"the constraint id '{c.id}' is used twice",
                         c.id_span, f"the first is at {ids[c.id]}; constraint ids must be unique")
         else:
             ids[c.id] = c.id_span
@@ -729,19 +733,19 @@ def check_priorities(
         if d.hit.value != "priority":
             for r in d.rules:
                 if r.priority is not None:
-                    yield warning("W-ignored-key", f"for rule '{r.id}', 'priority' has no "
+                    yield warning(Code.IGNORED_KEY, f"for rule '{r.id}', 'priority' has no "
                                   f"effect under 'hit: {d.hit.value}'", r.priority.span,
                                   "remove it, or set 'hit: priority' on the decision", r.id)
             continue
         first: dict[int, RuleSpec] = {}
         for r in d.rules:
             if r.priority is None:
-                yield error("E-missing-key", f"for rule '{r.id}', 'priority' is missing under "
+                yield error(Code.MISSING_KEY, f"for rule '{r.id}', 'priority' is missing under "
                             "'hit: priority'", r.id_span, "add 'priority: N'; the highest "
                             "priority among the matching rules wins", r.id)
             elif r.priority.value in first:
                 other = first[r.priority.value]
-                yield error("E-priority-tie", f"for rule '{r.id}', priority {r.priority.value} "
+                yield error(Code.PRIORITY_TIE, f"for rule '{r.id}', priority {r.priority.value} "
                             f"is also the priority of rule '{other.id}'", r.priority.span,
                             f"'{other.id}' is at {other.priority.span if other.priority else ''}"
                             "; give each rule its own priority", r.id)
@@ -756,7 +760,7 @@ def check_effective_ranges(
     outer = manifest.effective
     for d in decisions:
         if d.effective and outer and not d.effective.intersects(outer):
-            yield error("E-effective-range", f"the decision's effective dates ({d.effective}) "
+            yield error(Code.EFFECTIVE_RANGE, f"the decision's effective dates ({d.effective}) "
                         f"never fall within the bundle's ({outer})", d.effective.span,
                         "correct the dates, or the bundle's 'effective:'")
         for r in d.rules:
@@ -764,7 +768,7 @@ def check_effective_ranges(
                 continue
             for what, other in (("decision's", d.effective), ("bundle's", outer)):
                 if other and not r.effective.intersects(other):
-                    yield error("E-effective-range", f"for rule '{r.id}', the effective dates "
+                    yield error(Code.EFFECTIVE_RANGE, f"for rule '{r.id}', the effective dates "
                                 f"({r.effective}) never fall within the {what} ({other})",
                                 r.effective.span, "the rule could never apply; correct its "
                                 "dates", r.id)

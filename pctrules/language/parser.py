@@ -19,7 +19,7 @@ from lark.grammar import Rule
 from lark.lexer import TerminalDef
 
 from pctrules.language import ast
-from pctrules.language.diagnostics import Diagnostic, error
+from pctrules.language.diagnostics import Code, Diagnostic, error
 from pctrules.language.source import EmbeddedText, Span
 from pctrules.privatecache import CacheFolder
 from pctrules.resources import grammar_path
@@ -37,8 +37,8 @@ _TRAILING_OPERATOR = re.compile(
 @functools.cache
 def _parser() -> lark.Lark:
     """The LALR parser, built once per grammar and lark version and kept in the user's private
-    cache (privatecache.py) as JSON, not as lark's pickle: building the tables takes ~0.1 s,
-    loading them ~0.01 s, and every command starts here."""
+    cache (privatecache.py) as JSON, not as lark's pickle: loading the tables is many times faster
+    than building them (benchmarks/README.md, "Start-up"), and every command starts here."""
     text = grammar_path().read_text(encoding="utf-8")
     key = hashlib.sha256(
         f"{text}\0{lark.__version__}\0{sys.version}".encode()).hexdigest()[:32]
@@ -260,14 +260,14 @@ def parse_expression(
     source = text.text
     if len(source) > MAX_EXPRESSION_LENGTH:
         return None, [error(
-            "E-limit",
+            Code.LIMIT,
             f"expression is {len(source):,} characters long; the limit is "
             f"{MAX_EXPRESSION_LENGTH:,}",
             text.span(0, 1), "split it into smaller rules or decisions", rule,
         )]
     if not source.strip():
         return None, [error(
-            "E-syntax", "expression is empty", text.span(0, len(source)),
+            Code.SYNTAX, "expression is empty", text.span(0, len(source)),
             "write an expression, e.g. case.person.practice is none", rule,
         )]
     deepest = _bracket_depth(source)
@@ -281,14 +281,14 @@ def parse_expression(
         node: ast.Expr = _ToAst(text).transform(tree)
     except _SyntaxProblem as problem:
         return None, [error(
-            "E-syntax", problem.message, text.span(problem.start, problem.end),
+            Code.SYNTAX, problem.message, text.span(problem.start, problem.end),
             problem.help, rule,
         )]
     except lark.exceptions.VisitError as exc:
         inner = exc.orig_exc
         if isinstance(inner, _SyntaxProblem):
             return None, [error(
-                "E-syntax", inner.message, text.span(inner.start, inner.end), inner.help, rule,
+                Code.SYNTAX, inner.message, text.span(inner.start, inner.end), inner.help, rule,
             )]
         raise inner from None
     levels = ast.depth(node)
@@ -299,7 +299,7 @@ def parse_expression(
 
 def _too_deep(text: EmbeddedText, levels: int, rule: str | None) -> Diagnostic:
     return error(
-        "E-limit", f"expression is nested {levels} levels deep; the limit is {MAX_DEPTH}",
+        Code.LIMIT, f"expression is nested {levels} levels deep; the limit is {MAX_DEPTH}",
         text.span(0, 1), "split it into smaller rules, or name parts of it as decisions", rule,
     )
 
@@ -370,25 +370,25 @@ def _syntax_error(text: EmbeddedText, exc: UnexpectedInput, rule: str | None) ->
         rest = source[pos:]
         if rest.startswith(("&&", "&")):
             length = 2 if rest.startswith("&&") else 1
-            return error("E-syntax", f"'{rest[:length]}' is not an operator here",
+            return error(Code.SYNTAX, f"'{rest[:length]}' is not an operator here",
                          text.span(pos, pos + length), "write 'and' to require both", rule)
         if rest.startswith(("||", "|")):
             length = 2 if rest.startswith("||") else 1
-            return error("E-syntax", f"'{rest[:length]}' is not an operator here",
+            return error(Code.SYNTAX, f"'{rest[:length]}' is not an operator here",
                          text.span(pos, pos + length), "write 'or' to accept either", rule)
         if rest.startswith("="):
-            return error("E-syntax", "'=' is not a comparison", text.span(pos, pos + 1),
+            return error(Code.SYNTAX, "'=' is not a comparison", text.span(pos, pos + 1),
                          "to compare two values, write '=='", rule)
         if rest.startswith("!"):
-            return error("E-syntax", "'!' is not an operator here", text.span(pos, pos + 1),
+            return error(Code.SYNTAX, "'!' is not an operator here", text.span(pos, pos + 1),
                          "write 'not' to negate a condition, or '!=' for 'not equal'", rule)
         if rest[:1] in "'\"":
             return error(
-                "E-syntax", "text is never closed", text.span(pos, len(source.split("\n")[0])),
+                Code.SYNTAX, "text is never closed", text.span(pos, len(source.split("\n")[0])),
                 f"end the text with a matching {rest[0]} on the same line", rule,
             )
         char = rest[:1]
-        return error("E-syntax", f"unexpected character '{char}'", text.span(pos, pos + 1),
+        return error(Code.SYNTAX, f"unexpected character '{char}'", text.span(pos, pos + 1),
                      "remove it, or quote it if it is part of a text value", rule)
     if isinstance(exc, UnexpectedToken | UnexpectedEOF):
         token = getattr(exc, "token", None)
@@ -399,7 +399,7 @@ def _syntax_error(text: EmbeddedText, exc: UnexpectedInput, rule: str | None) ->
             if unclosed is not None:
                 opener = source[unclosed]
                 return error(
-                    "E-syntax", f"'{opener}' is never closed", text.span(unclosed, unclosed + 1),
+                    Code.SYNTAX, f"'{opener}' is never closed", text.span(unclosed, unclosed + 1),
                     f"add the matching '{_OPENERS[opener]}'", rule,
                 )
             trailing = _TRAILING_OPERATOR.search(source)
@@ -407,13 +407,13 @@ def _syntax_error(text: EmbeddedText, exc: UnexpectedInput, rule: str | None) ->
                 op = trailing.group(1) or trailing.group(2)
                 start = trailing.start()
                 return error(
-                    "E-syntax", f"expression ends after '{op}'",
+                    Code.SYNTAX, f"expression ends after '{op}'",
                     text.span(start, start + len(op)),
                     f"add what should follow '{op}', or remove it", rule,
                 )
             end = len(source.rstrip())
             return error(
-                "E-syntax", "expression ends too soon", text.span(max(end - 1, 0), end),
+                Code.SYNTAX, "expression ends too soon", text.span(max(end - 1, 0), end),
                 f"expected one of: {_describe_expected(expected)}", rule,
             )
         assert token is not None
@@ -421,34 +421,34 @@ def _syntax_error(text: EmbeddedText, exc: UnexpectedInput, rule: str | None) ->
         value = str(token)
         if value in _CLOSERS:
             return error(
-                "E-syntax", f"'{value}' has no matching '{_CLOSERS[value]}'",
+                Code.SYNTAX, f"'{value}' has no matching '{_CLOSERS[value]}'",
                 text.span(start, end), "remove it, or add the opening bracket", rule,
             )
         if token.type == "COMPARE_OP":
             return error(
-                "E-syntax", "comparisons cannot be chained", text.span(start, end),
+                Code.SYNTAX, "comparisons cannot be chained", text.span(start, end),
                 "join two comparisons with 'and', e.g. a < b and b < c", rule,
             )
         inner_if = _IF_AS_OPERAND.search(source, 0, start)
         if inner_if is not None:
             # `x == if a then b else c`: where an operand is due, 'if' reads as a name.
             return error(
-                "E-syntax", "an 'if … then … else …' inside an expression needs brackets",
+                Code.SYNTAX, "an 'if … then … else …' inside an expression needs brackets",
                 text.span(inner_if.start(), inner_if.start() + 2),
                 "write it in brackets, e.g. x == (if a then b else c)", rule,
             )
         if source[end:end + 1] == ":" and _starts_a_line(text, start):
             # `then:` indented as deep as the text of a `when: >-` above it is part of that text.
             return error(
-                "E-syntax", f"'{value}:' is read as part of this expression",
+                Code.SYNTAX, f"'{value}:' is read as part of this expression",
                 text.span(start, end + 1), f"YAML takes a line indented as deep as the text "
                 f"above into that text: indent '{value}:' like the key before the text", rule,
             )
         return error(
-            "E-syntax", f"unexpected '{value}'", text.span(start, end),
+            Code.SYNTAX, f"unexpected '{value}'", text.span(start, end),
             f"expected one of: {_describe_expected(expected)}", rule,
         )
-    return error("E-syntax", "this is not a valid expression", text.whole, None, rule)
+    return error(Code.SYNTAX, "this is not a valid expression", text.whole, None, rule)
 
 
 def _starts_a_line(text: EmbeddedText, start: int) -> bool:

@@ -1,4 +1,7 @@
-"""Schema stage: the kinds, attributes and relations a bundle declares, and its case schema."""
+"""Schema stage: the kinds, attributes and relations a bundle declares, and its case schema.
+
+Over 500 lines because the organisation schema and the case schema are built from one manifest
+by one builder, reporting at the manifest's positions, and both are written in `Type`."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from pctrules.caseinput import typed_scalar
-from pctrules.language.diagnostics import Diagnostics, did_you_mean, error
+from pctrules.language.diagnostics import Code, Diagnostics, did_you_mean, error
 from pctrules.language.source import Span
 
 SCALARS = ("string", "int", "number", "date", "bool")
@@ -245,7 +248,7 @@ class _SchemaBuilder:
         self.where = where
 
     def _error(
-        self, path: tuple[str, ...], message: str, help: str | None = None, code: str = "E-type",
+        self, path: tuple[str, ...], message: str, help: str | None = None, code: Code = Code.TYPE,
     ) -> None:
         span = self.where(path) if self.where else None
         self.diagnostics.add(error(code, message, span, help))
@@ -259,7 +262,7 @@ class _SchemaBuilder:
             if key not in ("kinds", "relations", "rollups"):
                 self._error((*base, str(key)), f"unknown key '{key}' in 'schema'",
                             did_you_mean(str(key), ("kinds", "relations", "rollups")),
-                            "E-unknown-key")
+                            Code.UNKNOWN_KEY)
         kinds = self._kinds(data.get("kinds"), (*base, "kinds"))
         relations = self._relations(data.get("relations") or {}, (*base, "relations"), kinds)
         schema = OrgSchema(kinds, relations)
@@ -277,7 +280,7 @@ class _SchemaBuilder:
         for key in data:
             if key not in keys:
                 self._error((*path, str(key)), f"unknown key '{key}' in the register of kind "
-                            f"'{kind}'", did_you_mean(str(key), keys), "E-unknown-key")
+                            f"'{kind}'", did_you_mean(str(key), keys), Code.UNKNOWN_KEY)
         text = {k: str(data[k]) for k in keys if data.get(k) is not None}
         return RegisterDef(text.get("name", f"{kind} register"), text.get("relation"),
                            text.get("unloaded", "cannot be looked up"),
@@ -294,7 +297,7 @@ class _SchemaBuilder:
                 self._error((*base, "kinds", kd.name, "register", "relation"),
                             f"the register of kind '{kd.name}' names relation "
                             f"'{reg.relation}', which does not join {kd.name}s",
-                            did_you_mean(reg.relation, schema.relations), "E-unknown-name")
+                            did_you_mean(reg.relation, schema.relations), Code.UNKNOWN_NAME)
 
     def _rollups(self, data: object, path: tuple[str, ...], schema: OrgSchema,
                  ) -> tuple[Rollup, ...]:
@@ -309,7 +312,7 @@ class _SchemaBuilder:
             ipath = (*path, str(k))
             if not isinstance(item, Mapping) or not {"attribute", "sum", "over"} <= set(item):
                 self._error(ipath, "a roll-up needs 'attribute', 'sum' and 'over'", example,
-                            "E-missing-key")
+                            Code.MISSING_KEY)
                 continue
             kind, _, attr = str(item["attribute"]).partition(".")
             over, total = str(item["over"]), str(item["sum"])
@@ -321,10 +324,10 @@ class _SchemaBuilder:
                             "write kind.attribute, e.g. pct.population (an int or number)")
             elif hop is None or hop.one:
                 self._error((*ipath, "over"), f"'{over}' is not a hop from {kind} to a set",
-                            did_you_mean(over, schema.hops(kind)), "E-unknown-name")
+                            did_you_mean(over, schema.hops(kind)), Code.UNKNOWN_NAME)
             elif any(schema.attribute(target, total) is None for target in hop.target_kinds):
                 self._error((*ipath, "sum"), f"'{total}' is not an attribute of "
-                            f"{' or '.join(hop.target_kinds)}", None, "E-unknown-attribute")
+                            f"{' or '.join(hop.target_kinds)}", None, Code.UNKNOWN_ATTRIBUTE)
             else:
                 out.append(Rollup(kind, attr, total, over))
         return tuple(out)
@@ -332,7 +335,7 @@ class _SchemaBuilder:
     def _kinds(self, data: object, path: tuple[str, ...]) -> dict[str, KindDef]:
         if not isinstance(data, Mapping) or not data:
             self._error(path, "the schema declares no 'kinds'",
-                        "add e.g. 'kinds: {pct: {title: Primary Care Trust}}'", "E-missing-key")
+                        "add e.g. 'kinds: {pct: {title: Primary Care Trust}}'", Code.MISSING_KEY)
             return {}
         # Names first, so that attributes may be of any kind declared in the same mapping.
         names = {str(k) for k in data}
@@ -352,7 +355,7 @@ class _SchemaBuilder:
                 if key not in ("title", "attributes", "register"):
                     self._error((*kpath, str(key)), f"unknown key '{key}' in kind '{name}'",
                                 did_you_mean(str(key), ("title", "attributes", "register")),
-                                "E-unknown-key")
+                                Code.UNKNOWN_KEY)
             attrs = self._attributes(body.get("attributes") or {}, (*kpath, "attributes"),
                                      names, f"kind '{name}'")
             register = (self._register(body["register"], (*kpath, "register"), name)
@@ -385,7 +388,7 @@ class _SchemaBuilder:
             return None
         if t.is_node and t.base not in kinds:
             self._error(path, f"unknown kind '{t.base}', for {what}",
-                        did_you_mean(t.base, [*kinds, *SCALARS]), "E-unknown-name")
+                        did_you_mean(t.base, [*kinds, *SCALARS]), Code.UNKNOWN_NAME)
             return None
         return t
 
@@ -410,7 +413,7 @@ class _SchemaBuilder:
             for key in body:
                 if key not in keys:
                     self._error((*rpath, str(key)), f"unknown key '{key}' in relation '{name}'",
-                                did_you_mean(str(key), keys), "E-unknown-key")
+                                did_you_mean(str(key), keys), Code.UNKNOWN_KEY)
             ends = [self._ends(body.get(end), (*rpath, end), kinds, name, end)
                     for end in ("from", "to")]
             flags = {}
@@ -441,14 +444,14 @@ class _SchemaBuilder:
     ) -> tuple[str, ...]:
         if value is None:
             self._error(path[:-1], f"relation '{rel}' has no '{end}'",
-                        f"add '{end}: <kind>' (or a list of kinds)", "E-missing-key")
+                        f"add '{end}: <kind>' (or a list of kinds)", Code.MISSING_KEY)
             return ()
         items = value if isinstance(value, list) else [value]
         out: list[str] = []
         for item in items:
             if str(item) not in kinds:
                 self._error(path, f"unknown kind '{item}' in '{end}' of relation '{rel}'",
-                            did_you_mean(str(item), kinds), "E-unknown-name")
+                            did_you_mean(str(item), kinds), Code.UNKNOWN_NAME)
             else:
                 out.append(str(item))
         return tuple(out) if len(out) == len(items) else ()
@@ -510,7 +513,7 @@ class CaseSchema:
         def build(value: object, path: tuple[str, ...]) -> CaseSchema:
             if not isinstance(value, Mapping):
                 span = where(path) if where else None
-                diagnostics.add(error("E-type", f"'{'.'.join(path)}' must be a mapping of "
+                diagnostics.add(error(Code.TYPE, f"'{'.'.join(path)}' must be a mapping of "
                                       "field names to types", span))
                 return CaseSchema({})
             out: dict[str, Type | CaseSchema] = {}
@@ -519,7 +522,7 @@ class CaseSchema:
                 fpath = (*path, name)
                 span = where(fpath) if where else None
                 if not _NAME.fullmatch(name):
-                    diagnostics.add(error("E-type", f"'{name}' is not a valid case field name",
+                    diagnostics.add(error(Code.TYPE, f"'{name}' is not a valid case field name",
                                           span))
                     continue
                 if isinstance(body, Mapping):
@@ -529,12 +532,13 @@ class CaseSchema:
                 field_name = ".".join(fpath[1:])
                 if t is None:
                     diagnostics.add(error(
-                        "E-type", f"'{body}' is not a type, for case field '{field_name}'",
+                        Code.TYPE, f"'{body}' is not a type, for case field '{field_name}'",
                         span, "write string, int, number, date, bool, a kind, or set[kind]; "
                         "add '?' when it may be absent"))
                 elif not org.check_type(t):
                     diagnostics.add(error(
-                        "E-unknown-name", f"unknown kind '{t.base}', for case field '{field_name}'",
+                        Code.UNKNOWN_NAME,
+                        f"unknown kind '{t.base}', for case field '{field_name}'",
                         span, did_you_mean(t.base, [*org.kinds, *SCALARS])))
                 else:
                     out[name] = t

@@ -18,6 +18,7 @@ from pctrules.bundle import Bundle, run_stages
 from pctrules.graph.model import OrgGraph
 from pctrules.language import ast
 from pctrules.language.check.state import CheckedBundle
+from pctrules.language.complete import expression_trees
 from pctrules.language.diagnostics import Diagnostic, Diagnostics
 from pctrules.language.loader import PolicyBundle, json_schema
 from pctrules.language.source import EmbeddedText, SourceFile, Span
@@ -131,7 +132,7 @@ class Analysis:
         if self.checked is None:
             return None
         whole = text.whole
-        for tree in _trees(self.checked):
+        for tree in expression_trees(self.checked):
             s = tree.span
             if s.path == whole.path and (s.line, s.column) >= (whole.line, whole.column) and \
                     (s.end_line, s.end_column) <= (whole.end_line, whole.end_column):
@@ -176,26 +177,6 @@ def _texts(policy: PolicyBundle) -> Iterator[EmbeddedText]:
     for c in policy.constraints:
         yield c.for_
         yield c.require
-
-
-def _trees(checked: CheckedBundle) -> Iterator[ast.Expr]:
-    for d in checked.decisions:
-        if d.subject is not None:
-            yield d.subject.collection
-        if d.default is not None:
-            yield d.default
-        for r in d.rules:
-            if r.when is not None:
-                yield r.when
-            if isinstance(r.then, dict):
-                yield from r.then.values()
-            elif r.then is not None:
-                yield r.then
-    for c in checked.constraints:
-        if c.subject is not None:
-            yield c.subject.collection
-        if c.require is not None:
-            yield c.require
 
 
 # -- YAML positions ----------------------------------------------------------------------------

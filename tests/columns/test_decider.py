@@ -239,3 +239,26 @@ def _property_decider(data: tuple[Path, list[str]]) -> Decider:
     if data[0] not in _DECIDERS:
         _DECIDERS[data[0]] = Decider.open(data=data[0])
     return _DECIDERS[data[0]]
+
+
+def test_a_set_field_in_a_list_column_is_decided_as_the_engine_decides(tmp_path: Path) -> None:
+    """A set field's natural Arrow column is a list, which Arrow's hash lookup cannot take: it
+    was an internal error (ArrowNotImplementedError), found by the conformance corpus's Arrow
+    path. Its rows are now decided, as the engine decides each case."""
+    from pctrules.evaluation.engine import Engine
+    from tests.conformance import runner
+
+    corpus = runner.CorpusFile("sets", {"n.yaml": (
+        "decision: n\noutput: int?\nrules:\n  - id: r\n    when: case.groups is not none\n"
+        "    then: count(case.groups)\n")}, [])
+    engine: Engine = runner.build(corpus, tmp_path)
+    day = dt.date(2011, 1, 1)
+    rows: list[Row] = [{"id": "two", "date": day, "groups": ["G1", "G2"]},
+                       {"id": "none", "date": day, "groups": None},
+                       {"id": "again", "date": day, "groups": ["G2", "G1"]},
+                       {"id": "unknown", "date": day, "groups": ["G9"]}]
+    decided = Decider(engine).decide_arrow(pa.Table.from_pylist(rows)).to_pylist()
+    for row, got in zip(rows, decided, strict=True):
+        want = engine.evaluate({k: v for k, v in row.items() if v is not None})
+        assert (got["n"], got["n.rule"], got["warnings"]) == (
+            want.decisions["n"].value, want.decisions["n"].rule, want.warnings), row["id"]

@@ -29,18 +29,29 @@ Values are compared as JSON shows them: sets as sorted lists of codes, dates as 
 A path is a function `(engine, cases) -> list[Observed]` (one per case, each a mapping from
 decision name to what that path saw of it). The per-case paths see everything; the column paths
 (vector, grouped) see value and rule, and give way to the per-case engine on a row with a rule
-error (recorded as `deferred`, which only a case that wants an error may show). A new path (the
-Arrow API) is added with `register_path`.
+error (recorded as `deferred`, which only a case that wants an error may show). The Arrow API
+(pctrules.columns.Decider.decide_arrow, path `arrow`) sees what its columns show: the value, the
+rule, the row's warnings, and for a row that failed the row's error text (which must contain
+the wanted error); not the outcome, note, the rules of a collect, a decision's own warnings or
+the trace, which are not among its columns. A decision whose values it writes as text though
+they are not text (no type the checker can name, as an `expr` case's; a `for:` decision over a
+set, as JSON) is compared as that text: the wanted value, or the value the text is the JSON of.
+The corpus declares no `output:`, so path `arrow-typed` runs the Arrow API again with each
+decision's output declared as the checker types its results (where they have one type), for
+the typed columns: integers, decimals, booleans, dates and lists of codes. Another path is
+added with `register_path`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import shutil
 import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
@@ -49,7 +60,9 @@ from pctrules.bundle import open_bundle
 from pctrules.evaluation import groups, vector
 from pctrules.evaluation.engine import Case, Engine
 from pctrules.evaluation.runtime import DecisionResult, RuleError, json_value
+from pctrules.language.check.state import CheckedDecision
 from pctrules.language.check.types import is_node
+from pctrules.language.schema import parse_type
 
 HERE = Path(__file__).resolve().parent
 BASE = HERE / "base"
@@ -294,17 +307,130 @@ def _grouped_plan(engine: Engine) -> list[vector.ColumnDecision]:
     return [group(d) for d in engine.checked.decisions]
 
 
+def arrow(engine: Engine, cases: Sequence[ConformanceCase]) -> list[Observed]:
+    """The Arrow API (pctrules.columns.Decider.decide_arrow): the cases as one Arrow table per
+    set of parameters and as-of date (a Decider has one of each), a column per dotted field; a
+    row's error names each decision that failed (`row_error`). A decision whose values the API
+    writes as text although they are not text (one whose type the checker cannot name, e.g. an
+    `expr` case's; a `for:` decision over a set) is seen as that text (`as_text`)."""
+    from pctrules.columns import Decider
+
+    out: list[Observed] = [{} for _ in cases]
+    chunks: dict[tuple[object, ...], list[int]] = {}
+    for i, c in enumerate(cases):
+        chunks.setdefault((c.as_of, *sorted(c.params.items())), []).append(i)
+    as_text = {d.spec.name for d in engine.checked.decisions if _shown_as_text(d, engine)}
+    for rows in chunks.values():
+        first = cases[rows[0]]
+        decider = Decider(engine, as_of=first.as_of, params=first.params)
+        for positions, table in _arrow_tables([_dotted(cases[i].raw) for i in rows]):
+            decided = decider.decide_arrow(table).to_pylist()
+            for i, row in zip([rows[k] for k in positions], decided, strict=True):
+                for name in cases[i].decisions:
+                    value = row[name]
+                    seen: dict[str, object] = (
+                        {"value": value, "as_text": True} if name in as_text
+                        else {"value": json_value(value)})
+                    if row["error"] is not None and f"{name}: " in row["error"]:
+                        seen["row_error"] = row["error"]
+                    else:
+                        seen["rule"] = row[f"{name}.rule"]
+                        seen["case_warnings"] = row["warnings"]
+                    out[i][name] = seen
+    return out
+
+
+def arrow_typed(engine: Engine, cases: Sequence[ConformanceCase]) -> list[Observed]:
+    """The Arrow API over the same bundle with each decision's `output:` declared as the
+    checker types its results, where they have one type (the corpus declares none, and an
+    undeclared output is a text column): typed columns, int, float, bool, date and lists."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        return arrow(_declared(engine, Path(folder)), cases)
+
+
+def _declared(engine: Engine, folder: Path) -> Engine:
+    root = folder / engine.bundle.path.name
+    shutil.copytree(engine.bundle.path, root)
+    for d in engine.checked.decisions:
+        output = _one_type(engine, d)
+        if output is None or d.spec.output is not None:
+            continue
+        file = root / Path(d.spec.name_span.source.path).name
+        text = file.read_text(encoding="utf-8")
+        head = f"decision: {d.spec.name}\n"
+        file.write_text(text.replace(head, f"{head}output: {output}\n", 1), encoding="utf-8")
+    return Engine(open_bundle(root))
+
+
+def _one_type(engine: Engine, d: CheckedDecision) -> str | None:
+    """The one type of a decision's results (a rule with no `then` gives true), as `output:`
+    writes it, optional; None when they have several or the checker names none."""
+    found: set[str] = set()
+    results = [r.then for r in d.rules] + ([d.default] if d.default is not None else [])
+    for then in results:
+        if isinstance(then, dict):
+            return None
+        t = engine.checked.type_of(then) if then is not None else None
+        text = "bool" if then is None else str(t).removesuffix("?") if t is not None else "?"
+        if text != "<none>":
+            found.add(text)
+    if len(found) != 1 or "<" in next(iter(found)) or "?" in next(iter(found)):
+        return None
+    output = next(iter(found)) + "?"
+    return output if parse_type(output) is not None else None  # no sets of text or numbers
+
+
+def _shown_as_text(d: CheckedDecision, engine: Engine) -> bool:
+    """A text column for values that are not all text or codes (columns.decider.value_type)."""
+    import pyarrow as pa
+
+    from pctrules.columns.decider import value_type
+
+    text = d.subject is None and (is_node(d.output) or d.output.base == "string")
+    return pa.types.is_string(value_type(d, engine.checked)) and not text
+
+
+def _dotted(raw: Mapping[str, object], prefix: str = "") -> dict[str, object]:
+    """A case's fields by dotted name (`person.practice`), as a batch CSV names them."""
+    out: dict[str, object] = {}
+    for key, value in raw.items():
+        if isinstance(value, Mapping):
+            out.update(_dotted(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _arrow_tables(records: Sequence[Mapping[str, object]]) -> list[tuple[list[int], Any]]:
+    """The records as one table (a column per field any of them has, null where a record has
+    none), or, when a field's values have no one Arrow type (a case that gives text where
+    another gives a number), a table per record."""
+    import pyarrow as pa
+
+    keys = list(dict.fromkeys(k for r in records for k in r))
+    try:
+        return [(list(range(len(records))),
+                 pa.table({k: pa.array([r.get(k) for r in records]) for k in keys}))]
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return [([k], pa.table({f: pa.array([v]) for f, v in r.items()}))
+                for k, r in enumerate(records)]
+
+
 PATHS: dict[str, Callable[[Engine, Sequence[ConformanceCase]], list[Observed]]] = {
     "compiled": compiled,
     "traced": traced,
     "vector": _columns(_vector_plan),
     "grouped": _columns(_grouped_plan),
+    "arrow": arrow,
+    "arrow-typed": arrow_typed,
 }
 
 
 def register_path(name: str,
                   run: Callable[[Engine, Sequence[ConformanceCase]], list[Observed]]) -> None:
-    """Add an evaluation path to the corpus (the Arrow API adds `decide_arrow` here)."""
+    """Add an evaluation path to the corpus."""
     PATHS[name] = run
 
 
@@ -323,11 +449,18 @@ def mismatches(case: ConformanceCase, seen: Observed) -> list[str]:
                 problems.append(f"{decision}: the path gave way to the engine, but the case "
                                 "wants no error")
             continue
+        if "row_error" in got and isinstance(want.get("error"), str):
+            wanted = str(want["error"]).removesuffix("…")
+            if wanted not in str(got["row_error"]):
+                problems.append(f"{decision}.error: wanted {want['error']!r} in the row's "
+                                f"error, got {got['row_error']!r}")
         for key, value in want.items():
             if key not in got:
                 continue
             actual = got[key]
-            if key == "error" and isinstance(value, str) and isinstance(actual, str):
+            if key == "value" and got.get("as_text"):
+                ok = actual == value or _as_text(actual) == value
+            elif key == "error" and isinstance(value, str) and isinstance(actual, str):
                 ok = value == actual or (value.endswith("…") and actual.startswith(value[:-1]))
             elif key == "rules" or key == "warnings":
                 ok = list(actual) == list(value)  # type: ignore[call-overload]
@@ -339,6 +472,14 @@ def mismatches(case: ConformanceCase, seen: Observed) -> list[str]:
             if decision_trace == decision and "trace" in got and got["trace"] != rules:
                 problems.append(f"{decision}.trace: wanted {rules!r}, got {got['trace']!r}")
     return problems
+
+
+def _as_text(text: object) -> object:
+    """What the Arrow API's text of a value that is not text stands for: its JSON."""
+    try:
+        return json.loads(str(text)) if text is not None else None
+    except ValueError:
+        return text
 
 
 def all_files() -> list[Path]:

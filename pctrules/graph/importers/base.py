@@ -24,7 +24,7 @@ from pctrules.graph.importers.tables import (
     sha256_file,
     write_manifest,
 )
-from pctrules.language.diagnostics import Diagnostic, error
+from pctrules.language.diagnostics import Code, Diagnostic, error
 from pctrules.language.source import SourceFile, Span
 
 PCT_ERA_END = dt.date(2013, 3, 31)
@@ -166,11 +166,11 @@ class Import:
         every row was rejected (most likely a file of another layout)."""
         if self.rows_read == 0:
             what = "has a header but no rows" if self.has_header else "is empty"
-            return error("E-data", f"the file '{self.source_name}' {what}", None,
+            return error(Code.DATA, f"the file '{self.source_name}' {what}", None,
                          f"give the official {self.layout} file, in full")
         if self.kept == 0 and self.rejections:
             first = self.rejections[0]
-            return error("E-data", f"no row of '{self.source_name}' fits the {self.layout} "
+            return error(Code.DATA, f"no row of '{self.source_name}' fits the {self.layout} "
                          f"layout ({len(self.rejections):,} rejected)", None,
                          f"check that it is in the {self.layout} layout; the first rejection, row "
                          f"{first.row} column {first.column}: {first.reason}")
@@ -261,7 +261,7 @@ class ImportReport:
     def diagnostics(self) -> list[Diagnostic]:
         """Each rejection as an `E-data` diagnostic naming file, row, column and value."""
         src = SourceFile(str(self.source), "")
-        return [error("E-data", r.reason, Span(src, r.row, r.column, r.row, r.column + 1))
+        return [error(Code.DATA, r.reason, Span(src, r.row, r.column, r.row, r.column + 1))
                 for r in self.rejections]
 
     def to_dict(self) -> dict[str, object]:

@@ -18,7 +18,7 @@ from pctrules.graph.importers import (
 )
 from pctrules.graph.importers.base import Import, ImportReport
 from pctrules.graph.importers.tables import MANIFEST, TableError, read_manifest
-from pctrules.language.diagnostics import ExitCode, PctrulesError, error
+from pctrules.language.diagnostics import Code, ExitCode, PctrulesError, error
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ def run_import(layout: str, source: Path, into: Path) -> ImportReport:
         # the folder; a failure to read the source names the source.
         if isinstance(exc, OSError) and exc.filename != str(source):
             raise PctrulesError(error(
-                "E-data", f"cannot write into '{into}': {(exc.strerror or '').lower()}", None,
+                Code.DATA, f"cannot write into '{into}': {(exc.strerror or '').lower()}", None,
                 "give '--into' a folder that can be written to (it is created if needed)"),
                 ExitCode.USAGE) from None
         raise

@@ -13,14 +13,14 @@ import io
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pctrules import files
 from pctrules.files import Folder, Refused, read_plain
-from pctrules.language.diagnostics import Diagnostic, error
+from pctrules.language.diagnostics import Code, Diagnostic, error
 from pctrules.language.source import SourceFile, Span
 
 MANIFEST = "pctrules-data.json"
@@ -32,7 +32,7 @@ class TableError(ValueError):
     """A file that cannot be read as a table: why, where (1-based line and column), the fix."""
 
     def __init__(self, message: str, line: int = 1, column: int = 1, help: str | None = None,
-                 code: str = "E-data"):
+                 code: Code = Code.DATA):
         super().__init__(message)
         self.message, self.line, self.column, self.help = message, line, column, help
         self.code = code
@@ -133,23 +133,6 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def write_table(
-    path: Path, header: Sequence[str], rows: Iterable[Sequence[object]],
-) -> tuple[int, str]:
-    """Write a table atomically (temp file + rename); returns (rows written, sha256)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buf = io.StringIO(newline="")
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(header)
-    count = 0
-    for row in rows:
-        writer.writerow(["" if v is None else v for v in row])
-        count += 1
-    data = buf.getvalue().encode("utf-8")
-    _atomic_write(path, data)
-    return count, hashlib.sha256(data).hexdigest()
 
 
 def _umask() -> int:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from pctrules.language.check.state import CheckState
 from pctrules.language.check.types import UNKNOWN, kinds_of, parse_output_type
-from pctrules.language.diagnostics import did_you_mean, error
+from pctrules.language.diagnostics import Code, did_you_mean, error
 from pctrules.language.schema import SCALARS, Type, parse_type
 from pctrules.language.source import Span
 
@@ -23,14 +23,14 @@ def _declared_type(
     t = parse_output_type(text) if union else parse_type(text)
     if t is None:
         state.report(error(
-            "E-type", f"'{text}' is not a type, for {what}", span,
+            Code.TYPE, f"'{text}' is not a type, for {what}", span,
             "write string, int, number, date, bool, a kind, set[kind]"
             + (" or kinds joined by '|'" if union else "") + "; add '?' when it may be absent"))
         return UNKNOWN
     unknown = [k for k in kinds_of(t) if k not in state.schema.kinds]
     for kind in unknown:
         state.report(error(
-            "E-unknown-name", f"unknown kind '{kind}', for {what}", span,
+            Code.UNKNOWN_NAME, f"unknown kind '{kind}', for {what}", span,
             did_you_mean(kind, [*state.schema.kinds, *SCALARS])))
     return UNKNOWN if unknown else t
 

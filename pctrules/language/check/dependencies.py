@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from pctrules.language import ast
 from pctrules.language.check.refs import DecisionRef
 from pctrules.language.check.state import CheckState, DecisionState, thens_of
-from pctrules.language.diagnostics import error
+from pctrules.language.diagnostics import Code, error
 
 if TYPE_CHECKING:
     pass
@@ -58,7 +58,7 @@ def check_dependencies(state: CheckState) -> None:
         ref = first_ref[(cycle[0], cycle[1 % len(cycle)])]
         rule = _rule_of(state, cycle[0], ref)
         state.report(error(
-            "E-decision-cycle", f"decision '{cycle[0]}' depends on itself: {path}", ref.span,
+            Code.DECISION_CYCLE, f"decision '{cycle[0]}' depends on itself: {path}", ref.span,
             "a decision may use only decisions that do not use it back; remove one reference",
             rule))
     state.order = [d.name for d in state.decisions]

@@ -1,4 +1,7 @@
-"""Checker pass 4: infer the type of every node, resolve attributes and hops, report type errors."""
+"""Checker pass 4: infer the type of every node, resolve attributes and hops, report type errors.
+
+Over 500 lines because the typer has one method per expression node, all sharing its
+environment (bound names, the rule in hand) and the checker's state."""
 
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ from pctrules.language.check.types import (
     kinds_of,
     unify,
 )
-from pctrules.language.diagnostics import did_you_mean, error, warning
+from pctrules.language.diagnostics import Code, did_you_mean, error, warning
 from pctrules.language.schema import CaseSchema, Type
 from pctrules.language.source import Span
 
@@ -101,7 +104,7 @@ class _Typer(ast.NodeVisitor):
                            "use one of its fields: " + ", ".join(f"{text}.{n}" for n in names))
 
     def _error(self, env: _Env, message: str, span: Span, help: str | None = None,
-               code: str = "E-type") -> Type:
+               code: Code = Code.TYPE) -> Type:
         self.state.report(error(code, f"for {env.owner}, {message}", span, help, env.rule))
         return UNKNOWN
 
@@ -110,7 +113,7 @@ class _Typer(ast.NodeVisitor):
         if t.optional and t.base != "<none>":
             text = ast.unparse(node)
             self.state.report(warning(
-                "W-unguarded-optional", f"for {env.owner}, '{text}' may be none {use}",
+                Code.UNGUARDED_OPTIONAL, f"for {env.owner}, '{text}' may be none {use}",
                 node.span, f"guard it first: '{text} is not none and …'", env.rule))
 
     def condition(self, node: ast.Expr, env: _Env, what: str) -> Type:
@@ -202,7 +205,7 @@ class _Typer(ast.NodeVisitor):
                 return self._error(
                     env, f"unknown parameter '{node.attr}'", node.attr_span,
                     did_you_mean(node.attr, self.state.params)
-                    or "declare it under 'parameters:' in bundle.yaml", "E-unknown-name")
+                    or "declare it under 'parameters:' in bundle.yaml", Code.UNKNOWN_NAME)
             self.state.refs[node.nid] = ParamRef(node.attr)
             return declared
         if obj.is_set:
@@ -228,7 +231,7 @@ class _Typer(ast.NodeVisitor):
                 did_you_mean(node.attr, names) or (
                     "the fields are " + ", ".join(names) if names
                     else "declare the case's fields under 'case:' in bundle.yaml"),
-                "E-unknown-attribute")
+                Code.UNKNOWN_ATTRIBUTE)
         self.state.refs[node.nid] = CaseField(path)
         return GROUP if isinstance(found, CaseSchema) else found
 
@@ -244,7 +247,7 @@ class _Typer(ast.NodeVisitor):
                     env, f"unknown attribute '{node.attr}' on {kind}", node.attr_span,
                     did_you_mean(node.attr, self.schema.names_on(kind))
                     or f"{kind} has " + (", ".join(self.schema.names_on(kind)) or "no attributes"),
-                    "E-unknown-attribute")
+                    Code.UNKNOWN_ATTRIBUTE)
             if attr is not None:
                 attrs.append(attr)
             if hop is not None:
@@ -355,7 +358,7 @@ class _Typer(ast.NodeVisitor):
                     env, f"unknown attribute '{arg.id}' on {kind}", arg.span,
                     did_you_mean(arg.id, names)
                     or f"{kind} has " + (", ".join(names) or "no attributes"),
-                    "E-unknown-attribute")
+                    Code.UNKNOWN_ATTRIBUTE)
             if attr.base not in ORDERED or attr.is_set:
                 return self._error(
                     env, f"'{node.func}' compares '{arg.id}', which is {describe(attr)}",

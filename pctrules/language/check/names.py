@@ -18,7 +18,7 @@ from pctrules.language.check.refs import (
     VarRef,
 )
 from pctrules.language.check.state import CheckState, describe_owner, thens_of
-from pctrules.language.diagnostics import did_you_mean, error
+from pctrules.language.diagnostics import Code, did_you_mean, error
 from pctrules.language.source import Span
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ class _Resolver(ast.NodeVisitor):
         if ref is not None:
             self.state.refs[node.nid] = ref
             return
-        code, message = "E-unknown-name", f"unknown name '{node.id}'"
+        code, message = Code.UNKNOWN_NAME, f"unknown name '{node.id}'"
         help: str | None
         if node.id in FUNCTIONS:
             message, help = (f"'{node.id}' is a function, not a value",
@@ -60,7 +60,7 @@ class _Resolver(ast.NodeVisitor):
             help = did_you_mean(node.id, candidates)
             # A near miss of a decision's name is most likely meant as that decision.
             if help is not None and help == did_you_mean(node.id, self.decisions):
-                code, message = "E-unknown-decision", f"unknown decision '{node.id}'"
+                code, message = Code.UNKNOWN_DECISION, f"unknown decision '{node.id}'"
             help = help or "a name is 'case', 'params', a decision or a variable bound by 'x in xs'"
         self.state.report(error(
             code, f"for {scope.owner}, {message}",
@@ -87,7 +87,7 @@ class _Resolver(ast.NodeVisitor):
         if func in FUNCTIONS:
             return
         self.state.report(error(
-            "E-unknown-function", f"for {scope.owner}, unknown function '{func}'", span,
+            Code.UNKNOWN_FUNCTION, f"for {scope.owner}, unknown function '{func}'", span,
             did_you_mean(func, FUNCTIONS) or "the functions are " + ", ".join(FUNCTIONS),
             scope.rule))
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from pctrules.language import ast
 from pctrules.language.check.state import CheckState, describe_owner
 from pctrules.language.check.types import UNKNOWN, describe, fits
-from pctrules.language.diagnostics import error
+from pctrules.language.diagnostics import Code, error
 from pctrules.language.schema import Type
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ def _check_value(
         if t.optional and t.base != "<none>" and not target.optional:
             text = ast.unparse(node)
             state.report(error(
-                "E-type", f"for {owner}, {what} may be none, but the output is {target}",
+                Code.TYPE, f"for {owner}, {what} may be none, but the output is {target}",
                 node.span, f"declare 'output: {target}?', or guard it in 'when': "
                 f"{text} is not none", rule))
         return
@@ -35,7 +35,7 @@ def _check_value(
     elif t.base == "<none>":
         help = f"declare 'output: {target}?' if the decision may give none"
     state.report(error(
-        "E-type", f"for {owner}, {what} gives {describe(t)}, but the output is {target}",
+        Code.TYPE, f"for {owner}, {what} gives {describe(t)}, but the output is {target}",
         node.span, help or f"give {describe(target)}, or change the decision's 'output'", rule))
 
 
@@ -58,6 +58,6 @@ def check_outputs(state: CheckState) -> None:
             elif not fits(Type("bool"), d.output):
                 # A rule without `then` gives true when it matches (runtime.py).
                 state.report(error(
-                    "E-type", f"for rule '{r.spec.id}', the rule has no 'then', so it gives "
+                    Code.TYPE, f"for rule '{r.spec.id}', the rule has no 'then', so it gives "
                     f"true, but the output is {d.output}", r.spec.id_span,
                     "add 'then:' with the rule's result", r.spec.id))

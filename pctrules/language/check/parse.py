@@ -13,7 +13,7 @@ from pctrules.language.check.state import (
     RuleState,
     describe_owner,
 )
-from pctrules.language.diagnostics import error
+from pctrules.language.diagnostics import Code, error
 from pctrules.language.parser import parse_expression
 from pctrules.language.source import EmbeddedText
 
@@ -42,7 +42,7 @@ def _binding(
             node.element, ast.Name):
         return node.element, node.collection
     state.report(error(
-        "E-syntax", f"for {owner}, 'for' must read 'name in collection'", node.span,
+        Code.SYNTAX, f"for {owner}, 'for' must read 'name in collection'", node.span,
         "write e.g. 'g in responsible_pct.collaboratives': the name is bound to each member",
         rule))
     return None

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from pctrules.language import ast
 from pctrules.language.check.state import CheckState, DecisionState, RuleState
-from pctrules.language.diagnostics import warning
+from pctrules.language.diagnostics import Code, warning
 
 if TYPE_CHECKING:
     pass
@@ -35,7 +35,7 @@ def check_reachability(state: CheckState) -> None:
             continue
         for later in d.rules[d.rules.index(catch_all) + 1:]:
             state.report(warning(
-                "W-unreachable-rule",
+                Code.UNREACHABLE_RULE,
                 f"for rule '{later.spec.id}', the rule is never reached: rule "
                 f"'{catch_all.spec.id}' before it always matches", later.spec.id_span,
                 f"move rule '{catch_all.spec.id}' last, or give it a 'when'", later.spec.id))
@@ -51,7 +51,7 @@ def _check_unique_overlaps(state: CheckState, d: DecisionState) -> None:
             continue
         names = ", ".join(f"'{n}'" for n in overlapping)
         state.report(warning(
-            "W-unique-overlap", f"under 'hit: unique', rule '{b.spec.id}' and "
+            Code.UNIQUE_OVERLAP, f"under 'hit: unique', rule '{b.spec.id}' and "
             f"{'rule' if len(overlapping) == 1 else 'rules'} {names} match the same cases (no "
             "'when', or the same 'when'): every such case is a conflict", b.spec.id_span,
             "give the rules conditions that cannot hold together, or use 'hit: first' or "

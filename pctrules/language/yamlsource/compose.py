@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from yaml.resolver import Resolver
 
-from pctrules.language.diagnostics import Diagnostic, Diagnostics, error, warning
+from pctrules.language.diagnostics import Code, Diagnostic, Diagnostics, error, warning
 from pctrules.language.source import Position, SourceFile, Span
 from pctrules.language.yamlsource.nodes import MERGE_TAG, STR_TAG, YMap, YNode, YScalar, YSeq
 
@@ -47,7 +47,7 @@ def decode(data: bytes, path: str, limits: Limits = LIMITS) -> SourceFile | Diag
     """A policy file's bytes as text, or why they cannot be read (too big, not UTF-8)."""
     empty = SourceFile(path, "")
     if len(data) > limits.file_bytes:
-        return error("E-limit", f"the file is {len(data)} bytes, more than the limit of "
+        return error(Code.LIMIT, f"the file is {len(data)} bytes, more than the limit of "
                      f"{limits.file_bytes}", Span(empty, 1, 1, 1, 2),
                      "split it into smaller files")
     try:
@@ -57,7 +57,7 @@ def decode(data: bytes, path: str, limits: Limits = LIMITS) -> SourceFile | Diag
         lines = good.split("\n")
         where = SourceFile(path, good)
         line, column = len(lines), len(lines[-1]) + 1
-        return error("E-yaml", f"the file is not UTF-8 text (byte 0x{data[exc.start]:02x})",
+        return error(Code.YAML, f"the file is not UTF-8 text (byte 0x{data[exc.start]:02x})",
                      Span(where, line, column, line, column + 1), "save the file as UTF-8")
     # A byte-order mark is not part of the text; PyYAML does not count it in columns either.
     return SourceFile(path, text.removeprefix("\ufeff"))
@@ -145,7 +145,7 @@ def _unusual_break(source: SourceFile) -> Diagnostic | None:
     line, column = LineIndex(source.text).position(found[0])
     more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
     return warning(
-        "W-line-separator", f"the character U+{ord(ch):04X} {_UNUSUAL_BREAKS[ch]} here{more} "
+        Code.LINE_SEPARATOR, f"the character U+{ord(ch):04X} {_UNUSUAL_BREAKS[ch]} here{more} "
         "ends a line for YAML, but most editors show no break, so later line numbers run "
         "ahead of your editor's",
         _span_at(source, line, column), "replace it with a newline if a line should end "
@@ -197,7 +197,7 @@ def _yaml_error(source: SourceFile, exc: yaml.MarkedYAMLError, limits: Limits) -
         problem = "found character '\\t' that cannot start any token"
     if "maximum nesting depth" in problem:
         # libyaml (PyYAML >= 6.0.3) stops deep nesting itself, before our own depth limit.
-        return error("E-limit", f"the values are nested more than {limits.depth} levels "
+        return error(Code.LIMIT, f"the values are nested more than {limits.depth} levels "
                      "deep", _span_at(source, line, column), "flatten the structure")
     if any(pattern in problem for pattern in _INDENTATION):
         broken = _broken_structure(source, line)
@@ -205,8 +205,8 @@ def _yaml_error(source: SourceFile, exc: yaml.MarkedYAMLError, limits: Limits) -
             return broken
     for pattern, message, help in _FRIENDLY:
         if pattern in problem:
-            return error("E-yaml", message, _span_at(source, line, column), help)
-    return error("E-yaml", problem[:1].lower() + problem[1:], _span_at(source, line, column),
+            return error(Code.YAML, message, _span_at(source, line, column), help)
+    return error(Code.YAML, problem[:1].lower() + problem[1:], _span_at(source, line, column),
                  "check the YAML syntax on this line and the one above")
 
 
@@ -224,7 +224,6 @@ class _Block:
     kind: str  # "map" or "seq"
     column: int  # 1-based
     under: str | None  # the key whose value it is
-    last_key: tuple[str, int, int] | None = None  # name, 1-based line and column
 
 
 @dataclass
@@ -272,8 +271,6 @@ def _broken_structure(source: SourceFile, line: int) -> Diagnostic | None:
                 run, moved, key_at = [], False, at
             elif isinstance(token, yaml.ScalarToken) and key_at is not None:
                 last = (str(token.value), *key_at)
-                if stack and stack[-1].kind == "map":
-                    stack[-1].last_key = last
                 if shift is not None and (shift.line, shift.column) == key_at:
                     shift.name = last[0]
                 key_at = None
@@ -287,7 +284,7 @@ def _broken_structure(source: SourceFile, line: int) -> Diagnostic | None:
            "belongs with it")
     span = Span(source, shift.line, shift.column, shift.line, shift.column + len(shift.name))
     if shift.line == line:
-        return error("E-yaml", f"the key '{shift.name}' is {how} indented than '{name}' above "
+        return error(Code.YAML, f"the key '{shift.name}' is {how} indented than '{name}' above "
                      "it, so it is not part of the same mapping", span, fix)
     indent = len(source.line_text(line)) - len(source.line_text(line).lstrip(" ")) + 1
     continued = next((b for b in shift.closed if b.column == indent), None)
@@ -295,7 +292,7 @@ def _broken_structure(source: SourceFile, line: int) -> Diagnostic | None:
         return None
     what = ("list" if continued.kind == "seq" else "mapping") + (
         f" under '{continued.under}'" if continued.under else "")
-    return error("E-yaml", f"the key '{shift.name}' is {how} indented than '{name}' above it, "
+    return error(Code.YAML, f"the key '{shift.name}' is {how} indented than '{name}' above it, "
                  f"so it ends the {what}, which line {line} goes on with", span,
                  fix + f"; else move it below the {what}")
 
@@ -308,7 +305,7 @@ def _reader_error(source: SourceFile, exc: yaml.YAMLError) -> Diagnostic:
         line, column = 1, 1
     character = getattr(exc, "character", None)
     what = f" (U+{ord(character):04X})" if isinstance(character, str) else ""
-    return error("E-yaml", f"the file contains a character YAML does not allow{what}",
+    return error(Code.YAML, f"the file contains a character YAML does not allow{what}",
                  _span_at(source, line, column), "remove it, or write it as an escape in "
                  "double-quoted text")
 
@@ -351,7 +348,7 @@ class _Composer:
             end = (start[0], start[1] + 1)
         return Span(self.source, start[0] + 1, start[1] + 1, end[0] + 1, end[1] + 1)
 
-    def refuse(self, code: str, message: str, event: yaml.Event, help: str) -> _Refused:
+    def refuse(self, code: Code, message: str, event: yaml.Event, help: str) -> _Refused:
         line, column = _mark(event.start_mark)
         return _Refused(error(code, message, _span_at(self.source, line + 1, column + 1), help))
 
@@ -363,7 +360,7 @@ class _Composer:
             if isinstance(event, yaml.DocumentStartEvent):
                 documents += 1
                 if documents > 1:
-                    raise self.refuse("E-yaml", "a policy file holds one YAML document, this is "
+                    raise self.refuse(Code.YAML, "a policy file holds one YAML document, this is "
                                       "a second one", event,
                                       "remove the '---' line, or move this part to its own file")
                 continue
@@ -382,7 +379,7 @@ class _Composer:
                 parent.size += node.size
                 if parent.size > self.limits.nodes:
                     raise self.refuse(
-                        "E-limit", f"the file expands to more than {self.limits.nodes} values",
+                        Code.LIMIT, f"the file expands to more than {self.limits.nodes} values",
                         event, "aliases ('*name') repeat what they name; use fewer")
                 parent.items.append(node)
         if root is None:
@@ -393,11 +390,11 @@ class _Composer:
         if isinstance(event, yaml.AliasEvent):
             anchor = event.anchor or ""
             if anchor in self.open_anchors:
-                raise self.refuse("E-limit", f"the alias '*{anchor}' refers to a value that "
+                raise self.refuse(Code.LIMIT, f"the alias '*{anchor}' refers to a value that "
                                   "contains it", event,
                                   "an alias cannot repeat the list or mapping it is inside")
             if anchor not in self.anchors:
-                raise self.refuse("E-yaml", f"the alias '*{anchor}' names no anchor defined "
+                raise self.refuse(Code.YAML, f"the alias '*{anchor}' names no anchor defined "
                                   "above it", event,
                                   f"define '&{anchor}' before using '*{anchor}'")
             return self.anchors[anchor]
@@ -409,7 +406,7 @@ class _Composer:
             return node
         assert isinstance(event, yaml.CollectionStartEvent)
         if len(stack) >= self.limits.depth:
-            raise self.refuse("E-limit", f"the values are nested more than {self.limits.depth} "
+            raise self.refuse(Code.LIMIT, f"the values are nested more than {self.limits.depth} "
                               "levels deep", event, "flatten the structure")
         kind = "map" if isinstance(event, yaml.MappingStartEvent) else "seq"
         if event.anchor:
@@ -452,15 +449,15 @@ class _Composer:
 
     def key(self, key: YNode, seen: dict[str, YScalar]) -> YScalar:
         if not isinstance(key, YScalar):
-            raise _Refused(error("E-yaml", "a key must be text, not a list or mapping",
+            raise _Refused(error(Code.YAML, "a key must be text, not a list or mapping",
                                  key.span, "write keys as plain words"))
         if key.tag == MERGE_TAG:
-            raise _Refused(error("E-yaml", "merge keys ('<<') are not supported in policy files",
+            raise _Refused(error(Code.YAML, "merge keys ('<<') are not supported in policy files",
                                  key.span, "repeat the keys, or use an alias ('*name') for a "
                                  "whole value"))
         if key.value in seen:
             first = seen[key.value].span
-            raise _Refused(error("E-yaml", f"the key '{key.value}' appears twice in this mapping",
+            raise _Refused(error(Code.YAML, f"the key '{key.value}' appears twice in this mapping",
                                  key.span, f"the first is at line {first.line}; keep one"))
         seen[key.value] = key
         return key

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from pctrules.language.diagnostics import did_you_mean
+from pctrules.language.diagnostics import Code, did_you_mean
 from pctrules.language.source import Span
 from pctrules.language.yamlsource.nodes import KeyPath, YMap, YNode, YScalar, YSeq
 
@@ -18,7 +18,7 @@ from pctrules.language.yamlsource.nodes import KeyPath, YMap, YNode, YScalar, YS
 class SchemaProblem:
     """A place where a YAML document does not fit its JSON Schema."""
 
-    code: str
+    code: Code
     message: str
     span: Span
     help: str | None
@@ -122,7 +122,7 @@ class SchemaChecker:
     def _scalar(
         self, node: YScalar, s: dict[str, Any], path: KeyPath, out: list[SchemaProblem],
     ) -> None:
-        code = s.get("x-code", "E-type")
+        code = Code(s.get("x-code", Code.TYPE))
         if "enum" in s and node.value not in [str(v) for v in s["enum"]]:
             choices = ", ".join(f"'{v}'" for v in s["enum"])
             out.append(SchemaProblem(
@@ -149,7 +149,7 @@ class SchemaChecker:
                 self._check(v, properties[k.value], (*path, k.value), k, out)
             elif extra is False:
                 out.append(SchemaProblem(
-                    "E-unknown-key", f"unknown key '{k.value}' in {noun}", k.span,
+                    Code.UNKNOWN_KEY, f"unknown key '{k.value}' in {noun}", k.span,
                     did_you_mean(k.value, properties)
                     or f"the keys of a {noun} are {_listing(properties)}", (*path, k.value)))
             elif isinstance(extra, dict):
@@ -159,14 +159,14 @@ class SchemaChecker:
             if name not in present:
                 described = self.resolve(properties.get(name, {})).get("description", "")
                 out.append(SchemaProblem(
-                    "E-missing-key", f"{noun} is missing the required key '{name}'",
+                    Code.MISSING_KEY, f"{noun} is missing the required key '{name}'",
                     (key or node).span, f"add '{name}:'" + (f", {_lower(described)}"
                                                             if described else ""), path))
 
     def _type_problem(
         self, node: YNode, s: dict[str, Any], types: list[str], path: KeyPath,
     ) -> SchemaProblem:
-        code = s.get("x-code", "E-type")
+        code = Code(s.get("x-code", Code.TYPE))
         expected = s.get("x-expects") or _either([_TYPE_WORDS.get(t, t) for t in types])
         actual = json_type(node)
         if isinstance(node, YScalar) and node.value and actual != "string" \
