@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from pctrules.batch import parquet
+from pctrules.batch.arrowpath import ArrowChunks, Rendered
 from pctrules.batch.files import AtomicOutput, check_input, check_output
 from pctrules.batch.io import (
     BLOCK_BYTES,
@@ -59,6 +61,7 @@ from pctrules.batch.pool import (
     stoppable,
 )
 from pctrules.caseinput import printable
+from pctrules.columns.core import ColumnEvaluator, leaf_arrays
 from pctrules.evaluation import groups, vector
 from pctrules.evaluation.compile import unavailable_kinds
 from pctrules.evaluation.engine import Case, Engine
@@ -96,6 +99,7 @@ class BatchOptions:
     out_format: str | None = None
     params: Mapping[str, object] | None = None
     fast: bool = True
+    arrow: bool = True  # plain CSV chunks by Arrow (arrowpath.py); off only to compare the two
     block_bytes: int | None = None  # default: BLOCK_BYTES by columns, CASE_BLOCK_BYTES case by case
 
 
@@ -135,7 +139,7 @@ class ChunkEvaluator:
 
     def __init__(self, engine: Engine, decisions: Sequence[str], as_of: dt.date | None,
                  out_format: str, params: Mapping[str, object] | None, fast: bool,
-                 blank: bool) -> None:
+                 blank: bool, warm: bool = True) -> None:
         self.engine = engine
         self.blank = blank  # CSV input: an empty cell is an absent value
         self.decisions = list(decisions)
@@ -158,9 +162,9 @@ class ChunkEvaluator:
         self.fast = fast  # columns where they can be used: decisions, else validation
         self.why_slow: str | None = "the per-case evaluator was asked for" if not fast else None
         if fast:
-            self._fast_plan()
+            self._fast_plan(warm)
 
-    def _fast_plan(self) -> None:
+    def _fast_plan(self, warm: bool) -> None:
         engine = self.engine
         self.vec = vector.Vectoriser(engine.checked, engine.graph, groups.grouper(
             engine.checked, engine.graph, engine.bound.functions))
@@ -170,7 +174,8 @@ class ChunkEvaluator:
             if name in needed:
                 needed |= engine.compiled.decision(name).depends_on  # type: ignore[union-attr]
         self.plan = [self.vec.decisions[n] for n in order if n in needed]
-        self._warm()
+        if warm:
+            self._warm()
 
     def _warm(self) -> None:
         """Validate, once and before the workers fork, the values most cases hold: every code
@@ -703,8 +708,15 @@ class _Input:
     evaluator: ChunkEvaluator
     warnings: list[str]  # said once, before the run (odd CSV columns)
     start: int  # where the rows start: after the CSV header, or a JSONL file's byte-order mark
+    arrow: ArrowChunks | None = None  # plain CSV chunks and Parquet input, by Arrow
 
     def run(self, job: Job) -> ChunkResult:
+        if self.fmt == "parquet":
+            assert self.arrow is not None
+            batches = parquet.read_job(self.path, job).combine_chunks().to_batches()
+            columns = leaf_arrays(batches[0]) if batches else []
+            return _result(self.arrow.render(
+                self.arrow.core.run(columns, job.lines, job.first_row)), job)
         if job.overlong:
             chunk = overlong_chunk(self.path, job, self.fmt)
         elif self.fmt == "jsonl":
@@ -712,10 +724,19 @@ class _Input:
         else:
             assert self.header is not None
             data = None if job.rows is not None else read_job(self.path, job)
+            if data is not None and self.arrow is not None and not job.quoted:
+                done = self.arrow.run(data, job.first_row)
+                if done is not None:
+                    return _result(done, job)
             chunk = parse_csv(data, job.rows, job.quoted, self.header.columns, job.unreadable)
         out = self.evaluator.run(chunk, job.first_row)
         return ChunkResult(out.data, out.rows, out.decided, out.failed, out.fast_rows,
                            job.length, out.warned)
+
+
+def _result(done: Rendered, job: Job) -> ChunkResult:
+    return ChunkResult(done.data, done.rows, done.rows - done.failed, done.failed,
+                       done.fast_rows, job.length, done.warned)
 
 
 def prepare(opts: BatchOptions, engine: Engine | None = None) -> tuple[_Input, str]:
@@ -740,11 +761,53 @@ def prepare(opts: BatchOptions, engine: Engine | None = None) -> tuple[_Input, s
         header = read_header(opts.input)
         warnings = header_warnings(header, engine)
         start = header.data_offset
+    elif in_fmt == "parquet":
+        start = 0
     else:
         start = jsonl_start(opts.input)
-    evaluator = ChunkEvaluator(engine, decisions, opts.as_of, out_fmt, opts.params, opts.fast,
-                               blank=in_fmt == "csv")
-    return _Input(opts.input, in_fmt, header, evaluator, warnings, start), out_fmt
+    if out_fmt == "parquet":
+        mapped = parquet.holds_mappings(engine, decisions)
+        if mapped is not None:
+            raise BatchUsageError(f"the values of '{mapped}' are mappings, which a Parquet "
+                                  "column of text cannot hold; write JSONL instead")
+    # Plain CSV chunks go by Arrow, whose tables are filled before the workers fork; the usual
+    # path then sees few chunks, and fills its own tables as it meets values.
+    by_arrow = header is not None and opts.fast and opts.arrow and not warnings
+    # A Parquet output is the JSONL records, read back by Arrow (parquet.py).
+    rendered = "jsonl" if out_fmt == "parquet" else out_fmt
+    evaluator = ChunkEvaluator(engine, decisions, opts.as_of, rendered, opts.params, opts.fast,
+                               blank=in_fmt == "csv", warm=not by_arrow)
+    arrow = None
+    if by_arrow and header is not None and evaluator.plan is not None:
+        arrow = arrow_chunks(evaluator, header.columns)
+    elif in_fmt == "parquet":
+        arrow = arrow_chunks(evaluator, (), text=False)
+    return _Input(opts.input, in_fmt, header, evaluator, warnings, start, arrow), out_fmt
+
+
+def arrow_chunks(evaluator: ChunkEvaluator, columns: tuple[str, ...],
+                 text: bool = True) -> ArrowChunks:
+    """The Arrow path: for a CSV input whose header names only case fields, each once (any odd
+    column, and the rows it touches, are the usual path's to judge), or a Parquet input
+    (`text=False`: its values typed), its field tables filled before the workers fork."""
+    core = ColumnEvaluator(evaluator.engine, evaluator.decisions, evaluator.as_of,
+                           evaluator.params, text=text,
+                           vectoriser=evaluator.vec if evaluator.plan is not None else None)
+    if text:
+        core.warm()
+    return ArrowChunks(core, columns, evaluator.jsonl, evaluator._fast_cells,
+                       _json_ending if evaluator.jsonl else _csv_ending)
+
+
+def _csv_ending(error: str | None, warnings: str | None) -> str:
+    """A CSV row's error and warnings cells, and its line end."""
+    return f",{safe_cell(error or '')},{safe_cell(warnings or '')}\n"
+
+
+def _json_ending(error: str | None, warnings: str | None) -> str:
+    """A JSONL row's error and warnings, and its end."""
+    return (f',"error":{"null" if error is None else json_text(error)}'
+            f',"warnings":{"null" if warnings is None else json_text(warnings)}}}\n')
 
 
 _SHOWN_COLUMNS = 10  # unknown columns named before the run; the rows name the rest
@@ -792,13 +855,22 @@ def run_batch(opts: BatchOptions, progress: Progress | None = None,
     try:
         # Signals are noted from before the temporary file exists until after it is renamed.
         with stoppable(), AtomicOutput(output, folder) as out:
+            write = out.write
+            sink = None
             if out_fmt == "csv":
                 out.write((csv_line(state.evaluator.columns) + "\n").encode("utf-8"))
+            elif out_fmt == "parquet":
+                sink = parquet.ParquetSink(out, parquet.output_schema(
+                    state.evaluator.engine, state.evaluator.decisions))
+                write = sink.write
             block = opts.block_bytes or (
                 BLOCK_BYTES if state.evaluator.plan is not None else CASE_BLOCK_BYTES)
-            jobs = plan_jobs(opts.input, state.start, state.fmt, block)
-            run_jobs(state.run, jobs, workers, out.write, tally, progress)
+            jobs = (parquet.plan_parquet(opts.input) if state.fmt == "parquet"
+                    else plan_jobs(opts.input, state.start, state.fmt, block))
+            run_jobs(state.run, jobs, workers, write, tally, progress)
             stop_if_signalled()
+            if sink is not None:
+                sink.close()
             out.commit()
     except KeyboardInterrupt:
         raise BatchStopped(f"interrupted after {tally.done_text()}; '{output}' was not written",

@@ -187,7 +187,8 @@ class ColumnEvaluator:
     _TABLE_LIMIT = 1 << 18  # distinct values remembered per field before starting over
 
     def __init__(self, engine: Engine, decisions: Sequence[str], as_of: dt.date | None,
-                 params: Mapping[str, object], text: bool = False) -> None:
+                 params: Mapping[str, object], text: bool = False,
+                 vectoriser: vector.Vectoriser | None = None) -> None:
         self.engine = engine
         # Every cell is text, as a CSV file gives it: fields of type int, number or bool are
         # read from their text ('42', '2.5', 'true'), as `pctrules batch` reads them.
@@ -201,7 +202,8 @@ class ColumnEvaluator:
                             if is_node(t) and not t.is_set}
         self.reads_id = CaseField(("id",)) in engine.checked.refs.values()
         self.unavailable = engine.compiled.unavailable
-        self.vec = vector.Vectoriser(engine.checked, engine.graph, groups.grouper(
+        # (A caller that has compiled the decisions to columns already may share them.)
+        self.vec = vectoriser or vector.Vectoriser(engine.checked, engine.graph, groups.grouper(
             engine.checked, engine.graph, engine.bound.functions))
         order = [d.name for d in engine.compiled.decisions]
         needed = set(self.decisions)

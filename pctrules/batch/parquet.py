@@ -1,0 +1,136 @@
+"""Batch stage, Parquet: row groups of a Parquet file as jobs in, a Parquet file out.
+
+Input: each job is a slice of at most `ROWS_PER_JOB` rows of one row group, read by the worker
+that decides it (each process opens the file itself). Its columns are case fields as in the
+columnar API (dotted, `__` or struct columns; a null is an absent value; values typed, as in
+JSONL), decided by columns/core.py, whose rows the columns cannot vouch for go to the engine.
+
+Output: the rows are rendered as JSONL (the same records as `--format jsonl`) and each chunk is
+read back by Arrow's JSON reader against the output schema and written as a row group, so a
+Parquet output holds exactly what the JSONL output would: `id`; per decision its value (a node's
+code as text, a set's codes as a list of text, a date as ISO text), rule and reason; `error` and
+`warnings` (text, or null).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.json as pa_json
+import pyarrow.parquet as pq
+
+from pctrules.batch.io import Job
+from pctrules.columns.decider import value_type
+from pctrules.evaluation.engine import Engine
+
+ROWS_PER_JOB = 1 << 16
+
+
+class ParquetInputError(ValueError):
+    """A Parquet input that cannot be read; the message says why."""
+
+
+def plan_parquet(path: Path) -> Iterator[Job]:
+    """Jobs over the row groups of a Parquet file, in order: (row group, first row in it, rows)
+    as (start, row_offset, lines); `length` is the job's share of the file's bytes (progress)."""
+    try:
+        meta = pq.ParquetFile(path).metadata
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise ParquetInputError(f"'{path}' cannot be read as Parquet ({exc})") from None
+    size = max(os.path.getsize(path), 1)
+    total = max(meta.num_rows, 1)
+    seq = row = 0
+    for group in range(meta.num_row_groups):
+        rows = meta.row_group(group).num_rows
+        for offset in range(0, rows, ROWS_PER_JOB):
+            count = min(ROWS_PER_JOB, rows - offset)
+            yield Job(seq, row, group, size * count // total, count, row_offset=offset)
+            seq += 1
+            row += count
+
+
+_FILES: dict[tuple[int, str], pq.ParquetFile] = {}
+
+
+def read_job(path: Path, job: Job) -> pa.Table:
+    """A job's rows (the file opened once per process: workers never share a file position)."""
+    key = (os.getpid(), str(path))
+    f = _FILES.get(key)
+    if f is None:
+        f = _FILES[key] = pq.ParquetFile(path)
+    return f.read_row_group(job.start).slice(job.row_offset, job.lines)
+
+
+def output_schema(engine: Engine, decisions: list[str]) -> pa.Schema:
+    """The Parquet output's columns, as the JSONL records hold them."""
+    checked = {d.name: d.checked for d in engine.compiled.decisions}
+    fields = [pa.field("id", pa.string())]
+    for name in decisions:
+        t = value_type(checked[name], engine.checked)
+        if pa.types.is_date(t):
+            t = pa.string()  # ISO text, as in JSONL
+        fields += [pa.field(name, t), pa.field(f"{name}.rule", pa.string()),
+                   pa.field(f"{name}.reason", pa.string())]
+    return pa.schema([*fields, pa.field("error", pa.string()), pa.field("warnings", pa.string())])
+
+
+def holds_mappings(engine: Engine, decisions: list[str]) -> str | None:
+    """A decision whose values are mappings (a `for:` over a set of subjects), which JSONL
+    writes as objects and a Parquet column of text cannot hold; None when there is none."""
+    for d in engine.compiled.decisions:
+        subject = d.checked.subject
+        if d.name in decisions and subject is not None:
+            subjects = engine.checked.type_of(subject.collection)
+            if subjects is None or subjects.is_set:
+                return d.name
+    return None
+
+
+class ParquetSink:
+    """Writes JSONL chunks as row groups of a Parquet file through `out.write` (the atomic
+    output, which names the file when a write fails)."""
+
+    def __init__(self, out: Any, schema: pa.Schema) -> None:
+        self.schema = schema
+        self.writer = pq.ParquetWriter(_Through(out), schema)
+        self.parse = pa_json.ParseOptions(explicit_schema=schema,
+                                          unexpected_field_behavior="error")
+
+    def write(self, data: bytes) -> None:
+        if not data:
+            return
+        table = pa_json.read_json(io.BytesIO(data), parse_options=self.parse,
+                                  read_options=pa_json.ReadOptions(
+                                      use_threads=False, block_size=max(len(data) + 1, 1 << 20)))
+        self.writer.write_table(table.select(self.schema.names).cast(self.schema))
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class _Through:
+    """A binary file for Arrow's writer whose bytes go to `out.write`."""
+
+    def __init__(self, out: Any) -> None:
+        self.out = out
+        self.position = 0
+        self.closed = False
+
+    def write(self, data: bytes | memoryview) -> int:
+        self.out.write(bytes(data))
+        self.position += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.position
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
