@@ -24,24 +24,44 @@ import pyarrow as pa
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
-from pctrules.batch.io import Job
+from pctrules.batch.io import Job, input_error, repeated_columns
+from pctrules.columns.core import field_paths
 from pctrules.columns.decider import value_type
 from pctrules.evaluation.engine import Engine
 
 ROWS_PER_JOB = 1 << 16
 
 
-class ParquetInputError(ValueError):
-    """A Parquet input that cannot be read; the message says why."""
+def column_names(path: Path) -> list[str]:
+    """The case field each column of a Parquet file names, dotted (as a CSV header names them),
+    read from its footer; a file that is not Parquet is a whole-input problem (exit 5)."""
+    try:
+        schema = pq.ParquetFile(path).schema_arrow
+    except (pa.ArrowException, OSError) as exc:
+        raise input_error(f"'{path}' cannot be read as Parquet: {_reason(exc)}",
+                          help="give a Parquet file, or name its format with --input-format"
+                          ) from None
+    names = [".".join(p) for p in field_paths(schema)]
+    for name, at in repeated_columns(names).items():
+        # A Parquet file has one schema for every row: two columns for one field are refused
+        # whole (as the columnar API does), where a CSV row may leave one of them empty.
+        raise input_error(f"{len(at)} columns of '{path}' name the case field '{name}' "
+                          f"(columns {' and '.join(str(i + 1) for i in at)}); keep one",
+                          help="write each field once: dotted, with '__', or in a struct")
+    return names
+
+
+def _reason(exc: Exception) -> str:
+    """Arrow's message, as one lower-case phrase (its first sentence)."""
+    text = " ".join(str(exc).split()).split(". ")[0].rstrip(".")
+    return text[:1].lower() + text[1:] if text else "not a Parquet file"
 
 
 def plan_parquet(path: Path) -> Iterator[Job]:
     """Jobs over the row groups of a Parquet file, in order: (row group, first row in it, rows)
-    as (start, row_offset, lines); `length` is the job's share of the file's bytes (progress)."""
-    try:
-        meta = pq.ParquetFile(path).metadata
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise ParquetInputError(f"'{path}' cannot be read as Parquet ({exc})") from None
+    as (start, row_offset, lines); `length` is the job's share of the file's bytes (progress).
+    (The file's footer was read before the run: column_names.)"""
+    meta = pq.ParquetFile(path).metadata
     size = max(os.path.getsize(path), 1)
     total = max(meta.num_rows, 1)
     seq = row = 0

@@ -715,8 +715,8 @@ class _Input:
             assert self.arrow is not None
             batches = parquet.read_job(self.path, job).combine_chunks().to_batches()
             columns = leaf_arrays(batches[0]) if batches else []
-            return _result(self.arrow.render(
-                self.arrow.core.run(columns, job.lines, job.first_row)), job)
+            decide = self.arrow.core.run if self.evaluator.fast else self.arrow.core.run_by_case
+            return _result(self.arrow.render(decide(columns, job.lines, job.first_row)), job)
         if job.overlong:
             chunk = overlong_chunk(self.path, job, self.fmt)
         elif self.fmt == "jsonl":
@@ -759,9 +759,10 @@ def prepare(opts: BatchOptions, engine: Engine | None = None) -> tuple[_Input, s
     warnings: list[str] = []
     if in_fmt == "csv":
         header = read_header(opts.input)
-        warnings = header_warnings(header, engine)
+        warnings = column_warnings(header.columns, engine)
         start = header.data_offset
     elif in_fmt == "parquet":
+        warnings = column_warnings(parquet.column_names(opts.input), engine)
         start = 0
     else:
         start = jsonl_start(opts.input)
@@ -813,13 +814,14 @@ def _json_ending(error: str | None, warnings: str | None) -> str:
 _SHOWN_COLUMNS = 10  # unknown columns named before the run; the rows name the rest
 
 
-def header_warnings(header: Header, engine: Engine) -> list[str]:
-    """What is odd about the CSV header, said once before the run. An unknown column and a
-    column named twice are not fatal: each row that gives such a column a value it cannot take
-    is that row's error, and every other row is decided (one output row per input row)."""
+def column_warnings(columns: Sequence[str], engine: Engine) -> list[str]:
+    """What is odd about the input's columns (a CSV header, a Parquet schema), said once before
+    the run. An unknown column and a column named twice are not fatal: each row that gives such
+    a column a value it cannot take is that row's error, and every other row is decided (one
+    output row per input row)."""
     known = ["id", *(".".join(p) for p, _ in engine.case_schema.leaves())]
     warnings = []
-    unknown = [name for name in header.columns if name not in known]
+    unknown = [name for name in columns if name not in known]
     for name in unknown[:_SHOWN_COLUMNS]:
         hint = did_you_mean(name, known)
         warnings.append(f"column '{name}' is not a case field"
@@ -828,7 +830,7 @@ def header_warnings(header: Header, engine: Engine) -> list[str]:
     if len(unknown) > _SHOWN_COLUMNS:
         warnings.append(f"… and {len(unknown) - _SHOWN_COLUMNS:,} more columns that are not "
                         "case fields")
-    for name, at in repeated_columns(header.columns).items():
+    for name, at in repeated_columns(columns).items():
         warnings.append(f"column '{name}' appears {len(at)} times in the header (columns "
                         + " and ".join(str(i + 1) for i in at)
                         + "); rows that give it different values fail")

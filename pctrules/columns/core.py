@@ -235,6 +235,11 @@ class ColumnEvaluator:
         except (RuleError, TypeError):
             raise NotPlain from None
 
+    def run_by_case(self, columns: list[tuple[Path_, pa.Array]], n: int, first_row: int,
+                    ) -> Outcome:
+        """`run` with every row decided by the engine case by case (to check the columns)."""
+        return self._slow(columns, n, first_row, range(n), None)
+
     def _fast(self, columns: list[tuple[Path_, pa.Array]], n: int, first_row: int,
               plain: bool = False) -> Outcome:
         nodes = self.vec.nodes

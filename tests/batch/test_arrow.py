@@ -13,7 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pctrules.batch.run import BatchOptions, BatchSummary, run_batch
+from pctrules.batch.run import BatchOptions, BatchSummary, prepare, run_batch
+from tests.batch.conftest import pctrules, read_rows
 from tests.columns import synthetic
 
 COLUMNS = synthetic.COLUMNS
@@ -108,3 +109,89 @@ def test_parquet_out_holds_the_jsonl_records(data: tuple[Path, list[str]],
     assert table.to_pylist() == records and s.rows == len(records) == 10_001
     assert table.schema.field("commissioner_spans").type == pa.list_(pa.string())
     assert records[-1]["error"] == "row has 2 fields; the header has 7"
+
+
+def test_plain_chunks_go_by_arrow_and_the_others_do_not(data: tuple[Path, list[str]],
+                                                        tmp_path: Path) -> None:
+    """The tests above compare the two paths; this one checks that the Arrow path is taken at
+    all (for a plain chunk) and declines every kind of chunk it cannot vouch for."""
+    register, practices = data
+    src = tmp_path / "cases.csv"
+    _write_csv(src, synthetic.cases(50, practices, seed=3, bad=False))
+    state, _ = prepare(BatchOptions(input=src, output=tmp_path / "out.csv", data_dir=register))
+    assert state.arrow is not None
+    header = ",".join(COLUMNS) + "\n"
+    plain = src.read_bytes()[len(header):]
+    done = state.arrow.run(plain, 0)
+    assert done is not None and done.rows == 50 and done.failed == 0
+    line = b"c1,2011-09-01,,E16000141,,,\n"
+    for chunk in [b'"c1",2011-09-01,,E16000141,,,\n', b"c1,2011-09-01\n", line + b"\n" + line,
+                  b"c1\r,2011-09-01,,E16000141,,,\n", b"c\xff,2011-09-01,,E16000141,,,\n",
+                  b"c1,2011-02-30,,E16000141,,,\n", b"c1,2011-09-01,,5QL,,,\n"]:
+        assert state.arrow.run(chunk, 0) is None, chunk
+    crlf = line.replace(b"\n", b"\r\n")
+    assert state.arrow.run(crlf * 2, 0) is not None
+    assert state.arrow.run(line + crlf, 0) is not None  # records end at LF or CRLF, mixed too
+
+
+def test_odd_columns_send_csv_chunks_the_usual_way(data: tuple[Path, list[str]],
+                                                   tmp_path: Path) -> None:
+    src = tmp_path / "cases.csv"
+    src.write_text("id,date,person.practise\nc1,2011-09-01,A90000\n", encoding="utf-8")
+    state, _ = prepare(BatchOptions(input=src, output=tmp_path / "o.csv", data_dir=data[0]))
+    assert state.arrow is None and state.warnings
+
+
+def _parquet(path: Path, rows: list[dict[str, object]], columns: list[str]) -> None:
+    pq.write_table(pa.Table.from_pylist(
+        rows, schema=pa.schema([(c, pa.string()) for c in columns])), path)
+
+
+def test_parquet_input_problems_through_the_cli(data: tuple[Path, list[str]],
+                                                tmp_path: Path) -> None:
+    register = str(data[0])
+    not_parquet = tmp_path / "cases.parquet"
+    not_parquet.write_text("id,date\nc1,2011-09-01\n", encoding="utf-8")
+    r = pctrules("batch", str(not_parquet), "--output", str(tmp_path / "o.csv"), "--data",
+                 register)
+    assert r.exit_code == 5 and "cannot be read as Parquet: " in r.stderr
+    assert "help: give a Parquet file" in r.stderr and not (tmp_path / "o.csv").exists()
+
+    row = {"id": "c1", "date": "2011-09-01", "person.practice": "A90000"}
+    twice = tmp_path / "twice.parquet"
+    _parquet(twice, [{**row, "person__practice": "A90000"}], [*row, "person__practice"])
+    r = pctrules("batch", str(twice), "--output", str(tmp_path / "o.csv"), "--data", register)
+    assert r.exit_code == 5, r.output
+    assert ("2 columns of '" in r.stderr
+            and "name the case field 'person.practice' (columns 3 and 4); keep one" in r.stderr)
+
+    odd = tmp_path / "odd.parquet"
+    _parquet(odd, [{**row, "person.practise": "A90000"}, {**row, "id": "c2"}],
+             [*row, "person.practise"])
+    out = tmp_path / "odd.csv"
+    r = pctrules("batch", str(odd), "--output", str(out), "--data", register)
+    assert r.exit_code == 6, r.output
+    assert ("warning: column 'person.practise' is not a case field (did you mean "
+            "'person.practice'?)") in r.stderr
+    rows = read_rows(out)
+    assert [x["id"] for x in rows] == ["c1", "c2"] and rows[1]["error"] == ""
+    assert rows[0]["error"] == ("for case 'c1', unknown field 'person.practise' (given "
+                                "'A90000'); did you mean 'person.practice'?")
+
+    r = pctrules("batch", str(odd), "--output", str(tmp_path / "o.jsonl"), "--data", register,
+                 "--audit", str(tmp_path / "audit.jsonl"))
+    assert r.exit_code == 2 and "--audit reads back CSV or JSONL, and '" in r.stderr
+
+
+def test_parquet_by_case_equals_parquet_by_columns(data: tuple[Path, list[str]],
+                                                   tmp_path: Path) -> None:
+    register, practices = data
+    rows = [{k: (None if v == "" else v) for k, v in r.items()}
+            for r in synthetic.cases(3_000, practices, seed=21)]
+    src = tmp_path / "cases.parquet"
+    _parquet(src, rows, COLUMNS)
+    outs = [tmp_path / "columns.jsonl", tmp_path / "by-case.jsonl"]
+    a = _run(src, outs[0], register, workers=1)
+    b = _run(src, outs[1], register, workers=1, fast=False)
+    assert outs[0].read_bytes() == outs[1].read_bytes()
+    assert a.fast_rows > 2_000 and b.fast_rows == 0 and a.failed == b.failed > 10
