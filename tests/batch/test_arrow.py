@@ -195,3 +195,30 @@ def test_parquet_by_case_equals_parquet_by_columns(data: tuple[Path, list[str]],
     b = _run(src, outs[1], register, workers=1, fast=False)
     assert outs[0].read_bytes() == outs[1].read_bytes()
     assert a.fast_rows > 2_000 and b.fast_rows == 0 and a.failed == b.failed > 10
+
+
+def test_parquet_typed_columns_read_as_jsonl_values(data: tuple[Path, list[str]],
+                                                    tmp_path: Path) -> None:
+    """Typed Parquet columns (a date column, a struct, a list where a code belongs, a
+    dictionary-encoded column) give what the same values give in JSONL, errors included."""
+    import datetime as dt
+
+    table = pa.table({
+        "id": pa.array(["a", "=b", "c"]).dictionary_encode(),
+        "date": pa.array([dt.date(2011, 9, 1), dt.date(2011, 9, 1), None], pa.date32()),
+        "person": pa.array([{"practice": ["A90000"]}, {"practice": None},
+                            {"practice": ["B90001"]}]),
+    })
+    src = tmp_path / "typed.parquet"
+    pq.write_table(table, src)
+    lines = [{"id": "a", "date": "2011-09-01", "person": {"practice": ["A90000"]}},
+             {"id": "=b", "date": "2011-09-01", "person": {}},
+             {"id": "c", "person": {"practice": ["B90001"]}}]
+    same = tmp_path / "same.jsonl"
+    same.write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
+    outs = [tmp_path / "from-parquet.csv", tmp_path / "from-jsonl.csv"]
+    a = _run(src, outs[0], data[0], workers=1)
+    b = _run(same, outs[1], data[0], workers=1)
+    assert outs[0].read_bytes() == outs[1].read_bytes()
+    assert (a.rows, a.failed) == (b.rows, b.failed) == (3, 2)
+    assert "field 'person.practice' is ['A90000'], but must be" in outs[0].read_text("utf-8")
