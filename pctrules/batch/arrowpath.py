@@ -1,21 +1,31 @@
-"""Batch stage, Arrow path: a plain CSV chunk parsed, checked and decided by Arrow, then rendered.
+"""Batch stage, Arrow path: a plain CSV or JSONL chunk parsed, checked and decided by Arrow.
 
-A chunk is *plain* when nothing in it needs the csv module's or the engine's judgement: no
-quote, no CR but in CRLF line ends, no empty line, every record with the header's number of
-fields, valid UTF-8 throughout, and every row's values valid for the case schema, with no rule
-failing. Such a chunk (nearly every chunk of a
-real extract) is parsed by pyarrow's CSV reader, each field's values matched to the values it
-has met and validated once (columns/core.py: Arrow's hash lookup, no Python per cell), decided
-by columns, and rendered without a Python call per row: each row's output is its id cell joined
-to the cells of its distinct (rule, value) combination by Arrow, and the chunk's bytes are the
-data buffer of that string column. Any other chunk returns None, and the caller takes it the
-way it always has (batch/run.py), so its rows read, fail and are worded exactly as before.
+A CSV chunk is *plain* when nothing in its bytes needs the csv module's judgement: no quote,
+no CR but in CRLF line ends, no empty line, every record with the header's number of fields,
+valid UTF-8 throughout. Such a chunk (nearly every chunk of a real extract) is parsed by
+pyarrow's CSV reader, each field's values matched to the values it has met and validated once
+(columns/core.py: Arrow's hash lookup, no Python per cell), decided by columns, and rendered
+without a Python call per row: each row's output is its id cell joined to the cells of its
+distinct (rule, value) combination by Arrow, and the chunk's bytes are the data buffer of that
+string column. The rows the columns cannot vouch for (an invalid value, no date) go to the
+engine one by one, and a rule that fails sends the whole chunk there (columns/core.py), so their
+errors are the engine's words, as on the usual path. Any chunk that is not plain returns None,
+and the caller takes it the way it always has (batch/run.py), so its rows read, fail and are
+worded exactly as before.
+
+A JSONL chunk is plain when Arrow's JSON reader and Python's would see the same objects: no
+escape (so no lone surrogate and no key that only an escape spells), no control character, no
+byte-order mark inside, no blank line, no `null` and no empty object (Arrow cannot tell them
+from a key left out, and Python can), valid UTF-8, one object per line, every value text (a
+number or true/false goes the usual way), every key a case field given once (dotted or nested,
+not both). A key a row leaves out is then absent to both.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,9 +33,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
+import pyarrow.json as pa_json
 
 from pctrules.batch.io import FORMULA_START, safe_cell
-from pctrules.columns.core import ColumnEvaluator, NotPlain, Outcome
+from pctrules.columns.core import ColumnEvaluator, Outcome, Path_
 from pctrules.evaluation.vector import Col, map2
 
 # A cell `safe_cell` would change: a formula character first, or a quote, comma or line end.
@@ -71,10 +82,7 @@ class ArrowChunks:
         n = table.num_rows
         columns = [(tuple(name.split(".")), table.column(i).combine_chunks())
                    for i, name in enumerate(self.names)]
-        try:
-            return self.render(self.core.run_plain(columns, n, first_row))
-        except NotPlain:
-            return None
+        return self.render(self.core.run(columns, n, first_row))
 
     def render(self, out: Outcome) -> Rendered:
         """Every row of an outcome as output text: its id cell, the cells of its decisions
@@ -122,6 +130,66 @@ class ArrowChunks:
         cells = ids.to_numpy(zero_copy_only=False)
         cells[rows] = [safe_cell(cells[r]) for r in rows.tolist()]
         return pa.array(cells, pa.string())
+
+
+class JsonlChunks(ArrowChunks):
+    """Plain JSONL chunks of one input (see the module's docstring), read by Arrow's JSON
+    reader; `core` takes values as typed (text stays text: `"42"` is not a number, as in
+    JSON), and `fields` are the paths a row may give."""
+
+    def __init__(self, core: ColumnEvaluator, fields: Container[Path_], jsonl: bool,
+                 cells: Callable[[str], Callable[[object, object], object]],
+                 ending: Callable[[str | None, str | None], str]) -> None:
+        super().__init__(core, (), jsonl, cells, ending)
+        self.fields = fields
+        self.json_read = pa_json.ReadOptions(use_threads=False, block_size=1 << 26)
+
+    def run(self, data: bytes, first_row: int) -> Rendered | None:
+        if (not data or _JSON_CARE.search(data) is not None
+                or _BLANK_LINE.search(data if data.endswith(b"\n") else data + b"\n")
+                or data.count(b"\r") != data.count(b"\r\n")):
+            return None
+        if not data.isascii():
+            try:
+                data.decode("utf-8")  # Arrow's JSON reader does not check it
+            except UnicodeDecodeError:
+                return None
+        try:
+            table = pa_json.read_json(io.BytesIO(data), read_options=self.json_read)
+        except (pa.ArrowException, ValueError):
+            return None  # not JSON, a key given twice, a value of two types…
+        n = data.count(b"\n") + (not data.endswith(b"\n"))
+        if table.num_rows != n:
+            return None  # two objects on a line
+        columns: list[tuple[Path_, pa.Array]] = []
+        for name, column in zip(table.column_names, table.columns, strict=True):
+            if not _json_leaves((name,), column.combine_chunks(), columns):
+                return None
+        paths = [p for p, _ in columns]
+        if len(set(paths)) != len(paths) or not all(p in self.fields for p in paths):
+            return None
+        return self.render(self.core.run(columns, n, first_row))
+
+
+# Bytes that make Python's and Arrow's readings of a line differ (or that Python refuses):
+# control characters but LF and CR, an escape, a byte-order mark, a null, an empty object. (A
+# string holding ': null' is caught too, and only goes the usual way.)
+_JSON_CARE = re.compile(rb"[\x00-\x09\x0b\x0c\x0e-\x1f\\]|\xef\xbb\xbf|:[ \t\r]*null|\{[ \t\r]*\}")
+_BLANK_LINE = re.compile(rb"(?:^|\n)[ \t\r]*\n")
+
+
+def _json_leaves(key: tuple[str, ...], arr: pa.Array, out: list[tuple[Path_, pa.Array]]) -> bool:
+    """A JSON column's text leaves by case-field path (a dotted key split as batch/io.py splits
+    it), into `out`; False when a value is not text. (A null is a key the row left out.)"""
+    path = tuple(part for k in key for part in k.split("."))
+    if pa.types.is_struct(arr.type):
+        return arr.type.num_fields > 0 and all(
+            _json_leaves((*path, arr.type.field(i).name), child, out)
+            for i, child in enumerate(arr.flatten()))
+    if not pa.types.is_string(arr.type):
+        return False
+    out.append((path, arr))
+    return True
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from pctrules.batch import parquet
-from pctrules.batch.arrowpath import ArrowChunks, Rendered
+from pctrules.batch.arrowpath import ArrowChunks, JsonlChunks, Rendered
 from pctrules.batch.files import AtomicOutput, check_input, check_output
 from pctrules.batch.io import (
     BLOCK_BYTES,
@@ -720,7 +720,12 @@ class _Input:
         if job.overlong:
             chunk = overlong_chunk(self.path, job, self.fmt)
         elif self.fmt == "jsonl":
-            chunk = parse_jsonl(read_job(self.path, job), self.evaluator.fields)
+            lines = read_job(self.path, job)
+            if self.arrow is not None:
+                done = self.arrow.run(lines, job.first_row)
+                if done is not None:
+                    return _result(done, job)
+            chunk = parse_jsonl(lines, self.evaluator.fields)
         else:
             assert self.header is not None
             data = None if job.rows is not None else read_job(self.path, job)
@@ -771,33 +776,35 @@ def prepare(opts: BatchOptions, engine: Engine | None = None) -> tuple[_Input, s
         if mapped is not None:
             raise BatchUsageError(f"the values of '{mapped}' are mappings, which a Parquet "
                                   "column of text cannot hold; write JSONL instead")
-    # Plain CSV chunks go by Arrow, whose tables are filled before the workers fork; the usual
-    # path then sees few chunks, and fills its own tables as it meets values.
-    by_arrow = header is not None and opts.fast and opts.arrow and not warnings
+    # Plain CSV and JSONL chunks go by Arrow, whose tables are filled before the workers fork;
+    # the usual path then sees few chunks, and fills its own tables as it meets values.
+    by_arrow = in_fmt != "parquet" and opts.fast and opts.arrow and not warnings
     # A Parquet output is the JSONL records, read back by Arrow (parquet.py).
     rendered = "jsonl" if out_fmt == "parquet" else out_fmt
     evaluator = ChunkEvaluator(engine, decisions, opts.as_of, rendered, opts.params, opts.fast,
                                blank=in_fmt == "csv", warm=not by_arrow)
     arrow = None
-    if by_arrow and header is not None and evaluator.plan is not None:
-        arrow = arrow_chunks(evaluator, header.columns)
+    if by_arrow and evaluator.plan is not None:
+        arrow = arrow_chunks(evaluator, in_fmt, header.columns if header is not None else ())
     elif in_fmt == "parquet":
-        arrow = arrow_chunks(evaluator, (), text=False)
+        arrow = arrow_chunks(evaluator, in_fmt)
     return _Input(opts.input, in_fmt, header, evaluator, warnings, start, arrow), out_fmt
 
 
-def arrow_chunks(evaluator: ChunkEvaluator, columns: tuple[str, ...],
-                 text: bool = True) -> ArrowChunks:
-    """The Arrow path: for a CSV input whose header names only case fields, each once (any odd
-    column, and the rows it touches, are the usual path's to judge), or a Parquet input
-    (`text=False`: its values typed), its field tables filled before the workers fork."""
+def arrow_chunks(evaluator: ChunkEvaluator, in_fmt: str,
+                 columns: tuple[str, ...] = ()) -> ArrowChunks:
+    """The Arrow path, its field tables filled before the workers fork: for a CSV input whose
+    header (`columns`) names only case fields, each once (any odd column, and the rows it
+    touches, are the usual path's to judge); for JSONL or Parquet, whose values are typed."""
     core = ColumnEvaluator(evaluator.engine, evaluator.decisions, evaluator.as_of,
-                           evaluator.params, text=text,
+                           evaluator.params, text=in_fmt == "csv",
                            vectoriser=evaluator.vec if evaluator.plan is not None else None)
-    if text:
-        core.warm()
-    return ArrowChunks(core, columns, evaluator.jsonl, evaluator._fast_cells,
-                       _json_ending if evaluator.jsonl else _csv_ending)
+    core.warm()
+    ending = _json_ending if evaluator.jsonl else _csv_ending
+    if in_fmt == "jsonl":
+        return JsonlChunks(core, evaluator.fields, evaluator.jsonl, evaluator._fast_cells,
+                           ending)
+    return ArrowChunks(core, columns, evaluator.jsonl, evaluator._fast_cells, ending)
 
 
 def _csv_ending(error: str | None, warnings: str | None) -> str:
