@@ -18,14 +18,15 @@ escape (so no lone surrogate and no key that only an escape spells), no control 
 byte-order mark inside, no blank line, no `null` and no empty object (Arrow cannot tell them
 from a key left out, and Python can), valid UTF-8, one object per line, every value text (a
 number or true/false goes the usual way), every key a case field given once (dotted or nested,
-not both). A key a row leaves out is then absent to both.
+not both). A key a row leaves out is then absent to both. A JSONL chunk with a row the columns
+cannot vouch for goes the usual way too (the engine lists a row's problems in its keys' order).
 """
 
 from __future__ import annotations
 
 import io
 import re
-from collections.abc import Callable, Container
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,12 +138,15 @@ class JsonlChunks(ArrowChunks):
     reader; `core` takes values as typed (text stays text: `"42"` is not a number, as in
     JSON), and `fields` are the paths a row may give."""
 
-    def __init__(self, core: ColumnEvaluator, fields: Container[Path_], jsonl: bool,
+    def __init__(self, core: ColumnEvaluator, fields: frozenset[Path_], jsonl: bool,
                  cells: Callable[[str], Callable[[object, object], object]],
                  ending: Callable[[str | None, str | None], str]) -> None:
         super().__init__(core, (), jsonl, cells, ending)
         self.fields = fields
         self.json_read = pa_json.ReadOptions(use_threads=False, block_size=1 << 26)
+        # Every field as text, dotted and nested: Arrow would read '2011-09-01' as a timestamp.
+        self.json_parse = pa_json.ParseOptions(explicit_schema=_json_schema(fields),
+                                               unexpected_field_behavior="infer")
 
     def run(self, data: bytes, first_row: int) -> Rendered | None:
         if (not data or _JSON_CARE.search(data) is not None
@@ -155,7 +159,8 @@ class JsonlChunks(ArrowChunks):
             except UnicodeDecodeError:
                 return None
         try:
-            table = pa_json.read_json(io.BytesIO(data), read_options=self.json_read)
+            table = pa_json.read_json(io.BytesIO(data), read_options=self.json_read,
+                                      parse_options=self.json_parse)
         except (pa.ArrowException, ValueError):
             return None  # not JSON, a key given twice, a value of two types…
         n = data.count(b"\n") + (not data.endswith(b"\n"))
@@ -168,7 +173,12 @@ class JsonlChunks(ArrowChunks):
         paths = [p for p, _ in columns]
         if len(set(paths)) != len(paths) or not all(p in self.fields for p in paths):
             return None
-        return self.render(self.core.run(columns, n, first_row))
+        out = self.core.run(columns, n, first_row)
+        if out.fast_rows < n:
+            # The engine names a row's problems in the order of the line's own keys, which
+            # Arrow's columns do not keep: such a chunk goes the usual way.
+            return None
+        return self.render(out)
 
 
 # Bytes that make Python's and Arrow's readings of a line differ (or that Python refuses):
@@ -178,9 +188,31 @@ _JSON_CARE = re.compile(rb"[\x00-\x09\x0b\x0c\x0e-\x1f\\]|\xef\xbb\xbf|:[ \t\r]*
 _BLANK_LINE = re.compile(rb"(?:^|\n)[ \t\r]*\n")
 
 
+def _json_schema(fields: frozenset[Path_]) -> pa.Schema:
+    """Each case field as a text column, both dotted (`person.practice`) and in a struct
+    (`person` with a child `practice`)."""
+    dotted: list[pa.Field] = []
+    tree: dict[str, Any] = {}
+    for path in sorted(fields):
+        if len(path) > 1:
+            dotted.append(pa.field(".".join(path), pa.string()))
+        node = tree
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = None
+
+    def typed(node: dict[str, Any]) -> list[pa.Field]:
+        return [pa.field(k, pa.string() if v is None else pa.struct(typed(v)))
+                for k, v in node.items()]
+    return pa.schema([*typed(tree), *dotted])
+
+
 def _json_leaves(key: tuple[str, ...], arr: pa.Array, out: list[tuple[Path_, pa.Array]]) -> bool:
     """A JSON column's text leaves by case-field path (a dotted key split as batch/io.py splits
-    it), into `out`; False when a value is not text. (A null is a key the row left out.)"""
+    it), into `out`, but those no row gives; False when a value is not text. (A null is a key
+    the row left out.)"""
+    if arr.null_count == len(arr):
+        return True
     path = tuple(part for k in key for part in k.split("."))
     if pa.types.is_struct(arr.type):
         return arr.type.num_fields > 0 and all(

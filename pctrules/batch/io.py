@@ -20,7 +20,7 @@ import re
 from collections.abc import Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Final
+from typing import Any, BinaryIO, Final
 
 import numpy as np
 
@@ -70,7 +70,8 @@ class Job:
     """One chunk of input for a worker: a byte range, or rows the parent already parsed.
 
     `quoted` says the range holds a `"` and needs the csv module (its records still never span
-    lines: the planner checked); `rows` is set for the sequential fallback (quoted newlines).
+    lines: the planner checked); `rows` is set for the sequential fallback (quoted newlines);
+    `batch` holds a Parquet input's rows (a pyarrow RecordBatch the parent read).
     """
 
     seq: int
@@ -82,7 +83,7 @@ class Job:
     rows: list[list[str]] | None = None
     unreadable: dict[int, str] | None = None  # rows of `rows` the csv module refused, and why
     overlong: bool = False  # one line over MAX_LINE_BYTES: that row's error, never read whole
-    row_offset: int = 0  # Parquet: the job's first row in its row group (`start`)
+    batch: Any = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,8 @@
-"""Batch stage, Parquet: row groups of a Parquet file as jobs in, a Parquet file out.
+"""Batch stage, Parquet: a Parquet file's rows as jobs in, a Parquet file out.
 
-Input: each job is a slice of at most `ROWS_PER_JOB` rows of one row group, read by the worker
-that decides it (each process opens the file itself). Its columns are case fields as in the
+Input: the parent streams the file in batches of at most `ROWS_PER_JOB` rows, one job each,
+which it hands to the workers (plan_parquet says why not slices of row groups read by the
+workers themselves). Their columns are case fields as in the
 columnar API (dotted, `__` or struct columns; a null is an absent value; values typed, as in
 JSONL), decided by columns/core.py, whose rows the columns cannot vouch for go to the engine.
 
@@ -58,32 +59,18 @@ def _reason(exc: Exception) -> str:
 
 
 def plan_parquet(path: Path) -> Iterator[Job]:
-    """Jobs over the row groups of a Parquet file, in order: (row group, first row in it, rows)
-    as (start, row_offset, lines); `length` is the job's share of the file's bytes (progress).
-    (The file's footer was read before the run: column_names.)"""
-    meta = pq.ParquetFile(path).metadata
+    """Jobs of at most ROWS_PER_JOB rows each, in order, read here, in the parent, by Arrow's
+    streaming reader (each job carries its rows to a worker): a worker that read its own slice
+    would decode its whole row group to get it (a row group is often a million rows), so memory
+    and work would grow with the row groups. `length`, the job's share of the file's bytes, is
+    for the progress bar. (The file's footer was read before the run: column_names.)"""
+    f = pq.ParquetFile(path)
     size = max(os.path.getsize(path), 1)
-    total = max(meta.num_rows, 1)
-    seq = row = 0
-    for group in range(meta.num_row_groups):
-        rows = meta.row_group(group).num_rows
-        for offset in range(0, rows, ROWS_PER_JOB):
-            count = min(ROWS_PER_JOB, rows - offset)
-            yield Job(seq, row, group, size * count // total, count, row_offset=offset)
-            seq += 1
-            row += count
-
-
-_FILES: dict[tuple[int, str], pq.ParquetFile] = {}
-
-
-def read_job(path: Path, job: Job) -> pa.Table:
-    """A job's rows (the file opened once per process: workers never share a file position)."""
-    key = (os.getpid(), str(path))
-    f = _FILES.get(key)
-    if f is None:
-        f = _FILES[key] = pq.ParquetFile(path)
-    return f.read_row_group(job.start).slice(job.row_offset, job.lines)
+    total = max(f.metadata.num_rows, 1)
+    row = 0
+    for seq, batch in enumerate(f.iter_batches(batch_size=ROWS_PER_JOB, use_threads=False)):
+        yield Job(seq, row, 0, size * batch.num_rows // total, batch.num_rows, batch=batch)
+        row += batch.num_rows
 
 
 def output_schema(engine: Engine, decisions: list[str]) -> pa.Schema:

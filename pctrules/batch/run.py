@@ -713,8 +713,7 @@ class _Input:
     def run(self, job: Job) -> ChunkResult:
         if self.fmt == "parquet":
             assert self.arrow is not None
-            batches = parquet.read_job(self.path, job).combine_chunks().to_batches()
-            columns = leaf_arrays(batches[0]) if batches else []
+            columns = leaf_arrays(job.batch)
             decide = self.arrow.core.run if self.evaluator.fast else self.arrow.core.run_by_case
             return _result(self.arrow.render(decide(columns, job.lines, job.first_row)), job)
         if job.overlong:

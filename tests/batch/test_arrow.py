@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import random
 from pathlib import Path
 
 import pyarrow as pa
@@ -225,3 +226,95 @@ def test_parquet_typed_columns_read_as_jsonl_values(data: tuple[Path, list[str]]
     assert outs[0].read_bytes() == outs[1].read_bytes()
     assert (a.rows, a.failed) == (b.rows, b.failed) == (3, 2)
     assert "field 'person.practice' is ['A90000'], but must be" in outs[0].read_text("utf-8")
+
+
+def _jsonl_lines(rows: list[dict[str, object]], seed: int, per_key: bool = False) -> list[str]:
+    """Rows as JSONL objects, absent values left out, each field nested or dotted at random:
+    row by row, or (`per_key`) once for the whole file."""
+    rng = random.Random(seed)
+    nest = {key: rng.random() < 0.5 for key in COLUMNS}
+    lines = []
+    for row in rows:
+        obj: dict[str, object] = {}
+        for key, value in row.items():
+            if value is None or value == "":
+                continue
+            head, _, rest = key.partition(".")
+            if rest and (nest[key] if per_key else rng.random() < 0.5):
+                group = obj.setdefault(head, {})
+                assert isinstance(group, dict)
+                group[rest] = value
+            else:
+                obj[key] = value
+        lines.append(json.dumps(obj, ensure_ascii=False))
+    return lines
+
+
+@pytest.mark.parametrize("out_suffix", [".csv", ".jsonl"])
+def test_plain_jsonl_chunks_by_arrow_write_what_the_usual_path_writes(
+        data: tuple[Path, list[str]], tmp_path: Path, out_suffix: str) -> None:
+    register, practices = data
+    rows = synthetic.cases(20_000, practices, seed=17)
+    plain = [json.dumps({k: v for k, v in r.items() if v not in (None, "")})
+             for r in synthetic.cases(3_000, practices, seed=18, bad=False)]
+    # Then chunks the usual path must take: a number, null, an escape, an empty object, a key
+    # given twice, two objects on a line, a blank line, a BOM inside, not UTF-8, not an object.
+    odd = ['{"id":"n","date":"2011-09-01","person.practice":42}',
+           '{"id":"u","date":"2011-09-01","person":{"practice":null}}',
+           '{"id":"e\\u00e9","date":"2011-09-01"}', '{"id":"o","date":"2011-09-01","person":{}}',
+           '{"id":"t","id":"t2","date":"2011-09-01"}', '{"id":"a"} {"id":"b"}', "",
+           '\ufeff{"id":"bom"}', "[1]", '{"id":"x","date":"2011-09-01","person.practice":"A90000"'
+           ',"person":{"practice":"B90001"}}']
+    src = tmp_path / "cases.jsonl"
+    with src.open("wb") as f:
+        f.write("\n".join([*plain, *_jsonl_lines(rows, 3), *odd]).encode("utf-8"))
+        f.write(b'\n{"id":"bytes\xff","date":"2011-09-01"}\n')
+    by_arrow, usual = tmp_path / f"arrow{out_suffix}", tmp_path / f"usual{out_suffix}"
+    a = _run(src, by_arrow, register, workers=2, block_bytes=32 << 10)
+    u = _run(src, usual, register, workers=2, block_bytes=32 << 10, arrow=False)
+    assert by_arrow.read_bytes() == usual.read_bytes()
+    assert (a.rows, a.decided, a.failed, a.warned) == (u.rows, u.decided, u.failed, u.warned)
+    assert a.rows == 23_011 and a.failed > 100 and a.warned > 100
+
+
+def test_plain_jsonl_chunks_go_by_arrow_and_the_others_do_not(data: tuple[Path, list[str]],
+                                                              tmp_path: Path) -> None:
+    src = tmp_path / "cases.jsonl"
+    src.write_text('{"id":"c0"}\n', encoding="utf-8")
+    state, _ = prepare(BatchOptions(input=src, output=tmp_path / "out.csv", data_dir=data[0]))
+    assert state.arrow is not None
+    line = b'{"id":"c1","date":"2011-09-01","person":{"residence":"E16000141"}}\n'
+    dotted = b'{"id":"c1","date":"2011-09-01","person.residence":"E16000141"}\n'
+    for plain in (line * 2, dotted * 2):
+        done = state.arrow.run(plain, 0)
+        assert done is not None and (done.rows, done.failed, done.fast_rows) == (2, 0, 2)
+    assert state.arrow.run(line + dotted, 0) is None  # one field, two columns: the usual way
+    for odd in [line.replace(b"09-01", b"02-30"),b'{"id":"c2","date":"2011-09-01","n":1}\n', b'{"id":3}\n', b'{"id":null}\n',
+                b'{"id":"c\\n"}\n', b'{"id":"c2"}\n\n', b'{"id":"c2","person":{}}\n',
+                b'{"id":"a"}{"id":"b"}\n', b'{"id":"\xff"}\n', b'{"id":"c2"\n',
+                b'{"id":"c2","person":{"practice":"A90000"},"person.practice":"A90000"}\n',
+                b'{"id":"c2","person.extra":"x"}\n']:
+        assert state.arrow.run(line + odd, 0) is None, odd
+
+
+_VALUE = st.sampled_from(["A90000", "B90001", "5QL", "E16000141", "2011-09-01", "2011-02-30",
+                          "", " x", "é", "=1", "Y99999", "e16000141", "SSNDS-06", "\u2028"])
+_KEY = st.sampled_from(["id", "date", "person.practice", "person.residence", "service",
+                        "setting", "person.present_in"])
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.lists(st.dictionaries(_KEY, _VALUE, max_size=6), min_size=1, max_size=40),
+       st.integers(0, 3), st.sampled_from(["csv", "jsonl"]))
+def test_any_plain_jsonl_gives_the_same_output_by_arrow(
+        data: tuple[Path, list[str]], tmp_path: Path, rows: list[dict[str, str]], seed: int,
+        fmt: str) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(line + "\n" for line in _jsonl_lines(
+        [{k: v or " " for k, v in r.items()} for r in rows], seed, per_key=True)),
+        encoding="utf-8")
+    outs = [tmp_path / f"arrow.{fmt}", tmp_path / f"usual.{fmt}"]
+    for out, arrow in zip(outs, (True, False), strict=True):
+        _run(src, out, data[0], workers=1, arrow=arrow, decisions=("responsible_pct",))
+    assert outs[0].read_bytes() == outs[1].read_bytes()
