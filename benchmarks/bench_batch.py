@@ -192,7 +192,10 @@ def main(argv: list[str] | None = None) -> int:
                 str(duck_out), "--data", str(args.data)]
     base_out = work / "pctrules-bench-baseline.csv"
     base_cmd = [*batch_cmd[:6], str(base_out), *batch_cmd[7:]]
-    base_env = {**_ENV, "PYTHONPATH": str(args.baseline)} if args.baseline else _ENV
+    # PYTHONSAFEPATH: `python -m` would otherwise put the working folder (this tree, when run
+    # from it) before PYTHONPATH.
+    base_env = ({**_ENV, "PYTHONPATH": str(args.baseline), "PYTHONSAFEPATH": "1"}
+                if args.baseline else _ENV)
     floors: list[Run] = []
     batches: list[Run] = []
     bases: list[Run] = []

@@ -104,7 +104,8 @@ class ParquetSink:
 
     def __init__(self, out: Any, schema: pa.Schema) -> None:
         self.schema = schema
-        self.writer = pq.ParquetWriter(_Through(out), schema)
+        self.through = _Through(out)
+        self.writer = pq.ParquetWriter(self.through, schema)
         self.parse = pa_json.ParseOptions(explicit_schema=schema,
                                           unexpected_field_behavior="error")
 
@@ -119,6 +120,12 @@ class ParquetSink:
     def close(self) -> None:
         self.writer.close()
 
+    def abandon(self) -> None:
+        """Close the writer with its footer going nowhere: the run stopped, the output is not
+        written (and a writer left open would try to finish the file when collected)."""
+        self.through.out = None
+        self.writer.close()
+
 
 class _Through:
     """A binary file for Arrow's writer whose bytes go to `out.write`."""
@@ -129,7 +136,8 @@ class _Through:
         self.closed = False
 
     def write(self, data: bytes | memoryview) -> int:
-        self.out.write(bytes(data))
+        if self.out is not None:
+            self.out.write(bytes(data))
         self.position += len(data)
         return len(data)
 

@@ -1,16 +1,19 @@
-"""Batch stage: a CSV/JSONL file of cases in, one decided row per case out, in worker processes.
+"""Batch stage: a file of cases in (CSV, JSONL, Parquet), one decided row per case out, in workers.
 
 The parent loads the bundle once, checks the input and output files (files.py), plans the
-input as byte ranges that end at record boundaries (io.py), and forks workers that inherit the
-loaded bundle (pool.py); each worker parses its range, evaluates it (whole columns at once where
-the decisions allow, vector.py; else case by case: ChunkEvaluator, here) and sends back its
-rendered rows. The parent writes them in input order to a temporary file beside the output and
-renames it at the end, so an interrupted run leaves any previous output as it was. At most a few
-chunks are in flight, so memory stays flat whatever the input size.
+input as byte ranges that end at record boundaries (io.py; a Parquet file as batches of rows,
+parquet.py), and forks workers that inherit the loaded bundle (pool.py); each worker parses its
+range and evaluates it: a plain chunk by Arrow and the columnar core (arrowpath.py), any other
+by the usual path here (whole columns at once where the decisions allow, vector.py; else case by
+case: ChunkEvaluator). It sends back its rendered rows. The parent writes them in input order to
+a temporary file beside the output and renames it at the end, so an interrupted run leaves any
+previous output as it was. At most a few chunks are in flight, so memory stays flat whatever
+the input size.
 
 Over 500 lines because ChunkEvaluator's fast path, its per-field tables of validated values and
-its renderers share private state (the tables live across chunks in each worker); issue 10
-replaces the fast path with the columnar core.
+its renderers share private state (the tables live across chunks in each worker). The usual
+path stays for the chunks Arrow cannot read as Python does (quoted cells, escapes, bytes that
+are not UTF-8, odd columns) and for `--per-case`; it is what the Arrow path is tested against.
 """
 
 from __future__ import annotations
@@ -99,7 +102,7 @@ class BatchOptions:
     out_format: str | None = None
     params: Mapping[str, object] | None = None
     fast: bool = True
-    arrow: bool = True  # plain CSV chunks by Arrow (arrowpath.py); off only to compare the two
+    arrow: bool = True  # plain CSV and JSONL chunks by Arrow (arrowpath.py); off to compare
     block_bytes: int | None = None  # default: BLOCK_BYTES by columns, CASE_BLOCK_BYTES case by case
 
 
@@ -708,7 +711,7 @@ class _Input:
     evaluator: ChunkEvaluator
     warnings: list[str]  # said once, before the run (odd CSV columns)
     start: int  # where the rows start: after the CSV header, or a JSONL file's byte-order mark
-    arrow: ArrowChunks | None = None  # plain CSV chunks and Parquet input, by Arrow
+    arrow: ArrowChunks | None = None  # plain CSV and JSONL chunks, and Parquet input, by Arrow
 
     def run(self, job: Job) -> ChunkResult:
         if self.fmt == "parquet":
@@ -875,8 +878,13 @@ def run_batch(opts: BatchOptions, progress: Progress | None = None,
                 BLOCK_BYTES if state.evaluator.plan is not None else CASE_BLOCK_BYTES)
             jobs = (parquet.plan_parquet(opts.input) if state.fmt == "parquet"
                     else plan_jobs(opts.input, state.start, state.fmt, block))
-            run_jobs(state.run, jobs, workers, write, tally, progress)
-            stop_if_signalled()
+            try:
+                run_jobs(state.run, jobs, workers, write, tally, progress)
+                stop_if_signalled()
+            except BaseException:
+                if sink is not None:
+                    sink.abandon()
+                raise
             if sink is not None:
                 sink.close()
             out.commit()

@@ -4,6 +4,7 @@ and out hold what CSV and JSONL do. Synthetic data only (tests/columns/synthetic
 from __future__ import annotations
 
 import csv
+import gc
 import json
 import random
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pctrules.batch.run import BatchOptions, BatchSummary, prepare, run_batch
+from pctrules.batch.run import BatchOptions, BatchStopped, BatchSummary, prepare, run_batch
 from tests.batch.conftest import pctrules, read_rows
 from tests.columns import synthetic
 
@@ -289,7 +290,8 @@ def test_plain_jsonl_chunks_go_by_arrow_and_the_others_do_not(data: tuple[Path, 
         done = state.arrow.run(plain, 0)
         assert done is not None and (done.rows, done.failed, done.fast_rows) == (2, 0, 2)
     assert state.arrow.run(line + dotted, 0) is None  # one field, two columns: the usual way
-    for odd in [line.replace(b"09-01", b"02-30"),b'{"id":"c2","date":"2011-09-01","n":1}\n', b'{"id":3}\n', b'{"id":null}\n',
+    for odd in [line.replace(b"09-01", b"02-30"), b'{"id":"c2","date":"2011-09-01","n":1}\n',
+                b'{"id":3}\n', b'{"id":null}\n',
                 b'{"id":"c\\n"}\n', b'{"id":"c2"}\n\n', b'{"id":"c2","person":{}}\n',
                 b'{"id":"a"}{"id":"b"}\n', b'{"id":"\xff"}\n', b'{"id":"c2"\n',
                 b'{"id":"c2","person":{"practice":"A90000"},"person.practice":"A90000"}\n',
@@ -318,3 +320,23 @@ def test_any_plain_jsonl_gives_the_same_output_by_arrow(
     for out, arrow in zip(outs, (True, False), strict=True):
         _run(src, out, data[0], workers=1, arrow=arrow, decisions=("responsible_pct",))
     assert outs[0].read_bytes() == outs[1].read_bytes()
+
+
+def test_an_interrupted_parquet_output_is_not_written(data: tuple[Path, list[str]],
+                                                      tmp_path: Path) -> None:
+    register, practices = data
+    src = tmp_path / "cases.csv"
+    _write_csv(src, synthetic.cases(3_000, practices, seed=23))
+    out = tmp_path / "out.parquet"
+    out.write_bytes(b"the previous output")
+
+    def interrupt(rows: int, nbytes: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(BatchStopped) as stopped:
+        run_batch(BatchOptions(input=src, output=out, data_dir=register, workers=1,
+                               block_bytes=16 << 10), interrupt)
+    gc.collect()  # the writer is closed, its footer dropped: nothing left to finish the file
+    assert stopped.value.exit_code == 130 and "was not written" in stopped.value.message
+    assert out.read_bytes() == b"the previous output"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([src.name, out.name])
