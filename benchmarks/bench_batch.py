@@ -135,6 +135,17 @@ def report(name: str, runs: list[Run], rows: int, floor: Run | None) -> Run:
     return b
 
 
+def _rows(cases: Path) -> int:
+    """The cases in a CSV (lines after the header), JSONL or Parquet file (with `--skip-floor`:
+    the floor and DuckDB read CSV only)."""
+    if cases.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(cases).metadata.num_rows)
+    lines = sum(1 for _ in cases.open("rb"))
+    return lines if cases.suffix == ".jsonl" else lines - 1
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rows", type=int, default=1_000_000)
@@ -178,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     for tree in [REPO, *([args.baseline] if args.baseline else [])]:
         subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree / "pctrules")],
                        check=True, env=_ENV)
-    rows = sum(1 for _ in cases.open("rb")) - 1
+    rows = _rows(cases)
     floor_out, batch_out = work / "pctrules-bench-floor.csv", work / "pctrules-bench-batch.csv"
     floor_cmd = [sys.executable, str(HERE / "floor.py"), str(cases), "--output", str(floor_out),
                  "--data", str(args.data)]
