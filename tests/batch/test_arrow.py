@@ -1,5 +1,6 @@
-"""Batch on Arrow: plain CSV chunks by Arrow write what the usual path writes, and Parquet in
-and out hold what CSV and JSONL do. Synthetic data only (tests/columns/synthetic.py)."""
+"""Batch on Arrow: plain CSV and JSONL chunks by Arrow write what the usual path writes, byte
+for byte, and Parquet in and out hold what CSV and JSONL do. Synthetic data only
+(tests/columns/synthetic.py)."""
 
 from __future__ import annotations
 
