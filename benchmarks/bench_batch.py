@@ -13,6 +13,12 @@ floor's (an independent reading of ODS epcmem).
     python benchmarks/bench_batch.py --rows 10000000 --repeat 1 --skip-floor
     python benchmarks/bench_batch.py --rows 1000000 --differential   # fast path = per case
 
+With `--baseline DIR`, a second `pctrules batch` runs from another source tree (DIR on
+PYTHONPATH, e.g. main's, exported with `git archive main | tar -x -C DIR`), alternately with the
+others on the same input, and its output is compared byte for byte with this tree's:
+
+    python benchmarks/bench_batch.py --rows 2000000 --repeat 1 --duckdb --baseline /tmp/main
+
 With `--all-decisions`, the cases are hospital episodes (`generate_cases.py --activity`: services,
 settings, emergencies) and `pctrules batch` decides every decision of the default bundle, the
 commissioner and the lead PCT included. The floor (and DuckDB) still decide only the responsible
@@ -91,13 +97,13 @@ def _memory(pids: list[int]) -> tuple[int, int]:
 _ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
-def measure(cmd: list[str], log: Path) -> Run:
+def measure(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> Run:
     """Run `cmd`, sampling the memory of its process tree every 100 ms."""
     peak = [0, 0]
     with log.open("w") as err:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=err, stderr=subprocess.STDOUT, env=_ENV)
+        proc = subprocess.Popen(cmd, stdout=err, stderr=subprocess.STDOUT, env=env or _ENV)
         done = threading.Event()
 
         def sample() -> None:
@@ -129,6 +135,17 @@ def report(name: str, runs: list[Run], rows: int, floor: Run | None) -> Run:
     return b
 
 
+def _rows(cases: Path) -> int:
+    """The cases in a CSV (lines after the header), JSONL or Parquet file (with `--skip-floor`:
+    the floor and DuckDB read CSV only)."""
+    if cases.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(cases).metadata.num_rows)
+    lines = sum(1 for _ in cases.open("rb"))
+    return lines if cases.suffix == ".jsonl" else lines - 1
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rows", type=int, default=1_000_000)
@@ -150,6 +167,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="also run the per-case evaluator and compare its output byte for byte")
     p.add_argument("--all-decisions", action="store_true",
                    help="hospital episodes through every decision (no floor: it decides one)")
+    p.add_argument("--baseline", type=Path, default=None,
+                   help="also run pctrules batch from this source tree (on PYTHONPATH), and "
+                        "compare the two outputs")
     args = p.parse_args(argv)
 
     if args.no_cache:
@@ -166,9 +186,10 @@ def main(argv: list[str] | None = None) -> int:
     subprocess.run([sys.executable, "-m", "pctrules", "import", "ods-epcmem",
                     str(args.data / "ods_epcmem_2019-08-30.csv"), "--into", str(register)],
                    check=True, stdout=subprocess.DEVNULL)
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "pctrules")],
-                   check=True, env=_ENV)
-    rows = sum(1 for _ in cases.open("rb")) - 1
+    for tree in [REPO, *([args.baseline] if args.baseline else [])]:
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree / "pctrules")],
+                       check=True, env=_ENV)
+    rows = _rows(cases)
     floor_out, batch_out = work / "pctrules-bench-floor.csv", work / "pctrules-bench-batch.csv"
     floor_cmd = [sys.executable, str(HERE / "floor.py"), str(cases), "--output", str(floor_out),
                  "--data", str(args.data)]
@@ -180,8 +201,15 @@ def main(argv: list[str] | None = None) -> int:
     duck_out = work / "pctrules-bench-duckdb.csv"
     duck_cmd = [sys.executable, str(HERE / "duckdb_join.py"), str(cases), "--output",
                 str(duck_out), "--data", str(args.data)]
+    base_out = work / "pctrules-bench-baseline.csv"
+    base_cmd = [*batch_cmd[:6], str(base_out), *batch_cmd[7:]]
+    # PYTHONSAFEPATH: `python -m` would otherwise put the working folder (this tree, when run
+    # from it) before PYTHONPATH.
+    base_env = ({**_ENV, "PYTHONPATH": str(args.baseline), "PYTHONSAFEPATH": "1"}
+                if args.baseline else _ENV)
     floors: list[Run] = []
     batches: list[Run] = []
+    bases: list[Run] = []
     ducks: list[Run] = []
     for _ in range(args.repeat):
         if not args.skip_floor:
@@ -190,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
         if batches[-1].exit_code != 0:
             print((work / "pctrules-bench-batch.log").read_text(), file=sys.stderr)
             return 1
+        if args.baseline:
+            bases.append(measure(base_cmd, work / "pctrules-bench-baseline.log", base_env))
         if args.duckdb:
             ducks.append(measure(duck_cmd, work / "pctrules-bench-duckdb.log"))
     print(f"rows                {rows:,}" + ("  (every decision by pctrules batch; the floor "
@@ -198,6 +228,13 @@ def main(argv: list[str] | None = None) -> int:
     f = report("floor (floor.py)", floors, rows, None) if floors else None
     report("pctrules batch", batches, rows, f)
     print(f"  reconciliation    {(work / 'pctrules-bench-batch.log').read_text().strip()}")
+    if bases:
+        report("batch (baseline)", bases, rows, f)
+        same = filecmp.cmp(batch_out, base_out, shallow=False)
+        print(f"  baseline output   {'identical to' if same else 'DIFFERS from'} this tree's "
+              f"({args.baseline})")
+        if not same:
+            return 1
     if ducks:
         report("DuckDB dated join", ducks, rows, f)
     if f is not None and not args.all_decisions:

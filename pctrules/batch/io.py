@@ -20,7 +20,7 @@ import re
 from collections.abc import Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Final
+from typing import Any, BinaryIO, Final
 
 import numpy as np
 
@@ -37,7 +37,7 @@ from pctrules.evaluation.runtime import describe
 from pctrules.jsonlines import json_text
 from pctrules.language.diagnostics import CaseError, Code, PctrulesError, error
 
-FORMATS: Final = ("csv", "jsonl")
+FORMATS: Final = ("csv", "jsonl", "parquet")
 BLOCK_BYTES: Final = 1 << 20
 """Bytes per chunk: about 30,000 rows of a typical case file. Smaller chunks start the workers
 sooner and end them together; larger ones pay less per chunk (1 MiB measured best)."""
@@ -47,10 +47,14 @@ Path_ = tuple[str, ...]
 
 
 def detect_format(path: Path, given: str | None) -> str:
-    """The format named by `--format`, else by the file name (`.jsonl`/`.ndjson` → jsonl)."""
+    """The format named by `--format`, else by the file name (`.jsonl`/`.ndjson` → jsonl,
+    `.parquet`/`.pq` → parquet)."""
     if given:
         return given
-    return "jsonl" if path.suffix.lower() in (".jsonl", ".ndjson") else "csv"
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    return "jsonl" if suffix in (".jsonl", ".ndjson") else "csv"
 
 
 def input_error(message: str, help: str | None = None) -> PctrulesError:
@@ -66,7 +70,8 @@ class Job:
     """One chunk of input for a worker: a byte range, or rows the parent already parsed.
 
     `quoted` says the range holds a `"` and needs the csv module (its records still never span
-    lines: the planner checked); `rows` is set for the sequential fallback (quoted newlines).
+    lines: the planner checked); `rows` is set for the sequential fallback (quoted newlines);
+    `batch` holds a Parquet input's rows (a pyarrow RecordBatch the parent read).
     """
 
     seq: int
@@ -78,6 +83,7 @@ class Job:
     rows: list[list[str]] | None = None
     unreadable: dict[int, str] | None = None  # rows of `rows` the csv module refused, and why
     overlong: bool = False  # one line over MAX_LINE_BYTES: that row's error, never read whole
+    batch: Any = None
 
 
 @dataclass(frozen=True, slots=True)

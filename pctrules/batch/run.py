@@ -1,16 +1,19 @@
-"""Batch stage: a CSV/JSONL file of cases in, one decided row per case out, in worker processes.
+"""Batch stage: a file of cases in (CSV, JSONL, Parquet), one decided row per case out, in workers.
 
 The parent loads the bundle once, checks the input and output files (files.py), plans the
-input as byte ranges that end at record boundaries (io.py), and forks workers that inherit the
-loaded bundle (pool.py); each worker parses its range, evaluates it (whole columns at once where
-the decisions allow, vector.py; else case by case: ChunkEvaluator, here) and sends back its
-rendered rows. The parent writes them in input order to a temporary file beside the output and
-renames it at the end, so an interrupted run leaves any previous output as it was. At most a few
-chunks are in flight, so memory stays flat whatever the input size.
+input as byte ranges that end at record boundaries (io.py; a Parquet file as batches of rows,
+parquet.py), and forks workers that inherit the loaded bundle (pool.py); each worker parses its
+range and evaluates it: a plain chunk by Arrow and the columnar core (arrowpath.py), any other
+by the usual path here (whole columns at once where the decisions allow, vector.py; else case by
+case: ChunkEvaluator). It sends back its rendered rows. The parent writes them in input order to
+a temporary file beside the output and renames it at the end, so an interrupted run leaves any
+previous output as it was. At most a few chunks are in flight, so memory stays flat whatever
+the input size.
 
 Over 500 lines because ChunkEvaluator's fast path, its per-field tables of validated values and
-its renderers share private state (the tables live across chunks in each worker); issue 10
-replaces the fast path with the columnar core.
+its renderers share private state (the tables live across chunks in each worker). The usual
+path stays for the chunks Arrow cannot read as Python does (quoted cells, escapes, bytes that
+are not UTF-8, odd columns) and for `--per-case`; it is what the Arrow path is tested against.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from pctrules.batch import parquet
+from pctrules.batch.arrowpath import ArrowChunks, JsonlChunks, Rendered
 from pctrules.batch.files import AtomicOutput, check_input, check_output
 from pctrules.batch.io import (
     BLOCK_BYTES,
@@ -59,6 +64,7 @@ from pctrules.batch.pool import (
     stoppable,
 )
 from pctrules.caseinput import printable
+from pctrules.columns.core import ColumnEvaluator, leaf_arrays
 from pctrules.evaluation import groups, vector
 from pctrules.evaluation.compile import unavailable_kinds
 from pctrules.evaluation.engine import Case, Engine
@@ -96,6 +102,7 @@ class BatchOptions:
     out_format: str | None = None
     params: Mapping[str, object] | None = None
     fast: bool = True
+    arrow: bool = True  # plain CSV and JSONL chunks by Arrow (arrowpath.py); off to compare
     block_bytes: int | None = None  # default: BLOCK_BYTES by columns, CASE_BLOCK_BYTES case by case
 
 
@@ -135,7 +142,7 @@ class ChunkEvaluator:
 
     def __init__(self, engine: Engine, decisions: Sequence[str], as_of: dt.date | None,
                  out_format: str, params: Mapping[str, object] | None, fast: bool,
-                 blank: bool) -> None:
+                 blank: bool, warm: bool = True) -> None:
         self.engine = engine
         self.blank = blank  # CSV input: an empty cell is an absent value
         self.decisions = list(decisions)
@@ -158,9 +165,9 @@ class ChunkEvaluator:
         self.fast = fast  # columns where they can be used: decisions, else validation
         self.why_slow: str | None = "the per-case evaluator was asked for" if not fast else None
         if fast:
-            self._fast_plan()
+            self._fast_plan(warm)
 
-    def _fast_plan(self) -> None:
+    def _fast_plan(self, warm: bool) -> None:
         engine = self.engine
         self.vec = vector.Vectoriser(engine.checked, engine.graph, groups.grouper(
             engine.checked, engine.graph, engine.bound.functions))
@@ -170,7 +177,8 @@ class ChunkEvaluator:
             if name in needed:
                 needed |= engine.compiled.decision(name).depends_on  # type: ignore[union-attr]
         self.plan = [self.vec.decisions[n] for n in order if n in needed]
-        self._warm()
+        if warm:
+            self._warm()
 
     def _warm(self) -> None:
         """Validate, once and before the workers fork, the values most cases hold: every code
@@ -703,19 +711,39 @@ class _Input:
     evaluator: ChunkEvaluator
     warnings: list[str]  # said once, before the run (odd CSV columns)
     start: int  # where the rows start: after the CSV header, or a JSONL file's byte-order mark
+    arrow: ArrowChunks | None = None  # plain CSV and JSONL chunks, and Parquet input, by Arrow
 
     def run(self, job: Job) -> ChunkResult:
+        if self.fmt == "parquet":
+            assert self.arrow is not None
+            columns = leaf_arrays(job.batch)
+            decide = self.arrow.core.run if self.evaluator.fast else self.arrow.core.run_by_case
+            return _result(self.arrow.render(decide(columns, job.lines, job.first_row)), job)
         if job.overlong:
             chunk = overlong_chunk(self.path, job, self.fmt)
         elif self.fmt == "jsonl":
-            chunk = parse_jsonl(read_job(self.path, job), self.evaluator.fields)
+            lines = read_job(self.path, job)
+            if self.arrow is not None:
+                done = self.arrow.run(lines, job.first_row)
+                if done is not None:
+                    return _result(done, job)
+            chunk = parse_jsonl(lines, self.evaluator.fields)
         else:
             assert self.header is not None
             data = None if job.rows is not None else read_job(self.path, job)
+            if data is not None and self.arrow is not None and not job.quoted:
+                done = self.arrow.run(data, job.first_row)
+                if done is not None:
+                    return _result(done, job)
             chunk = parse_csv(data, job.rows, job.quoted, self.header.columns, job.unreadable)
         out = self.evaluator.run(chunk, job.first_row)
         return ChunkResult(out.data, out.rows, out.decided, out.failed, out.fast_rows,
                            job.length, out.warned)
+
+
+def _result(done: Rendered, job: Job) -> ChunkResult:
+    return ChunkResult(done.data, done.rows, done.rows - done.failed, done.failed,
+                       done.fast_rows, job.length, done.warned)
 
 
 def prepare(opts: BatchOptions, engine: Engine | None = None) -> tuple[_Input, str]:
@@ -738,25 +766,71 @@ def prepare(opts: BatchOptions, engine: Engine | None = None) -> tuple[_Input, s
     warnings: list[str] = []
     if in_fmt == "csv":
         header = read_header(opts.input)
-        warnings = header_warnings(header, engine)
+        warnings = column_warnings(header.columns, engine)
         start = header.data_offset
+    elif in_fmt == "parquet":
+        warnings = column_warnings(parquet.column_names(opts.input), engine)
+        start = 0
     else:
         start = jsonl_start(opts.input)
-    evaluator = ChunkEvaluator(engine, decisions, opts.as_of, out_fmt, opts.params, opts.fast,
-                               blank=in_fmt == "csv")
-    return _Input(opts.input, in_fmt, header, evaluator, warnings, start), out_fmt
+    if out_fmt == "parquet":
+        mapped = parquet.holds_mappings(engine, decisions)
+        if mapped is not None:
+            raise BatchUsageError(f"the values of '{mapped}' are mappings, which a Parquet "
+                                  "column of text cannot hold; write JSONL instead")
+    # Plain CSV and JSONL chunks go by Arrow, whose tables are filled before the workers fork;
+    # the usual path then sees few chunks, and fills its own tables as it meets values.
+    by_arrow = in_fmt != "parquet" and opts.fast and opts.arrow and not warnings
+    # A Parquet output is the JSONL records, read back by Arrow (parquet.py).
+    rendered = "jsonl" if out_fmt == "parquet" else out_fmt
+    evaluator = ChunkEvaluator(engine, decisions, opts.as_of, rendered, opts.params, opts.fast,
+                               blank=in_fmt == "csv", warm=not by_arrow)
+    arrow = None
+    if by_arrow and evaluator.plan is not None:
+        arrow = arrow_chunks(evaluator, in_fmt, header.columns if header is not None else ())
+    elif in_fmt == "parquet":
+        arrow = arrow_chunks(evaluator, in_fmt)
+    return _Input(opts.input, in_fmt, header, evaluator, warnings, start, arrow), out_fmt
+
+
+def arrow_chunks(evaluator: ChunkEvaluator, in_fmt: str,
+                 columns: tuple[str, ...] = ()) -> ArrowChunks:
+    """The Arrow path, its field tables filled before the workers fork: for a CSV input whose
+    header (`columns`) names only case fields, each once (any odd column, and the rows it
+    touches, are the usual path's to judge); for JSONL or Parquet, whose values are typed."""
+    core = ColumnEvaluator(evaluator.engine, evaluator.decisions, evaluator.as_of,
+                           evaluator.params, text=in_fmt == "csv",
+                           vectoriser=evaluator.vec if evaluator.plan is not None else None)
+    core.warm()
+    ending = _json_ending if evaluator.jsonl else _csv_ending
+    if in_fmt == "jsonl":
+        return JsonlChunks(core, evaluator.fields, evaluator.jsonl, evaluator._fast_cells,
+                           ending)
+    return ArrowChunks(core, columns, evaluator.jsonl, evaluator._fast_cells, ending)
+
+
+def _csv_ending(error: str | None, warnings: str | None) -> str:
+    """A CSV row's error and warnings cells, and its line end."""
+    return f",{safe_cell(error or '')},{safe_cell(warnings or '')}\n"
+
+
+def _json_ending(error: str | None, warnings: str | None) -> str:
+    """A JSONL row's error and warnings, and its end."""
+    return (f',"error":{"null" if error is None else json_text(error)}'
+            f',"warnings":{"null" if warnings is None else json_text(warnings)}}}\n')
 
 
 _SHOWN_COLUMNS = 10  # unknown columns named before the run; the rows name the rest
 
 
-def header_warnings(header: Header, engine: Engine) -> list[str]:
-    """What is odd about the CSV header, said once before the run. An unknown column and a
-    column named twice are not fatal: each row that gives such a column a value it cannot take
-    is that row's error, and every other row is decided (one output row per input row)."""
+def column_warnings(columns: Sequence[str], engine: Engine) -> list[str]:
+    """What is odd about the input's columns (a CSV header, a Parquet schema), said once before
+    the run. An unknown column and a column named twice are not fatal: each row that gives such
+    a column a value it cannot take is that row's error, and every other row is decided (one
+    output row per input row)."""
     known = ["id", *(".".join(p) for p, _ in engine.case_schema.leaves())]
     warnings = []
-    unknown = [name for name in header.columns if name not in known]
+    unknown = [name for name in columns if name not in known]
     for name in unknown[:_SHOWN_COLUMNS]:
         hint = did_you_mean(name, known)
         warnings.append(f"column '{name}' is not a case field"
@@ -765,7 +839,7 @@ def header_warnings(header: Header, engine: Engine) -> list[str]:
     if len(unknown) > _SHOWN_COLUMNS:
         warnings.append(f"… and {len(unknown) - _SHOWN_COLUMNS:,} more columns that are not "
                         "case fields")
-    for name, at in repeated_columns(header.columns).items():
+    for name, at in repeated_columns(columns).items():
         warnings.append(f"column '{name}' appears {len(at)} times in the header (columns "
                         + " and ".join(str(i + 1) for i in at)
                         + "); rows that give it different values fail")
@@ -792,13 +866,27 @@ def run_batch(opts: BatchOptions, progress: Progress | None = None,
     try:
         # Signals are noted from before the temporary file exists until after it is renamed.
         with stoppable(), AtomicOutput(output, folder) as out:
+            write = out.write
+            sink = None
             if out_fmt == "csv":
                 out.write((csv_line(state.evaluator.columns) + "\n").encode("utf-8"))
+            elif out_fmt == "parquet":
+                sink = parquet.ParquetSink(out, parquet.output_schema(
+                    state.evaluator.engine, state.evaluator.decisions))
+                write = sink.write
             block = opts.block_bytes or (
                 BLOCK_BYTES if state.evaluator.plan is not None else CASE_BLOCK_BYTES)
-            jobs = plan_jobs(opts.input, state.start, state.fmt, block)
-            run_jobs(state.run, jobs, workers, out.write, tally, progress)
-            stop_if_signalled()
+            jobs = (parquet.plan_parquet(opts.input) if state.fmt == "parquet"
+                    else plan_jobs(opts.input, state.start, state.fmt, block))
+            try:
+                run_jobs(state.run, jobs, workers, write, tally, progress)
+                stop_if_signalled()
+            except BaseException:
+                if sink is not None:
+                    sink.abandon()
+                raise
+            if sink is not None:
+                sink.close()
             out.commit()
     except KeyboardInterrupt:
         raise BatchStopped(f"interrupted after {tally.done_text()}; '{output}' was not written",

@@ -113,10 +113,6 @@ def _parts(name: str) -> Path_:
     return tuple(name.replace("__", ".").split("."))
 
 
-class NotPlain(Exception):
-    """A batch that `ColumnEvaluator.run_plain` cannot decide by columns alone."""
-
-
 class _FieldTable:
     """One field's distinct values (of one Arrow type) as met so far, each validated once;
     entry 0 is the absent value."""
@@ -187,7 +183,8 @@ class ColumnEvaluator:
     _TABLE_LIMIT = 1 << 18  # distinct values remembered per field before starting over
 
     def __init__(self, engine: Engine, decisions: Sequence[str], as_of: dt.date | None,
-                 params: Mapping[str, object], text: bool = False) -> None:
+                 params: Mapping[str, object], text: bool = False,
+                 vectoriser: vector.Vectoriser | None = None) -> None:
         self.engine = engine
         # Every cell is text, as a CSV file gives it: fields of type int, number or bool are
         # read from their text ('42', '2.5', 'true'), as `pctrules batch` reads them.
@@ -201,7 +198,8 @@ class ColumnEvaluator:
                             if is_node(t) and not t.is_set}
         self.reads_id = CaseField(("id",)) in engine.checked.refs.values()
         self.unavailable = engine.compiled.unavailable
-        self.vec = vector.Vectoriser(engine.checked, engine.graph, groups.grouper(
+        # (A caller that has compiled the decisions to columns already may share them.)
+        self.vec = vectoriser or vector.Vectoriser(engine.checked, engine.graph, groups.grouper(
             engine.checked, engine.graph, engine.bound.functions))
         order = [d.name for d in engine.compiled.decisions]
         needed = set(self.decisions)
@@ -223,18 +221,12 @@ class ColumnEvaluator:
             # decides the batch, so errors read as they do case by case.
             return self._slow(columns, n, first_row, range(n), None)
 
-    def run_plain(self, columns: list[tuple[Path_, pa.Array]], n: int, first_row: int,
-                  ) -> Outcome:
-        """`run` for a batch every row of which the columns decide: NotPlain when some row
-        would need the engine (an invalid value, an unknown field, no date) or a rule fails,
-        for a caller that then takes the batch its own way."""
-        try:
-            return self._fast(columns, n, first_row, plain=True)
-        except (RuleError, TypeError):
-            raise NotPlain from None
+    def run_by_case(self, columns: list[tuple[Path_, pa.Array]], n: int, first_row: int,
+                    ) -> Outcome:
+        """`run` with every row decided by the engine case by case (to check the columns)."""
+        return self._slow(columns, n, first_row, range(n), None)
 
-    def _fast(self, columns: list[tuple[Path_, pa.Array]], n: int, first_row: int,
-              plain: bool = False) -> Outcome:
+    def _fast(self, columns: list[tuple[Path_, pa.Array]], n: int, first_row: int) -> Outcome:
         nodes = self.vec.nodes
         bad = np.zeros(n, dtype=np.bool_)
         raw: dict[str, vector.Col] = {}
@@ -281,8 +273,6 @@ class ColumnEvaluator:
                     absent.append((key, given & ~alive))
             else:
                 fields[key] = raw.get(key) or vector.const(None, n)
-        if plain and bad.any():
-            raise NotPlain
         if self.reads_id:
             fields["id"] = vector.factorise(ids.to_pylist())
         frame = vector.Frame(n, on, fields, self.params, {}, {})

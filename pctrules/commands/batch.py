@@ -1,4 +1,4 @@
-"""CLI: `pctrules batch INPUT --output FILE`: a CSV/JSONL file of cases, decided in parallel."""
+"""CLI: `pctrules batch INPUT --output FILE`: cases (CSV, JSONL, Parquet) decided in parallel."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from pctrules.batch.files import check_input, check_output
-from pctrules.batch.io import FORMATS
+from pctrules.batch.io import FORMATS, detect_format
 from pctrules.batch.pool import Progress, default_workers
 from pctrules.batch.run import (
     BatchOptions,
@@ -43,9 +43,11 @@ from pctrules.language.diagnostics import ExitCode
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help=f"Worker processes (default: the machine's cores, here {default_workers()}).")
 @click.option("--format", "out_format", type=click.Choice(FORMATS), default=None,
-              help="Output format (default: from the output file name; .jsonl → jsonl).")
+              help="Output format (default: from the output file name: .jsonl → jsonl, "
+                   ".parquet → parquet, else csv).")
 @click.option("--input-format", "in_format", type=click.Choice(FORMATS), default=None,
-              help="Input format (default: from the input file name; .jsonl → jsonl).")
+              help="Input format (default: from the input file name: .jsonl → jsonl, "
+                   ".parquet → parquet, else csv).")
 @param_option
 @click.option("--per-case", is_flag=True,
               help="Evaluate every case with the per-case evaluator, not by columns (slower; "
@@ -58,7 +60,7 @@ def batch_command(
     out_format: str | None, in_format: str | None, params: Sequence[str], per_case: bool,
     audit: Path | None, audit_inputs: bool,
 ) -> None:
-    """Decide every case of INPUT (CSV with dotted column names, or JSONL) into --output.
+    """Decide every case of INPUT (CSV with dotted column names, JSONL or Parquet) into --output.
 
     \b
     One output row per input row, in input order: id, then for each decision
@@ -77,6 +79,14 @@ def batch_command(
     engine = open_engine(bundle, data_dir)
     if audit is not None:
         from pctrules.audit.records import AuditError, check_appendable
+
+        # The audit reads the input and output back as text (audit/batchlog.py).
+        for path, given, option in ((input_path, in_format, "--input-format"),
+                                    (output, out_format, "--format")):
+            if detect_format(path, given) == "parquet":
+                raise click.UsageError(
+                    f"--audit reads back CSV or JSONL, and '{path}' is Parquet; audit a run "
+                    f"with another {option}")
 
         try:  # before the run, not after it: an audit that cannot be written stops it
             check_appendable(audit)

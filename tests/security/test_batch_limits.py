@@ -51,6 +51,23 @@ def test_jsonl_lines_that_invent_keys_take_memory_as_the_input_does(tmp_path: Pa
     assert first["error"].startswith("for case 'r0', unknown field 'k0_0' (given 1)")
 
 
+def test_a_warm_cache_is_read_under_a_memory_limit(tmp_path: Path) -> None:
+    # The cache's reader asked for a gigabyte up front (read(n) reserves n bytes): under a 1 GB
+    # limit every command failed once the cache held the parser's tables, so the test above
+    # passed or not depending on which test filled the cache first.
+    env = {**_env(), "PCTRULES_CACHE_DIR": str(tmp_path / "cache")}
+    subprocess.run(_command("check"), env=env, capture_output=True, check=True)
+    assert list((tmp_path / "cache").glob("parser-*"))
+    src, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    src.write_text(f"{HEADER}a,{ROW}\n", encoding="utf-8")
+    done = subprocess.run(_command("batch", str(src), "--output", str(out), "--workers", "1",
+                                   "--decision", "responsible_pct"),
+                          env=env, capture_output=True, text=True, check=False,
+                          preexec_fn=_one_gigabyte)
+    assert done.returncode == 0, done.stderr
+    assert "1 rows read: 1 decided, 0 failed" in done.stdout
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
 def test_a_line_of_many_megabytes_is_that_rows_error(tmp_path: Path, suffix: str) -> None:
     src, out = tmp_path / f"in{suffix}", tmp_path / "out.csv"
