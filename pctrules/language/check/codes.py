@@ -1,0 +1,151 @@
+"""Checker, against the data: the organisation codes that policies write as `kind('code')`.
+
+The passes check a bundle without its data; this runs once the graph is built (`Bundle.graph`,
+beside the data constraints), so `check`, `test` and every command that loads data report it:
+
+- a code of another kind in the data (`sha('5NT')`, a pct): an error, E-type: no data can make
+  it right;
+- a code the data does not hold at all: an error, E-unknown-name, when the kind's organisations
+  are the bundle's own (a typo, or a row missing from its tables: a rule comparing with it
+  would silently never match); a warning, W-unknown-code, when they come from a register
+  imported with `--data` (`register:` on the kind in bundle.yaml), since a bundle is checked
+  without that data and used with registers of several dates;
+- a code in the data only on days when its rule is never in effect (the bundle's, decision's
+  and rule's `effective` ranges together): a warning, W-unknown-code. A code alive on some of
+  those days is fine: on the others it is still that code (`exists(x)` says whether it exists).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from pctrules.language import ast
+from pctrules.language.diagnostics import Diagnostic, Diagnostics, error, warning
+
+if TYPE_CHECKING:
+    from pctrules.graph.model import OrgGraph
+    from pctrules.language.check.state import CheckedBundle
+    from pctrules.language.loader import EffectiveRange
+
+
+def malformed_code(code: str) -> str | None:
+    """Why text cannot be an organisation's code (None when it can): the data never holds an
+    empty code, one with spaces around it, or one with a line break or other control
+    character (data tables trim their cells; case input refuses such codes too)."""
+    if not code.strip():
+        return "it is empty"
+    if code != code.strip():
+        return "it has spaces around it"
+    if not code.isprintable():
+        return "it holds a line break or another control character"
+    return None
+
+
+Days = tuple[dt.date, dt.date]
+_ALWAYS: Days = (dt.date.min, dt.date.max)
+
+
+def code_problems(checked: CheckedBundle, graph: OrgGraph) -> Diagnostics:
+    """A diagnostic at each code literal that the graph's data contradicts (module docstring)."""
+    out = Diagnostics()
+    for node, days, rule, owner in _literals(checked):
+        problem = _problem(graph, node, days, rule, owner)
+        if problem is not None:
+            out.add(problem)
+    return out
+
+
+def _problem(graph: OrgGraph, node: ast.CodeLiteral, days: Days | None, rule: str | None,
+             owner: str) -> Diagnostic | None:
+    kinds = graph.schema.kinds
+    if node.kind not in kinds or days is None:
+        return None  # an unknown kind is the checker's; a rule never in effect, reachability's
+    code, kind, text = node.code, node.kind, ast.unparse(node)
+    found = graph.node(code)
+    if found is None:
+        register = kinds[kind].register
+        if register is not None:
+            return warning(
+                "W-unknown-code", f"for {owner}, {kind} '{code}' is not in the {register.name}"
+                + ("" if graph.loaded(kind) else f": no {register.name} is loaded"),
+                node.code_span, f"{register.help}; then 'pctrules check --data DIR' checks "
+                f"{text} against it", rule)
+        near = _near(graph, code, kind)
+        return error(
+            "E-unknown-name", f"for {owner}, no {kind} has the code '{code}' in the data",
+            node.code_span, f"did you mean {kind}('{near}')?" if near is not None else
+            f"add the {kind} to the bundle's data, or correct the code", rule)
+    if found.kind != kind:
+        return error(
+            "E-type", f"for {owner}, '{code}' is a {found.kind} in the data, not a {kind}",
+            node.span, f"write {found.kind}('{code}'), or the code of a {kind}", rule)
+    first, last = max(found.valid_from, days[0]), min(found.valid_to, days[1])
+    if first > last:
+        return warning(
+            "W-unknown-code", f"for {owner}, {kind} '{code}' is in the data only "
+            f"{_span_text(found.valid_from, found.valid_to)}, never while it is in effect "
+            f"({_span_text(*days)})", node.code_span,
+            "check the code and the rule's 'effective' range", rule)
+    return None
+
+
+def _near(graph: OrgGraph, code: str, kind: str) -> str | None:
+    """A code of the kind that the data has and that the given one is probably meant to be."""
+    upper = code.upper()
+    if upper != code and (n := graph.node(upper)) is not None and n.kind == kind:
+        return upper
+    codes = sorted(c for c, n in graph.nodes.items() if n.kind == kind)
+    close = difflib.get_close_matches(code, codes, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _span_text(first: dt.date, last: dt.date) -> str:
+    if first == dt.date.min and last == dt.date.max:
+        return "on every day"
+    if first == dt.date.min:
+        return f"until {last.isoformat()}"
+    if last == dt.date.max:
+        return f"from {first.isoformat()}"
+    return f"from {first.isoformat()} to {last.isoformat()}"
+
+
+def _literals(checked: CheckedBundle) -> Iterator[tuple[ast.CodeLiteral, Days | None, str | None,
+                                                        str]]:
+    """Every code literal of the bundle's decisions and constraints, with the days on which it
+    can be evaluated (None: never), the rule it is in and who owns it, as messages say."""
+    bundle = _days(_ALWAYS, checked.bundle.manifest.effective)
+    for d in checked.decisions:
+        decision = _days(bundle, d.spec.effective)
+        owner = f"decision '{d.spec.name}'"
+        roots: list[tuple[ast.Expr | None, Days | None, str | None, str]] = [
+            (d.subject.collection if d.subject else None, decision, None, owner),
+            (d.default, decision, None, owner)]
+        for r in d.rules:
+            days = _days(decision, r.spec.effective)
+            then = r.then
+            thens = list(then.values()) if isinstance(then, dict) else [then]
+            roots += [(e, days, r.spec.id, f"rule '{r.spec.id}'") for e in (r.when, *thens)]
+        for root, days, rule, who in roots:
+            yield from ((n, days, rule, who) for n in _codes(root))
+    for c in checked.constraints:
+        days = _days(bundle, c.spec.effective)
+        owner = f"constraint '{c.spec.id}'"
+        for root in (c.subject.collection if c.subject else None, c.require):
+            yield from ((n, days, c.spec.id, owner) for n in _codes(root))
+
+
+def _codes(root: ast.Expr | None) -> Iterator[ast.CodeLiteral]:
+    if root is not None:
+        yield from (n for n in ast.walk(root) if isinstance(n, ast.CodeLiteral))
+
+
+def _days(outer: Days | None, eff: EffectiveRange | None) -> Days | None:
+    """The days of `outer` within an `effective` range; None when there are none."""
+    if outer is None:
+        return None
+    first = max(outer[0], eff.start) if eff is not None and eff.start is not None else outer[0]
+    last = min(outer[1], eff.end) if eff is not None and eff.end is not None else outer[1]
+    return (first, last) if first <= last else None
