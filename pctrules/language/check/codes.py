@@ -3,16 +3,17 @@
 The passes check a bundle without its data; this runs once the graph is built (`Bundle.graph`,
 beside the data constraints), so `check`, `test` and every command that loads data report it:
 
-- a code of another kind in the data (`sha('5NT')`, a pct): an error, E-type: no data can make
-  it right;
-- a code the data does not hold at all: an error, E-unknown-name, when the kind's organisations
-  are the bundle's own (a typo, or a row missing from its tables: a rule comparing with it
-  would silently never match); a warning, W-unknown-code, when they come from a register
-  imported with `--data` (`register:` on the kind in bundle.yaml), since a bundle is checked
-  without that data and used with registers of several dates;
+- a code of another kind in the data (`sha('5NT')`, a pct): an error, E-type, since more data
+  cannot make it right (a code names one node, of one kind);
+- a code the data does not hold at all: a warning, W-unknown-code, with the near miss the data
+  has (`pct('5nt')`: did you mean pct('5NT')?). Not an error, because data may still come:
+  tables imported with `--data` add organisations (a practice register, ONS's PCTs and SHAs,
+  postcode areas), and a bundle is checked without them and used with registers of several
+  dates. `check --data DIR` checks the codes against that data too;
 - a code in the data only on days when its rule is never in effect (the bundle's, decision's
   and rule's `effective` ranges together): a warning, W-unknown-code. A code alive on some of
   those days is fine: on the others it is still that code (`exists(x)` says whether it exists).
+Malformed codes (empty, spaces around, a line break) are the type pass's (`malformed_code`).
 """
 
 from __future__ import annotations
@@ -49,35 +50,53 @@ _ALWAYS: Days = (dt.date.min, dt.date.max)
 
 
 def code_problems(checked: CheckedBundle, graph: OrgGraph) -> Diagnostics:
-    """A diagnostic at each code literal that the graph's data contradicts (module docstring)."""
+    """A diagnostic at each code literal that the graph's data contradicts (module docstring);
+    one per kind whose data is not loaded at all, at its first literal."""
     out = Diagnostics()
+    unchecked: dict[str, list[tuple[ast.CodeLiteral, str | None, str]]] = {}
     for node, days, rule, owner in _literals(checked):
+        if node.kind not in graph.schema.kinds or malformed_code(node.code) is not None:
+            continue  # the type pass has reported it
+        if not graph.loaded(node.kind):
+            unchecked.setdefault(node.kind, []).append((node, rule, owner))
+            continue
         problem = _problem(graph, node, days, rule, owner)
         if problem is not None:
             out.add(problem)
+    for kind, literals in unchecked.items():
+        out.add(_unloaded(graph, kind, literals))
     return out
+
+
+def _unloaded(graph: OrgGraph, kind: str,
+              literals: list[tuple[ast.CodeLiteral, str | None, str]]) -> Diagnostic:
+    node, rule, owner = literals[0]
+    register = graph.schema.kinds[kind].register
+    data = register.name if register is not None else f"{kind} data"
+    more = len({n.code for n, _, _ in literals} - {node.code})
+    others = f" (and {more} more {kind} code{'s' if more > 1 else ''})" if more else ""
+    return warning(
+        "W-unknown-code", f"for {owner}, {kind} '{node.code}'{others} cannot be checked: no "
+        f"{data} is loaded", node.code_span, register.help if register is not None else
+        f"add {kind}s to the bundle's data, or import the table that holds them ('pctrules "
+        "import') and pass '--data DIR'", rule)
 
 
 def _problem(graph: OrgGraph, node: ast.CodeLiteral, days: Days | None, rule: str | None,
              owner: str) -> Diagnostic | None:
-    kinds = graph.schema.kinds
-    if node.kind not in kinds or days is None:
-        return None  # an unknown kind is the checker's; a rule never in effect, reachability's
-    code, kind, text = node.code, node.kind, ast.unparse(node)
+    if days is None:
+        return None  # never in effect: the loader has said so (E-effective-range)
+    code, kind = node.code, node.kind
     found = graph.node(code)
     if found is None:
-        register = kinds[kind].register
-        if register is not None:
-            return warning(
-                "W-unknown-code", f"for {owner}, {kind} '{code}' is not in the {register.name}"
-                + ("" if graph.loaded(kind) else f": no {register.name} is loaded"),
-                node.code_span, f"{register.help}; then 'pctrules check --data DIR' checks "
-                f"{text} against it", rule)
+        register = graph.schema.kinds[kind].register
+        where = f"the {register.name}" if register is not None else "the data"
         near = _near(graph, code, kind)
-        return error(
-            "E-unknown-name", f"for {owner}, no {kind} has the code '{code}' in the data",
-            node.code_span, f"did you mean {kind}('{near}')?" if near is not None else
-            f"add the {kind} to the bundle's data, or correct the code", rule)
+        return warning(
+            "W-unknown-code", f"for {owner}, {kind} '{code}' is not in {where}", node.code_span,
+            f"did you mean {kind}('{near}')?" if near is not None else register.help
+            if register is not None else f"add the {kind} to the bundle's data, or import the "
+            f"table that holds it ('pctrules import') and pass '--data DIR'", rule)
     if found.kind != kind:
         return error(
             "E-type", f"for {owner}, '{code}' is a {found.kind} in the data, not a {kind}",
