@@ -387,8 +387,9 @@ class ExpressionCompiler(ast.NodeVisitor):
 
 def certain(node: ast.Expr) -> bool:
     """Whether an expression's value can never be UNKNOWN, so Python's own operators apply:
-    paths, names (decision values are settled: never unknown), literals (codes too), and what is built from
-    them by `==`, `!=`, `is none`, `code`, `name`, `kind`, `and`, `or` and `not`."""
+    paths, names (decision values are settled: never unknown), literals (codes too), and what
+    is built from them by `==`, `!=`, `is none`, `code`, `name`, `kind`, `and`, `or` and
+    `not`."""
     if isinstance(node, (ast.Literal, ast.CodeLiteral, ast.ListExpr, ast.Name, ast.Attribute)):
         return True
     if isinstance(node, ast.Call):
