@@ -27,7 +27,7 @@ from pctrules.language import ast
 from pctrules.language.diagnostics import Diagnostic, Diagnostics, error, warning
 
 if TYPE_CHECKING:
-    from pctrules.graph.model import OrgGraph
+    from pctrules.graph.model import Node, OrgGraph
     from pctrules.language.check.state import CheckedBundle
     from pctrules.language.loader import EffectiveRange
 
@@ -57,10 +57,11 @@ def code_problems(checked: CheckedBundle, graph: OrgGraph) -> Diagnostics:
     for node, days, rule, owner in _literals(checked):
         if node.kind not in graph.schema.kinds or malformed_code(node.code) is not None:
             continue  # the type pass has reported it
-        if not graph.loaded(node.kind):
+        found = graph.node(node.code)
+        if found is None and not graph.loaded(node.kind):
             unchecked.setdefault(node.kind, []).append((node, rule, owner))
             continue
-        problem = _problem(graph, node, days, rule, owner)
+        problem = _problem(graph, node, found, days, rule, owner)
         if problem is not None:
             out.add(problem)
     for kind, literals in unchecked.items():
@@ -82,12 +83,9 @@ def _unloaded(graph: OrgGraph, kind: str,
         "import') and pass '--data DIR'", rule)
 
 
-def _problem(graph: OrgGraph, node: ast.CodeLiteral, days: Days | None, rule: str | None,
-             owner: str) -> Diagnostic | None:
-    if days is None:
-        return None  # never in effect: the loader has said so (E-effective-range)
+def _problem(graph: OrgGraph, node: ast.CodeLiteral, found: Node | None, days: Days | None,
+             rule: str | None, owner: str) -> Diagnostic | None:
     code, kind = node.code, node.kind
-    found = graph.node(code)
     if found is None:
         register = graph.schema.kinds[kind].register
         where = f"the {register.name}" if register is not None else "the data"
@@ -101,13 +99,14 @@ def _problem(graph: OrgGraph, node: ast.CodeLiteral, days: Days | None, rule: st
         return error(
             "E-type", f"for {owner}, '{code}' is a {found.kind} in the data, not a {kind}",
             node.span, f"write {found.kind}('{code}'), or the code of a {kind}", rule)
-    first, last = max(found.valid_from, days[0]), min(found.valid_to, days[1])
-    if first > last:
+    if days is None:
+        return None  # never in effect: the loader has said so (E-effective-range)
+    if max(found.valid_from, days[0]) > min(found.valid_to, days[1]):
         return warning(
             "W-unknown-code", f"for {owner}, {kind} '{code}' is in the data only "
             f"{_span_text(found.valid_from, found.valid_to)}, never while it is in effect "
             f"({_span_text(*days)})", node.code_span,
-            "check the code and the rule's 'effective' range", rule)
+            "check the code, and the 'effective' dates of the bundle, decision and rule", rule)
     return None
 
 
