@@ -129,7 +129,8 @@ def test_a_field_is_split_only_as_far_as_decisions_look(toy: Engine, walk: Explo
 
 def test_a_field_compared_with_a_code_literal(tmp_path_factory: pytest.TempPathFactory) -> None:
     """`case.purchaser == pct('P3')` (P3 closes in June): the walk splits the field into P3 and
-    the rest (one class, not one per code), and agrees with the engine on every case of every test day."""
+    the rest (one class, not one per code), and agrees with the engine on every case of every
+    test day."""
     folder = tmp_path_factory.mktemp("code") / "toy"
     shutil.copytree(TOY, folder)
     path = folder / "responsible.yaml"
