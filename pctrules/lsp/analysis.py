@@ -92,7 +92,8 @@ class Analysis:
     def _code_problems(self, checked: CheckedBundle) -> Diagnostics:
         """The code literals (`sha('Q39')`) that the data contradicts; the graph is built only
         for a bundle that has some."""
-        if not any(isinstance(n, ast.CodeLiteral) for t in _trees(checked) for n in ast.walk(t)):
+        if not any(isinstance(n, ast.CodeLiteral) for t in expression_trees(checked)
+                   for n in ast.walk(t)):
             return Diagnostics()
         graph = self.graph()
         return code_problems(checked, graph) if graph is not None else Diagnostics()

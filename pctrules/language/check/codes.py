@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from pctrules.language import ast
-from pctrules.language.diagnostics import Diagnostic, Diagnostics, error, warning
+from pctrules.language.diagnostics import Code, Diagnostic, Diagnostics, error, warning
 
 if TYPE_CHECKING:
     from pctrules.graph.model import Node, OrgGraph
@@ -77,7 +77,7 @@ def _unloaded(graph: OrgGraph, kind: str,
     more = len({n.code for n, _, _ in literals} - {node.code})
     others = f" (and {more} more {kind} code{'s' if more > 1 else ''})" if more else ""
     return warning(
-        "W-unknown-code", f"for {owner}, {kind} '{node.code}'{others} cannot be checked: no "
+        Code.UNKNOWN_CODE, f"for {owner}, {kind} '{node.code}'{others} cannot be checked: no "
         f"{data} is loaded", node.code_span, register.help if register is not None else
         f"add {kind}s to the bundle's data, or import the table that holds them ('pctrules "
         "import') and pass '--data DIR'", rule)
@@ -91,19 +91,19 @@ def _problem(graph: OrgGraph, node: ast.CodeLiteral, found: Node | None, days: D
         where = f"the {register.name}" if register is not None else "the data"
         near = _near(graph, code, kind)
         return warning(
-            "W-unknown-code", f"for {owner}, {kind} '{code}' is not in {where}", node.code_span,
+            Code.UNKNOWN_CODE, f"for {owner}, {kind} '{code}' is not in {where}", node.code_span,
             f"did you mean {kind}('{near}')?" if near is not None else register.help
             if register is not None else f"add the {kind} to the bundle's data, or import the "
             f"table that holds it ('pctrules import') and pass '--data DIR'", rule)
     if found.kind != kind:
         return error(
-            "E-type", f"for {owner}, '{code}' is a {found.kind} in the data, not a {kind}",
+            Code.TYPE, f"for {owner}, '{code}' is a {found.kind} in the data, not a {kind}",
             node.span, f"write {found.kind}('{code}'), or the code of a {kind}", rule)
     if days is None:
         return None  # never in effect: the loader has said so (E-effective-range)
     if max(found.valid_from, days[0]) > min(found.valid_to, days[1]):
         return warning(
-            "W-unknown-code", f"for {owner}, {kind} '{code}' is in the data only "
+            Code.UNKNOWN_CODE, f"for {owner}, {kind} '{code}' is in the data only "
             f"{_span_text(found.valid_from, found.valid_to)}, never while it is in effect "
             f"({_span_text(*days)})", node.code_span,
             "check the code, and the 'effective' dates of the bundle, decision and rule", rule)

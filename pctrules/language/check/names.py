@@ -89,7 +89,7 @@ class _Resolver(ast.NodeVisitor):
         if node.kind in kinds:
             return
         self.state.report(error(
-            "E-unknown-name",
+            Code.UNKNOWN_NAME,
             f"for {scope.owner}, unknown kind '{node.kind}' in {ast.unparse(node)}",
             node.kind_span,
             did_you_mean(node.kind, kinds) or (
