@@ -14,6 +14,7 @@ from pctrules.graph.build import build_graph, data_entry_problem, data_path_prob
 from pctrules.graph.cache import cached_graph, graph_key
 from pctrules.graph.model import OrgGraph
 from pctrules.language.check import check_bundle
+from pctrules.language.check.codes import code_problems
 from pctrules.language.check.state import CheckedBundle
 from pctrules.language.diagnostics import Diagnostics, ExitCode, PctrulesError
 from pctrules.language.loader import PolicyBundle, load_bundle, path_label
@@ -47,12 +48,14 @@ class Bundle:
     def graph(self) -> OrgGraph:
         """The organisation graph: the bundle's data and the tables imported into `data_dir`,
         built on first use; its load problems, and the bundle's data constraints that the data
-        breaks, are in `graph.diagnostics`."""
+        breaks, and the code literals (`sha('Q39')`) that it contradicts, are in
+        `graph.diagnostics`."""
         entries = [e.as_mapping() for e in self.policy.manifest.data]
         graph = cached_graph(
             lambda: graph_key(self.path, entries, self.data_dir), self.schema,
             lambda: build_graph(self.schema, entries, self.path, self.data_dir, self.show_path))
         graph.diagnostics.extend(data_constraint_problems(self.checked, graph))
+        graph.diagnostics.extend(code_problems(self.checked, graph))
         return graph
 
     def show_path(self, path: Path) -> str:

@@ -23,6 +23,7 @@ from pctrules.evaluation.runtime import DecisionResult, json_value
 from pctrules.graph.model import OrgGraph
 from pctrules.language import ast
 from pctrules.language.check import check_bundle
+from pctrules.language.check.codes import code_problems
 from pctrules.language.check.state import CheckedBundle
 from pctrules.language.check.types import UNKNOWN, describe
 from pctrules.language.complete import Candidate, complete
@@ -173,6 +174,8 @@ class Session:
         with_expression = dataclasses.replace(policy, decisions=(*policy.decisions, spec))
         checked, diagnostics = check_bundle(with_expression, self.bundle.schema,
                                             self.case_schema)
+        if not diagnostics.has_errors:  # a code literal of another kind in the data (codes.py)
+            diagnostics.extend(code_problems(checked, self.graph))
         problems = [dataclasses.replace(d, message=d.message.removeprefix(f"for rule '{RULE}', "),
                                         rule=None)
                     for d in diagnostics.sorted()

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from pctrules.evaluation import runtime
 from pctrules.evaluation.trace import Because, Evidence, RuleOutcome
-from pctrules.report import NameLookup, decision_headline, node_text
+from pctrules.report import NameLookup, decision_headline, named_story, node_text
 
 PATH_COLOUR = "#1f6feb"
 """Edges and borders of what decided; the browser test looks for this colour."""
@@ -319,7 +319,7 @@ def _decision(result: runtime.DecisionResult, as_of: dt.date, graph: NameLookup,
     out.append("<table><tr><th>rule</th><th>title</th><th>outcome</th><th>why</th>"
                "<th>facts used</th></tr>")
     for rule in trace.rules:
-        out.append(_rule_row(rule, graph))
+        out.append(_rule_row(rule, graph, as_of))
     out.append("</table>")
     return out
 
@@ -327,9 +327,10 @@ def _decision(result: runtime.DecisionResult, as_of: dt.date, graph: NameLookup,
 _MARKS = {"matched": "✓", "not-matched": "✗", "unknown": "?", "skipped": "·", "error": "!"}
 
 
-def _rule_row(rule: RuleOutcome, graph: NameLookup) -> str:
+def _rule_row(rule: RuleOutcome, graph: NameLookup, as_of: dt.date) -> str:
     esc = html.escape
     facts = [_edge_text(e, graph) for e in rule.evidence]
+    facts += [named_story(n, as_of) for n in rule.named]
     for ranking in rule.rankings:
         told = ranking.result.explain(ranking.attribute, ranking.largest)
         steps = [f"{s.place}. {node_text(s.code, graph)}: "

@@ -8,7 +8,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
 from pctrules.evaluation import runtime
-from pctrules.evaluation.trace import Because, DecisionTrace, Evidence, RuleOutcome
+from pctrules.evaluation.trace import Because, DecisionTrace, Evidence, Named, RuleOutcome
+from pctrules.graph.model import valid_text
 from pctrules.language.diagnostics import Diagnostic, Diagnostics, Severity, visible
 
 # -- diagnostics ---------------------------------------------------------------------------------
@@ -188,19 +189,33 @@ def _because_story(because: list[Because]) -> str:
     return "; ".join(parts)
 
 
+def named_story(n: Named, as_of: dt.date) -> str:
+    """`pct('D') is D Delta PCT, which does not exist on 2011-01-01 (2002-04-01 → 2010-03-31)`:
+    a code the rule wrote, and what the data has under it."""
+    if n.valid_from is None or n.valid_to is None:
+        return f"{n.expr} names no organisation in the data"
+    what = f"{n.expr} is {n.code}" + (f" {n.name}" if n.name else "")
+    valid = valid_text(n.valid_from, n.valid_to)
+    if not n.exists:
+        return f"{what}, which does not exist on {as_of.isoformat()} ({valid})"
+    return what if valid == valid_text(dt.date.min, dt.date.max) else f"{what} ({valid})"
+
+
 def rule_story(rule: RuleOutcome, as_of: dt.date, graph: NameLookup) -> list[str]:
-    """One rule's line(s) in a trace: what happened to it and why."""
+    """One rule's line(s) in a trace: what happened to it and why, then the organisations it
+    names by code."""
     mark = _MARKS[rule.outcome]
     if rule.outcome == "skipped":
         return [f"{mark} {rule.rule} skipped ({rule.note or 'not evaluated'})"]
+    named = [f"    {named_story(n, as_of)}" for n in rule.named]
     if rule.outcome == "error":
-        return [f"{mark} {rule.rule} failed: {rule.error} ({rule.error_at or rule.at})"]
+        return [f"{mark} {rule.rule} failed: {rule.error} ({rule.error_at or rule.at})", *named]
     if rule.outcome == "not-matched":
         why = rule.note or _because_story(rule.because)
-        return [f"{mark} {rule.rule} did not match: {why}"]
+        return [f"{mark} {rule.rule} did not match: {why}", *named]
     if rule.outcome == "unknown":
         why = _because_story(rule.because)
-        return [f"{mark} {rule.rule} could not be decided (unknown): {why}"]
+        return [f"{mark} {rule.rule} could not be decided (unknown): {why}", *named]
     lines: list[str] = []
     if rule.evidence:
         first, *rest = rule.evidence
@@ -224,7 +239,7 @@ def rule_story(rule: RuleOutcome, as_of: dt.date, graph: NameLookup) -> list[str
         hidden = len(ranking.result.ranking) - _MAX_EDGES
         if hidden > 0:
             lines.append(f"      … and {hidden} more")
-    return lines
+    return lines + named
 
 
 _MAX_EDGES = 8

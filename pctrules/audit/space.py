@@ -74,11 +74,11 @@ def _use(node: ast.Expr, parent: ast.Expr | None, checked: Any) -> Use:
         return ("none",)
     elif isinstance(parent, ast.Compare):
         other, left = (parent.right, True) if parent.left is node else (parent.left, False)
-        if isinstance(other, ast.Literal):
+        if isinstance(other, ast.Literal | ast.CodeLiteral):  # a code: its code, the value
             return ("cmp", parent.op, other.value, left)
     elif isinstance(parent, ast.Membership) and parent.element is node and isinstance(
             parent.collection, ast.ListExpr) and all(
-            isinstance(i, ast.Literal) for i in parent.collection.items):
+            isinstance(i, ast.Literal | ast.CodeLiteral) for i in parent.collection.items):
         values = tuple(i.value for i in parent.collection.items  # type: ignore[attr-defined]
                        )
         return ("in", values, parent.negated)

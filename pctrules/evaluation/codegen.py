@@ -181,6 +181,10 @@ class ExpressionCompiler(ast.NodeVisitor):
     def visit_Literal(self, node: ast.Literal) -> str:
         return self.module.literal(node.value)
 
+    def visit_CodeLiteral(self, node: ast.CodeLiteral) -> str:
+        # The code is text from the bundle: into the source only as its repr() (issue 9).
+        return repr(node.code)
+
     def visit_ListExpr(self, node: ast.ListExpr) -> str:
         # The checker types a list as a set: `x in ['5NT', '5HG']`, `members == [...]`.
         if not node.items:
@@ -274,7 +278,7 @@ class ExpressionCompiler(ast.NodeVisitor):
         return f"{fn}({self.expr(node.collection)}, {self.expr(node.element)})"
 
     def visit_IsNone(self, node: ast.IsNone) -> str:
-        if isinstance(node.operand, ast.Literal):
+        if isinstance(node.operand, ast.Literal | ast.CodeLiteral):
             # Known now; and Python warns on `'5NT' is None` ("is" with a literal).
             return repr((node.operand.value is None) != node.negated)
         operand = self.expr(node.operand)
@@ -383,9 +387,10 @@ class ExpressionCompiler(ast.NodeVisitor):
 
 def certain(node: ast.Expr) -> bool:
     """Whether an expression's value can never be UNKNOWN, so Python's own operators apply:
-    paths, names (decision values are settled: never unknown), literals, and what is built from
-    them by `==`, `!=`, `is none`, `code`, `name`, `kind`, `and`, `or` and `not`."""
-    if isinstance(node, (ast.Literal, ast.ListExpr, ast.Name, ast.Attribute)):
+    paths, names (decision values are settled: never unknown), literals (codes too), and what
+    is built from them by `==`, `!=`, `is none`, `code`, `name`, `kind`, `and`, `or` and
+    `not`."""
+    if isinstance(node, (ast.Literal, ast.CodeLiteral, ast.ListExpr, ast.Name, ast.Attribute)):
         return True
     if isinstance(node, ast.Call):
         return node.func in ("code", "name", "kind")

@@ -26,6 +26,7 @@ from pctrules.evaluation.trace import (
     Because,
     DecisionTrace,
     Evidence,
+    Named,
     Ranking,
     RuleOutcome,
 )
@@ -65,6 +66,7 @@ class _Recorder:
     values: dict[int, object] = field(default_factory=dict)
     evidence: list[Evidence] = field(default_factory=list)
     rankings: list[Ranking] = field(default_factory=list)
+    named: dict[str, Named] = field(default_factory=dict)  # each code literal once, by its text
     _seen: set[tuple[str, str, str]] = field(default_factory=set)
 
     def edge(self, e: Evidence) -> None:
@@ -96,6 +98,18 @@ class _Evaluator(ast.NodeVisitor):
 
     def visit_Literal(self, node: ast.Literal) -> object:
         return node.value
+
+    def visit_CodeLiteral(self, node: ast.CodeLiteral) -> object:
+        # The code, whatever the day; the trace says what the data has under it on the day.
+        text = _text(node)
+        if text not in self.rec.named:
+            graph, on = self.ctx.graph, self.ctx.as_of
+            found = graph.node(node.code)
+            self.rec.named[text] = Named(
+                text, str(node.span), node.code, node.kind, graph.name(node.code),
+                graph.exists(node.code, on), found.valid_from if found else None,
+                found.valid_to if found else None)
+        return node.code
 
     def visit_ListExpr(self, node: ast.ListExpr) -> object:
         # The checker types `[a, b]` as a set, so list literals are sets (runtime.py).
@@ -406,6 +420,7 @@ class _TracedRun:
         outcome = self._current()
         outcome.evidence = self._rec.evidence
         outcome.rankings = self._rec.rankings
+        outcome.named = list(self._rec.named.values())
 
 
 class TracedEvaluator:

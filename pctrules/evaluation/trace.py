@@ -55,6 +55,27 @@ class Because:
 
 
 @dataclass(frozen=True)
+class Named:
+    """An organisation a rule names by its code (`sha('Q39')`), as the data has it: its kind and
+    name, whether it exists on the as-of date, and its validity (None: not in the data)."""
+
+    expr: str
+    at: str
+    code: str
+    kind: str
+    name: str | None
+    exists: bool
+    valid_from: dt.date | None = None
+    valid_to: dt.date | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        valid = None if self.valid_from is None else [
+            json_value(self.valid_from), json_value(self.valid_to)]
+        return {"expr": self.expr, "at": self.at, "code": self.code, "kind": self.kind,
+                "name": self.name, "exists": self.exists, "valid": valid}
+
+
+@dataclass(frozen=True)
 class Ranking:
     """How `max_by`/`min_by` chose: every member ranked by the attribute, then the tie-break by
     lowest code when several share the best value (each step visible to an auditor)."""
@@ -98,6 +119,7 @@ class RuleOutcome:
     # Every top-level conjunct evaluated, with its value (policy-test coverage; not in the JSON,
     # where `because` already names the deciding ones).
     conditions: list[Because] = field(default_factory=list)
+    named: list[Named] = field(default_factory=list)  # organisations written as kind('code')
 
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -110,6 +132,8 @@ class RuleOutcome:
             out["reason"] = self.reason
         if self.rankings:
             out["rankings"] = [r.to_dict() for r in self.rankings]
+        if self.named:
+            out["named"] = [n.to_dict() for n in self.named]
         if self.error is not None:
             out["error"] = {"message": self.error, "at": self.error_at}
         if self.note is not None:

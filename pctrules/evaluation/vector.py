@@ -7,15 +7,15 @@ the per-row work is numpy indexing. Nodes are columns over one table of every no
 one-hop through the graph is a vectorised interval search over the hop's edges (precomputed
 once per bundle), and `exists` on the as-of date an interval check on the node's validity.
 
-What the column compiler accepts: case fields, parameters, literals, other decisions, node
-attributes, one-hops (forward or inverse), `is none`, comparisons, `and`/`or`/`not`, `code()`,
-under `hit: first` with a single result per rule; the rules that can decide, their effective
-ranges, labels and the default come from the decision's plan (protocol.py), and
-`VectorDecision.evaluate` is the protocol's first hit over a chunk's rows. A decision using
-anything else goes to the `fallback` the caller gives (groups.py: its compiled function once
-per distinct input). A
-RuleError while evaluating a chunk (e.g. comparing text with a number on some rows) makes the
-caller evaluate that chunk case by case, so errors read exactly as the per-case evaluator's.
+What the column compiler accepts: case fields, parameters, literals (organisation codes too),
+other decisions, node attributes, one-hops (forward or inverse), `is none`, comparisons,
+`and`/`or`/`not`, `code()`, under `hit: first` with a single result per rule; the rules that
+can decide, their effective ranges, labels and the default come from the decision's plan
+(protocol.py), and `VectorDecision.evaluate` is the protocol's first hit over a chunk's rows.
+A decision using anything else goes to the `fallback` the caller gives (groups.py: its
+compiled function once per distinct input). A RuleError while evaluating a chunk (e.g.
+comparing text with a number on some rows) makes the caller evaluate that chunk case by
+case, so errors read exactly as the per-case evaluator's.
 """
 
 from __future__ import annotations
@@ -304,7 +304,7 @@ class Vectoriser(ast.NodeVisitor):
 
     def expr(self, node: ast.Expr) -> Compiled:
         compiled: Compiled = self.visit(node)
-        if isinstance(node, (ast.Literal, ast.Name)):
+        if isinstance(node, (ast.Literal, ast.CodeLiteral, ast.Name)):
             return compiled
 
         # A sub-expression written twice (a rule's `when` and `then` often share a path) is
@@ -319,6 +319,12 @@ class Vectoriser(ast.NodeVisitor):
     def visit_Literal(self, node: ast.Literal) -> Compiled:
         value = node.value
         return lambda f: const(value, f.n)
+
+    def visit_CodeLiteral(self, node: ast.CodeLiteral) -> Compiled:
+        # The same code on every row, alive on the row's day or not (a hop or an attribute
+        # from it looks at the day, as from any node).
+        code = node.code
+        return lambda f: const(code, f.n)
 
     def visit_Name(self, node: ast.Name) -> Compiled:
         ref = self.checked.refs.get(node.nid)

@@ -14,6 +14,25 @@ from pctrules.language.source import Span
 LiteralValue = int | float | str | bool | dt.date | None
 
 
+FUNCTIONS: dict[str, str] = {
+    "count": "count(xs) or count(x in xs: condition)",
+    "any": "any(x in xs: condition)",
+    "all": "all(x in xs: condition)",
+    "sum": "sum(xs) or sum(e for x in xs)",
+    "min": "min(xs) or min(e for x in xs)",
+    "max": "max(xs) or max(e for x in xs)",
+    "max_by": "max_by(xs, attribute)",
+    "min_by": "min_by(xs, attribute)",
+    "only": "only(xs)",
+    "within": "within(x, y)",
+    "code": "code(x)",
+    "name": "name(x)",
+    "kind": "kind(x)",
+    "exists": "exists(x)",
+}
+"""The closed list of functions, each with the form its help line shows."""
+
+
 _NODE_IDS = itertools.count(1)
 
 
@@ -36,6 +55,24 @@ class Literal(Expr):
     """A number, text, date, `true`, `false` or `none`."""
 
     value: LiteralValue
+
+
+@dataclass(frozen=True)
+class CodeLiteral(Expr):
+    """`kind('code')`: an organisation of a declared kind, named by its code, e.g. `sha('Q39')`.
+
+    A constant, like a date: the same code on every day. Whether the organisation exists on
+    the as-of date is `exists(sha('Q39'))`; the checker looks the code up in the data."""
+
+    kind: str
+    code: str
+    kind_span: Span = field(compare=False, repr=False)
+    code_span: Span = field(compare=False, repr=False)
+
+    @property
+    def value(self) -> str:
+        """The value it gives at run time: its code (nodes are their codes)."""
+        return self.code
 
 
 @dataclass(frozen=True)
@@ -240,8 +277,7 @@ class _Unparser(NodeVisitor):
         if isinstance(value, bool):
             return _ATOM, "true" if value else "false"
         if isinstance(value, str):
-            escaped = value.replace("\\", "\\\\").replace("'", "\\'")
-            return _ATOM, f"'{escaped}'"
+            return _ATOM, quote_text(value)
         if isinstance(value, dt.date):
             return _ATOM, value.isoformat()
         if isinstance(value, float):
@@ -249,6 +285,9 @@ class _Unparser(NodeVisitor):
             text = format(decimal.Decimal(repr(value)), "f")
             return (_UNARY if value < 0 else _ATOM), text if "." in text else text + ".0"
         return (_UNARY if value < 0 else _ATOM), str(value)
+
+    def visit_CodeLiteral(self, node: CodeLiteral) -> tuple[int, str]:
+        return _ATOM, f"{node.kind}({quote_text(node.code)})"
 
     def visit_ListExpr(self, node: ListExpr) -> tuple[int, str]:
         return _ATOM, "[" + ", ".join(self.text(i, _OR) for i in node.items) + "]"
@@ -304,6 +343,13 @@ class _Unparser(NodeVisitor):
     def visit_Conditional(self, node: Conditional) -> tuple[int, str]:
         test, body = self.text(node.test, _OR), self.text(node.body, _OR)
         return _OR - 1, f"if {test} then {body} else {self.text(node.orelse, _OR - 1)}"
+
+
+def quote_text(value: str) -> str:
+    """Text as a literal of the language: in single quotes, escaped so that it reads back the
+    same (line breaks and tabs too, since a literal is one line)."""
+    escaped = value.replace("\\", "\\\\").replace("'", "\\'")
+    return "'" + escaped.replace("\n", "\\n").replace("\t", "\\t") + "'"
 
 
 def unparse(node: Expr) -> str:

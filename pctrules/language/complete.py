@@ -164,7 +164,8 @@ def _closers(text: str) -> str:
 
 
 def _names(policy: PolicyBundle, text: EmbeddedText, prefix: str) -> list[Candidate]:
-    """Names that may start an operand here: variables, case, params, decisions, functions."""
+    """Names that may start an operand here: variables, case, params, decisions, functions, and
+    kinds (`sha('Q39')` names an organisation by its code)."""
     out: list[Candidate] = []
     owner = owner_of(policy, text)
     variables = set(_BINDERS.findall(prefix))
@@ -183,6 +184,8 @@ def _names(policy: PolicyBundle, text: EmbeddedText, prefix: str) -> list[Candid
         out += [Candidate(k + "s", "variable", f"every {k} on the as-of date")
                 for k in sorted(_kinds(policy))]
     out += [Candidate(name, "function", form) for name, form in FUNCTIONS.items()]
+    out += [Candidate(k, "function", f"{k}('code'): the {k} with that code")
+            for k in sorted(_kinds(policy)) if k not in FUNCTIONS]
     out += [Candidate(k, "keyword") for k in KEYWORDS]
     return out
 

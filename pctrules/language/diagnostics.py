@@ -65,6 +65,7 @@ class Code(enum.StrEnum):
     DATA_WARNING = "W-data"  # data that is read but partly unused (unknown nodes, a changed file)
     CONSTRAINT = "E-constraint"  # a constraint of the bundle that the data violates
     CONSTRAINT_WARNING = "W-constraint"  # a warning-severity constraint that the data violates
+    UNKNOWN_CODE = "W-unknown-code"  # a code literal (pct('5NT')) the data does not hold (yet)
     # Cases, parameters and commands
     CASE = "E-case"  # a case that does not fit the bundle's case schema
     PARAM = "E-param"  # an unknown parameter, or a value it cannot take

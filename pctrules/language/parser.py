@@ -29,6 +29,8 @@ MAX_DEPTH = 100
 
 _OPENERS = {"(": ")", "[": "]"}
 _CLOSERS = {")": "(", "]": "["}
+_CODE_PARTS = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*\(\s*(.*?)\s*\)", re.DOTALL)
+"""A CODE token's kind and quoted code (the grammar's CODE terminal made the token)."""
 _TRAILING_OPERATOR = re.compile(
     r"(?:(?<![\w.])(and|or|not|in|is|if|then|else)|(==|!=|<=|>=|<|>|\+|-|\*|/|,|\.|:))\s*$"
 )
@@ -144,6 +146,21 @@ class _ToAst(Transformer_NonRecursive[Token, ast.Expr]):
                 "write a real calendar date as YYYY-MM-DD, e.g. 2011-04-01",
             ) from None
         return ast.Literal(value, span=self._span(meta))
+
+    def code(self, meta: Any, children: list[Token]) -> ast.Expr:
+        token = children[0]
+        start = token.start_pos or 0
+        parts = _CODE_PARTS.fullmatch(str(token))
+        assert parts is not None  # the CODE terminal has this shape
+        name_span = self._text.span(start, start + parts.end(1))
+        text = ast.Literal(_unescape(parts.group(2)[1:-1]),
+                           span=self._text.span(start + parts.start(2), start + parts.end(2)))
+        if parts.group(1) in ast.FUNCTIONS:
+            # `count('x')`: a function of the language applied to text, not a code; the checker
+            # says what the function takes.
+            return ast.Call(parts.group(1), (text,), name_span, span=self._span(meta))
+        return ast.CodeLiteral(parts.group(1), str(text.value), name_span, text.span,
+                               span=self._span(meta))
 
     def true(self, meta: Any, children: list[Any]) -> ast.Expr:
         return ast.Literal(True, span=self._span(meta))

@@ -17,6 +17,7 @@ from typing import Any
 from pctrules.bundle import Bundle, run_stages
 from pctrules.graph.model import OrgGraph
 from pctrules.language import ast
+from pctrules.language.check.codes import code_problems
 from pctrules.language.check.state import CheckedBundle
 from pctrules.language.complete import expression_trees
 from pctrules.language.diagnostics import Diagnostic, Diagnostics
@@ -82,10 +83,20 @@ class Analysis:
             found.extend(problems)
             if self.checked is not None:
                 found.extend(check_tests(self.tests, self.checked))
+                found.extend(self._code_problems(self.checked))
             for f in (*self.policy.files, *test_files):
                 self.files[f.path] = f
         self.diagnostics = found.sorted()
         return self
+
+    def _code_problems(self, checked: CheckedBundle) -> Diagnostics:
+        """The code literals (`sha('Q39')`) that the data contradicts; the graph is built only
+        for a bundle that has some."""
+        if not any(isinstance(n, ast.CodeLiteral) for t in expression_trees(checked)
+                   for n in ast.walk(t)):
+            return Diagnostics()
+        graph = self.graph()
+        return code_problems(checked, graph) if graph is not None else Diagnostics()
 
     # -- files and their YAML -------------------------------------------------------------------
 

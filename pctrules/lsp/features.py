@@ -176,6 +176,9 @@ def _expression_hover(analysis: Analysis, node: ast.Expr) -> str | None:
         code = _code_text(analysis, node.value)
         if code is not None:
             return code
+    if isinstance(node, ast.CodeLiteral):
+        return _code_text(analysis, node.code) or (
+            f"**{node.kind}** `{node.code}`: not in the data loaded now")
     return f"{shown}" if shown else None
 
 
@@ -239,6 +242,8 @@ def _expression_definition(analysis: Analysis, node: ast.Expr) -> list[Span]:
         out.append(_where(analysis, "parameters", ref.name))
     elif isinstance(ref, KindRef):
         out.append(_where(analysis, "schema", "kinds", ref.kind))
+    elif isinstance(node, ast.CodeLiteral):
+        out.append(_where(analysis, "schema", "kinds", node.kind))
     return [s for s in out if s is not None]
 
 

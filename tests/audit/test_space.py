@@ -125,3 +125,26 @@ def test_a_field_is_split_only_as_far_as_decisions_look(toy: Engine, walk: Explo
     classes = [a[1] for n in range(len(walk.tree)) for _, a in walk.tree.children[n]
                if a is not None and a[0] == "practice"]
     assert any({m.value for m in c.members} == {"X1", "X5"} for c in classes)
+
+
+def test_a_field_compared_with_a_code_literal(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """`case.purchaser == pct('P3')` (P3 closes in June): the walk splits the field into P3 and
+    the rest (one class, not one per code), and agrees with the engine on every case of every
+    test day."""
+    folder = tmp_path_factory.mktemp("code") / "toy"
+    shutil.copytree(TOY, folder)
+    path = folder / "responsible.yaml"
+    path.write_text(path.read_text().replace(
+        "when: case.purchaser is not none\n    then: case.purchaser",
+        "when: case.purchaser == pct('P3')\n    then: pct('P3')"), encoding="utf-8")
+    engine = Engine(open_bundle(folder))
+    explorer = Explorer([Lane(0, engine, None)], START, END)
+    explorer.run()
+    for day in TOY_DAYS:
+        for values in toy_cases(engine, day):
+            path_ = locate(explorer, values, day)
+            assert path_ is not None and dict(path_) == decide(engine, values, day)
+    classes = [a[1] for n in range(len(explorer.tree)) for _, a in explorer.tree.children[n]
+               if a is not None and a[0] == "purchaser"]
+    assert any({m.value for m in c.members} == {"P3"} for c in classes)
+    assert any({"P1", "P2"} <= {m.value for m in c.members} for c in classes)

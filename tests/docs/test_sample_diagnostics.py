@@ -29,6 +29,8 @@ SAMPLES = [
      "when: case.person.practice.pctt is not none"),
     ("grammar/README.md", "E-syntax", "when: case.person.practice.pct is not none",
      "when: case.person.practice.pct = none"),
+    ("grammar/README.md", "E-type", "when: case.person.practice.pct is not none",
+     "when: case.person.practice.pct.sha == sha('5NT')"),
 ]
 
 
@@ -46,7 +48,7 @@ def test_the_sample_is_what_the_tool_prints(tmp_path: Path, document: str, code:
     shutil.copytree(default_bundle_path(), bundle)
     policy = bundle / FILE
     text = policy.read_text(encoding="utf-8")
-    assert text.count(old) == 1
+    assert text.count(old) == 1, old
     policy.write_text(text.replace(old, new), encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     cli_module._register()

@@ -31,9 +31,11 @@ _ATOMS = st.sampled_from([
     "case.purchaser", "responsible_pct", "cluster", "commissioner", "commissioning_group",
     "lead_pct", "responsible_pct.sha", "responsible_pct.sha.scg", "case.person.practice.pct",
     "case.person.residence.covered_by", "cluster.lead", "responsible_pct.cluster", "x",
+    "pct('5NT')", "sha('Q39')", "pct('5P3')", "sha('5NT')", "pct('5nt')", "practice('P84004')",
     # sets of them
     "responsible_pct.sha.pcts", "cluster.members", "case.service.commissioned_by",
     "responsible_pct.collaboratives", "['5NT', '5HG']", "responsible_pct.areas",
+    "[pct('5NT'), pct('5HG')]", "sha('Q39').pcts",
     # other values
     "case.date", "case.setting", "case.id", "params.emergency_responsibility", "'emergency'",
     "'5NT'", "1", "0", "2011-04-01", "none", "true", "responsible_pct.population",

@@ -34,6 +34,7 @@ CASES: dict[str, tuple[str, tuple[str, ...]]] = {
                           ("--param", "emergency_responsibility=present",
                            "--decision", "responsible_pct")),
     "tiny-outcomes": ("tests/explain/cases.yaml", ("--bundle", "tests/explain/tiny")),
+    "code-literals": ("tests/explain/cases.yaml", ("--bundle", "tests/explain/codes")),
 }
 FAILING = {"tiny-outcomes"}  # a decision of some case fails: exit 6 (DESIGN §5)
 

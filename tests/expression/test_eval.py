@@ -67,6 +67,20 @@ def test_the_checkers_diagnostics_exit_3(run: Run) -> None:
         "   = help: did you mean 'pct'?"]
 
 
+def test_an_organisation_by_its_code(run: Run) -> None:
+    """`sha('Q39')` is the SHA on any day; the trace says when the data has it; a code of
+    another kind is an error at the literal, as in a rule."""
+    result = run("eval", "exists(sha('Q39'))", "--as-of", "2005-09-01")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == "false"
+    assert "sha('Q39') is Q39 NHS South West, which does not exist on 2005-09-01 " \
+        "(2006-07-01 → 2013-03-31)" in result.stdout
+    wrong = run("eval", "sha('5NT')", "--as-of", "2011-09-01")
+    assert wrong.exit_code == 3
+    assert wrong.stderr.splitlines()[0] == \
+        "<expression>:1:1: error[E-type]: '5NT' is a pct in the data, not a sha"
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--set", "person.practise=P84004"], "did you mean 'person.practice'?"),
     (["--set", "person=P84004"], "'person' is a group of fields, not a field"),

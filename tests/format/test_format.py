@@ -41,6 +41,9 @@ def regen() -> None:
 
 @pytest.mark.parametrize(("given", "expected"), [
     ("a  and(b or c)", ["a and (b or c)", "a", "and (b or c)"]),
+    ("x == pct ( \"5NT\" ) or x in [sha('Q39'),sha( 'Q\\'1' )]",
+     ["x == pct('5NT') or x in [sha('Q39'), sha('Q\\'1')]", "x == pct('5NT')",
+      "or x in [sha('Q39'), sha('Q\\'1')]"]),
     ("x==1 and y!=2 and not z",
      ["x == 1 and y != 2 and not z", "x == 1", "and y != 2", "and not z"]),
     ("if a then b else c", ["if a then b else c", "if a", "then b", "else c"]),

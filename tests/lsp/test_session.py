@@ -241,3 +241,23 @@ async def test_the_server_survives_half_typed_text(client: LanguageClient,
     assert found(client, large) == []
     assert not [m for m in client.log_messages if m.type == lsp.MessageType.Error]
     await asyncio.sleep(0)
+
+
+@pytest.mark.asyncio
+async def test_an_organisation_code_literal(client: LanguageClient, bundle: Path) -> None:
+    """`pct('5QL')`: its name and validity on hover, its kind on go-to-definition, kinds among
+    the completions, and a code the data lacks as a diagnostic at the code."""
+    large = bundle / "large.yaml"
+    when = "when: responsible_pct is not none and responsible_pct.population > 300000"
+    text = large.read_text().replace(when, "when: responsible_pct == pct('5QL')")
+    large.write_text(text)
+    await open_file(client, large)
+    assert found(client, large) == []
+    assert await _hover(client, large, 5, 34) == (
+        "**pct** `5QL` Somerset PCT\n\nvalid 2006-10-01 → 2013-03-31 ("
+        + str((bundle / "pct.csv").resolve()) + ":2)")
+    assert await _definition(client, large, 5, 32) == [("bundle.yaml", 10, 4)]
+    labels = await _complete(client, large, text.replace("pct('5QL')", "pc"), 5, 33)
+    assert "pct" in labels and "practice" in labels
+    await change(client, large, text.replace("'5QL'", "'5ql'"), 2)
+    assert found(client, large) == [("W-unknown-code", 5, 33, 38)]

@@ -42,6 +42,11 @@ def parse(text: str) -> ast.Expr:
         ("'it\\'s'", "'it\\'s'"),
         ("true != false", "true != false"),
         ("a # a comment\n and b", "a and b"),
+        ("sha('Q39')", "sha('Q39')"),
+        ('pct ( "5NT" ).sha == sha(\'Q39\')', "pct('5NT').sha == sha('Q39')"),
+        ("x in [pct('5NT'), pct('5HG')]", "x in [pct('5NT'), pct('5HG')]"),
+        ("pct('it\\'s\\n')", "pct('it\\'s\\n')"),
+        ("'a\\tb'", "'a\\tb'"),
     ],
 )
 def test_parse_and_unparse(source: str, canonical: str) -> None:
@@ -132,3 +137,37 @@ def test_operator_chain_depth_limit() -> None:
 
 def test_flat_boolean_chains_are_not_deep() -> None:
     assert parse(" and ".join(["a"] * 500))
+
+
+def test_a_code_literal_is_a_node_with_its_kind_and_code_and_their_places() -> None:
+    node = parse("case.x == pct( '5NT' )")
+    assert isinstance(node, ast.Compare)
+    code = node.right
+    assert isinstance(code, ast.CodeLiteral)
+    assert (code.kind, code.code, code.value) == ("pct", "5NT", "5NT")
+    assert (code.span.column, code.span.end_column) == (11, 23)
+    assert (code.kind_span.column, code.kind_span.end_column) == (11, 14)
+    assert (code.code_span.column, code.code_span.end_column) == (16, 21)
+
+
+@pytest.mark.parametrize(("source", "text"),
+                         [("count('x')", "x"), ("code('5NT')", "5NT"), ('name( "a b" )', "a b")])
+def test_a_function_applied_to_text_stays_a_call(source: str, text: str) -> None:
+    """`count('x')` is the function, given text (a type error the checker explains), not a
+    code of a kind named 'count'."""
+    node = parse(source)
+    assert isinstance(node, ast.Call) and node.args == (ast.Literal(text, span=node.span),)
+
+
+@pytest.mark.parametrize("source", ["if ('a' == 'b') then 1 else 2", "not('x')", "x in ('a')",
+                                    "x is('a')"])
+def test_keywords_before_brackets_are_not_kinds(source: str) -> None:
+    node, _ = parse_expression(source)
+    assert node is None or not any(isinstance(n, ast.CodeLiteral) for n in ast.walk(node))
+
+
+def test_text_that_only_looks_like_a_code_literal_is_not_one() -> None:
+    # `f('a', 'b')`, `f('a' + 'b')` and `x.pct('a')` are calls or errors, not codes.
+    assert isinstance(parse("f('a', 'b')"), ast.Call)
+    assert isinstance(parse("f('a' + 'b')"), ast.Call)
+    assert parse_expression("x.pct('a')")[0] is None

@@ -14,7 +14,8 @@ from pctrules.language.source import EmbeddedText
 NAMES = st.sampled_from(["case", "a", "b", "xs", "responsible_pct", "population", "pct"])
 LITERALS = st.one_of(
     st.integers(min_value=0, max_value=10**6).map(str),
-    st.sampled_from(["true", "false", "none", "2011-04-01", "0.5", "'5NT'", '"x y"']),
+    st.sampled_from(["true", "false", "none", "2011-04-01", "0.5", "'5NT'", '"x y"',
+                     "pct('5NT')", 'sha ( "Q\\"39" )', "count('x')", "x('a\\nb')"]),
 )
 
 

@@ -29,6 +29,7 @@ from pctrules.bundle import Bundle, open_bundle
 from pctrules.evaluation.compile import compile_bundle
 from pctrules.evaluation.engine import Engine
 from pctrules.graph.model import OrgGraph
+from pctrules.language import ast
 from pctrules.language.check.state import CheckedBundle, CheckedDecision, CheckedRule
 from pctrules.language.diagnostics import PctrulesError
 from pctrules.language.source import SourceFile, Span
@@ -285,3 +286,41 @@ def _engine_bundle(tmp_path: Path) -> Bundle:
 
 def _respan(span: Span, source: SourceFile) -> Span:
     return dataclasses.replace(span, source=source)
+
+
+# -- organisation codes written in expressions ---------------------------------------------------
+
+
+def test_a_code_literal_holding_python_runs_no_code(tmp_path: Path) -> None:
+    """`pct('…')` puts text of the bundle's own into the generated module: only as repr()."""
+    code = f"A'); {PAYLOAD}; ('"
+    quoted = code.replace("\\", "\\\\").replace("'", "\\'")
+    decision = _plain_decision().replace("then: \"'big'\"", f"then: |-\n      pct('{quoted}')")
+    decision = decision.replace("decision: d", "decision: d\noutput: pct?").replace(
+        "then: \"'small'\"", "then: none")
+    engine = Engine(open_bundle(_bundle(tmp_path / "b", {"d.yaml": decision})))
+    result = engine.evaluate({"date": "2011-01-01", "n": 2}).decisions["d"]
+    assert (result.value, result.rule) == (code, "r1")
+    assert "__import__" in engine.source()
+    _payload_only_in_strings(engine.source())
+    _assert_no_code_ran()
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(code=HOSTILE)
+def test_a_code_literal_of_any_text_is_only_a_literal(tmp_path: Path, code: str) -> None:
+    """Whatever text a code literal holds (the checker refuses line breaks: the generator must
+    not rely on it), the module compiles, runs none of it and gives the code back."""
+    bundle = _engine_bundle(tmp_path)
+    (d,) = bundle.checked.decisions
+    first = d.rules[0]
+    assert isinstance(first.then, ast.Expr)
+    span = first.then.span
+    literal = ast.CodeLiteral("pct", code, span, span, span=span)
+    hostile = _with(bundle.checked, dataclasses.replace(
+        d, rules=(CheckedRule(first.spec, first.when, literal), *d.rules[1:])))
+    assert _run(hostile, bundle.graph, {"n": 2}) == {"d": (code, "r1", "matched")}
+    plain = _outside_strings(compile_bundle(bundle.checked).source)
+    assert _outside_strings(compile_bundle(hostile).source) == plain
+    _assert_no_code_ran()

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pctrules.language import ast
+from pctrules.language.check.codes import malformed_code
 from pctrules.language.check.guards import facts_if_false, facts_if_true, literal_type, quote
 from pctrules.language.check.refs import (
     FUNCTIONS,
@@ -155,6 +156,20 @@ class _Typer(ast.NodeVisitor):
     # Leaves
     def visit_Literal(self, node: ast.Literal, env: _Env) -> Type:
         return literal_type(node.value)
+
+    def visit_CodeLiteral(self, node: ast.CodeLiteral, env: _Env) -> Type:
+        if node.kind not in self.schema.kinds:
+            return UNKNOWN  # reported by pass 3
+        problem = malformed_code(node.code)
+        if problem is not None:
+            fixed = node.code.strip()
+            return self._error(
+                env, f"{ast.quote_text(node.code)} is not a code: {problem}", node.code_span,
+                f"write the code as the data does: {node.kind}({ast.quote_text(fixed)})"
+                if fixed and fixed.isprintable() else "write the organisation's code in the "
+                f"quotes, as the data does, e.g. {node.kind}('A01')")
+        # A constant: the same code on every day, never none (codes.py looks it up in the data).
+        return Type(node.kind)
 
     def visit_ListExpr(self, node: ast.ListExpr, env: _Env) -> Type:
         result = Type(EMPTY, is_set=True)

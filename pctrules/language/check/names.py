@@ -83,6 +83,20 @@ class _Resolver(ast.NodeVisitor):
                 return KindRef(name[:-1])
         return None
 
+    def visit_CodeLiteral(self, node: ast.CodeLiteral, scope: _Scope) -> None:
+        # The type is the kind (pass 4); here only whether there is such a kind.
+        kinds = self.state.schema.kinds
+        if node.kind in kinds:
+            return
+        self.state.report(error(
+            Code.UNKNOWN_NAME,
+            f"for {scope.owner}, unknown kind '{node.kind}' in {ast.unparse(node)}",
+            node.kind_span,
+            did_you_mean(node.kind, kinds) or (
+                "write an organisation's code as <kind>('<code>'); the kinds are "
+                + ", ".join(kinds) if kinds else "declare kinds under 'schema:' in bundle.yaml"),
+            scope.rule))
+
     def _function(self, func: str, span: Span, scope: _Scope) -> None:
         if func in FUNCTIONS:
             return

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from pctrules.language.ast import FUNCTIONS as FUNCTIONS  # the checker's passes read it here
+
 if TYPE_CHECKING:
     pass
 
@@ -89,22 +91,3 @@ Ref = (
     CaseRoot | CaseField | ParamsRoot | ParamRef | DecisionRef | VarRef | KindRef
     | NodeAttribute | HopRef | FunctionRef
 )
-
-
-FUNCTIONS: dict[str, str] = {
-    "count": "count(xs) or count(x in xs: condition)",
-    "any": "any(x in xs: condition)",
-    "all": "all(x in xs: condition)",
-    "sum": "sum(xs) or sum(e for x in xs)",
-    "min": "min(xs) or min(e for x in xs)",
-    "max": "max(xs) or max(e for x in xs)",
-    "max_by": "max_by(xs, attribute)",
-    "min_by": "min_by(xs, attribute)",
-    "only": "only(xs)",
-    "within": "within(x, y)",
-    "code": "code(x)",
-    "name": "name(x)",
-    "kind": "kind(x)",
-    "exists": "exists(x)",
-}
-"""The closed list of functions, each with the form its help line shows."""
