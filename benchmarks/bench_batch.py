@@ -50,9 +50,9 @@ DATA = REPO.parent / "shared" / "data" / "england"
 @dataclass
 class Run:
     seconds: float
-    cpu_seconds: float   # user + system time of the process and every descendant it waited for
-    peak_rss_mb: float   # sum of the resident sets of the process and its children (sampled)
-    peak_pss_mb: float   # the same, shared pages divided among their sharers (sampled)
+    cpu_seconds: float  # user + system time of the process and every descendant it waited for
+    peak_rss_mb: float  # sum of the resident sets of the process and its children (sampled)
+    peak_pss_mb: float  # the same, shared pages divided among their sharers (sampled)
     exit_code: int
 
 
@@ -128,9 +128,11 @@ def report(name: str, runs: list[Run], rows: int, floor: Run | None) -> Run:
     floor's best run."""
     b = min(runs, key=lambda r: r.seconds)
     ratio = f"  ratio {b.seconds / floor.seconds:5.2f}" if floor is not None else ""
-    print(f"{name:<19} {b.seconds:7.2f} s  cpu {b.cpu_seconds:7.2f} s  "
-          f"{rows / b.seconds:>11,.0f} cases/s  peak {max(r.peak_pss_mb for r in runs):,.0f} MB "
-          f"PSS ({max(r.peak_rss_mb for r in runs):,.0f} MB RSS){ratio}")
+    print(
+        f"{name:<19} {b.seconds:7.2f} s  cpu {b.cpu_seconds:7.2f} s  "
+        f"{rows / b.seconds:>11,.0f} cases/s  peak {max(r.peak_pss_mb for r in runs):,.0f} MB "
+        f"PSS ({max(r.peak_rss_mb for r in runs):,.0f} MB RSS){ratio}"
+    )
     print(f"  runs              {', '.join(f'{r.seconds:.2f}' for r in runs)} s")
     return b
 
@@ -149,27 +151,50 @@ def _rows(cases: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rows", type=int, default=1_000_000)
-    p.add_argument("--cases", type=Path, default=None,
-                   help="case file (default: <tmp>/pctrules-bench-cases-<rows>.csv, or "
-                        "…-episodes-… with --all-decisions; made if missing)")
-    p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()),
-                   help="folder for the register, the case file and the outputs")
+    p.add_argument(
+        "--cases",
+        type=Path,
+        default=None,
+        help="case file (default: <tmp>/pctrules-bench-cases-<rows>.csv, or "
+        "…-episodes-… with --all-decisions; made if missing)",
+    )
+    p.add_argument(
+        "--work",
+        type=Path,
+        default=Path(tempfile.gettempdir()),
+        help="folder for the register, the case file and the outputs",
+    )
     p.add_argument("--data", type=Path, default=DATA, help=f"official data ({DATA})")
     p.add_argument("--repeat", type=int, default=3, help="runs of each; the best counts")
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--skip-floor", action="store_true", help="time pctrules batch alone")
-    p.add_argument("--duckdb", action="store_true",
-                   help="also run the same job as a DuckDB dated join (duckdb_join.py)")
-    p.add_argument("--no-cache", action="store_true",
-                   help="build the graph on every run (PCTRULES_CACHE_DIR empty), as a first "
-                        "run does")
-    p.add_argument("--differential", action="store_true",
-                   help="also run the per-case evaluator and compare its output byte for byte")
-    p.add_argument("--all-decisions", action="store_true",
-                   help="hospital episodes through every decision (no floor: it decides one)")
-    p.add_argument("--baseline", type=Path, default=None,
-                   help="also run pctrules batch from this source tree (on PYTHONPATH), and "
-                        "compare the two outputs")
+    p.add_argument(
+        "--duckdb",
+        action="store_true",
+        help="also run the same job as a DuckDB dated join (duckdb_join.py)",
+    )
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="build the graph on every run (PCTRULES_CACHE_DIR empty), as a first run does",
+    )
+    p.add_argument(
+        "--differential",
+        action="store_true",
+        help="also run the per-case evaluator and compare its output byte for byte",
+    )
+    p.add_argument(
+        "--all-decisions",
+        action="store_true",
+        help="hospital episodes through every decision (no floor: it decides one)",
+    )
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="also run pctrules batch from this source tree (on PYTHONPATH), and "
+        "compare the two outputs",
+    )
     args = p.parse_args(argv)
 
     if args.no_cache:
@@ -179,34 +204,80 @@ def main(argv: list[str] | None = None) -> int:
     cases = args.cases or work / f"pctrules-bench-{kind}-{args.rows}.csv"
     if not cases.exists():
         print(f"generating {args.rows:,} {kind} into {cases} …", file=sys.stderr)
-        subprocess.run([sys.executable, str(HERE / "generate_cases.py"), str(args.rows),
-                        "--output", str(cases), "--data", str(args.data),
-                        *(["--activity"] if args.all_decisions else [])], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                str(HERE / "generate_cases.py"),
+                str(args.rows),
+                "--output",
+                str(cases),
+                "--data",
+                str(args.data),
+                *(["--activity"] if args.all_decisions else []),
+            ],
+            check=True,
+        )
     register = work / "pctrules-bench-register"
-    subprocess.run([sys.executable, "-m", "pctrules", "import", "ods-epcmem",
-                    str(args.data / "ods_epcmem_2019-08-30.csv"), "--into", str(register)],
-                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pctrules",
+            "import",
+            "ods-epcmem",
+            str(args.data / "ods_epcmem_2019-08-30.csv"),
+            "--into",
+            str(register),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     for tree in [REPO, *([args.baseline] if args.baseline else [])]:
-        subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree / "pctrules")],
-                       check=True, env=_ENV)
+        subprocess.run(
+            [sys.executable, "-m", "compileall", "-q", str(tree / "pctrules")], check=True, env=_ENV
+        )
     rows = _rows(cases)
     floor_out, batch_out = work / "pctrules-bench-floor.csv", work / "pctrules-bench-batch.csv"
-    floor_cmd = [sys.executable, str(HERE / "floor.py"), str(cases), "--output", str(floor_out),
-                 "--data", str(args.data)]
-    batch_cmd = [sys.executable, "-m", "pctrules", "batch", str(cases), "--output",
-                 str(batch_out), "--data", str(register),
-                 *([] if args.all_decisions else ["--decision", "responsible_pct"])]
+    floor_cmd = [
+        sys.executable,
+        str(HERE / "floor.py"),
+        str(cases),
+        "--output",
+        str(floor_out),
+        "--data",
+        str(args.data),
+    ]
+    batch_cmd = [
+        sys.executable,
+        "-m",
+        "pctrules",
+        "batch",
+        str(cases),
+        "--output",
+        str(batch_out),
+        "--data",
+        str(register),
+        *([] if args.all_decisions else ["--decision", "responsible_pct"]),
+    ]
     if args.workers:
         batch_cmd += ["--workers", str(args.workers)]
     duck_out = work / "pctrules-bench-duckdb.csv"
-    duck_cmd = [sys.executable, str(HERE / "duckdb_join.py"), str(cases), "--output",
-                str(duck_out), "--data", str(args.data)]
+    duck_cmd = [
+        sys.executable,
+        str(HERE / "duckdb_join.py"),
+        str(cases),
+        "--output",
+        str(duck_out),
+        "--data",
+        str(args.data),
+    ]
     base_out = work / "pctrules-bench-baseline.csv"
     base_cmd = [*batch_cmd[:6], str(base_out), *batch_cmd[7:]]
     # PYTHONSAFEPATH: `python -m` would otherwise put the working folder (this tree, when run
     # from it) before PYTHONPATH.
-    base_env = ({**_ENV, "PYTHONPATH": str(args.baseline), "PYTHONSAFEPATH": "1"}
-                if args.baseline else _ENV)
+    base_env = (
+        {**_ENV, "PYTHONPATH": str(args.baseline), "PYTHONSAFEPATH": "1"} if args.baseline else _ENV
+    )
     floors: list[Run] = []
     batches: list[Run] = []
     bases: list[Run] = []
@@ -222,17 +293,24 @@ def main(argv: list[str] | None = None) -> int:
             bases.append(measure(base_cmd, work / "pctrules-bench-baseline.log", base_env))
         if args.duckdb:
             ducks.append(measure(duck_cmd, work / "pctrules-bench-duckdb.log"))
-    print(f"rows                {rows:,}" + ("  (every decision by pctrules batch; the floor "
-                                             "and DuckDB decide responsible_pct)"
-                                             if args.all_decisions else ""))
+    print(
+        f"rows                {rows:,}"
+        + (
+            "  (every decision by pctrules batch; the floor and DuckDB decide responsible_pct)"
+            if args.all_decisions
+            else ""
+        )
+    )
     f = report("floor (floor.py)", floors, rows, None) if floors else None
     report("pctrules batch", batches, rows, f)
     print(f"  reconciliation    {(work / 'pctrules-bench-batch.log').read_text().strip()}")
     if bases:
         report("batch (baseline)", bases, rows, f)
         same = filecmp.cmp(batch_out, base_out, shallow=False)
-        print(f"  baseline output   {'identical to' if same else 'DIFFERS from'} this tree's "
-              f"({args.baseline})")
+        print(
+            f"  baseline output   {'identical to' if same else 'DIFFERS from'} this tree's "
+            f"({args.baseline})"
+        )
         if not same:
             return 1
     if ducks:
@@ -247,11 +325,15 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
     if args.differential:
         slow_out = work / "pctrules-bench-percase.csv"
-        s = measure([*batch_cmd[:6], str(slow_out), *batch_cmd[7:], "--per-case"],
-                    work / "pctrules-bench-percase.log")
+        s = measure(
+            [*batch_cmd[:6], str(slow_out), *batch_cmd[7:], "--per-case"],
+            work / "pctrules-bench-percase.log",
+        )
         same = filecmp.cmp(slow_out, batch_out, shallow=False)
-        print(f"per-case evaluator  {s.seconds:7.2f} s  {rows / s.seconds:>12,.0f} cases/s; "
-              f"output {'identical to' if same else 'DIFFERS from'} the fast path's")
+        print(
+            f"per-case evaluator  {s.seconds:7.2f} s  {rows / s.seconds:>12,.0f} cases/s; "
+            f"output {'identical to' if same else 'DIFFERS from'} the fast path's"
+        )
         if not same:
             return 1
     return 0

@@ -30,8 +30,13 @@ def _run(code: Path, cache: str, data: Path) -> float:
     env = {**os.environ, "PCTRULES_CACHE_DIR": cache, "PYTHONPATH": str(code)}
     env.pop("PCTRULES_DATA", None)
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "pctrules", "evaluate", str(CASE), "--data",
-                           str(data)], env=env, capture_output=True, check=False, cwd=code)
+    done = subprocess.run(
+        [sys.executable, "-m", "pctrules", "evaluate", str(CASE), "--data", str(data)],
+        env=env,
+        capture_output=True,
+        check=False,
+        cwd=code,
+    )
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"pctrules failed ({code}): {done.stderr.decode()[-500:]}")
@@ -42,8 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--epcmem", type=Path, default=EPCMEM, help="the official ODS file")
-    parser.add_argument("--compare", type=Path, action="append", default=[],
-                        help="another checkout of pctrules to time alike")
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        action="append",
+        default=[],
+        help="another checkout of pctrules to time alike",
+    )
     args = parser.parse_args(argv)
     if not args.epcmem.exists():
         print(f"the official register is not at {args.epcmem}")
@@ -51,9 +61,21 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="pctrules-bench-cache-"))
     try:
         data = work / "data"
-        subprocess.run([sys.executable, "-m", "pctrules", "import", "ods-epcmem", str(args.epcmem),
-                        "--into", str(data)], env={**os.environ, "PYTHONPATH": str(REPO)},
-                       check=True, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pctrules",
+                "import",
+                "ods-epcmem",
+                str(args.epcmem),
+                "--into",
+                str(data),
+            ],
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            check=True,
+            capture_output=True,
+        )
         codes = [REPO, *(c.resolve() for c in args.compare)]
         for code in codes:
             compileall.compile_dir(code / "pctrules", quiet=1)
@@ -66,11 +88,14 @@ def main(argv: list[str] | None = None) -> int:
                 cold = work / f"cold-{n}-{round_}"
                 for label, cache in (("off", ""), ("cold", str(cold)), ("warm", str(warm))):
                     times.setdefault((str(code), label), []).append(_run(code, cache, data))
-        print(f"pctrules evaluate, one case, with the register ({args.repeat} rounds; "
-              "median, range):")
+        print(
+            f"pctrules evaluate, one case, with the register ({args.repeat} rounds; median, range):"
+        )
         for (code, label), values in times.items():
-            print(f"  {code:<40} cache {label:<5} {statistics.median(values):6.3f} s  "
-                  f"({min(values):.3f}–{max(values):.3f})")
+            print(
+                f"  {code:<40} cache {label:<5} {statistics.median(values):6.3f} s  "
+                f"({min(values):.3f}–{max(values):.3f})"
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -36,10 +36,15 @@ def decide_file(cases: Path, output: Path, register: Path, decisions: list[str] 
 
     decider = Decider.open(data=register, decisions=decisions)
     header = cases.open(encoding="utf-8").readline().strip().split(",")
-    reader = csv.open_csv(cases, read_options=csv.ReadOptions(block_size=4 << 20),
-                          convert_options=csv.ConvertOptions(
-                              column_types={c: pa.string() for c in header},
-                              strings_can_be_null=True, quoted_strings_can_be_null=True))
+    reader = csv.open_csv(
+        cases,
+        read_options=csv.ReadOptions(block_size=4 << 20),
+        convert_options=csv.ConvertOptions(
+            column_types={c: pa.string() for c in header},
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+        ),
+    )
     writer = None
     deciding = 0.0
     rows = 0
@@ -73,18 +78,52 @@ def main(argv: list[str] | None = None) -> int:
     kind = "episodes" if args.all_decisions else "cases"
     cases = work / f"pctrules-bench-{kind}-{args.rows}.csv"
     if not cases.exists():
-        subprocess.run([sys.executable, str(HERE / "generate_cases.py"), str(args.rows),
-                        "--output", str(cases), "--data", str(args.data),
-                        *(["--activity"] if args.all_decisions else [])], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                str(HERE / "generate_cases.py"),
+                str(args.rows),
+                "--output",
+                str(cases),
+                "--data",
+                str(args.data),
+                *(["--activity"] if args.all_decisions else []),
+            ],
+            check=True,
+        )
     register = work / "pctrules-bench-register"
-    subprocess.run([sys.executable, "-m", "pctrules", "import", "ods-epcmem",
-                    str(args.data / "ods_epcmem_2019-08-30.csv"), "--into", str(register)],
-                   check=True, stdout=subprocess.DEVNULL)
-    floor_cmd = [sys.executable, str(HERE / "floor.py"), str(cases), "--output",
-                 str(work / "pctrules-bench-floor.csv"), "--data", str(args.data)]
-    cols_cmd = [sys.executable, __file__, "--child", str(cases),
-                str(work / "pctrules-bench-columns.csv"), str(register),
-                *(["--all-decisions"] if args.all_decisions else [])]
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pctrules",
+            "import",
+            "ods-epcmem",
+            str(args.data / "ods_epcmem_2019-08-30.csv"),
+            "--into",
+            str(register),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    floor_cmd = [
+        sys.executable,
+        str(HERE / "floor.py"),
+        str(cases),
+        "--output",
+        str(work / "pctrules-bench-floor.csv"),
+        "--data",
+        str(args.data),
+    ]
+    cols_cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        str(cases),
+        str(work / "pctrules-bench-columns.csv"),
+        str(register),
+        *(["--all-decisions"] if args.all_decisions else []),
+    ]
     floors, cols = [], []
     for _ in range(args.repeat):
         floors.append(measure(floor_cmd, work / "pctrules-bench-floor.log"))

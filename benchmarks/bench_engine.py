@@ -48,13 +48,19 @@ def raw_cases(n: int, seed: int) -> list[dict[str, object]]:
             person = {"practice": practice}
             if rng.random() < 0.2:
                 person["residence"] = rng.choice(covered)[0]
-        out.append({"id": f"c{i:08d}", "date": dt.date.fromordinal(rng.randint(start, end)),
-                    "person": person})
+        out.append(
+            {
+                "id": f"c{i:08d}",
+                "date": dt.date.fromordinal(rng.randint(start, end)),
+                "person": person,
+            }
+        )
     return out
 
 
-def rate(label: str, n_decisions: int, fn: Callable[[], object],
-         repeat: int = 3) -> tuple[str, float, float, float]:
+def rate(
+    label: str, n_decisions: int, fn: Callable[[], object], repeat: int = 3
+) -> tuple[str, float, float, float]:
     """The best of `repeat` runs: the machine is shared, and the best run is the least disturbed.
     Decisions per second of wall time and of this process's CPU time (what other work on the
     machine disturbs least)."""
@@ -76,6 +82,7 @@ def floor_loop(cases: list[Case], engine: Engine) -> Callable[[], object]:
         for c in cases:
             out = one(c.fields["person.practice"], c.date)  # type: ignore[arg-type]
         return out
+
     return run
 
 
@@ -133,8 +140,10 @@ def main(argv: list[str] | None = None) -> int:
         rate(f"all {n_all} decisions + to_json()", len(traced_cases) * n_all, to_json),
         rate("floor: index lookup loop", len(cases), floor_loop(cases, engine)),
     ]
-    print(f"setup (load, check, graph, compile, bind): {setup:.2f} s; "
-          f"validate {len(cases):,} cases: {len(cases) / validate:,.0f} cases/s")
+    print(
+        f"setup (load, check, graph, compile, bind): {setup:.2f} s; "
+        f"validate {len(cases):,} cases: {len(cases) / validate:,.0f} cases/s"
+    )
     print(f"{'loop (best of 3)':<36} {'decisions/s':>14} {'seconds':>9} {'per CPU s':>12}")
     for label, per_second, seconds, per_cpu_second in rows:
         print(f"{label:<36} {per_second:>14,.0f} {seconds:>9.2f} {per_cpu_second:>12,.0f}")

@@ -37,8 +37,12 @@ PARTS = {
 
 
 def once(code: str) -> float:
-    done = subprocess.run([sys.executable, "-c", code + "print(time.perf_counter() - t)\n"],
-                          check=True, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code + "print(time.perf_counter() - t)\n"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return float(done.stdout)
 
 

@@ -36,22 +36,60 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--master", default="local[2]")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--driver-memory", default="2g")
-    p.add_argument("--batch-rows", type=int, default=10_000,
-                   help="spark.sql.execution.arrow.maxRecordsPerBatch (Spark's default 10,000)")
+    p.add_argument(
+        "--batch-rows",
+        type=int,
+        default=10_000,
+        help="spark.sql.execution.arrow.maxRecordsPerBatch (Spark's default 10,000)",
+    )
     args = p.parse_args(argv)
     work: Path = args.work
     cases = work / f"pctrules-bench-cases-{args.rows}.csv"
     if not cases.exists():
-        subprocess.run([sys.executable, str(HERE / "generate_cases.py"), str(args.rows),
-                        "--output", str(cases), "--data", str(args.data)], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                str(HERE / "generate_cases.py"),
+                str(args.rows),
+                "--output",
+                str(cases),
+                "--data",
+                str(args.data),
+            ],
+            check=True,
+        )
     register = work / "pctrules-bench-register"
-    subprocess.run([sys.executable, "-m", "pctrules", "import", "ods-epcmem",
-                    str(args.data / "ods_epcmem_2019-08-30.csv"), "--into", str(register)],
-                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pctrules",
+            "import",
+            "ods-epcmem",
+            str(args.data / "ods_epcmem_2019-08-30.csv"),
+            "--into",
+            str(register),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     batch_out = work / "pctrules-bench-batch.csv"
-    b = measure([sys.executable, "-m", "pctrules", "batch", str(cases), "--output",
-                 str(batch_out), "--data", str(register), "--decision", "responsible_pct"],
-                work / "pctrules-bench-batch.log")
+    b = measure(
+        [
+            sys.executable,
+            "-m",
+            "pctrules",
+            "batch",
+            str(cases),
+            "--output",
+            str(batch_out),
+            "--data",
+            str(register),
+            "--decision",
+            "responsible_pct",
+        ],
+        work / "pctrules-bench-batch.log",
+    )
 
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ["PYSPARK_PYTHON"] = sys.executable
@@ -60,11 +98,15 @@ def main(argv: list[str] | None = None) -> int:
     from pctrules import spark as pctrules_spark
 
     started = time.perf_counter()
-    spark = (SparkSession.builder.master(args.master).appName("pctrules-bench")
-             .config("spark.ui.enabled", "false")
-             .config("spark.driver.memory", args.driver_memory)
-             .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(args.batch_rows))
-             .config("spark.driver.bindAddress", "127.0.0.1").getOrCreate())
+    spark = (
+        SparkSession.builder.master(args.master)
+        .appName("pctrules-bench")
+        .config("spark.ui.enabled", "false")
+        .config("spark.driver.memory", args.driver_memory)
+        .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(args.batch_rows))
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .getOrCreate()
+    )
     spark.sparkContext.setLogLevel("ERROR")
     session = time.perf_counter() - started
     out = work / "pctrules-bench-spark"
@@ -79,10 +121,14 @@ def main(argv: list[str] | None = None) -> int:
     spark.stop()
     best = min(runs)
     print(f"rows                {args.rows:,}")
-    print(f"pctrules batch      {b.seconds:7.2f} s  cpu {b.cpu_seconds:7.2f} s  "
-          f"peak {b.peak_pss_mb:,.0f} MB PSS")
-    print(f"spark {args.master:<13} {best:7.2f} s  (runs {', '.join(f'{r:.2f}' for r in runs)} s; "
-          f"session start {session:.1f} s; Arrow batches of {args.batch_rows:,} rows)")
+    print(
+        f"pctrules batch      {b.seconds:7.2f} s  cpu {b.cpu_seconds:7.2f} s  "
+        f"peak {b.peak_pss_mb:,.0f} MB PSS"
+    )
+    print(
+        f"spark {args.master:<13} {best:7.2f} s  (runs {', '.join(f'{r:.2f}' for r in runs)} s; "
+        f"session start {session:.1f} s; Arrow batches of {args.batch_rows:,} rows)"
+    )
     print(f"ratio spark/batch   {best / b.seconds:7.2f}")
     return 0
 

@@ -23,8 +23,12 @@ ENTRY = "import sys; sys.argv = ['pctrules', *sys.argv[1:]]; from pctrules.cli i
 
 def once(checkout: Path, args: list[str], env: dict[str, str]) -> float:
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-P", "-c", ENTRY, *args], check=True,
-                   stdout=subprocess.DEVNULL, env={**env, "PYTHONPATH": str(checkout)})
+    subprocess.run(
+        [sys.executable, "-P", "-c", ENTRY, *args],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        env={**env, "PYTHONPATH": str(checkout)},
+    )
     return time.perf_counter() - started
 
 
@@ -37,15 +41,18 @@ def main(argv: list[str] | None = None) -> int:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     checkouts = {"this checkout": REPO} | ({"baseline": a.baseline} if a.baseline else {})
     for c in checkouts.values():
-        subprocess.run([sys.executable, "-m", "compileall", "-q", str(c / "pctrules")],
-                       check=True, env=env)
+        subprocess.run(
+            [sys.executable, "-m", "compileall", "-q", str(c / "pctrules")], check=True, env=env
+        )
     times: dict[str, list[float]] = {name: [] for name in checkouts}
     for _ in range(a.repeat):
         for name, c in checkouts.items():
             times[name].append(once(c, a.args, env))
     for name, t in times.items():
-        print(f"{name:<14} pctrules {' '.join(a.args)}: best {min(t):.3f} s, "
-              f"median {statistics.median(t):.3f} s ({a.repeat} runs, {checkouts[name]})")
+        print(
+            f"{name:<14} pctrules {' '.join(a.args)}: best {min(t):.3f} s, "
+            f"median {statistics.median(t):.3f} s ({a.repeat} runs, {checkouts[name]})"
+        )
     return 0
 
 

@@ -35,18 +35,22 @@ SELECT column0 AS code, column1 AS pct,
                        || substr(column4, 7, 2) END, '2013-03-31') AS last
 FROM read_csv($epcmem, header = false, all_varchar = true)
 WHERE length(column1) = 3 AND substr(column1, 1, 1) IN ('5', 'T')
-""", """
+""",
+    """
 CREATE TEMP TABLE registered AS
 SELECT code, min(first) AS first, max(last) AS last FROM practices GROUP BY code
-""", """
+""",
+    """
 CREATE TEMP TABLE area_spans AS
 SELECT code, valid_from AS first, valid_to AS last
 FROM read_csv($areas, header = true, all_varchar = true, comment = '#')
-""", """
+""",
+    """
 CREATE TEMP TABLE areas AS
 SELECT "to" AS code, "from" AS pct, valid_from AS first, valid_to AS last
 FROM read_csv($covers, header = true, all_varchar = true, comment = '#')
-""", """
+""",
+    """
 COPY (
     WITH given AS (
         SELECT row_number() OVER () AS row, id, date,
@@ -86,15 +90,21 @@ COPY (
               AND c.date BETWEEN a.first AND a.last
     ORDER BY c.row
 ) TO $output (FORMAT csv, HEADER true)
-"""]
+""",
+]
 
 
 def run(cases: Path, output: Path, data: Path, threads: int | None) -> None:
     con = duckdb.connect()
     if threads:
         con.execute(f"SET threads = {int(threads)}")
-    params = {"epcmem": str(data / "ods_epcmem_2019-08-30.csv"), "covers": str(COVERS),
-              "areas": str(AREAS), "cases": str(cases), "output": str(output)}
+    params = {
+        "epcmem": str(data / "ods_epcmem_2019-08-30.csv"),
+        "covers": str(COVERS),
+        "areas": str(AREAS),
+        "cases": str(cases),
+        "output": str(output),
+    }
     for statement in STATEMENTS:
         names = {k: v for k, v in params.items() if f"${k}" in statement}
         con.execute(statement, names)

@@ -64,8 +64,9 @@ Spans = dict[str, tuple[str, str]]
 def registered(practices: Intervals) -> Spans:
     """practice → (first day, last day) it is in the register: its first PCT membership's
     start to its last one's end."""
-    return {p: (min(i[0] for i in spans), max(i[1] for i in spans))
-            for p, spans in practices.items()}
+    return {
+        p: (min(i[0] for i in spans), max(i[1] for i in spans)) for p, spans in practices.items()
+    }
 
 
 def area_spans(areas: Path) -> Spans:
@@ -83,26 +84,39 @@ def run(cases: Path, output: Path, data: Path) -> int:
     in_bundle = area_spans(AREAS)
     areas = load_areas(COVERS)
     n = 0
-    with cases.open(newline="", encoding="utf-8") as fin, \
-            output.open("w", newline="", encoding="utf-8") as fout:
+    with (
+        cases.open(newline="", encoding="utf-8") as fin,
+        output.open("w", newline="", encoding="utf-8") as fout,
+    ):
         rows = csv.reader(fin)
         header = next(rows)
         i_id, i_date = header.index("id"), header.index("date")
         i_practice, i_residence = header.index("person.practice"), header.index("person.residence")
         out = csv.writer(fout, lineterminator="\n")
-        out.writerow(["id", "responsible_pct", "responsible_pct.rule", "responsible_pct.reason",
-                      "error", "warnings"])
+        out.writerow(
+            [
+                "id",
+                "responsible_pct",
+                "responsible_pct.rule",
+                "responsible_pct.reason",
+                "error",
+                "warnings",
+            ]
+        )
         for row in rows:
             day, practice, residence = row[i_date], row[i_practice], row[i_residence]
             pct = on(practices, practice, day) if practice else None
             warnings = []
             if practice and not alive(in_register, practice, day):
-                warnings.append(f"practice '{practice}' is not in the practice register on "
-                                f"{day}; treated as unregistered")
+                warnings.append(
+                    f"practice '{practice}' is not in the practice register on "
+                    f"{day}; treated as unregistered"
+                )
                 practice = ""
             if residence and not alive(in_bundle, residence, day):
-                warnings.append(f"area '{residence}' is not in the data on {day}; treated as "
-                                "absent")
+                warnings.append(
+                    f"area '{residence}' is not in the data on {day}; treated as absent"
+                )
             warning = "; ".join(warnings)
             if pct is not None:
                 out.writerow([row[i_id], pct, "registered-practice", "1", "", warning])

@@ -86,8 +86,14 @@ def episode(rng: random.Random, covered: list[tuple[str, int, int]]) -> list[str
     return ["", "", ""]
 
 
-def generate(n: int, out: Path, fmt: str, seed: int, data: Path, activity: bool = False,
-             ) -> None:
+def generate(
+    n: int,
+    out: Path,
+    fmt: str,
+    seed: int,
+    data: Path,
+    activity: bool = False,
+) -> None:
     """Write `n` cases to `out` (csv or jsonl), reproducibly for a given seed."""
     rng = random.Random(seed)
     members = memberships(data / EPCMEM)
@@ -116,14 +122,19 @@ def generate(n: int, out: Path, fmt: str, seed: int, data: Path, activity: bool 
                 writer.writerow(row)
             else:
                 case: dict[str, object] = {"id": row[0], "date": when}
-                person = {k: v for k, v in (("practice", practice), ("residence", area),
-                                            ("present_in", row[6] if activity else ""))
-                          if v}
+                person = {
+                    k: v
+                    for k, v in (
+                        ("practice", practice),
+                        ("residence", area),
+                        ("present_in", row[6] if activity else ""),
+                    )
+                    if v
+                }
                 if person:
                     case["person"] = person
                 if activity:
-                    case.update((k, v) for k, v in (("service", row[4]), ("setting", row[5]))
-                                if v)
+                    case.update((k, v) for k, v in (("service", row[4]), ("setting", row[5])) if v)
                 f.write(json.dumps(case, separators=(",", ":")) + "\n")
 
 
@@ -131,12 +142,19 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("n", type=int, help="number of cases")
     p.add_argument("--output", "-o", type=Path, required=True, help="file to write")
-    p.add_argument("--format", choices=["csv", "jsonl"], default=None,
-                   help="default: from the file name (.jsonl → jsonl, else csv)")
+    p.add_argument(
+        "--format",
+        choices=["csv", "jsonl"],
+        default=None,
+        help="default: from the file name (.jsonl → jsonl, else csv)",
+    )
     p.add_argument("--seed", type=int, default=2011)
     p.add_argument("--data", type=Path, default=DATA, help=f"official data folder ({DATA})")
-    p.add_argument("--activity", action="store_true",
-                   help="add a service, a setting and where emergency care happened")
+    p.add_argument(
+        "--activity",
+        action="store_true",
+        help="add a service, a setting and where emergency care happened",
+    )
     args = p.parse_args(argv)
     if not (args.data / EPCMEM).exists():
         print(f"error: '{args.data / EPCMEM}' does not exist; pass --data", file=sys.stderr)

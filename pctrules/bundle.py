@@ -52,8 +52,10 @@ class Bundle:
         `graph.diagnostics`."""
         entries = [e.as_mapping() for e in self.policy.manifest.data]
         graph = cached_graph(
-            lambda: graph_key(self.path, entries, self.data_dir), self.schema,
-            lambda: build_graph(self.schema, entries, self.path, self.data_dir, self.show_path))
+            lambda: graph_key(self.path, entries, self.data_dir),
+            self.schema,
+            lambda: build_graph(self.schema, entries, self.path, self.data_dir, self.show_path),
+        )
         graph.diagnostics.extend(data_constraint_problems(self.checked, graph))
         graph.diagnostics.extend(code_problems(self.checked, graph))
         return graph
@@ -78,14 +80,17 @@ class Stages:
 
 
 def run_stages(
-    path: Path | None, *, display_root: str | None = None,
+    path: Path | None,
+    *,
+    display_root: str | None = None,
     read: Callable[[Path], bytes] | None = None,
 ) -> Stages:
     """Load → schemas → check; stops early only when a stage has nothing to give the next.
 
     `display_root` and `read` are the loader's (how paths are shown, how files are read)."""
-    policy, diagnostics = load_bundle(path or default_bundle_path(), display_root=display_root,
-                                      read=read)
+    policy, diagnostics = load_bundle(
+        path or default_bundle_path(), display_root=display_root, read=read
+    )
     if policy is None:
         return Stages(None, None, diagnostics)
     manifest = policy.manifest
@@ -95,8 +100,11 @@ def run_stages(
     for entry in manifest.data:
         # Without kinds, every data entry would be reported again; a path out of the bundle is
         # reported whatever else is wrong.
-        problem = data_entry_problem(schema, entry.as_mapping(), policy.root, show) \
-            if schema.kinds else data_path_problem(entry.as_mapping(), policy.root)
+        problem = (
+            data_entry_problem(schema, entry.as_mapping(), policy.root, show)
+            if schema.kinds
+            else data_path_problem(entry.as_mapping(), policy.root)
+        )
         if problem is not None:
             diagnostics.add(problem)
     checked, problems = check_bundle(policy, schema, case_schema)
@@ -115,15 +123,15 @@ def open_bundle(path: Path | None, data_dir: Path | None = None) -> Bundle:
     stages = run_stages(path)
     if stages.diagnostics.has_errors or stages.policy is None or stages.checked is None:
         raise PctrulesError(stages.diagnostics.sorted(), ExitCode.INVALID_POLICY)
-    bundle = Bundle(stages.policy.root, stages.policy, stages.checked, stages.diagnostics,
-                    data_dir)
+    bundle = Bundle(stages.policy.root, stages.policy, stages.checked, stages.diagnostics, data_dir)
     if bundle.graph.diagnostics.has_errors:
         raise PctrulesError(bundle.graph.diagnostics.sorted(), ExitCode.INVALID_POLICY)
     return bundle
 
 
-def check_path(path: Path | None, data_dir: Path | None = None) -> tuple[dict[str, int],
-                                                                          Diagnostics]:
+def check_path(
+    path: Path | None, data_dir: Path | None = None
+) -> tuple[dict[str, int], Diagnostics]:
     """What `pctrules check` reports: counts of what was checked, and every diagnostic: the
     policy tests' files, and the data (the bundle's own tables and those of `data_dir`)."""
     from pctrules.policytests import check_tests, read_tests  # it builds on this module
@@ -137,9 +145,14 @@ def check_path(path: Path | None, data_dir: Path | None = None) -> tuple[dict[st
         stages.diagnostics.extend(problems)
         if stages.checked is not None:
             stages.diagnostics.extend(check_tests(tests, stages.checked))
-    if policy is not None and stages.checked is not None and not any(
+    if (
+        policy is not None
+        and stages.checked is not None
+        and not any(
             d.is_error and (d.span is None or d.span.path == policy.manifest.source.path)
-            for d in stages.diagnostics):
+            for d in stages.diagnostics
+        )
+    ):
         # The data is loaded once the manifest is sound (else it would only echo its errors).
         graph = Bundle(policy.root, policy, stages.checked, stages.diagnostics, data_dir).graph
         stages.diagnostics.extend(graph.diagnostics)

@@ -26,8 +26,14 @@ _SURROGATE: Final = re.compile("[\ud800-\udfff]")
 _BAD_BYTE: Final = re.compile("[\udc80-\udcff]")
 _INT: Final = re.compile(r"[-+]?[0-9]+")
 _NUMBER: Final = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
-_BOOLS: Final = {"true": True, "True": True, "TRUE": True,
-                 "false": False, "False": False, "FALSE": False}
+_BOOLS: Final = {
+    "true": True,
+    "True": True,
+    "TRUE": True,
+    "false": False,
+    "False": False,
+    "FALSE": False,
+}
 
 
 def is_text(s: str) -> bool:
@@ -68,8 +74,10 @@ def value_problem(value: object, limit: int = MAX_NESTING) -> str | None:
                 return _surrogate_problem(item, where)
         elif isinstance(item, (Mapping, list)):
             if depth >= limit:
-                return (f"the value{_at(where.split('.')[0])} nests mappings or lists more "
-                        f"than {limit} deep")
+                return (
+                    f"the value{_at(where.split('.')[0])} nests mappings or lists more "
+                    f"than {limit} deep"
+                )
             pairs = item.items() if isinstance(item, Mapping) else enumerate(item)
             for key, inner in pairs:
                 name = f"{where}.{key}" if where else str(key)
@@ -82,8 +90,10 @@ def value_problem(value: object, limit: int = MAX_NESTING) -> str | None:
 def _surrogate_problem(s: str, where: str) -> str:
     m = _SURROGATE.search(s)
     assert m is not None
-    return (f"the text{_at(where)} holds '\\u{ord(m.group()):04x}', a lone UTF-16 surrogate, "
-            "which is not a character")
+    return (
+        f"the text{_at(where)} holds '\\u{ord(m.group()):04x}', a lone UTF-16 surrogate, "
+        "which is not a character"
+    )
 
 
 def _at(where: str) -> str:

@@ -75,8 +75,11 @@ class ExpressionResult:
         r = self.result
         value = json_value(self.value)
         out: dict[str, Any] = {
-            "expression": self.expression.text, "type": str(self.expression.type),
-            "as_of": self.as_of.isoformat(), "outcome": self.outcome, "value": value,
+            "expression": self.expression.text,
+            "type": str(self.expression.type),
+            "as_of": self.as_of.isoformat(),
+            "outcome": self.outcome,
+            "value": value,
         }
         if isinstance(self.value, str) and graph.kind(self.value) is not None:
             out["name"] = graph.name(self.value)
@@ -137,11 +140,20 @@ class Session:
         t = self.case_schema.lookup(parts)
         if t is None or isinstance(t, CaseSchema):
             fields = [".".join(p) for p, _ in self.case_schema.leaves()]
-            problem = "a group of fields, not a field" if isinstance(t, CaseSchema) else \
-                "not a field of the case"
-            raise CaseError(error(Code.CASE, f"'{path}' is {problem}", None,
-                                  did_you_mean(path, fields)
-                                  or "the fields are " + ", ".join(f"'{f}'" for f in fields)))
+            problem = (
+                "a group of fields, not a field"
+                if isinstance(t, CaseSchema)
+                else "not a field of the case"
+            )
+            raise CaseError(
+                error(
+                    Code.CASE,
+                    f"'{path}' is {problem}",
+                    None,
+                    did_you_mean(path, fields)
+                    or "the fields are " + ", ".join(f"'{f}'" for f in fields),
+                )
+            )
         target: MutableMapping[str, Any] = self.case
         for part in parts[:-1]:
             inner = target.get(part)
@@ -172,14 +184,16 @@ class Session:
         policy = self.bundle.policy
         spec = _decision(embedded, condition)
         with_expression = dataclasses.replace(policy, decisions=(*policy.decisions, spec))
-        checked, diagnostics = check_bundle(with_expression, self.bundle.schema,
-                                            self.case_schema)
+        checked, diagnostics = check_bundle(with_expression, self.bundle.schema, self.case_schema)
         if not diagnostics.has_errors:  # a code literal of another kind in the data (codes.py)
             diagnostics.extend(code_problems(checked, self.graph))
-        problems = [dataclasses.replace(d, message=d.message.removeprefix(f"for rule '{RULE}', "),
-                                        rule=None)
-                    for d in diagnostics.sorted()
-                    if d.span is not None and d.span.path == SOURCE and d.is_error]
+        problems = [
+            dataclasses.replace(
+                d, message=d.message.removeprefix(f"for rule '{RULE}', "), rule=None
+            )
+            for d in diagnostics.sorted()
+            if d.span is not None and d.span.path == SOURCE and d.is_error
+        ]
         decision = checked.decision(DECISION)
         rule = decision.rules[0] if decision is not None and decision.rules else None
         tree = None if rule is None else rule.when if condition else rule.then
@@ -192,9 +206,15 @@ class Session:
         embedded = EmbeddedText.standalone(text, SOURCE)
         policy = self.bundle.policy
         with_expression = dataclasses.replace(
-            policy, decisions=(*policy.decisions, _decision(embedded, condition=False)))
-        found = complete(with_expression, self.bundle.schema, self.case_schema, embedded,
-                         len(text) if cursor is None else cursor)
+            policy, decisions=(*policy.decisions, _decision(embedded, condition=False))
+        )
+        found = complete(
+            with_expression,
+            self.bundle.schema,
+            self.case_schema,
+            embedded,
+            len(text) if cursor is None else cursor,
+        )
         return [c for c in found if c.label != DECISION]
 
     def evaluate(self, text: str, *, as_of: dt.date | None = None) -> ExpressionResult:
@@ -202,15 +222,22 @@ class Session:
         it does not check, CaseError (exit 5) when the case does not fit the bundle."""
         expression = self.check(text)
         if expression.problems or expression.tree is None:
-            raise PctrulesError(expression.problems or [error(
-                Code.SYNTAX, "this is not an expression", None)], ExitCode.INVALID_POLICY)
+            raise PctrulesError(
+                expression.problems or [error(Code.SYNTAX, "this is not an expression", None)],
+                ExitCode.INVALID_POLICY,
+            )
         b = self.bundle
-        bundle = _WithGraph(b.path, expression.checked.bundle, expression.checked,
-                            b.diagnostics, b.data_dir, shared=b.graph)
+        bundle = _WithGraph(
+            b.path,
+            expression.checked.bundle,
+            expression.checked,
+            b.diagnostics,
+            b.data_dir,
+            shared=b.graph,
+        )
         engine = Engine(bundle)
         case = engine.validate_case(self.case, 1)
-        outcome = engine.evaluate(case, as_of=as_of or self.as_of, decisions=[DECISION],
-                                  trace=True)
+        outcome = engine.evaluate(case, as_of=as_of or self.as_of, decisions=[DECISION], trace=True)
         result = outcome.decisions[DECISION]
         value, state = result.value, "value"
         if result.outcome == "error":
@@ -222,20 +249,39 @@ class Session:
             if result.outcome != "matched":
                 state = "unknown" if rules and rules[0].outcome == "unknown" else "value"
                 value = None if state == "unknown" else False
-        return ExpressionResult(expression, value, state, outcome.as_of, result,
-                                outcome.warnings)
+        return ExpressionResult(expression, value, state, outcome.as_of, result, outcome.warnings)
 
 
 def _decision(text: EmbeddedText, condition: bool) -> DecisionSpec:
     span = text.whole
     rule = RuleSpec(
-        id=RULE, id_span=span, span=span, title=None, cite=None, reason=None,
-        when=text if condition else None, then=None if condition else text, priority=None,
-        effective=None, tags=(), status=None)
+        id=RULE,
+        id_span=span,
+        span=span,
+        title=None,
+        cite=None,
+        reason=None,
+        when=text if condition else None,
+        then=None if condition else text,
+        priority=None,
+        effective=None,
+        tags=(),
+        status=None,
+    )
     return DecisionSpec(
-        name=DECISION, name_span=span, span=span, source=span.source, title=None,
-        output=None, hit=Located("first", span), for_=None, default=None, effective=None,
-        rules=(rule,), description=None)
+        name=DECISION,
+        name_span=span,
+        span=span,
+        source=span.source,
+        title=None,
+        output=None,
+        hit=Located("first", span),
+        for_=None,
+        default=None,
+        effective=None,
+        rules=(rule,),
+        description=None,
+    )
 
 
 def _typed(text: str, t: Type) -> object:

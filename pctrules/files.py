@@ -24,8 +24,13 @@ TABLE_BYTES = 1 << 30
 memory long before it was decided on. The practice register is ~5 MB, a postcode table ~150 MB."""
 
 _PROC_FD = Path("/proc/self/fd")
-_KINDS = ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISCHR, "a device"),
-          (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder"))
+_KINDS = (
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISCHR, "a device"),
+    (stat.S_ISBLK, "a device"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISDIR, "a folder"),
+)
 
 
 class Refused(Exception):
@@ -50,8 +55,10 @@ class Folder:
     @property
     def help(self) -> str:
         """How to fix a path that leads out."""
-        return (f"files are read only from inside the {self.what}: copy the file into it and "
-                "give its path relative to it")
+        return (
+            f"files are read only from inside the {self.what}: copy the file into it and "
+            "give its path relative to it"
+        )
 
     def path(self, name: str) -> Path:
         """`root / name`; Refused when `name` is absolute or leads outside the folder."""
@@ -66,9 +73,11 @@ class Folder:
         try:
             real = path.resolve()
         except (OSError, RuntimeError) as exc:  # a loop of links
-            raise Refused(f"'{shown or path}' cannot be followed: "
-                          f"{_lower(getattr(exc, 'strerror', None) or str(exc))}", self.help) \
-                from None
+            raise Refused(
+                f"'{shown or path}' cannot be followed: "
+                f"{_lower(getattr(exc, 'strerror', None) or str(exc))}",
+                self.help,
+            ) from None
         if not real.is_relative_to(self.real):
             how = "is a link" if _has_link(path, self.root) else "leads"
             raise Refused(f"'{shown or path}' {how} outside the {self.what}", self.help)
@@ -79,8 +88,9 @@ class Folder:
         return read_plain(self.inside(path, shown), limit, shown, self)
 
 
-def read_plain(path: Path, limit: int, shown: str | None = None,
-               folder: Folder | None = None) -> bytes:
+def read_plain(
+    path: Path, limit: int, shown: str | None = None, folder: Folder | None = None
+) -> bytes:
     """A plain file's bytes; Refused for a pipe, device, socket or folder (never opened), for a
     file over `limit` bytes, and — given `folder` — for a file that, once opened, is not inside
     it (a link swapped in meanwhile). OSError when it cannot be read at all."""
@@ -154,15 +164,22 @@ def refuse_special(mode: int, name: str) -> None:
     """Refused unless `mode` is a plain file's."""
     for test, what in _KINDS:
         if test(mode):
-            raise Refused(f"'{name}' is {what}, not a file", "name a file" if what == "a folder"
-                          else "name a plain file; pctrules does not read pipes, devices or "
-                          "sockets, whose reading may never end")
+            raise Refused(
+                f"'{name}' is {what}, not a file",
+                "name a file"
+                if what == "a folder"
+                else "name a plain file; pctrules does not read pipes, devices or "
+                "sockets, whose reading may never end",
+            )
 
 
 def _refuse_size(size: int, limit: int, name: str) -> None:
     if size > limit:
-        raise Refused(f"'{name}' is {size:,} bytes, more than the limit of {limit:,}",
-                      "split it into smaller files", Code.LIMIT)
+        raise Refused(
+            f"'{name}' is {size:,} bytes, more than the limit of {limit:,}",
+            "split it into smaller files",
+            Code.LIMIT,
+        )
 
 
 def _opened_path(fd: int) -> Path | None:
@@ -191,5 +208,12 @@ def _lower(text: str) -> str:
     return text[:1].lower() + text[1:]
 
 
-__all__ = ["TABLE_BYTES", "Folder", "Refused", "check_plain", "read_plain", "refuse_special",
-           "write_whole"]
+__all__ = [
+    "TABLE_BYTES",
+    "Folder",
+    "Refused",
+    "check_plain",
+    "read_plain",
+    "refuse_special",
+    "write_whole",
+]

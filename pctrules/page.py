@@ -27,9 +27,17 @@ from pctrules.report import NameLookup, decision_headline, named_story, node_tex
 PATH_COLOUR = "#1f6feb"
 """Edges and borders of what decided; the browser test looks for this colour."""
 
-KIND_COLOURS = {"sha": "#d9e7f5", "pct": "#fde9c9", "practice": "#eeeeee", "area": "#e3f1de",
-                "cluster": "#f3dff0", "scg": "#fbe0dc", "ncg": "#fbe0dc", "service": "#f5f5dc",
-                "collaborative": "#e6e0f8"}
+KIND_COLOURS = {
+    "sha": "#d9e7f5",
+    "pct": "#fde9c9",
+    "practice": "#eeeeee",
+    "area": "#e3f1de",
+    "cluster": "#f3dff0",
+    "scg": "#fbe0dc",
+    "ncg": "#fbe0dc",
+    "service": "#f5f5dc",
+    "collaborative": "#e6e0f8",
+}
 FOLD = 5
 """Lists longer than this are folded: the first few show, the rest opens on a click."""
 
@@ -64,8 +72,12 @@ class Arrow:
     strong: bool = False
 
 
-def diagram(boxes: Sequence[Box], arrows: Sequence[Arrow], title: str, draw: str = "auto",
-            ) -> str:
+def diagram(
+    boxes: Sequence[Box],
+    arrows: Sequence[Arrow],
+    title: str,
+    draw: str = "auto",
+) -> str:
     """An inline SVG of boxes and arrows, left to right: by Graphviz when `draw` is 'auto' and
     `dot` is installed (or 'graphviz'), else by the plain layout."""
     if draw != "plain" and shutil.which("dot") is not None:
@@ -80,9 +92,12 @@ def _q(text: str) -> str:
 
 
 def _graphviz(boxes: Sequence[Box], arrows: Sequence[Arrow], title: str) -> str | None:
-    lines = [f"digraph {_q(title)} {{", "  rankdir=LR; bgcolor=transparent;",
-             '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=10];',
-             '  edge [fontname="Helvetica", fontsize=8];']
+    lines = [
+        f"digraph {_q(title)} {{",
+        "  rankdir=LR; bgcolor=transparent;",
+        '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=10];',
+        '  edge [fontname="Helvetica", fontsize=8];',
+    ]
     for b in boxes:
         label = "\\n".join(_q(line)[1:-1] for line in b.lines)
         extra = f', color="{PATH_COLOUR}", penwidth=2' if b.strong else ""
@@ -93,8 +108,13 @@ def _graphviz(boxes: Sequence[Box], arrows: Sequence[Arrow], title: str) -> str 
         lines.append(f'  {_q(a.start)} -> {_q(a.end)} [label="{label}"{extra}];')
     lines.append("}")
     try:
-        done = subprocess.run(["dot", "-Tsvg"], input="\n".join(lines).encode("utf-8"),
-                              capture_output=True, timeout=30, check=False)
+        done = subprocess.run(
+            ["dot", "-Tsvg"],
+            input="\n".join(lines).encode("utf-8"),
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     if done.returncode != 0:
@@ -115,19 +135,27 @@ def _plain(boxes: Sequence[Box], arrows: Sequence[Arrow], title: str) -> str:
     for _ in range(len(boxes)):  # longest path, stopping at cycles
         moved = False
         for a in arrows:
-            if a.start in layer and a.end in layer and layer[a.end] <= layer[a.start] and \
-                    layer[a.start] + 1 < len(boxes):
+            if (
+                a.start in layer
+                and a.end in layer
+                and layer[a.end] <= layer[a.start]
+                and layer[a.start] + 1 < len(boxes)
+            ):
                 layer[a.end] = layer[a.start] + 1
                 moved = True
         if not moved:
             break
-    size = {b.id: (max(len(line) for line in b.lines) * _CHAR + 2 * _PAD,
-                   len(b.lines) * _LINE + 2 * _PAD) for b in boxes}
+    size = {
+        b.id: (
+            max(len(line) for line in b.lines) * _CHAR + 2 * _PAD,
+            len(b.lines) * _LINE + 2 * _PAD,
+        )
+        for b in boxes
+    }
     columns: dict[int, list[Box]] = {}
     for b in boxes:
         columns.setdefault(layer[b.id], []).append(b)
-    label_room = max((max(len(t) for t in a.label) * 6.0 for a in arrows if a.label),
-                     default=0.0)
+    label_room = max((max(len(t) for t in a.label) * 6.0 for a in arrows if a.label), default=0.0)
     gap = max(_GAP_X, label_room + 20)
     place: dict[str, tuple[float, float]] = {}
     x = 10.0
@@ -142,12 +170,14 @@ def _plain(boxes: Sequence[Box], arrows: Sequence[Arrow], title: str) -> str:
         x += width + gap
     width_all = x - gap + 10
     esc = html.escape
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width_all:.0f}" '
-           f'height="{height:.0f}" viewBox="0 0 {width_all:.0f} {height:.0f}" role="img">',
-           f"<title>{esc(title)}</title>",
-           '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
-           'markerHeight="7" orient="auto-start-reverse"><path d="M0,0L10,5L0,10z" '
-           'fill="context-stroke"/></marker></defs>']
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width_all:.0f}" '
+        f'height="{height:.0f}" viewBox="0 0 {width_all:.0f} {height:.0f}" role="img">',
+        f"<title>{esc(title)}</title>",
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
+        'markerHeight="7" orient="auto-start-reverse"><path d="M0,0L10,5L0,10z" '
+        'fill="context-stroke"/></marker></defs>',
+    ]
     for a in arrows:
         if a.start not in place or a.end not in place:
             continue
@@ -157,22 +187,30 @@ def _plain(boxes: Sequence[Box], arrows: Sequence[Arrow], title: str) -> str:
         if x2 <= x1:  # pointing back: from the bottom of one to the bottom of the other
             sx, sy, ex, ey = x1 + w1 / 2, y1 + h1, x2 + size[a.end][0] / 2, y2 + h2
         colour = PATH_COLOUR if a.strong else "#555555"
-        out.append(f'<line x1="{sx:.0f}" y1="{sy:.0f}" x2="{ex:.0f}" y2="{ey:.0f}" '
-                   f'stroke="{colour}" stroke-width="{2 if a.strong else 1}" '
-                   'marker-end="url(#arrow)"/>')
+        out.append(
+            f'<line x1="{sx:.0f}" y1="{sy:.0f}" x2="{ex:.0f}" y2="{ey:.0f}" '
+            f'stroke="{colour}" stroke-width="{2 if a.strong else 1}" '
+            'marker-end="url(#arrow)"/>'
+        )
         for i, text in enumerate(a.label):
             ty = (sy + ey) / 2 - 4 - 11 * (len(a.label) - 1 - i)
-            out.append(f'<text x="{(sx + ex) / 2:.0f}" y="{ty:.0f}" font-size="10" '
-                       f'text-anchor="middle" fill="#333">{esc(text)}</text>')
+            out.append(
+                f'<text x="{(sx + ex) / 2:.0f}" y="{ty:.0f}" font-size="10" '
+                f'text-anchor="middle" fill="#333">{esc(text)}</text>'
+            )
     for b in boxes:
         (x0, y0), (w, h) = place[b.id], size[b.id]
         stroke = PATH_COLOUR if b.strong else "#888888"
-        out.append(f'<rect x="{x0:.0f}" y="{y0:.0f}" width="{w:.0f}" height="{h:.0f}" rx="6" '
-                   f'fill="{b.fill}" stroke="{stroke}" stroke-width="{2 if b.strong else 1}"/>')
+        out.append(
+            f'<rect x="{x0:.0f}" y="{y0:.0f}" width="{w:.0f}" height="{h:.0f}" rx="6" '
+            f'fill="{b.fill}" stroke="{stroke}" stroke-width="{2 if b.strong else 1}"/>'
+        )
         for i, text in enumerate(b.lines):
             weight = ' font-weight="bold"' if i == 0 else ""
-            out.append(f'<text x="{x0 + _PAD:.0f}" y="{y0 + _PAD + 11 + i * _LINE:.0f}" '
-                       f'font-size="11"{weight} fill="#222">{esc(text)}</text>')
+            out.append(
+                f'<text x="{x0 + _PAD:.0f}" y="{y0 + _PAD + 11 + i * _LINE:.0f}" '
+                f'font-size="11"{weight} fill="#222">{esc(text)}</text>'
+            )
     out.append("</svg>")
     return "\n".join(out)
 
@@ -181,8 +219,9 @@ def _day(d: dt.date | None) -> str:
     return "…" if d is None else d.isoformat()
 
 
-def path_picture(evidence: Sequence[Evidence], graph: NameLookup, title: str,
-                 draw: str) -> str | None:
+def path_picture(
+    evidence: Sequence[Evidence], graph: NameLookup, title: str, draw: str
+) -> str | None:
     """The organisations and dated edges a deciding rule walked, as a picture."""
     if not evidence:
         return None
@@ -194,14 +233,20 @@ def path_picture(evidence: Sequence[Evidence], graph: NameLookup, title: str,
                 name = graph.name(code)
                 lines = (code, *([name] if name else []), *([kind] if kind else []))
                 seen[code] = Box(code, tuple(lines), KIND_COLOURS.get(kind, "#ffffff"), True)
-    arrows = [Arrow(e.from_, e.to, (e.rel, f"{_day(e.valid_from)} → {_day(e.valid_to)}"), True)
-              for e in evidence]
+    arrows = [
+        Arrow(e.from_, e.to, (e.rel, f"{_day(e.valid_from)} → {_day(e.valid_to)}"), True)
+        for e in evidence
+    ]
     return diagram(list(seen.values()), arrows, title, draw)
 
 
-def dependency_picture(depends: Mapping[str, Sequence[str]],
-                       results: Mapping[str, runtime.DecisionResult], graph: NameLookup,
-                       title: str, draw: str) -> str:
+def dependency_picture(
+    depends: Mapping[str, Sequence[str]],
+    results: Mapping[str, runtime.DecisionResult],
+    graph: NameLookup,
+    title: str,
+    draw: str,
+) -> str:
     """Which decision feeds which, each with the value it had for this case."""
     boxes = []
     for name in depends:
@@ -215,13 +260,17 @@ def dependency_picture(depends: Mapping[str, Sequence[str]],
         else:
             lines = (name, _short(node_text(r.value, graph)), f"rule {r.rule or '(default)'}")
         boxes.append(Box(name, lines, "#f8f8f8", r is not None))
-    arrows = [Arrow(dep, name, (), False) for name, deps in depends.items() for dep in deps
-              if dep in depends]
+    arrows = [
+        Arrow(dep, name, (), False)
+        for name, deps in depends.items()
+        for dep in deps
+        if dep in depends
+    ]
     return diagram(boxes, arrows, title, draw)
 
 
 def _short(text: str, limit: int = 40) -> str:
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # -- the page ----------------------------------------------------------------------------------
@@ -241,39 +290,52 @@ figure svg{max-width:100%;height:auto}
 """
 
 
-def render_page(cases: Sequence[PageCase], graph: NameLookup, *, title: str, bundle: str,
-                depends: Mapping[str, Sequence[str]] | None = None, draw: str = "auto",
-                ) -> str:
+def render_page(
+    cases: Sequence[PageCase],
+    graph: NameLookup,
+    *,
+    title: str,
+    bundle: str,
+    depends: Mapping[str, Sequence[str]] | None = None,
+    draw: str = "auto",
+) -> str:
     """The page for the cases; `depends` maps each decision to those it reads (in order)."""
     esc = html.escape
-    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-           f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>",
-           f"<h1>{esc(title)}</h1><p>Bundle {esc(bundle)}</p>"]
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{esc(title)}</h1><p>Bundle {esc(bundle)}</p>",
+    ]
     for case in cases:
         out += _case(case, graph, depends, draw)
     out.append("</body></html>")
     return "\n".join(out) + "\n"
 
 
-def _case(case: PageCase, graph: NameLookup, depends: Mapping[str, Sequence[str]] | None,
-          draw: str) -> list[str]:
+def _case(
+    case: PageCase, graph: NameLookup, depends: Mapping[str, Sequence[str]] | None, draw: str
+) -> list[str]:
     esc = html.escape
     name = case.case_id or "(no id)"
     out = [f'<section class="case"><h2>Case {esc(name)} as of {case.as_of.isoformat()}</h2>']
     inputs = _inputs(case.inputs)
     if inputs:
         out.append('<table class="inputs"><tr><th>input</th><th>value</th></tr>')
-        out += [f"<tr><td><code>{esc(k)}</code></td><td>{esc(_shown(v, graph))}</td></tr>"
-                for k, v in inputs]
+        out += [
+            f"<tr><td><code>{esc(k)}</code></td><td>{esc(_shown(v, graph))}</td></tr>"
+            for k, v in inputs
+        ]
         out.append("</table>")
     out += [f'<p class="warn">warning: {esc(w)}</p>' for w in case.warnings]
     if depends:
         shown = {n: [d for d in ds if d in depends] for n, ds in depends.items()}
-        picture = dependency_picture(shown, case.results, graph,
-                                     f"decisions of case {name}", draw)
-        out.append(f'<figure class="decisions">{picture}<figcaption>How the decisions feed '
-                   "each other (an arrow from a decision to one that reads it), with this "
-                   "case's values.</figcaption></figure>")
+        picture = dependency_picture(shown, case.results, graph, f"decisions of case {name}", draw)
+        out.append(
+            f'<figure class="decisions">{picture}<figcaption>How the decisions feed '
+            "each other (an arrow from a decision to one that reads it), with this "
+            "case's values.</figcaption></figure>"
+        )
     for result in case.results.values():
         out += _decision(result, case.as_of, graph, draw)
     out.append("</section>")
@@ -298,8 +360,9 @@ def _shown(value: object, graph: NameLookup) -> str:
     return runtime.describe(value) if not isinstance(value, str) else value
 
 
-def _decision(result: runtime.DecisionResult, as_of: dt.date, graph: NameLookup,
-              draw: str) -> list[str]:
+def _decision(
+    result: runtime.DecisionResult, as_of: dt.date, graph: NameLookup, draw: str
+) -> list[str]:
     esc = html.escape
     out = [f'<h3 id="{esc(result.name)}">{esc(decision_headline(result, graph))}</h3>']
     trace = result.trace
@@ -313,11 +376,14 @@ def _decision(result: runtime.DecisionResult, as_of: dt.date, graph: NameLookup,
     evidence = [e for r in deciding for e in r.evidence]
     picture = path_picture(evidence, graph, f"{result.name}: what decided", draw)
     if picture is not None:
-        out.append(f'<figure class="path">{picture}<figcaption>The organisations and dated '
-                   f"relations that decided {esc(result.name)} on {as_of.isoformat()}."
-                   "</figcaption></figure>")
-    out.append("<table><tr><th>rule</th><th>title</th><th>outcome</th><th>why</th>"
-               "<th>facts used</th></tr>")
+        out.append(
+            f'<figure class="path">{picture}<figcaption>The organisations and dated '
+            f"relations that decided {esc(result.name)} on {as_of.isoformat()}."
+            "</figcaption></figure>"
+        )
+    out.append(
+        "<table><tr><th>rule</th><th>title</th><th>outcome</th><th>why</th><th>facts used</th></tr>"
+    )
     for rule in trace.rules:
         out.append(_rule_row(rule, graph, as_of))
     out.append("</table>")
@@ -333,16 +399,20 @@ def _rule_row(rule: RuleOutcome, graph: NameLookup, as_of: dt.date) -> str:
     facts += [named_story(n, as_of) for n in rule.named]
     for ranking in rule.rankings:
         told = ranking.result.explain(ranking.attribute, ranking.largest)
-        steps = [f"{s.place}. {node_text(s.code, graph)}: "
-                 f"{'no value' if s.value is None else runtime.describe(s.value)}"
-                 for s in ranking.result.ranking]
+        steps = [
+            f"{s.place}. {node_text(s.code, graph)}: "
+            f"{'no value' if s.value is None else runtime.describe(s.value)}"
+            for s in ranking.result.ranking
+        ]
         facts.append(f"{ranking.expr}: {told}")
         facts += steps
-    return (f'<tr class="{rule.outcome}"><td><code>{esc(rule.rule)}</code><br>'
-            f'<span class="at">{esc(rule.at)}</span></td>'
-            f"<td>{esc(rule.title or '')}</td>"
-            f"<td>{_MARKS[rule.outcome]} {rule.outcome}</td><td>{_why(rule)}</td>"
-            f"<td>{folded(facts)}</td></tr>")
+    return (
+        f'<tr class="{rule.outcome}"><td><code>{esc(rule.rule)}</code><br>'
+        f'<span class="at">{esc(rule.at)}</span></td>'
+        f"<td>{esc(rule.title or '')}</td>"
+        f"<td>{_MARKS[rule.outcome]} {rule.outcome}</td><td>{_why(rule)}</td>"
+        f"<td>{folded(facts)}</td></tr>"
+    )
 
 
 def _why(rule: RuleOutcome) -> str:
@@ -365,14 +435,15 @@ def _because_texts(because: list[Because]) -> list[str]:
     nones = [b for b in because if b.none_of is not None]
     if nones:
         return [f"{b.expr} is none" for b in nones]
-    return [f"{b.expr} is {'unknown' if b.unknown else runtime.describe(b.value)}"
-            for b in because]
+    return [f"{b.expr} is {'unknown' if b.unknown else runtime.describe(b.value)}" for b in because]
 
 
 def _edge_text(e: Evidence, graph: NameLookup) -> str:
     source = f" ({e.source})" if e.source else ""
-    return (f"{node_text(e.from_, graph)} {e.rel.replace('_', ' ')} {node_text(e.to, graph)}, "
-            f"{_day(e.valid_from)} → {_day(e.valid_to)}{source}")
+    return (
+        f"{node_text(e.from_, graph)} {e.rel.replace('_', ' ')} {node_text(e.to, graph)}, "
+        f"{_day(e.valid_from)} → {_day(e.valid_to)}{source}"
+    )
 
 
 def folded(items: Sequence[str]) -> str:
@@ -382,7 +453,9 @@ def folded(items: Sequence[str]) -> str:
         return ""
     if len(items) <= FOLD:
         return "<ul>" + "".join(f"<li>{esc(i)}</li>" for i in items) + "</ul>"
-    head = "".join(f"<li>{esc(i)}</li>" for i in items[:FOLD - 1])
-    rest = "".join(f"<li>{esc(i)}</li>" for i in items[FOLD - 1:])
-    return (f"<ul>{head}</ul><details><summary>{len(items) - FOLD + 1} more (show all)"
-            f"</summary><ul>{rest}</ul></details>")
+    head = "".join(f"<li>{esc(i)}</li>" for i in items[: FOLD - 1])
+    rest = "".join(f"<li>{esc(i)}</li>" for i in items[FOLD - 1 :])
+    return (
+        f"<ul>{head}</ul><details><summary>{len(items) - FOLD + 1} more (show all)"
+        f"</summary><ul>{rest}</ul></details>"
+    )

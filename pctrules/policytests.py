@@ -121,7 +121,8 @@ def test_files(policy: PolicyBundle) -> list[Path]:
 
 
 def read_tests(
-    policy: PolicyBundle, read: Callable[[Path], bytes] | None = None,
+    policy: PolicyBundle,
+    read: Callable[[Path], bytes] | None = None,
 ) -> tuple[list[PolicyTest], Diagnostics, list[SourceFile]]:
     """Every test of the bundle's test files, the problems of their form, and the files read.
 
@@ -146,8 +147,14 @@ def read_tests(
             diagnostics.add(exc.diagnostic())
             continue
         except OSError as exc:
-            diagnostics.add(error(Code.MISSING_FILE, f"cannot read '{shown}'", None,
-                                  (exc.strerror or "check the path").lower()))
+            diagnostics.add(
+                error(
+                    Code.MISSING_FILE,
+                    f"cannot read '{shown}'",
+                    None,
+                    (exc.strerror or "check the path").lower(),
+                )
+            )
             continue
         source = decode(data, shown)
         if isinstance(source, Diagnostic):
@@ -163,8 +170,9 @@ def read_tests(
         items = node.get("tests") if isinstance(node, YMap) else node
         if isinstance(items, YSeq):
             # A test with a problem is still read (it is reported as an error, not run).
-            tests.extend(_test(item, i) for i, item in enumerate(items.items)
-                         if isinstance(item, YMap))
+            tests.extend(
+                _test(item, i) for i, item in enumerate(items.items) if isinstance(item, YMap)
+            )
     return tests, diagnostics, files
 
 
@@ -172,10 +180,11 @@ def _test(m: YMap, index: int) -> PolicyTest:
     data = to_python(m)
     expect: dict[str, Expectation] = {}
     wanted_all = data.get("expect")
-    for decision, wanted in (wanted_all.items() if isinstance(wanted_all, Mapping) else ()):
+    for decision, wanted in wanted_all.items() if isinstance(wanted_all, Mapping) else ():
         if isinstance(wanted, Mapping):
             expect[str(decision)] = Expectation(
-                **{k: wanted[k] for k in EXPECTATION_KEYS if k in wanted})
+                **{k: wanted[k] for k in EXPECTATION_KEYS if k in wanted}
+            )
         else:
             expect[str(decision)] = Expectation(value=wanted)
     name_node = m.get("name")
@@ -188,9 +197,15 @@ def _test(m: YMap, index: int) -> PolicyTest:
     params = data.get("params")
     facts = data.get("facts")
     return PolicyTest(
-        str(data.get("name") or f"test {index + 1}"), where, m, data.get("case"), day,
-        params if isinstance(params, Mapping) else {}, expect,
-        tuple(f for f in facts if isinstance(f, Mapping)) if isinstance(facts, list) else ())
+        str(data.get("name") or f"test {index + 1}"),
+        where,
+        m,
+        data.get("case"),
+        day,
+        params if isinstance(params, Mapping) else {},
+        expect,
+        tuple(f for f in facts if isinstance(f, Mapping)) if isinstance(facts, list) else (),
+    )
 
 
 # -- checking without running ----------------------------------------------------------------
@@ -215,10 +230,15 @@ class _TestChecker:
         for test in tests:
             key = (test.file, test.name)
             if key in names:
-                self.out.add(warning(
-                    Code.DUPLICATE_TEST, f"the test name '{test.name}' is used twice in this file",
-                    test.where, f"the first is at line {names[key].line}; give each test its "
-                    "own name so reports can tell them apart"))
+                self.out.add(
+                    warning(
+                        Code.DUPLICATE_TEST,
+                        f"the test name '{test.name}' is used twice in this file",
+                        test.where,
+                        f"the first is at line {names[key].line}; give each test its "
+                        "own name so reports can tell them apart",
+                    )
+                )
             names.setdefault(key, test.where)
             self.expectations(test)
             case = test.node.get("case")
@@ -229,8 +249,7 @@ class _TestChecker:
             self.facts(test)
         return self.out
 
-    def add(self, test: PolicyTest, code: Code, message: str, span: Span,
-            help: str | None) -> None:
+    def add(self, test: PolicyTest, code: Code, message: str, span: Span, help: str | None) -> None:
         self.out.add(error(code, f"for test '{test.name}', {message}", span, help))
 
     def expectations(self, test: PolicyTest) -> None:
@@ -240,53 +259,91 @@ class _TestChecker:
         for key, wanted in expect.items:
             name = key.value
             if name not in self.rules:
-                self.add(test, Code.UNKNOWN_DECISION, f"unknown decision '{name}'", key.span,
-                         did_you_mean(name, self.rules)
-                         or "the decisions are " + ", ".join(f"'{d}'" for d in self.rules))
+                self.add(
+                    test,
+                    Code.UNKNOWN_DECISION,
+                    f"unknown decision '{name}'",
+                    key.span,
+                    did_you_mean(name, self.rules)
+                    or "the decisions are " + ", ".join(f"'{d}'" for d in self.rules),
+                )
                 continue
             rule = wanted.get("rule") if isinstance(wanted, YMap) else None
             if isinstance(rule, YScalar) and rule.is_text and rule.value not in self.rules[name]:
                 other = self.owner.get(rule.value)
                 if other is not None:
-                    self.add(test, Code.UNKNOWN_RULE, f"the rule '{rule.value}' belongs to "
-                             f"decision '{other}', not '{name}'", rule.span,
-                             f"expect it under '{other}', or name a rule of '{name}'")
+                    self.add(
+                        test,
+                        Code.UNKNOWN_RULE,
+                        f"the rule '{rule.value}' belongs to decision '{other}', not '{name}'",
+                        rule.span,
+                        f"expect it under '{other}', or name a rule of '{name}'",
+                    )
                 else:
-                    self.add(test, Code.UNKNOWN_RULE, f"decision '{name}' has no rule "
-                             f"'{rule.value}'", rule.span,
-                             did_you_mean(rule.value, self.rules[name])
-                             or "its rules are " + ", ".join(f"'{r}'" for r in self.rules[name]))
+                    self.add(
+                        test,
+                        Code.UNKNOWN_RULE,
+                        f"decision '{name}' has no rule '{rule.value}'",
+                        rule.span,
+                        did_you_mean(rule.value, self.rules[name])
+                        or "its rules are " + ", ".join(f"'{r}'" for r in self.rules[name]),
+                    )
 
-    def case(self, test: PolicyTest, node: YMap, schema: CaseSchema,
-             prefix: tuple[str, ...]) -> None:
+    def case(
+        self, test: PolicyTest, node: YMap, schema: CaseSchema, prefix: tuple[str, ...]
+    ) -> None:
         for key, value in node.items:
             path = (*prefix, key.value)
             dotted = ".".join(path)
             t = schema.fields.get(key.value)
             if t is None:
-                self.add(test, Code.CASE, f"unknown case field '{dotted}'", key.span,
-                         did_you_mean(key.value, schema.fields)
-                         or "the fields here are " + ", ".join(f"'{f}'" for f in schema.names()))
+                self.add(
+                    test,
+                    Code.CASE,
+                    f"unknown case field '{dotted}'",
+                    key.span,
+                    did_you_mean(key.value, schema.fields)
+                    or "the fields here are " + ", ".join(f"'{f}'" for f in schema.names()),
+                )
             elif isinstance(t, CaseSchema):
                 if isinstance(value, YMap):
                     self.case(test, value, t, path)
                 elif json_type(value) != "null":
-                    self.add(test, Code.CASE, f"case field '{dotted}' is a group of fields, "
-                             "not a value", value.span,
-                             "write it as a mapping, e.g. " + "{" + ", ".join(
-                                 f"{f}: …" for f in list(t.fields)[:2]) + "}")
+                    self.add(
+                        test,
+                        Code.CASE,
+                        f"case field '{dotted}' is a group of fields, not a value",
+                        value.span,
+                        "write it as a mapping, e.g. "
+                        + "{"
+                        + ", ".join(f"{f}: …" for f in list(t.fields)[:2])
+                        + "}",
+                    )
             elif path != ("id",):
                 problem = _value_problem(value, t)
                 if problem is not None:
-                    self.add(test, Code.CASE, f"case field '{dotted}' must be {problem}",
-                             value.span, _VALUE_HELP.get(t.base))
+                    self.add(
+                        test,
+                        Code.CASE,
+                        f"case field '{dotted}' must be {problem}",
+                        value.span,
+                        _VALUE_HELP.get(t.base),
+                    )
 
     def as_of(self, test: PolicyTest) -> None:
         node = test.node.get("as_of")
-        if isinstance(node, YScalar) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", node.value) \
-                and test.as_of is None:
-            self.add(test, Code.DATE, f"'{node.value}' is not a date of the calendar",
-                     node.span, "check the month and the day")
+        if (
+            isinstance(node, YScalar)
+            and re.fullmatch(r"\d{4}-\d{2}-\d{2}", node.value)
+            and test.as_of is None
+        ):
+            self.add(
+                test,
+                Code.DATE,
+                f"'{node.value}' is not a date of the calendar",
+                node.span,
+                "check the month and the day",
+            )
 
     def parameters(self, test: PolicyTest) -> None:
         params = test.node.get("params")
@@ -295,10 +352,18 @@ class _TestChecker:
         for key, value in params.items:
             spec = self.params.get(key.value)
             if spec is None:
-                self.add(test, Code.UNKNOWN_NAME, f"unknown parameter '{key.value}'", key.span,
-                         did_you_mean(key.value, self.params)
-                         or ("the parameters are " + ", ".join(f"'{p}'" for p in self.params)
-                             if self.params else "this bundle has no parameters"))
+                self.add(
+                    test,
+                    Code.UNKNOWN_NAME,
+                    f"unknown parameter '{key.value}'",
+                    key.span,
+                    did_you_mean(key.value, self.params)
+                    or (
+                        "the parameters are " + ", ".join(f"'{p}'" for p in self.params)
+                        if self.params
+                        else "this bundle has no parameters"
+                    ),
+                )
                 continue
             _, problem = check_parameter(spec, to_python(value))
             if problem is not None:
@@ -313,16 +378,30 @@ class _TestChecker:
             relation, kind = fact.get("relation"), fact.get("kind")
             if isinstance(relation, YScalar):
                 if relation.value not in schema.relations:
-                    self.add(test, Code.UNKNOWN_NAME, f"unknown relation '{relation.value}'",
-                             relation.span, did_you_mean(relation.value, schema.relations))
+                    self.add(
+                        test,
+                        Code.UNKNOWN_NAME,
+                        f"unknown relation '{relation.value}'",
+                        relation.span,
+                        did_you_mean(relation.value, schema.relations),
+                    )
             elif isinstance(kind, YScalar):
                 if kind.value not in schema.kinds:
-                    self.add(test, Code.UNKNOWN_NAME, f"unknown kind '{kind.value}'", kind.span,
-                             did_you_mean(kind.value, schema.kinds))
+                    self.add(
+                        test,
+                        Code.UNKNOWN_NAME,
+                        f"unknown kind '{kind.value}'",
+                        kind.span,
+                        did_you_mean(kind.value, schema.kinds),
+                    )
             else:
-                self.add(test, Code.MISSING_KEY, "a fact needs 'kind' (a node) or 'relation' "
-                         "(an edge)", fact.span, "write {code: X, kind: pct} or "
-                         "{from: A, relation: part_of, to: B}")
+                self.add(
+                    test,
+                    Code.MISSING_KEY,
+                    "a fact needs 'kind' (a node) or 'relation' (an edge)",
+                    fact.span,
+                    "write {code: X, kind: pct} or {from: A, relation: part_of, to: B}",
+                )
 
 
 _VALUE_HELP = {
@@ -341,8 +420,11 @@ def _value_problem(node: YNode, t: Type) -> str | None:
             return f"a list of {t.base} codes"
         return None
     if isinstance(node, YScalar) and is_node(t):
-        return None if kind == "string" and node.value.strip() == node.value != "" \
+        return (
+            None
+            if kind == "string" and node.value.strip() == node.value != ""
             else f"a {t.base} code (text)"
+        )
     if t.base == "date":
         if isinstance(node, YScalar) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", node.value):
             try:
@@ -351,8 +433,12 @@ def _value_problem(node: YNode, t: Type) -> str | None:
             except ValueError:
                 return "a real date (YYYY-MM-DD)"
         return "a date (YYYY-MM-DD)"
-    expected = {"string": ("string", "text"), "bool": ("boolean", "true or false"),
-                "int": ("integer", "a whole number"), "number": ("number", "a number")}
+    expected = {
+        "string": ("string", "text"),
+        "bool": ("boolean", "true or false"),
+        "int": ("integer", "a whole number"),
+        "number": ("number", "a number"),
+    }
     wanted = expected.get(t.base)
     if wanted is None:
         return None
@@ -405,15 +491,28 @@ def compare(test: PolicyTest, result: CaseResult) -> list[Mismatch]:
     out: list[Mismatch] = []
     for name, want in test.expect.items():
         got = result.decisions[name]
-        actual: dict[str, object] = {"value": json_value(got.value), "rule": got.rule,
-                                     "reason": got.reason, "outcome": got.outcome}
+        actual: dict[str, object] = {
+            "value": json_value(got.value),
+            "rule": got.rule,
+            "reason": got.reason,
+            "outcome": got.outcome,
+        }
         expected = want.stated()
         differing = tuple(k for k, v in expected.items() if v != actual[k])
-        failed = got.outcome == "error" and got.error is not None and \
-            expected.get("outcome") != "error"
+        failed = (
+            got.outcome == "error" and got.error is not None and expected.get("outcome") != "error"
+        )
         if differing or failed:
-            out.append(Mismatch(name, expected, actual, differing, test.at("expect", name),
-                                got.error.message if failed and got.error else None))
+            out.append(
+                Mismatch(
+                    name,
+                    expected,
+                    actual,
+                    differing,
+                    test.at("expect", name),
+                    got.error.message if failed and got.error else None,
+                )
+            )
     return out
 
 
@@ -435,36 +534,54 @@ class Runner:
         if test.facts:
             engine_or_problems = self._with_facts(test)
             if isinstance(engine_or_problems, list):
-                return TestOutcome(test, "error", detail="its facts cannot be loaded",
-                                   problems=engine_or_problems)
+                return TestOutcome(
+                    test, "error", detail="its facts cannot be loaded", problems=engine_or_problems
+                )
             engine = engine_or_problems
         try:
             case = engine.validate_case(test.case, 1)
         except CaseError as exc:
-            return TestOutcome(test, "error", detail="invalid case", problems=[
-                dataclasses.replace(d, span=d.span or test.at("case"),
-                                    message=f"for test '{test.name}', {d.message}")
-                for d in exc.diagnostics])
+            return TestOutcome(
+                test,
+                "error",
+                detail="invalid case",
+                problems=[
+                    dataclasses.replace(
+                        d,
+                        span=d.span or test.at("case"),
+                        message=f"for test '{test.name}', {d.message}",
+                    )
+                    for d in exc.diagnostics
+                ],
+            )
         missing = sorted({kind for _, kind, _ in case.nodes if kind in self.unavailable})
         if missing:
             return TestOutcome(test, "skipped", detail=f"needs {', '.join(missing)} data")
         try:
-            result = engine.evaluate(case, as_of=test.as_of, trace=True,
-                                     params=dict(test.params) or None)
+            result = engine.evaluate(
+                case, as_of=test.as_of, trace=True, params=dict(test.params) or None
+            )
         except CaseError as exc:
-            return TestOutcome(test, "error", detail="; ".join(
-                d.message for d in exc.diagnostics), problems=[
-                dataclasses.replace(d, span=d.span or test.where) for d in exc.diagnostics])
+            return TestOutcome(
+                test,
+                "error",
+                detail="; ".join(d.message for d in exc.diagnostics),
+                problems=[
+                    dataclasses.replace(d, span=d.span or test.where) for d in exc.diagnostics
+                ],
+            )
         mismatches = compare(test, result)
-        return TestOutcome(test, "failed" if mismatches else "passed", mismatches=mismatches,
-                           result=result)
+        return TestOutcome(
+            test, "failed" if mismatches else "passed", mismatches=mismatches, result=result
+        )
 
     def _with_facts(self, test: PolicyTest) -> Engine | list[Diagnostic]:
         b = self.engine.bundle
         with tempfile.TemporaryDirectory(prefix="pctrules-test-") as scratch:
             tables = FactTables.write(test, Path(scratch))
-            bundle = _BundleWithFacts(b.path, b.policy, b.checked, b.diagnostics, b.data_dir,
-                                      tuple(tables.entries))
+            bundle = _BundleWithFacts(
+                b.path, b.policy, b.checked, b.diagnostics, b.data_dir, tuple(tables.entries)
+            )
             problems = bundle.graph.diagnostics.errors
             if problems:
                 return [tables.relocate(d, test) for d in problems]
@@ -480,8 +597,14 @@ class _BundleWithFacts(Bundle):
     @cached_property
     def graph(self) -> OrgGraph:
         entries = [e.as_mapping() for e in self.policy.manifest.data]
-        return build_graph(self.schema, entries, self.path, self.data_dir, self.show_path,
-                           written=self.fact_entries)
+        return build_graph(
+            self.schema,
+            entries,
+            self.path,
+            self.data_dir,
+            self.show_path,
+            written=self.fact_entries,
+        )
 
 
 @dataclass
@@ -498,8 +621,11 @@ class FactTables:
         out = cls()
         groups: dict[tuple[str, str], list[int]] = {}
         for i, fact in enumerate(test.facts):
-            key = ("relation", str(fact["relation"])) if "relation" in fact else \
-                ("kind", str(fact.get("kind")))
+            key = (
+                ("relation", str(fact["relation"]))
+                if "relation" in fact
+                else ("kind", str(fact.get("kind")))
+            )
             groups.setdefault(key, []).append(i)
         for (what, name), indexes in groups.items():
             columns = list(dict.fromkeys(k for i in indexes for k in test.facts[i] if k != what))
@@ -522,8 +648,7 @@ class FactTables:
         span = test.at("facts")
         if d.span is not None and (d.span.path, d.span.line) in self.rows:
             index, starts = self.rows[(d.span.path, d.span.line)]
-            column = next((key for start, key in reversed(starts) if start <= d.span.column),
-                          None)
+            column = next((key for start, key in reversed(starts) if start <= d.span.column), None)
             span = test.at("facts", index, column) if column else test.at("facts", index)
         return dataclasses.replace(d, span=span, message=f"for test '{test.name}', {d.message}")
 
@@ -531,8 +656,13 @@ class FactTables:
 def _cell(v: object) -> str:
     if v is None:
         return ""
-    text = v.isoformat() if isinstance(v, dt.date) else str(v).lower() \
-        if isinstance(v, bool) else str(v)
+    text = (
+        v.isoformat()
+        if isinstance(v, dt.date)
+        else str(v).lower()
+        if isinstance(v, bool)
+        else str(v)
+    )
     return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n\r') else text
 
 
@@ -580,16 +710,26 @@ class Coverage:
         outcomes = 2 * len(self.conditions)
         seen = sum((at in self.seen_true) + (at in self.seen_false) for at in self.conditions)
         return {
-            "rules": {"total": len(self.rules), "fired": len(fired),
-                      "percent": _pct(len(fired), len(self.rules))},
+            "rules": {
+                "total": len(self.rules),
+                "fired": len(fired),
+                "percent": _pct(len(fired), len(self.rules)),
+            },
             "conditions": {"outcomes": outcomes, "seen": seen, "percent": _pct(seen, outcomes)},
-            "never_fired": [{"rule": r, "at": at} for r, at in self.rules.items()
-                            if r not in self.fired],
+            "never_fired": [
+                {"rule": r, "at": at} for r, at in self.rules.items() if r not in self.fired
+            ],
             "conditions_not_seen": [
                 {"rule": rule, "expr": expr, "at": at, "never": missing}
                 for at, (rule, expr) in self.conditions.items()
-                if (missing := [w for w, s in (("true", self.seen_true),
-                                               ("false", self.seen_false)) if at not in s])],
+                if (
+                    missing := [
+                        w
+                        for w, s in (("true", self.seen_true), ("false", self.seen_false))
+                        if at not in s
+                    ]
+                )
+            ],
         }
 
 
@@ -625,14 +765,23 @@ def check_constraints(engine: Engine, dates: Iterable[dt.date]) -> list[Constrai
             try:
                 failing = constraint_violations(engine.checked, constraint, ctx)
             except RuleError as exc:
-                out.append(ConstraintFailure(spec.id, "error", on, exc.message, (),
-                                             exc.span or spec.id_span))
+                out.append(
+                    ConstraintFailure(
+                        spec.id, "error", on, exc.message, (), exc.span or spec.id_span
+                    )
+                )
                 break
             if failing:
-                out.append(ConstraintFailure(
-                    spec.id, spec.severity, on,
-                    spec.message or "the requirement does not hold", tuple(failing),
-                    spec.id_span))
+                out.append(
+                    ConstraintFailure(
+                        spec.id,
+                        spec.severity,
+                        on,
+                        spec.message or "the requirement does not hold",
+                        tuple(failing),
+                        spec.id_span,
+                    )
+                )
                 break
     return out
 
@@ -659,8 +808,12 @@ class TestRun:
     @property
     def ok(self) -> bool:
         """No test failed or errored, no error constraint broke, nothing stopped the run."""
-        return not (self.stopped_by or self.count("failed") or self.count("error")
-                    or any(c.severity == "error" for c in self.constraints))
+        return not (
+            self.stopped_by
+            or self.count("failed")
+            or self.count("error")
+            or any(c.severity == "error" for c in self.constraints)
+        )
 
 
 def select(tests: Sequence[PolicyTest], pattern: re.Pattern[str] | None) -> list[PolicyTest]:
@@ -668,8 +821,9 @@ def select(tests: Sequence[PolicyTest], pattern: re.Pattern[str] | None) -> list
     return [t for t in tests if pattern is None or pattern.search(t.name)]
 
 
-def run_tests(engine: Engine, tests: Sequence[PolicyTest],
-              problems: Iterable[Diagnostic] = ()) -> TestRun:
+def run_tests(
+    engine: Engine, tests: Sequence[PolicyTest], problems: Iterable[Diagnostic] = ()
+) -> TestRun:
     """Run the tests; a test whose file has a problem at its place is an error, not run."""
     started = time.perf_counter()
     run = TestRun(coverage=Coverage.of(engine.checked))
@@ -680,8 +834,9 @@ def run_tests(engine: Engine, tests: Sequence[PolicyTest],
         if own:
             own.sort(key=Diagnostic.sort_key)
             many = f"{len(own)} problems" if len(own) > 1 else "a problem"
-            run.outcomes.append(TestOutcome(test, "error", detail=f"{many} in the test",
-                                            problems=own))
+            run.outcomes.append(
+                TestOutcome(test, "error", detail=f"{many} in the test", problems=own)
+            )
             continue
         outcome = runner.run(test)
         run.outcomes.append(outcome)
@@ -693,8 +848,9 @@ def run_tests(engine: Engine, tests: Sequence[PolicyTest],
     return run
 
 
-def _problems_by_test(tests: Sequence[PolicyTest],
-                      problems: Iterable[Diagnostic]) -> dict[int, list[Diagnostic]]:
+def _problems_by_test(
+    tests: Sequence[PolicyTest], problems: Iterable[Diagnostic]
+) -> dict[int, list[Diagnostic]]:
     """Each error diagnostic given to the test whose text holds its position."""
     out: dict[int, list[Diagnostic]] = {}
     for d in problems:
@@ -702,8 +858,10 @@ def _problems_by_test(tests: Sequence[PolicyTest],
             continue
         for test in tests:
             s = test.node.span
-            if s.path == d.span.path and (s.line, s.column) <= (d.span.line, d.span.column) \
-                    < (s.end_line, s.end_column):
+            if s.path == d.span.path and (s.line, s.column) <= (d.span.line, d.span.column) < (
+                s.end_line,
+                s.end_column,
+            ):
                 out.setdefault(id(test), []).append(d)
                 break
     return out

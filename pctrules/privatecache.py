@@ -58,9 +58,12 @@ class CacheFolder:
         info = os.fstat(fd)
         if info.st_uid != os.geteuid():
             os.close(fd)
-            _warn_once(str(path), f"pctrules: warning: the cache folder '{path}' belongs to "
-                       "another user; it is not used\n  help: set PCTRULES_CACHE_DIR to a "
-                       "folder of your own")
+            _warn_once(
+                str(path),
+                f"pctrules: warning: the cache folder '{path}' belongs to "
+                "another user; it is not used\n  help: set PCTRULES_CACHE_DIR to a "
+                "folder of your own",
+            )
             return None
         folder = cls(path, fd)
         if info.st_mode & 0o022:
@@ -70,14 +73,20 @@ class CacheFolder:
                 os.fchmod(fd, 0o700)
             except OSError:
                 folder.close()
-                _warn_once(str(path), f"pctrules: warning: the cache folder '{path}' can be "
-                           "written by other users and cannot be made private; it is not "
-                           "used\n  help: 'chmod 700' it, or set PCTRULES_CACHE_DIR to a "
-                           "folder of your own")
+                _warn_once(
+                    str(path),
+                    f"pctrules: warning: the cache folder '{path}' can be "
+                    "written by other users and cannot be made private; it is not "
+                    "used\n  help: 'chmod 700' it, or set PCTRULES_CACHE_DIR to a "
+                    "folder of your own",
+                )
                 return None
             folder.prune("", 0, ours_only=True)
-            _warn_once(str(path), f"pctrules: note: the cache folder '{path}' could be written "
-                       "by other users: it is now private to you, and what it held is dropped")
+            _warn_once(
+                str(path),
+                f"pctrules: note: the cache folder '{path}' could be written "
+                "by other users: it is now private to you, and what it held is dropped",
+            )
         return folder
 
     def close(self) -> None:
@@ -93,14 +102,19 @@ class CacheFolder:
         """The content kept under `name` for `key`; None when there is none, or it fails any
         check (not the user's plain file, writable by others, another key, damaged)."""
         try:
-            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
-                         dir_fd=self._fd)
+            fd = os.open(
+                name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=self._fd
+            )
         except OSError:
             return None
         try:
             info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid() \
-                    or info.st_mode & 0o022 or info.st_size > LARGEST:
+            if (
+                not stat.S_ISREG(info.st_mode)
+                or info.st_uid != os.geteuid()
+                or info.st_mode & 0o022
+                or info.st_size > LARGEST
+            ):
                 return None
             with os.fdopen(os.dup(fd), "rb") as f:
                 # Its size and one byte more (a file that grew since is not read whole, and is
@@ -112,21 +126,35 @@ class CacheFolder:
             os.close(fd)
         header, _, payload = data.partition(b"\n")
         parts = header.split(b" ")
-        if len(parts) != 4 or parts[0] != FORMAT or parts[1] != key.encode() \
-                or parts[3] != str(len(payload)).encode() \
-                or parts[2] != hashlib.sha256(payload).hexdigest().encode():
+        if (
+            len(parts) != 4
+            or parts[0] != FORMAT
+            or parts[1] != key.encode()
+            or parts[3] != str(len(payload)).encode()
+            or parts[2] != hashlib.sha256(payload).hexdigest().encode()
+        ):
             return None
         return payload
 
     def write(self, name: str, key: str, payload: bytes) -> bool:
         """Keep `payload` under `name` for `key`, whole or not at all (other processes may be
         reading); False when it cannot be written (a full disk), which is never an error."""
-        header = b" ".join([FORMAT, key.encode(), hashlib.sha256(payload).hexdigest().encode(),
-                            str(len(payload)).encode()])
+        header = b" ".join(
+            [
+                FORMAT,
+                key.encode(),
+                hashlib.sha256(payload).hexdigest().encode(),
+                str(len(payload)).encode(),
+            ]
+        )
         temp = f".tmp-{secrets.token_hex(8)}"
         try:
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-                         | os.O_CLOEXEC, 0o600, dir_fd=self._fd)
+            fd = os.open(
+                temp,
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                0o600,
+                dir_fd=self._fd,
+            )
         except OSError:
             return False
         try:
@@ -172,8 +200,9 @@ class CacheFolder:
 
 
 def _supported() -> bool:
-    return hasattr(os, "geteuid") and os.open in os.supports_dir_fd \
-        and os.rename in os.supports_dir_fd  # os.replace too: both renameat
+    return (
+        hasattr(os, "geteuid") and os.open in os.supports_dir_fd and os.rename in os.supports_dir_fd
+    )  # os.replace too: both renameat
 
 
 def _warn_once(key: str, text: str) -> None:

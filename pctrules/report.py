@@ -18,7 +18,9 @@ MAX_DIAGNOSTICS = 200
 """The text report shows at most this many diagnostics, then says how many more there are."""
 
 _COLORS = {
-    Severity.ERROR: "\x1b[1;31m", Severity.WARNING: "\x1b[1;33m", Severity.NOTE: "\x1b[1;36m",
+    Severity.ERROR: "\x1b[1;31m",
+    Severity.WARNING: "\x1b[1;33m",
+    Severity.NOTE: "\x1b[1;36m",
 }
 _BOLD, _BLUE, _RESET = "\x1b[1m", "\x1b[1;34m", "\x1b[0m"
 
@@ -57,7 +59,9 @@ def render_diagnostic(d: Diagnostic, color: bool = False) -> str:
 
 
 def render_diagnostics(
-    diags: Iterable[Diagnostic], color: bool = False, limit: int = MAX_DIAGNOSTICS,
+    diags: Iterable[Diagnostic],
+    color: bool = False,
+    limit: int = MAX_DIAGNOSTICS,
 ) -> str:
     """Every diagnostic in file order (each once), at most `limit` of them, then '… and N more'."""
     items = _in_order(diags)
@@ -86,8 +90,13 @@ def summary_line(diags: Iterable[Diagnostic], summary: Mapping[str, int]) -> str
         if warnings:
             problems += ", " + _count(warnings, "warning")
         return f"{problems} in {files}" if summary.get("files") else problems
-    checked = ", ".join([files, _count(summary.get("decisions", 0), "decision"),
-                         _count(summary.get("rules", 0), "rule")])
+    checked = ", ".join(
+        [
+            files,
+            _count(summary.get("decisions", 0), "decision"),
+            _count(summary.get("rules", 0), "rule"),
+        ]
+    )
     if summary.get("constraints"):
         checked += ", " + _count(summary["constraints"], "constraint")
     if summary.get("tests"):
@@ -173,8 +182,10 @@ def _edge_story(e: Evidence, on: dt.date | None, graph: NameLookup) -> str:
     if e.from_name:
         subject += f" {e.from_name}"
     source = f", {e.source}" if e.source else ""
-    return (f"{subject} {_relation_words(e.rel)} {node_text(e.to, graph)}{when} "
-            f"({start} → {end}{source})")
+    return (
+        f"{subject} {_relation_words(e.rel)} {node_text(e.to, graph)}{when} "
+        f"({start} → {end}{source})"
+    )
 
 
 def _because_story(because: list[Because]) -> str:
@@ -220,7 +231,7 @@ def rule_story(rule: RuleOutcome, as_of: dt.date, graph: NameLookup) -> list[str
     if rule.evidence:
         first, *rest = rule.evidence
         lines.append(f"{mark} {rule.rule} matched: {_edge_story(first, as_of, graph)}")
-        shown = rest[:_MAX_EDGES - 1]
+        shown = rest[: _MAX_EDGES - 1]
         lines += [f"    and {_edge_story(e, None, graph)}" for e in shown]
         if len(rest) > len(shown):
             more = len(rest) - len(shown)
@@ -247,8 +258,13 @@ _MAX_EDGES = 8
 
 
 def render_case_text(
-    case_id: str | None, as_of: dt.date, results: Mapping[str, runtime.DecisionResult],
-    warnings: Sequence[str], graph: NameLookup, *, explain: bool,
+    case_id: str | None,
+    as_of: dt.date,
+    results: Mapping[str, runtime.DecisionResult],
+    warnings: Sequence[str],
+    graph: NameLookup,
+    *,
+    explain: bool,
 ) -> str:
     """One case's decisions as text; with `explain`, each decision's trace as a story."""
     lines = [f"case {case_id or '(no id)'} as of {as_of.isoformat()}"]
@@ -264,5 +280,3 @@ def render_case_text(
     lines += [f"  warning: {w}" for w in warnings]
     # Names, ids and values come from files: shown, never obeyed by the terminal.
     return "\n".join(visible(line) for line in lines)
-
-

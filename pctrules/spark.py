@@ -38,9 +38,15 @@ _DECIDERS: dict[str, Decider] = {}
 workers across tasks, so a worker unpacks and compiles the bundle once."""
 
 
-def decide(df: DataFrame, *, bundle: str | Path | None = None, data: str | Path | None = None,
-           decisions: Sequence[str] | None = None, as_of: dt.date | str | None = None,
-           params: Mapping[str, object] | None = None) -> DataFrame:
+def decide(
+    df: DataFrame,
+    *,
+    bundle: str | Path | None = None,
+    data: str | Path | None = None,
+    decisions: Sequence[str] | None = None,
+    as_of: dt.date | str | None = None,
+    params: Mapping[str, object] | None = None,
+) -> DataFrame:
     """Every row of `df` (one case per row: `id`, `date`, `person.practice` or a `person`
     struct, …) decided: a DataFrame of `id`, per decision `<decision>`, `<decision>__rule`,
     `<decision>__reason`, then `error` and `warnings`, one row per input row. Every column of
@@ -60,18 +66,28 @@ def decide_with(df: DataFrame, decider: Decider) -> DataFrame:
     safe = [n.replace(".", "__") for n in names]
     if len(set(safe)) != len(safe):
         twice = next(s for s in safe if safe.count(s) > 1)
-        raise ValueError(f"two columns name the case field '{twice.replace('__', '.')}'; "
-                         "keep one")
+        raise ValueError(f"two columns name the case field '{twice.replace('__', '.')}'; keep one")
     out_schema = decider.output_schema()
     out_names = [n.replace(".", "__") for n in out_schema.names]
-    spark_schema = from_arrow_schema(pa.schema(
-        [pa.field(name, f.type) for name, f in zip(out_names, out_schema, strict=True)]))
+    spark_schema = from_arrow_schema(
+        pa.schema([pa.field(name, f.type) for name, f in zip(out_names, out_schema, strict=True)])
+    )
     pack = decider.pack()
-    key = json.dumps([hashlib.sha256(pack).hexdigest(), list(decider.decisions),
-                      None if decider.as_of is None else decider.as_of.isoformat(),
-                      decider.params], sort_keys=True, default=str)
-    options: dict[str, Any] = {"decisions": list(decider.decisions), "as_of": decider.as_of,
-                               "params": dict(decider.params)}
+    key = json.dumps(
+        [
+            hashlib.sha256(pack).hexdigest(),
+            list(decider.decisions),
+            None if decider.as_of is None else decider.as_of.isoformat(),
+            decider.params,
+        ],
+        sort_keys=True,
+        default=str,
+    )
+    options: dict[str, Any] = {
+        "decisions": list(decider.decisions),
+        "as_of": decider.as_of,
+        "params": dict(decider.params),
+    }
 
     def decide_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         # Runs on the workers: everything it needs is in this closure (the pack included).

@@ -21,10 +21,13 @@ os.environ["PCTRULES_CACHE_DIR"] = _CACHE
 def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(_CACHE, ignore_errors=True)  # a few MB of pickled graphs per run
 
+
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "england"
 EPCMEM = DATA / synthetic.EPCMEM
-REAL_ONLY = (f"the official register '{EPCMEM.name}' is not in {DATA}: this test checks facts "
-             "of the real file itself")
+REAL_ONLY = (
+    f"the official register '{EPCMEM.name}' is not in {DATA}: this test checks facts "
+    "of the real file itself"
+)
 
 
 def _real_official() -> Path:
@@ -40,8 +43,10 @@ def official(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     is skipped, saying so, when they are absent)."""
     if request.param == "real":
         if not EPCMEM.exists():
-            pytest.skip(f"the official register '{EPCMEM.name}' is not in {DATA}; this test "
-                        "also ran on the synthetic register")
+            pytest.skip(
+                f"the official register '{EPCMEM.name}' is not in {DATA}; this test "
+                "also ran on the synthetic register"
+            )
         return DATA
     return synthetic.write_official(tmp_path_factory.mktemp("synthetic-official"))
 

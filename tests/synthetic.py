@@ -45,8 +45,13 @@ PCO_SHA = "ons_pco12_to_sha12_lookup.csv"
 EPRACCUR = "ods_epraccur_2019.csv"
 NHSPD = "nhspd_synthetic.csv"
 # layout → file, in the order `import_register` imports them (the register first).
-LAYOUTS = {"ods-epcmem": EPCMEM, "nhsbsa-list-size": LIST_SIZES, "ons-pco-sha": PCO_SHA,
-           "ods-epraccur": EPRACCUR, "nhspd": NHSPD}
+LAYOUTS = {
+    "ods-epcmem": EPCMEM,
+    "nhsbsa-list-size": LIST_SIZES,
+    "ons-pco-sha": PCO_SHA,
+    "ods-epraccur": EPRACCUR,
+    "nhspd": NHSPD,
+}
 
 PCG_END = dt.date(2001, 3, 31)
 MAP_START = dt.date(2006, 10, 1)  # the 2006 map of PCTs and SHAs
@@ -55,30 +60,48 @@ ERA_END = dt.date(2013, 3, 31)  # every PCT closed then
 # Real histories of the practices tests and examples name (ODS epcmem, 2019-08-30):
 # (practice, parent, join, left); PCG and CCG rows included.
 ANCHORS: tuple[tuple[str, str, str, str], ...] = (
-    ("A81001", "4QP36", "19990401", "20010331"), ("A81001", "5E1", "20010401", "20130331"),
+    ("A81001", "4QP36", "19990401", "20010331"),
+    ("A81001", "5E1", "20010401", "20130331"),
     ("A81001", "00K", "20130401", ""),
-    ("A81002", "5E1", "20010401", "20130331"), ("A81002", "00K", "20130401", ""),
-    ("A81005", "5KN", "20020401", "20060930"), ("A81005", "5QR", "20061001", "20130331"),
+    ("A81002", "5E1", "20010401", "20130331"),
+    ("A81002", "00K", "20130401", ""),
+    ("A81005", "5KN", "20020401", "20060930"),
+    ("A81005", "5QR", "20061001", "20130331"),
     ("A81005", "00M", "20130401", ""),
-    ("A91117", "5QL", "20101001", "20130331"), ("A91117", "13Q", "20130401", ""),
-    ("B82005", "5E2", "20010401", "20060930"), ("B82005", "5NV", "20061001", "20130331"),
+    ("A91117", "5QL", "20101001", "20130331"),
+    ("A91117", "13Q", "20130401", ""),
+    ("B82005", "5E2", "20010401", "20060930"),
+    ("B82005", "5NV", "20061001", "20130331"),
     ("B82005", "03Q", "20130401", ""),
-    ("C84001", "5ET", "20010401", "20130331"), ("C84001", "02Q", "20130401", ""),
-    ("E82001", "4PY01", "19990401", "20010331"), ("E82001", "5GW", "20010401", "20060930"),
-    ("E82001", "5P4", "20061001", "20100331"), ("E82001", "5QV", "20100401", "20130331"),
+    ("C84001", "5ET", "20010401", "20130331"),
+    ("C84001", "02Q", "20130401", ""),
+    ("E82001", "4PY01", "19990401", "20010331"),
+    ("E82001", "5GW", "20010401", "20060930"),
+    ("E82001", "5P4", "20061001", "20100331"),
+    ("E82001", "5QV", "20100401", "20130331"),
     ("E82001", "06N", "20130401", ""),
-    ("M85001", "5AY", "20001001", "20020331"), ("M85001", "5MY", "20020401", "20060930"),
-    ("M85001", "5PG", "20061001", "20130331"), ("M85001", "13P", "20130401", "20180331"),
+    ("M85001", "5AY", "20001001", "20020331"),
+    ("M85001", "5MY", "20020401", "20060930"),
+    ("M85001", "5PG", "20061001", "20130331"),
+    ("M85001", "13P", "20130401", "20180331"),
     ("M85001", "15E", "20180401", ""),
-    ("M89001", "4GK35", "19990401", "20010331"), ("M89001", "5D1", "20010401", "20060930"),
-    ("M89001", "TAM", "20061001", "20110414"), ("M89001", "5QW", "20110415", "20130331"),
-    ("M89001", "05P", "20130401", "20180331"), ("M89001", "15E", "20180401", ""),
-    ("P84001", "5CR", "20001001", "20060930"), ("P84001", "5NT", "20061001", "20130331"),
+    ("M89001", "4GK35", "19990401", "20010331"),
+    ("M89001", "5D1", "20010401", "20060930"),
+    ("M89001", "TAM", "20061001", "20110414"),
+    ("M89001", "5QW", "20110415", "20130331"),
+    ("M89001", "05P", "20130401", "20180331"),
+    ("M89001", "15E", "20180401", ""),
+    ("P84001", "5CR", "20001001", "20060930"),
+    ("P84001", "5NT", "20061001", "20130331"),
     ("P84001", "01M", "20130401", ""),
-    ("P84004", "5CR", "20001001", "20060930"), ("P84004", "5NT", "20061001", "20130331"),
-    ("P84004", "01M", "20130401", "20170331"), ("P84004", "14L", "20170401", ""),
-    ("P84005", "4QV29", "19990401", "20000930"), ("P84005", "5CL", "20001001", "20060930"),
-    ("P84005", "5NT", "20061001", "20130331"), ("P84005", "00W", "20130401", "20170331"),
+    ("P84004", "5CR", "20001001", "20060930"),
+    ("P84004", "5NT", "20061001", "20130331"),
+    ("P84004", "01M", "20130401", "20170331"),
+    ("P84004", "14L", "20170401", ""),
+    ("P84005", "4QV29", "19990401", "20000930"),
+    ("P84005", "5CL", "20001001", "20060930"),
+    ("P84005", "5NT", "20061001", "20130331"),
+    ("P84005", "00W", "20130401", "20170331"),
     ("P84005", "14L", "20170401", ""),
 )
 ANCHOR_CODES = frozenset(a[0] for a in ANCHORS)
@@ -106,10 +129,17 @@ def _date(text: str, default: dt.date) -> dt.date:
 
 def bundle_pcts(bundle: Path = ENGLAND) -> list[Pct]:
     """The PCTs the bundle names, with their lives (open ends: the PCT era)."""
-    return [Pct(r["code"], r.get("ons_code") or "", r.get("name") or r["code"],
-                _date(r.get("valid_from", ""), MAP_START), _date(r.get("valid_to", ""), ERA_END),
-                r.get("note") or "")
-            for r in _table(bundle / "data" / "pct.csv")]
+    return [
+        Pct(
+            r["code"],
+            r.get("ons_code") or "",
+            r.get("name") or r["code"],
+            _date(r.get("valid_from", ""), MAP_START),
+            _date(r.get("valid_to", ""), ERA_END),
+            r.get("note") or "",
+        )
+        for r in _table(bundle / "data" / "pct.csv")
+    ]
 
 
 def _ods(d: dt.date) -> str:
@@ -129,8 +159,9 @@ class _Register:
         known = {p.code for p in pcts}
         letters = string.ascii_uppercase + string.digits
         # Predecessor PCTs the bundle does not name (5GW, 5CL… in the real file).
-        self.predecessors = sorted({c for c in (f"5{a}{b}" for a in "XYZ" for b in letters)
-                                    if c not in known})[:24]
+        self.predecessors = sorted(
+            {c for c in (f"5{a}{b}" for a in "XYZ" for b in letters) if c not in known}
+        )[:24]
 
     def alive(self, day: dt.date) -> list[Pct]:
         return [p for p in self.pcts if p.first <= day <= p.last]
@@ -146,10 +177,14 @@ class _Register:
     def history(self, practice: str) -> list[tuple[str, str, str, str]]:
         rng = self.rng
         rows: list[tuple[str, str, str, str]] = []
-        opened = _day(rng, dt.date(1999, 4, 1), dt.date(2012, 6, 30)) if rng.random() < 0.12 \
+        opened = (
+            _day(rng, dt.date(1999, 4, 1), dt.date(2012, 6, 30))
+            if rng.random() < 0.12
             else dt.date(1999, 4, 1)
-        closes = _day(rng, max(opened, MAP_START), dt.date(2013, 2, 28)) \
-            if rng.random() < 0.08 else None
+        )
+        closes = (
+            _day(rng, max(opened, MAP_START), dt.date(2013, 2, 28)) if rng.random() < 0.08 else None
+        )
         if opened <= PCG_END:
             pcg = f"4{rng.choice('ABCDEFGH')}{rng.choice('PQRS')}{rng.randint(10, 99)}"
             rows.append((practice, pcg, _ods(opened), _ods(PCG_END)))
@@ -206,8 +241,9 @@ def _practice_codes(rng: random.Random, n: int) -> list[str]:
     return sorted(codes)
 
 
-def write_official(folder: Path, *, seed: int = 2011, practices: int = 1500,
-                   bundle: Path = ENGLAND) -> Path:
+def write_official(
+    folder: Path, *, seed: int = 2011, practices: int = 1500, bundle: Path = ENGLAND
+) -> Path:
     """Write the synthetic official files into `folder` (created); returns it."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
@@ -220,8 +256,10 @@ def write_official(folder: Path, *, seed: int = 2011, practices: int = 1500,
     with (folder / EPCMEM).open("w", newline="", encoding="utf-8") as f:
         out = csv.writer(f, quoting=csv.QUOTE_ALL, lineterminator="\n")
         out.writerows((p, parent, "W", join, left, "0") for p, parent, join, left in rows)
-    alive_2013 = sorted({r[0] for r in rows if r[3] in ("20130331", "") and len(r[1]) == 3
-                         and r[1][0] in "5T"} | {"A81001", "P84005"})
+    alive_2013 = sorted(
+        {r[0] for r in rows if r[3] in ("20130331", "") and len(r[1]) == 3 and r[1][0] in "5T"}
+        | {"A81001", "P84005"}
+    )
     _write_list_sizes(folder / LIST_SIZES, rng, alive_2013)
     _write_pco_sha(folder / PCO_SHA, pcts, bundle)
     _write_epraccur(folder / EPRACCUR, rng, sorted({r[0] for r in rows}))
@@ -236,28 +274,53 @@ def import_register(official: Path, into: Path) -> Path:
     return into
 
 
-BANDS = [f"{sex} {ages}" for ages in ("0-4", "5-14", "15-24", "25-34", "35-44", "45-54",
-                                       "55-64", "65-74", "75+") for sex in ("Male", "Female")]
+BANDS = [
+    f"{sex} {ages}"
+    for ages in ("0-4", "5-14", "15-24", "25-34", "35-44", "45-54", "55-64", "65-74", "75+")
+    for sex in ("Male", "Female")
+]
 
 
 def _write_list_sizes(path: Path, rng: random.Random, practices: list[str]) -> None:
-    header = ["Regional Office Name", "Regional Office Code", "Area Team Name", "Area Team Code",
-              "PCO Name", "PCO Code", "Practice Name", "Practice Code", *BANDS]
+    header = [
+        "Regional Office Name",
+        "Regional Office Code",
+        "Area Team Name",
+        "Area Team Code",
+        "PCO Name",
+        "PCO Code",
+        "Practice Name",
+        "Practice Code",
+        *BANDS,
+    ]
     with path.open("w", newline="", encoding="utf-8") as f:
         out = csv.writer(f, lineterminator="\n")
         out.writerow(header)
         for code in [*practices, "Y99999"]:  # the last is not in the register: a warning
             if rng.random() < 0.1 and code != "Y99999":
                 continue  # no list size: the PCT's sum counts the practices that have one
-            out.writerow(["NORTH", "Y54", "AREA", "Q44", "PCO", "5XX00", f"PRACTICE {code}",
-                          code, *(rng.randint(0, 400) for _ in BANDS)])
+            out.writerow(
+                [
+                    "NORTH",
+                    "Y54",
+                    "AREA",
+                    "Q44",
+                    "PCO",
+                    "5XX00",
+                    f"PRACTICE {code}",
+                    code,
+                    *(rng.randint(0, 400) for _ in BANDS),
+                ]
+            )
 
 
 def _write_pco_sha(path: Path, pcts: list[Pct], bundle: Path) -> None:
     day = dt.date(2012, 4, 1)
-    managed = {r["from"]: r["to"] for r in _table(bundle / "data" / "managed-by.csv")
-               if _date(r.get("valid_from", ""), MAP_START) <= day
-               <= _date(r.get("valid_to", ""), ERA_END)}
+    managed = {
+        r["from"]: r["to"]
+        for r in _table(bundle / "data" / "managed-by.csv")
+        if _date(r.get("valid_from", ""), MAP_START) <= day <= _date(r.get("valid_to", ""), ERA_END)
+    }
     shas = {r["code"]: r for r in _table(bundle / "data" / "sha.csv")}
     with path.open("w", newline="", encoding="utf-8") as f:
         out = csv.writer(f, quoting=csv.QUOTE_ALL, lineterminator="\n")
@@ -266,8 +329,16 @@ def _write_pco_sha(path: Path, pcts: list[Pct], bundle: Path) -> None:
             sha = shas.get(managed.get(p.code, ""))
             if sha is None or not p.ons_code or not p.first <= day <= p.last:
                 continue
-            out.writerow([p.ons_code, p.code, p.name.removesuffix(" PCT"),
-                          sha.get("ons_code", ""), sha["code"], sha.get("name", "")])
+            out.writerow(
+                [
+                    p.ons_code,
+                    p.code,
+                    p.name.removesuffix(" PCT"),
+                    sha.get("ons_code", ""),
+                    sha["code"],
+                    sha.get("name", ""),
+                ]
+            )
 
 
 def _write_epraccur(path: Path, rng: random.Random, practices: list[str]) -> None:
@@ -278,8 +349,10 @@ def _write_epraccur(path: Path, rng: random.Random, practices: list[str]) -> Non
                 continue
             row = [""] * 27
             row[0], row[1] = code, f"THE {code} SURGERY"
-            row[9] = f"ZZ{rng.randint(1, 99)} {rng.randint(1, 9)}{rng.choice('ABDEF')}" \
-                     f"{rng.choice('GHJLN')}"
+            row[9] = (
+                f"ZZ{rng.randint(1, 99)} {rng.randint(1, 9)}{rng.choice('ABDEF')}"
+                f"{rng.choice('GHJLN')}"
+            )
             row[10] = "19740401"
             status = rng.choice("AAAAC")
             row[11] = "" if status == "A" else "20150331"
@@ -296,8 +369,10 @@ def _write_nhspd(path: Path, rng: random.Random, pcts: list[Pct]) -> None:
         for i, p in enumerate(pcts):
             for k in range(3):
                 district = f"ZY{i % 90 + 1}"
-                code = f"{district} {k + 1}{string.ascii_uppercase[i // 90]}" \
-                       f"{string.ascii_uppercase[k]}"
+                code = (
+                    f"{district} {k + 1}{string.ascii_uppercase[i // 90]}"
+                    f"{string.ascii_uppercase[k]}"
+                )
                 start = max(p.first, dt.date(2002, 4, 1))
                 # Some postcodes came in later or were retired before the PCT closed.
                 first = start if rng.random() < 0.7 else _day(rng, start, p.last)

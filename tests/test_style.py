@@ -11,15 +11,24 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("ruff") is None,
-                                reason="ruff is not installed (it comes with the 'test' extra)")
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("ruff") is None,
+    reason="ruff is not installed (it comes with the 'test' extra)",
+)
 
 
-@pytest.mark.parametrize("command", [["check", "."], ["format", "--check", "."]],
-                         ids=["lint", "format"])
+@pytest.mark.parametrize(
+    "command", [["check", "."], ["format", "--check", "."]], ids=["lint", "format"]
+)
 def test_ruff(command: list[str]) -> None:
-    done = subprocess.run([sys.executable, "-m", "ruff", *command], cwd=ROOT,
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "ruff", *command],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, (
         f"'ruff {' '.join(command)}' found problems (run 'ruff check --fix .' or 'ruff format .'):"
-        f"\n{done.stdout[-3000:]}{done.stderr[-1000:]}")
+        f"\n{done.stdout[-3000:]}{done.stderr[-1000:]}"
+    )

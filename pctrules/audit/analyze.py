@@ -15,6 +15,10 @@ registered population covered, the dates, and example situations (each also as a
 entry, to run through `pctrules explain`). Shadowing is told apart from never matching by a
 second walk in which the silent rules are evaluated on their own (`hit: collect`) beside the
 decision as written.
+
+Over 500 lines since `ruff format` lays out its report builders one argument per line: the
+finding kinds share one walk and one report shape, and split apart they would pass that state
+between modules.
 """
 
 from __future__ import annotations
@@ -60,11 +64,18 @@ class Finding:
 
     def to_dict(self) -> dict[str, object]:
         return {
-            "kind": self.kind, "decision": self.decision, "rules": self.rules, "at": self.at,
-            "message": self.message, "situations": self.situations,
-            "practices": self.practices, "population": self.population,
-            "dates": [[dt.date.fromordinal(a).isoformat(), dt.date.fromordinal(b).isoformat()]
-                      for a, b in self.days],
+            "kind": self.kind,
+            "decision": self.decision,
+            "rules": self.rules,
+            "at": self.at,
+            "message": self.message,
+            "situations": self.situations,
+            "practices": self.practices,
+            "population": self.population,
+            "dates": [
+                [dt.date.fromordinal(a).isoformat(), dt.date.fromordinal(b).isoformat()]
+                for a, b in self.days
+            ],
             "examples": self.examples,
         }
 
@@ -100,13 +111,23 @@ class Analysis:
 
     def to_dict(self) -> dict[str, object]:
         return {
-            "bundle": self.bundle, "from": self.start.isoformat(), "to": self.end.isoformat(),
-            "situations": self.situations, "space": self.space,
+            "bundle": self.bundle,
+            "from": self.start.isoformat(),
+            "to": self.end.isoformat(),
+            "situations": self.situations,
+            "space": self.space,
             "problems": len(self.problems),
             "findings": [f.to_dict() for f in self.findings],
-            "rules": [{"decision": r.decision, "rule": r.rule, "at": r.at,
-                       "situations": r.situations, "population": r.population}
-                      for r in self.rules],
+            "rules": [
+                {
+                    "decision": r.decision,
+                    "rule": r.rule,
+                    "at": r.at,
+                    "situations": r.situations,
+                    "population": r.population,
+                }
+                for r in self.rules
+            ],
             "notes": self.notes,
         }
 
@@ -116,16 +137,22 @@ def default_range(engine: Engine) -> tuple[dt.date, dt.date]:
     eff = engine.bundle.policy.manifest.effective
     if eff is not None and eff.start is not None and eff.end is not None:
         return eff.start, eff.end
-    days = [d for n in engine.graph.nodes.values() for d in (n.valid_from, n.valid_to)
-            if d not in (dt.date.min, dt.date.max)]
+    days = [
+        d
+        for n in engine.graph.nodes.values()
+        for d in (n.valid_from, n.valid_to)
+        if d not in (dt.date.min, dt.date.max)
+    ]
     if not days:
         return dt.date(2002, 4, 1), dt.date(2013, 3, 31)
-    return (eff.start if eff and eff.start else min(days)), (eff.end if eff and eff.end
-                                                            else max(days))
+    return (eff.start if eff and eff.start else min(days)), (
+        eff.end if eff and eff.end else max(days)
+    )
 
 
-def analyze(engine: Engine, start: dt.date, end: dt.date,
-            decisions: Sequence[str] | None = None) -> Analysis:
+def analyze(
+    engine: Engine, start: dt.date, end: dt.date, decisions: Sequence[str] | None = None
+) -> Analysis:
     """Walk every situation of the bundle's data between `start` and `end`, and report."""
     began = time.perf_counter()
     lane = Lane(0, engine, decisions)
@@ -134,9 +161,19 @@ def analyze(engine: Engine, start: dt.date, end: dt.date,
     weights = weigh(explorer)
     counts = tally(explorer, weights)
     info = engine.info
-    out = Analysis({"name": info.name, "version": info.version, "digest": info.digest,
-                    "data": engine.graph.digest}, start, end, situations(explorer), 0.0,
-                   space_summary(explorer))
+    out = Analysis(
+        {
+            "name": info.name,
+            "version": info.version,
+            "digest": info.digest,
+            "data": engine.graph.digest,
+        },
+        start,
+        end,
+        situations(explorer),
+        0.0,
+        space_summary(explorer),
+    )
     out.notes.extend(explorer.fields.notes)
     fired: dict[tuple[str, str], Tally] = {}
     for (name, record), t in sorted(counts.items(), key=_order):
@@ -160,9 +197,13 @@ def analyze(engine: Engine, start: dt.date, end: dt.date,
         silent = [r for r in d.rules if (name, r.spec.id) not in fired]
         if silent:
             out.findings.extend(_silent(engine, explorer, weights, d, silent, start, end))
-    out.findings.sort(key=lambda f: (Analysis.PROBLEMS.index(f.kind) if f.kind in
-                                     Analysis.PROBLEMS else 99, lane.order.index(f.decision),
-                                     f.rules))
+    out.findings.sort(
+        key=lambda f: (
+            Analysis.PROBLEMS.index(f.kind) if f.kind in Analysis.PROBLEMS else 99,
+            lane.order.index(f.decision),
+            f.rules,
+        )
+    )
     out.seconds = time.perf_counter() - began
     return out
 
@@ -180,11 +221,16 @@ def _add(into: dict[tuple[str, str], Tally], key: tuple[str, str], t: Tally) -> 
     held.days = sorted(held.days + t.days)
     if held.members is not None:
         held.members = None if t.members is None else held.members | t.members
-    held.examples.extend(t.examples[:EXAMPLES - len(held.examples)])
+    held.examples.extend(t.examples[: EXAMPLES - len(held.examples)])
 
 
-def _finding(explorer: Explorer, lane: Lane, name: str, o: Outcome, t: Tally,
-             ) -> Finding | None:
+def _finding(
+    explorer: Explorer,
+    lane: Lane,
+    name: str,
+    o: Outcome,
+    t: Tally,
+) -> Finding | None:
     if name not in lane.wanted:
         return None
     d = lane.steps[name].checked
@@ -192,24 +238,53 @@ def _finding(explorer: Explorer, lane: Lane, name: str, o: Outcome, t: Tally,
     where = str(d.spec.name_span)
     if o.outcome == "no-match":
         if o.note is not None:
-            return _make(explorer, "not-decided", name, [], [where],
-                         f"'{name}' is not decided: {o.note}", t)
-        return _make(explorer, "gap", name, [], [where],
-                     f"no rule of '{name}' matches (hit: {hit}) and it has no default", t)
+            return _make(
+                explorer, "not-decided", name, [], [where], f"'{name}' is not decided: {o.note}", t
+            )
+        return _make(
+            explorer,
+            "gap",
+            name,
+            [],
+            [where],
+            f"no rule of '{name}' matches (hit: {hit}) and it has no default",
+            t,
+        )
     if o.outcome != "error" or o.error is None or o.error.startswith("depends on '"):
         return None
     rules = [r.spec.id for r in d.rules if f"'{r.spec.id}'" in o.error]
     at = [str(r.spec.id_span) for r in d.rules if r.spec.id in rules]
     if o.error_rule is None and hit == "unique":
-        return _make(explorer, "overlap", name, rules, at,
-                     f"rules {_names(rules)} of '{name}' match together (hit: unique)", t)
+        return _make(
+            explorer,
+            "overlap",
+            name,
+            rules,
+            at,
+            f"rules {_names(rules)} of '{name}' match together (hit: unique)",
+            t,
+        )
     if o.error_rule is None and hit == "any":
-        return _make(explorer, "disagreement", name, rules, at,
-                     f"rules {_names(rules)} of '{name}' give different results (hit: any)", t)
+        return _make(
+            explorer,
+            "disagreement",
+            name,
+            rules,
+            at,
+            f"rules {_names(rules)} of '{name}' give different results (hit: any)",
+            t,
+        )
     rule = o.error_rule or (rules[0] if rules else "")
     at = [str(r.spec.id_span) for r in d.rules if r.spec.id == rule] or [where]
-    return _make(explorer, "rule-error", name, [rule] if rule else [], at,
-                 f"rule '{rule}' of '{name}' fails: {o.error}", t)
+    return _make(
+        explorer,
+        "rule-error",
+        name,
+        [rule] if rule else [],
+        at,
+        f"rule '{rule}' of '{name}' fails: {o.error}",
+        t,
+    )
 
 
 def _names(rules: Sequence[str]) -> str:
@@ -217,15 +292,38 @@ def _names(rules: Sequence[str]) -> str:
     return ", ".join(quoted[:-1]) + " and " + quoted[-1] if len(quoted) > 1 else "".join(quoted)
 
 
-def _make(explorer: Explorer, kind: str, name: str, rules: list[str], at: list[str],
-          message: str, t: Tally) -> Finding:
-    return Finding(kind, name, rules, at, message, t.situations,
-                   _practices(explorer, t), _population(explorer, t), t.days,
-                   [example(explorer, n) for n in t.examples[:EXAMPLES]])
+def _make(
+    explorer: Explorer,
+    kind: str,
+    name: str,
+    rules: list[str],
+    at: list[str],
+    message: str,
+    t: Tally,
+) -> Finding:
+    return Finding(
+        kind,
+        name,
+        rules,
+        at,
+        message,
+        t.situations,
+        _practices(explorer, t),
+        _population(explorer, t),
+        t.days,
+        [example(explorer, n) for n in t.examples[:EXAMPLES]],
+    )
 
 
-def _silent(engine: Engine, explorer: Explorer, weights: Weights, d: CheckedDecision,
-            silent: Sequence[Any], start: dt.date, end: dt.date) -> list[Finding]:
+def _silent(
+    engine: Engine,
+    explorer: Explorer,
+    weights: Weights,
+    d: CheckedDecision,
+    silent: Sequence[Any],
+    start: dt.date,
+    end: dt.date,
+) -> list[Finding]:
     """Rules that never decided: shadowed (their condition holds somewhere, and an earlier
     rule decides there) or never matching (it holds nowhere in the data)."""
     name = d.spec.name
@@ -233,11 +331,23 @@ def _silent(engine: Engine, explorer: Explorer, weights: Weights, d: CheckedDeci
     live = []
     for r in silent:
         eff = r.spec.effective
-        if eff is not None and ((eff.end or dt.date.max) < start or
-                                (eff.start or dt.date.min) > end):
-            out.append(Finding("not-decided", name, [r.spec.id], [str(r.spec.id_span)],
-                               f"rule '{r.spec.id}' of '{name}' is not in effect between "
-                               f"{start} and {end}", 0, None, None, [], []))
+        if eff is not None and (
+            (eff.end or dt.date.max) < start or (eff.start or dt.date.min) > end
+        ):
+            out.append(
+                Finding(
+                    "not-decided",
+                    name,
+                    [r.spec.id],
+                    [str(r.spec.id_span)],
+                    f"rule '{r.spec.id}' of '{name}' is not in effect between {start} and {end}",
+                    0,
+                    None,
+                    None,
+                    [],
+                    [],
+                )
+            )
         else:
             live.append(r)
     if not live:
@@ -264,29 +374,53 @@ def _silent(engine: Engine, explorer: Explorer, weights: Weights, d: CheckedDeci
         rid = r.spec.id
         found = held[rid]
         if not found:
-            out.append(Finding(
-                "never-matches", name, [rid], [str(r.spec.id_span)],
-                f"rule '{rid}' of '{name}' never matches: its condition holds in no situation "
-                f"of the data between {start} and {end}", 0, None, None, [], []))
+            out.append(
+                Finding(
+                    "never-matches",
+                    name,
+                    [rid],
+                    [str(r.spec.id_span)],
+                    f"rule '{rid}' of '{name}' never matches: its condition holds in no situation "
+                    f"of the data between {start} and {end}",
+                    0,
+                    None,
+                    None,
+                    [],
+                    [],
+                )
+            )
             continue
         total = Tally()
         firsts: dict[str, int] = {}
         for old, t in found:
             _merge_into(total, t)
-            key = (old.rule if old is not None and old.rule else
-                   "an error" if old is not None and old.outcome == "error" else "no rule")
+            key = (
+                old.rule
+                if old is not None and old.rule
+                else "an error"
+                if old is not None and old.outcome == "error"
+                else "no rule"
+            )
             firsts[key] = firsts.get(key, 0) + t.situations
         by = sorted(firsts.items(), key=lambda kv: (-kv[1], kv[0]))
         deciders = [k for k, _ in by]
-        at = [str(r.spec.id_span)] + [str(x.spec.id_span) for x in d.rules
-                                      if x.spec.id in deciders]
+        at = [str(r.spec.id_span)] + [str(x.spec.id_span) for x in d.rules if x.spec.id in deciders]
         told = ", ".join(f"'{k}' in {v:,}" for k, v in by)
-        out.append(Finding(
-            "shadowed", name, [rid, *[k for k in deciders if k in {x.spec.id for x in d.rules}]],
-            at, f"rule '{rid}' of '{name}' would match in {total.situations:,} situations, "
-                f"but never decides: {told} decides first", total.situations,
-            _practices(explorer, total), _population(explorer, total), merge_days(total.days),
-            shown[rid]))
+        out.append(
+            Finding(
+                "shadowed",
+                name,
+                [rid, *[k for k in deciders if k in {x.spec.id for x in d.rules}]],
+                at,
+                f"rule '{rid}' of '{name}' would match in {total.situations:,} situations, "
+                f"but never decides: {told} decides first",
+                total.situations,
+                _practices(explorer, total),
+                _population(explorer, total),
+                merge_days(total.days),
+                shown[rid],
+            )
+        )
     return out
 
 
@@ -295,18 +429,19 @@ def _merge_into(total: Tally, t: Tally) -> None:
     total.days = sorted(total.days + t.days)
     if total.members is not None:
         total.members = None if t.members is None else total.members | t.members
-    total.examples.extend(t.examples[:EXAMPLES - len(total.examples)])
+    total.examples.extend(t.examples[: EXAMPLES - len(total.examples)])
 
 
 def probe_engine(engine: Engine, d: CheckedDecision, rules: Sequence[str]) -> Engine:
     """The bundle with decision `d` replaced by its rules `rules` alone under `hit: collect`:
     it says, in each situation, which of them hold."""
     spec = dataclasses.replace(d.spec, hit=dataclasses.replace(d.spec.hit, value="collect"))
-    variant = dataclasses.replace(d, spec=spec, rules=tuple(r for r in d.rules
-                                                            if r.spec.id in rules),
-                                  default=None)
-    checked = dataclasses.replace(engine.checked, decisions=tuple(
-        variant if x is d else x for x in engine.checked.decisions))
+    variant = dataclasses.replace(
+        d, spec=spec, rules=tuple(r for r in d.rules if r.spec.id in rules), default=None
+    )
+    checked = dataclasses.replace(
+        engine.checked, decisions=tuple(variant if x is d else x for x in engine.checked.decisions)
+    )
     bundle = dataclasses.replace(engine.bundle, checked=checked)
     bundle.__dict__["graph"] = engine.graph  # the same data: not built again
     return Engine(bundle)
@@ -316,8 +451,9 @@ def _practices(explorer: Explorer, t: Tally) -> int | None:
     if explorer.fields.population is None:
         return None
     if t.members is None:
-        return len([a for a in explorer.fields.atoms(explorer.fields.population)
-                    if a.value is not None])
+        return len(
+            [a for a in explorer.fields.atoms(explorer.fields.population) if a.value is not None]
+        )
     return len([m for m in t.members if m is not None])
 
 
@@ -326,8 +462,7 @@ def _population(explorer: Explorer, t: Tally) -> int | None:
     if key is None:
         return None
     graph = explorer.lanes[0].graph
-    codes = (t.members if t.members is not None else
-             [a.value for a in explorer.fields.atoms(key)])
+    codes = t.members if t.members is not None else [a.value for a in explorer.fields.atoms(key)]
     total, known = 0, False
     for code in codes:
         n = graph.nodes.get(code) if isinstance(code, str) else None
@@ -338,8 +473,9 @@ def _population(explorer: Explorer, t: Tally) -> int | None:
     return total if known else None
 
 
-def example(explorer: Explorer, node: int,
-            more: Mapping[str, Class] | None = None) -> dict[str, Any]:
+def example(
+    explorer: Explorer, node: int, more: Mapping[str, Class] | None = None
+) -> dict[str, Any]:
     """An example situation: each field the decisions read on the way (and `more`), and its
     period; with a case (the first value of each class, on the first day) for `explain`."""
     found = situation(explorer, node)
@@ -360,10 +496,18 @@ def example(explorer: Explorer, node: int,
         *groups, last = key.split(".")
         for g in groups:
             target = target.setdefault(g, {})
-        target[last] = value if not isinstance(value, (dt.date, frozenset)) else (
-            value.isoformat() if isinstance(value, dt.date) else sorted(value))
-    return {"fields": shown, "from": found["from"].isoformat(), "to": found["to"].isoformat(),
-            "case": case, "params": params}
+        target[last] = (
+            value
+            if not isinstance(value, (dt.date, frozenset))
+            else (value.isoformat() if isinstance(value, dt.date) else sorted(value))
+        )
+    return {
+        "fields": shown,
+        "from": found["from"].isoformat(),
+        "to": found["to"].isoformat(),
+        "case": case,
+        "params": params,
+    }
 
 
 def space_summary(explorer: Explorer) -> dict[str, object]:
@@ -380,17 +524,22 @@ def space_summary(explorer: Explorer) -> dict[str, object]:
 # -- rendering -------------------------------------------------------------------------
 
 _HEADINGS = {
-    "gap": "gaps (no rule matches)", "overlap": "overlaps (hit: unique)",
-    "disagreement": "disagreements (hit: any)", "rule-error": "rule errors",
-    "shadowed": "shadowed rules", "never-matches": "rules that never match",
+    "gap": "gaps (no rule matches)",
+    "overlap": "overlaps (hit: unique)",
+    "disagreement": "disagreements (hit: any)",
+    "rule-error": "rule errors",
+    "shadowed": "shadowed rules",
+    "never-matches": "rules that never match",
     "not-decided": "not decided, by design",
 }
 
 
 def render_text(a: Analysis) -> str:
     b = a.bundle
-    lines = [f"analyze {b['name']} {b['version']} from {a.start} to {a.end}: "
-             f"{a.situations:,} situations ({_space_text(a.space)})"]
+    lines = [
+        f"analyze {b['name']} {b['version']} from {a.start} to {a.end}: "
+        f"{a.situations:,} situations ({_space_text(a.space)})"
+    ]
     for kind, heading in _HEADINGS.items():
         found = [f for f in a.findings if f.kind == kind]
         if kind in Analysis.PROBLEMS or found:
@@ -432,9 +581,11 @@ def example_text(ex: Mapping[str, Any]) -> str:
 
 
 def _space_text(space: Mapping[str, object]) -> str:
-    named = {"person.practice": ("practice", "practices"),
-             "person.residence": ("area of residence", "areas of residence"),
-             "service": ("service", "services")}
+    named = {
+        "person.practice": ("practice", "practices"),
+        "person.residence": ("area of residence", "areas of residence"),
+        "service": ("service", "services"),
+    }
     parts = []
     for key, (one, many) in named.items():
         if key in space:

@@ -60,8 +60,11 @@ def input_rows(path: Path, fmt: str | None = None) -> Iterator[Row]:
             for r in range(chunk.n):
                 given = chunk.loose.get(r, [])
                 try:
-                    raw = None if r in chunk.errors else nested(
-                        [p for p, _ in given], [v for _, v in given], False)
+                    raw = (
+                        None
+                        if r in chunk.errors
+                        else nested([p for p, _ in given], [v for _, v in given], False)
+                    )
                 except FieldClash:
                     raw = None
                 if raw is None:
@@ -69,10 +72,15 @@ def input_rows(path: Path, fmt: str | None = None) -> Iterator[Row]:
                     yield None, canonical_json({"line": lines[r] if r < len(lines) else ""}), None
                     continue
                 case_id, date = raw.get("id"), raw.get("date")
-                yield (jstr(case_id) if isinstance(case_id, str) and case_id else
-                       jstr(str(case_id)) if isinstance(case_id, int) and not isinstance(
-                           case_id, bool) else None,
-                       canonical_json(raw), date if isinstance(date, str) else None)
+                yield (
+                    jstr(case_id)
+                    if isinstance(case_id, str) and case_id
+                    else jstr(str(case_id))
+                    if isinstance(case_id, int) and not isinstance(case_id, bool)
+                    else None,
+                    canonical_json(raw),
+                    date if isinstance(date, str) else None,
+                )
         return
     head = read_header(path)
     for job in plan_jobs(path, head.data_offset, "csv"):
@@ -81,8 +89,11 @@ def input_rows(path: Path, fmt: str | None = None) -> Iterator[Row]:
         yield from _csv_rows(chunk.paths, chunk.columns, chunk.n)
 
 
-def _csv_rows(paths: Sequence[tuple[str, ...]], columns: Sequence[list[object]], n: int,
-              ) -> Iterator[Row]:
+def _csv_rows(
+    paths: Sequence[tuple[str, ...]],
+    columns: Sequence[list[object]],
+    n: int,
+) -> Iterator[Row]:
     """A CSV chunk's rows as canonical JSON, built by columns: each distinct cell escaped once,
     the rows of each pattern of empty cells filled into one template."""
     order = sorted(range(len(paths)), key=lambda i: paths[i])
@@ -111,15 +122,24 @@ def _csv_rows(paths: Sequence[tuple[str, ...]], columns: Sequence[list[object]],
 def _escaped(column: list[str]) -> list[str]:
     """Each cell as a JSON string; the usual plain cells by one check over the whole column."""
     joined = "\x1f".join(column)
-    if joined.isascii() and '"' not in joined and "\\" not in joined and joined.replace(
-            "\x1f", "").isprintable():
+    if (
+        joined.isascii()
+        and '"' not in joined
+        and "\\" not in joined
+        and joined.replace("\x1f", "").isprintable()
+    ):
         return list(map('"{}"'.format, column))
     table = {v: jstr(v) for v in set(column)}
     return list(map(table.__getitem__, column))
 
 
-def _fill(escaped: list[list[str]], mask: int, paths: Sequence[tuple[str, ...]],
-          order: list[int], rows: list[int] | None) -> list[str]:
+def _fill(
+    escaped: list[list[str]],
+    mask: int,
+    paths: Sequence[tuple[str, ...]],
+    order: list[int],
+    rows: list[int] | None,
+) -> list[str]:
     """The JSON text of the rows (all when None) whose present cells are those of `mask`."""
     keep = [b for b in range(len(order)) if mask >> b & 1]
     template = _template([paths[order[b]] for b in keep])
@@ -129,8 +149,9 @@ def _fill(escaped: list[list[str]], mask: int, paths: Sequence[tuple[str, ...]],
     return list(map(template.__mod__, zip(*cells, strict=True)))
 
 
-def _column(paths: Sequence[tuple[str, ...]], columns: Sequence[list[object]],
-            path: tuple[str, ...], n: int) -> list[str | None]:
+def _column(
+    paths: Sequence[tuple[str, ...]], columns: Sequence[list[object]], path: tuple[str, ...], n: int
+) -> list[str | None]:
     for p, c in zip(paths, columns, strict=True):
         if p == path:
             return [v if isinstance(v, str) and v else None for v in c]
@@ -147,9 +168,15 @@ def _template(paths: Sequence[tuple[str, ...]]) -> str:
         node[p[-1]] = None
 
     def render(node: dict[str, object]) -> str:
-        return "{" + ",".join(
-            jstr(k).replace("%", "%%") + ":" + ("%s" if v is None else render(v))  # type: ignore[arg-type]
-            for k, v in sorted(node.items())) + "}"
+        return (
+            "{"
+            + ",".join(
+                jstr(k).replace("%", "%%") + ":" + ("%s" if v is None else render(v))  # type: ignore[arg-type]
+                for k, v in sorted(node.items())
+            )
+            + "}"
+        )
+
     return render(tree)
 
 
@@ -199,8 +226,12 @@ class _Values:
         return json_text(value)
 
 
-def output_rows(path: Path, fmt: str | None, decisions: Sequence[str], engine: Engine,
-                ) -> Iterator[tuple[str, str, str | None, str]]:
+def output_rows(
+    path: Path,
+    fmt: str | None,
+    decisions: Sequence[str],
+    engine: Engine,
+) -> Iterator[tuple[str, str, str | None, str]]:
     """Each row of a batch output: (its id as written, the record's `decisions` text, its
     error, its warnings as JSON text, or `null` when the output has no warnings column)."""
     checked = {d.spec.name: d for d in engine.checked.decisions}
@@ -210,14 +241,20 @@ def output_rows(path: Path, fmt: str | None, decisions: Sequence[str], engine: E
         with path.open(encoding="utf-8", errors="surrogateescape") as f:
             for line in f:
                 obj: dict[str, Any] = json.loads(line)
-                cells = tuple((_Values.from_json(obj.get(n)), obj.get(f"{n}.rule"),
-                               obj.get(f"{n}.reason")) for n in decisions)
+                cells = tuple(
+                    (_Values.from_json(obj.get(n)), obj.get(f"{n}.rule"), obj.get(f"{n}.reason"))
+                    for n in decisions
+                )
                 text = memo.get(cells)
                 if text is None:
                     text = memo[cells] = decisions_text(decisions, cells)
                 warnings = obj.get("warnings")
-                yield (str(obj.get("id")), text, obj.get("error"),
-                       "null" if "warnings" not in obj else json_text(_warnings(warnings)))
+                yield (
+                    str(obj.get("id")),
+                    text,
+                    obj.get("error"),
+                    "null" if "warnings" not in obj else json_text(_warnings(warnings)),
+                )
         return
     with path.open(encoding="utf-8", errors="surrogateescape", newline="") as f:
         lines = iter(f)
@@ -233,10 +270,17 @@ def output_rows(path: Path, fmt: str | None, decisions: Sequence[str], engine: E
         tail = len(columns) - len(flat) - 1
 
         def render(row: Sequence[str]) -> str:
-            return decisions_text(decisions, [
-                (values[n].from_cell(_plain(row[v])), _plain(row[r]) or None,
-                 _plain(row[why]) or None) for n, (v, r, why) in zip(decisions, picks,
-                                                                      strict=True)])
+            return decisions_text(
+                decisions,
+                [
+                    (
+                        values[n].from_cell(_plain(row[v])),
+                        _plain(row[r]) or None,
+                        _plain(row[why]) or None,
+                    )
+                    for n, (v, r, why) in zip(decisions, picks, strict=True)
+                ],
+            )
 
         for line in lines:
             if plain and '"' not in line:
@@ -246,8 +290,7 @@ def output_rows(path: Path, fmt: str | None, decisions: Sequence[str], engine: E
                 if text is None:
                     text = memo[segment] = render(["", *segment.split(",")])
                 error = after[0]
-                warnings = "null" if warnings_at is None else json_text(
-                    _warnings(_plain(after[1])))
+                warnings = "null" if warnings_at is None else json_text(_warnings(_plain(after[1])))
                 yield case_id, text, _plain(error) if error else None, warnings
                 continue
             # A quoted cell (it may hold a line end): the csv module reads the whole record.
@@ -257,8 +300,9 @@ def output_rows(path: Path, fmt: str | None, decisions: Sequence[str], engine: E
             if text is None:
                 text = memo[key] = render(row)
             error = row[error_at] if error_at is not None else ""
-            warnings = "null" if warnings_at is None else json_text(
-                _warnings(_plain(row[warnings_at])))
+            warnings = (
+                "null" if warnings_at is None else json_text(_warnings(_plain(row[warnings_at])))
+            )
             yield row[0], text, _plain(error) if error else None, warnings
 
 
@@ -270,9 +314,16 @@ def _warnings(value: object) -> list[str]:
     return []
 
 
-def batch_bodies(engine: Engine, input_path: Path, in_fmt: str | None, output_path: Path,
-                 out_fmt: str | None, decisions: Sequence[str], as_of: dt.date | None,
-                 record_inputs: bool) -> Iterator[str]:
+def batch_bodies(
+    engine: Engine,
+    input_path: Path,
+    in_fmt: str | None,
+    output_path: Path,
+    out_fmt: str | None,
+    decisions: Sequence[str],
+    as_of: dt.date | None,
+    record_inputs: bool,
+) -> Iterator[str]:
     """The record of each row of a batch run, in order (the same text `evaluate --audit`
     gives the same case)."""
     days: dict[str | None, str] = {}
@@ -281,16 +332,19 @@ def batch_bodies(engine: Engine, input_path: Path, in_fmt: str | None, output_pa
     outs = output_rows(output_path, out_fmt, decisions, engine)
     # record_body's text, inline: this runs once per row of files of millions.
     for seq, ((raw_id, given, date), (out_id, text, error, warnings)) in enumerate(
-            zip(rows, outs, strict=True), start=1):
+        zip(rows, outs, strict=True), start=1
+    ):
         day = fixed or days.get(date)
         if day is None:
             day = days[date] = jopt(_iso(date))
         digest = sha256(given.encode("utf-8", "surrogatepass")).hexdigest()
         case = raw_id or jstr(_plain(out_id))
-        body = (f'{{"seq":{seq},"case":{case},"input":"sha256:{digest}",'
-                f'"as_of":{day},"decisions":{text},"warnings":{warnings},'
-                f'"error":{"null" if error is None else jstr(error)}')
-        yield f"{body},\"case_input\":{given}}}" if record_inputs else body + "}"
+        body = (
+            f'{{"seq":{seq},"case":{case},"input":"sha256:{digest}",'
+            f'"as_of":{day},"decisions":{text},"warnings":{warnings},'
+            f'"error":{"null" if error is None else jstr(error)}'
+        )
+        yield f'{body},"case_input":{given}}}' if record_inputs else body + "}"
 
 
 def _iso(text: str | None) -> str | None:
@@ -309,16 +363,30 @@ def audit_batch(path: Path, record_inputs: bool, engine: Engine, opts: BatchOpti
 
     decisions = list(dict.fromkeys(opts.decisions)) or [d.name for d in engine.compiled.decisions]
     in_fmt = detect_format(opts.input, opts.in_format)
-    head = run_header(engine, command="batch", bundle_arg=opts.bundle, decisions=decisions,
-                      params=opts.params, as_of=opts.as_of,
-                      inputs=[input_entry(str(opts.input), in_fmt)],
-                      inputs_recorded=record_inputs)
+    head = run_header(
+        engine,
+        command="batch",
+        bundle_arg=opts.bundle,
+        decisions=decisions,
+        params=opts.params,
+        as_of=opts.as_of,
+        inputs=[input_entry(str(opts.input), in_fmt)],
+        inputs_recorded=record_inputs,
+    )
     # Replay writes its output the same way: CSV cells and JSON values differ (an empty set).
     head["output_format"] = detect_format(opts.output, opts.out_format)
     writer = AuditWriter(path, head)
     try:
-        for body in batch_bodies(engine, opts.input, in_fmt, opts.output, opts.out_format,
-                                 decisions, opts.as_of, record_inputs):
+        for body in batch_bodies(
+            engine,
+            opts.input,
+            in_fmt,
+            opts.output,
+            opts.out_format,
+            decisions,
+            opts.as_of,
+            record_inputs,
+        ):
             writer.add(body)
     except BaseException:
         writer.abandon()

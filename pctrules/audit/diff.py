@@ -52,8 +52,13 @@ class Change:
     at: str | None
 
     def to_dict(self) -> dict[str, object]:
-        return {"decision": self.decision, "rule": self.rule, "change": self.what,
-                "detail": self.detail, "at": self.at}
+        return {
+            "decision": self.decision,
+            "rule": self.rule,
+            "change": self.what,
+            "detail": self.detail,
+            "at": self.at,
+        }
 
     def text(self) -> str:
         who = f"{self.decision}: " if self.decision else ""
@@ -80,16 +85,23 @@ def static_diff(old: PolicyBundle, new: PolicyBundle) -> list[Change]:
     for name in sorted(set(old_params) | set(new_params)):
         a, b = old_params.get(name), new_params.get(name)
         if a is None or b is None:
-            out.append(Change(None, None, "added" if a is None else "removed",
-                              f"parameter '{name}'", str((b or a).span)))  # type: ignore[union-attr]
+            out.append(
+                Change(
+                    None,
+                    None,
+                    "added" if a is None else "removed",
+                    f"parameter '{name}'",
+                    str((b or a).span),  # type: ignore[union-attr]
+                )
+            )
         elif (a.type, a.default, a.choices) != (b.type, b.default, b.choices):
             out.append(Change(None, None, "edited", f"parameter '{name}'", str(b.span)))
     if old.manifest.case != new.manifest.case:
-        out.append(Change(None, None, "edited", "the case schema ('case:' in bundle.yaml)",
-                          None))
+        out.append(Change(None, None, "edited", "the case schema ('case:' in bundle.yaml)", None))
     if old.manifest.schema != new.manifest.schema:
-        out.append(Change(None, None, "edited",
-                          "the organisation schema ('schema:' in bundle.yaml)", None))
+        out.append(
+            Change(None, None, "edited", "the organisation schema ('schema:' in bundle.yaml)", None)
+        )
     return out
 
 
@@ -108,8 +120,10 @@ def _decision_changes(a: DecisionSpec, b: DecisionSpec) -> Iterator[Change]:
         "output": (a.output.value if a.output else None, b.output.value if b.output else None),
         "for": (_text(a.for_), _text(b.for_)),
         "default": (_text(a.default), _text(b.default)),
-        "effective": (str(a.effective) if a.effective else None,
-                      str(b.effective) if b.effective else None),
+        "effective": (
+            str(a.effective) if a.effective else None,
+            str(b.effective) if b.effective else None,
+        ),
     }
     for key, (x, y) in settings.items():
         if x != y:
@@ -126,8 +140,13 @@ def _decision_changes(a: DecisionSpec, b: DecisionSpec) -> Iterator[Change]:
             yield Change(name, rid, "added", f"at position {i + 1}", str(r.id_span))
             continue
         if kept_old.index(rid) != kept_new.index(rid):
-            yield Change(name, rid, "moved",
-                         f"from position {old_rules[rid][0] + 1} to {i + 1}", str(r.id_span))
+            yield Change(
+                name,
+                rid,
+                "moved",
+                f"from position {old_rules[rid][0] + 1} to {i + 1}",
+                str(r.id_span),
+            )
         edits = _rule_edits(old_rules[rid][1], r)
         if edits:
             yield Change(name, rid, "edited", ", ".join(edits), str(r.id_span))
@@ -135,12 +154,19 @@ def _decision_changes(a: DecisionSpec, b: DecisionSpec) -> Iterator[Change]:
 
 def _rule_edits(a: RuleSpec, b: RuleSpec) -> list[str]:
     fields = {
-        "when": (_text(a.when), _text(b.when)), "then": (_text(a.then), _text(b.then)),
-        "effective": (str(a.effective) if a.effective else None,
-                      str(b.effective) if b.effective else None),
-        "priority": (a.priority.value if a.priority else None,
-                     b.priority.value if b.priority else None),
-        "reason": (a.reason, b.reason), "title": (a.title, b.title), "cite": (a.cite, b.cite),
+        "when": (_text(a.when), _text(b.when)),
+        "then": (_text(a.then), _text(b.then)),
+        "effective": (
+            str(a.effective) if a.effective else None,
+            str(b.effective) if b.effective else None,
+        ),
+        "priority": (
+            a.priority.value if a.priority else None,
+            b.priority.value if b.priority else None,
+        ),
+        "reason": (a.reason, b.reason),
+        "title": (a.title, b.title),
+        "cite": (a.cite, b.cite),
     }
     return [k for k, (x, y) in fields.items() if x != y]
 
@@ -166,21 +192,30 @@ class Transition:
 
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {
-            "decision": self.decision, "old": _side_dict(self.old), "new": _side_dict(self.new),
-            "count": self.count, "examples": self.examples}
+            "decision": self.decision,
+            "old": _side_dict(self.old),
+            "new": _side_dict(self.new),
+            "count": self.count,
+            "examples": self.examples,
+        }
         if self.days:
-            out.update({
-                "practices": self.practices, "population": self.population,
-                "dates": [[dt.date.fromordinal(a).isoformat(),
-                           dt.date.fromordinal(b).isoformat()] for a, b in self.days]})
+            out.update(
+                {
+                    "practices": self.practices,
+                    "population": self.population,
+                    "dates": [
+                        [dt.date.fromordinal(a).isoformat(), dt.date.fromordinal(b).isoformat()]
+                        for a, b in self.days
+                    ],
+                }
+            )
         return out
 
 
 def _side_dict(side: Side | None) -> dict[str, object] | None:
     if side is None:
         return None
-    return {"value": json.loads(side[0]), "rule": side[1], "reason": side[2],
-            "outcome": side[3]}
+    return {"value": json.loads(side[0]), "rule": side[1], "reason": side[2], "outcome": side[3]}
 
 
 def side_text(side: Side | None, other: Side | None = None) -> str:
@@ -229,8 +264,12 @@ class Impact:
 
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {
-            "over": self.what, "total": self.total, "unchanged": self.unchanged,
-            "transitions": [t.to_dict() for t in self.transitions], "notes": self.notes}
+            "over": self.what,
+            "total": self.total,
+            "unchanged": self.unchanged,
+            "transitions": [t.to_dict() for t in self.transitions],
+            "notes": self.notes,
+        }
         if self.start is not None and self.end is not None:
             out["from"], out["to"] = self.start.isoformat(), self.end.isoformat()
         return out
@@ -243,8 +282,15 @@ def _order(t: Transition) -> tuple[str, int, str, str]:
 # -- over cases --------------------------------------------------------------------------------
 
 
-def cases_diff(old: Engine, new: Engine, path: Path, *, decisions: Sequence[str] | None,
-               as_of: dt.date | None, params: Mapping[str, object] | None) -> Impact:
+def cases_diff(
+    old: Engine,
+    new: Engine,
+    path: Path,
+    *,
+    decisions: Sequence[str] | None,
+    as_of: dt.date | None,
+    params: Mapping[str, object] | None,
+) -> Impact:
     """Decide every case of `path` with both bundles and tabulate what changed."""
     began = time.perf_counter()
     names = _shared_names(old, new, decisions)
@@ -286,8 +332,14 @@ def _shared_names(old: Engine, new: Engine, decisions: Sequence[str] | None) -> 
 Pair = tuple[str, dict[str, Side], dict[str, Side]]
 
 
-def _case_pairs(old: Engine, new: Engine, path: Path, names: Sequence[str],
-                as_of: dt.date | None, params: Mapping[str, object] | None) -> Iterator[Pair]:
+def _case_pairs(
+    old: Engine,
+    new: Engine,
+    path: Path,
+    names: Sequence[str],
+    as_of: dt.date | None,
+    params: Mapping[str, object] | None,
+) -> Iterator[Pair]:
     from pctrules.commands.case_files import read_case_file
 
     # Each bundle reads the file by its own case schema (a plain YAML scalar is typed by it).
@@ -299,10 +351,15 @@ def _case_pairs(old: Engine, new: Engine, path: Path, names: Sequence[str],
             mine = [n for n in names if engine.compiled.decision(n) is not None]
             case = engine.validate_case(raw.data, index)
             case_id = case.id
-            result = engine.evaluate(case, as_of=as_of, decisions=mine,
-                                     params=_params_for(engine, params))
-            sides.append({n: (canonical_json(json_value(r.value)), r.rule, r.reason, r.outcome)
-                          for n, r in result.decisions.items()})
+            result = engine.evaluate(
+                case, as_of=as_of, decisions=mine, params=_params_for(engine, params)
+            )
+            sides.append(
+                {
+                    n: (canonical_json(json_value(r.value)), r.rule, r.reason, r.outcome)
+                    for n, r in result.decisions.items()
+                }
+            )
         yield case_id, sides[0], sides[1]
 
 
@@ -312,8 +369,14 @@ def _params_for(engine: Engine, params: Mapping[str, object] | None) -> dict[str
     return {k: v for k, v in params.items() if k in engine.params}
 
 
-def _batch_pairs(old: Engine, new: Engine, path: Path, names: Sequence[str],
-                 as_of: dt.date | None, params: Mapping[str, object] | None) -> Iterator[Pair]:
+def _batch_pairs(
+    old: Engine,
+    new: Engine,
+    path: Path,
+    names: Sequence[str],
+    as_of: dt.date | None,
+    params: Mapping[str, object] | None,
+) -> Iterator[Pair]:
     """Both bundles through `pctrules batch` (the same rows, in order), then row by row."""
     from pctrules.audit.batchlog import output_rows
     from pctrules.batch.run import BatchOptions, prepare, run_batch
@@ -324,16 +387,21 @@ def _batch_pairs(old: Engine, new: Engine, path: Path, names: Sequence[str],
         for side, engine in (("old", old), ("new", new)):
             mine = [n for n in names if engine.compiled.decision(n) is not None]
             out = Path(tmp) / f"{side}.jsonl"
-            opts = BatchOptions(input=path, output=out, bundle=engine.bundle.path,
-                                data_dir=engine.bundle.data_dir, as_of=as_of,
-                                decisions=tuple(mine), out_format="jsonl",
-                                params=_params_for(engine, params))
+            opts = BatchOptions(
+                input=path,
+                output=out,
+                bundle=engine.bundle.path,
+                data_dir=engine.bundle.data_dir,
+                as_of=as_of,
+                decisions=tuple(mine),
+                out_format="jsonl",
+                params=_params_for(engine, params),
+            )
             run_batch(opts, None, prepare(opts, engine))
             outputs.append(output_rows(out, "jsonl", mine, engine))
             mine_by_side.append(mine)
         for (case_id, a, err_a, _), (_, b, err_b, _) in zip(*outputs, strict=True):
-            yield (case_id, _sides(a, mine_by_side[0], err_a),
-                   _sides(b, mine_by_side[1], err_b))
+            yield (case_id, _sides(a, mine_by_side[0], err_a), _sides(b, mine_by_side[1], err_b))
 
 
 def _sides(text: str, names: Sequence[str], error: str | None) -> dict[str, Side]:
@@ -342,8 +410,11 @@ def _sides(text: str, names: Sequence[str], error: str | None) -> dict[str, Side
     for name in names:
         value, rule, reason = held[name]
         failed = error is not None and (f"{name}: " in error) and rule is None
-        outcome = "error" if failed else ("matched" if rule else (
-            "no-match" if value is None else "default"))
+        outcome = (
+            "error"
+            if failed
+            else ("matched" if rule else ("no-match" if value is None else "default"))
+        )
         out[name] = (canonical_json(value), rule, reason, outcome)
     return out
 
@@ -351,14 +422,17 @@ def _sides(text: str, names: Sequence[str], error: str | None) -> dict[str, Side
 # -- over every situation ----------------------------------------------------------------------
 
 
-def exhaustive_diff(old: Engine, new: Engine, start: dt.date, end: dt.date,
-                    decisions: Sequence[str] | None = None) -> Impact:
+def exhaustive_diff(
+    old: Engine, new: Engine, start: dt.date, end: dt.date, decisions: Sequence[str] | None = None
+) -> Impact:
     """Decide every situation of the data with both bundles, side by side."""
     began = time.perf_counter()
     known_old = {d.name for d in old.compiled.decisions}
     known_new = {d.name for d in new.compiled.decisions}
-    lanes = [Lane(0, old, [d for d in decisions if d in known_old] if decisions else None),
-             Lane(1, new, [d for d in decisions if d in known_new] if decisions else None)]
+    lanes = [
+        Lane(0, old, [d for d in decisions if d in known_old] if decisions else None),
+        Lane(1, new, [d for d in decisions if d in known_new] if decisions else None),
+    ]
     explorer = Explorer(lanes, start, end)
     explorer.run()
     table: dict[tuple[str, Side | None, Side | None], Transition] = {}
@@ -377,15 +451,28 @@ def exhaustive_diff(old: Engine, new: Engine, start: dt.date, end: dt.date,
             held.days = merge_days(held.days + t.days)
             if held.members is not None:
                 held.members = None if t.members is None else held.members | t.members
-            held.examples.extend(t.examples[:3 - len(held.examples)])
+            held.examples.extend(t.examples[: 3 - len(held.examples)])
     for key, t in tallies.items():
         table[key] = Transition(
-            key[0], key[1], key[2], t.situations, [example(explorer, n) for n in t.examples],
-            _practices(explorer, t), _population(explorer, t), t.days)
+            key[0],
+            key[1],
+            key[2],
+            t.situations,
+            [example(explorer, n) for n in t.examples],
+            _practices(explorer, t),
+            _population(explorer, t),
+            t.days,
+        )
     total = situations(explorer)
     changed_leaves = _changed_situations(explorer)
-    impact = Impact("exhaustive", total, total - changed_leaves,
-                    sorted(table.values(), key=_order), start=start, end=end)
+    impact = Impact(
+        "exhaustive",
+        total,
+        total - changed_leaves,
+        sorted(table.values(), key=_order),
+        start=start,
+        end=end,
+    )
     impact.notes.extend(explorer.fields.notes)
     impact.seconds = time.perf_counter() - began
     return impact
@@ -408,8 +495,7 @@ def _changed_situations(explorer: Explorer) -> int:
         else:
             every[node] = sum(every[c] for c, _ in tree.children[node])
             moved[node] = sum(moved[c] for c, _ in tree.children[node])
-        if any(isinstance(r, tuple) and _side(r[0]) != _side(r[1])
-               for _, r in tree.records[node]):
+        if any(isinstance(r, tuple) and _side(r[0]) != _side(r[1]) for _, r in tree.records[node]):
             moved[node] = every[node]
     return moved[explorer.root]
 
@@ -429,21 +515,32 @@ class Report:
         return bool(self.static) or any(i.transitions for i in self.impacts)
 
     def to_dict(self) -> dict[str, object]:
-        return {"old": self.old, "new": self.new, "changed": self.changed,
-                "static": [c.to_dict() for c in self.static],
-                "impact": [i.to_dict() for i in self.impacts]}
+        return {
+            "old": self.old,
+            "new": self.new,
+            "changed": self.changed,
+            "static": [c.to_dict() for c in self.static],
+            "impact": [i.to_dict() for i in self.impacts],
+        }
 
 
 def bundle_info(engine: Engine, path: Path | None) -> dict[str, object]:
     info = engine.info
-    return {"name": info.name, "version": info.version, "digest": info.digest,
-            "path": str(path) if path is not None else "(default)"}
+    return {
+        "name": info.name,
+        "version": info.version,
+        "digest": info.digest,
+        "path": str(path) if path is not None else "(default)",
+    }
 
 
 def render_text(r: Report) -> str:
     lines = [f"diff {_who(r.old)} → {_who(r.new)}"]
-    lines.append(f"policy: {len(r.static)} change{'s' * (len(r.static) != 1)}"
-                 if r.static else "policy: no changes")
+    lines.append(
+        f"policy: {len(r.static)} change{'s' * (len(r.static) != 1)}"
+        if r.static
+        else "policy: no changes"
+    )
     lines += [f"  {c.text()}" for c in r.static]
     for impact in r.impacts:
         lines += _impact_lines(impact)
@@ -456,12 +553,17 @@ def _who(b: Mapping[str, object]) -> str:
 
 def _impact_lines(i: Impact) -> list[str]:
     unit = "case" if i.what == "cases" else "situation"
-    head = (f"over every situation from {i.start} to {i.end}" if i.what == "exhaustive"
-            else "over the cases")
+    head = (
+        f"over every situation from {i.start} to {i.end}"
+        if i.what == "exhaustive"
+        else "over the cases"
+    )
     lines = [f"{head}: {i.total:,} {unit}s, {i.changed:,} changed"]
     for t in i.transitions:
-        lines.append(f"  {t.decision}: {side_text(t.old, t.new)} → {side_text(t.new, t.old)}: "
-                     f"{t.count:,} {unit}{'s' * (t.count != 1)}")
+        lines.append(
+            f"  {t.decision}: {side_text(t.old, t.new)} → {side_text(t.new, t.old)}: "
+            f"{t.count:,} {unit}{'s' * (t.count != 1)}"
+        )
         if i.what == "cases":
             lines.append("    e.g. " + ", ".join(str(e) for e in t.examples))
             continue
@@ -493,44 +595,67 @@ code{font-family:ui-monospace,monospace;font-size:.9em}.old{color:#8a1c1c}.new{c
 
 def render_html(r: Report) -> str:
     esc = html.escape
-    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-           f"<title>diff {esc(_who(r.old))} → {esc(_who(r.new))}</title>",
-           f"<style>{_CSS}</style></head><body>",
-           f"<h1>Impact of {esc(_who(r.new))}</h1>",
-           f"<p>Compared with {esc(_who(r.old))}.</p>", "<h2>Policy changes</h2>"]
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>diff {esc(_who(r.old))} → {esc(_who(r.new))}</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>Impact of {esc(_who(r.new))}</h1>",
+        f"<p>Compared with {esc(_who(r.old))}.</p>",
+        "<h2>Policy changes</h2>",
+    ]
     if r.static:
         out.append("<table><tr><th>decision</th><th>rule</th><th>change</th><th>where</th></tr>")
-        out += [f"<tr><td><code>{esc(c.decision or '')}</code></td>"
-                f"<td><code>{esc(c.rule or '')}</code></td><td>{esc(c.what)}"
-                f"{': ' + esc(c.detail) if c.detail else ''}</td>"
-                f"<td><code>{esc(c.at or '')}</code></td></tr>" for c in r.static]
+        out += [
+            f"<tr><td><code>{esc(c.decision or '')}</code></td>"
+            f"<td><code>{esc(c.rule or '')}</code></td><td>{esc(c.what)}"
+            f"{': ' + esc(c.detail) if c.detail else ''}</td>"
+            f"<td><code>{esc(c.at or '')}</code></td></tr>"
+            for c in r.static
+        ]
         out.append("</table>")
     else:
         out.append("<p>None.</p>")
     for i in r.impacts:
         unit = "cases" if i.what == "cases" else "situations"
-        title = ("Every situation the data can produce, " f"{i.start} to {i.end}"
-                 if i.what == "exhaustive" else "The cases")
+        title = (
+            f"Every situation the data can produce, {i.start} to {i.end}"
+            if i.what == "exhaustive"
+            else "The cases"
+        )
         out.append(f"<h2>{esc(title)}</h2><p>{i.total:,} {unit}, {i.changed:,} changed.</p>")
         if not i.transitions:
             continue
-        extra = "" if i.what == "cases" else "<th>practices</th><th>registered patients</th>" \
-            "<th>dates</th>"
-        out.append(f"<table><tr><th>decision</th><th>old</th><th>new</th><th>{unit}</th>"
-                   f"{extra}<th>examples</th></tr>")
+        extra = (
+            ""
+            if i.what == "cases"
+            else "<th>practices</th><th>registered patients</th><th>dates</th>"
+        )
+        out.append(
+            f"<table><tr><th>decision</th><th>old</th><th>new</th><th>{unit}</th>"
+            f"{extra}<th>examples</th></tr>"
+        )
         for t in i.transitions:
-            examples = (", ".join(esc(str(e)) for e in t.examples) if i.what == "cases" else
-                        "<br>".join(esc(example_text(e)) for e in t.examples))
-            cells = "" if i.what == "cases" else (
-                f'<td class="n">{t.practices or 0:,}</td>'
-                f'<td class="n">{"" if t.population is None else f"{t.population:,}"}</td>'
-                f"<td>{esc(days_text(t.days))}</td>")
-            out.append(f"<tr><td><code>{esc(t.decision)}</code></td>"
-                       f'<td class="old">{esc(side_text(t.old, t.new))}</td>'
-                       f'<td class="new">{esc(side_text(t.new, t.old))}</td>'
-                       f'<td class="n">{t.count:,}</td>{cells}<td>{examples}</td></tr>')
+            examples = (
+                ", ".join(esc(str(e)) for e in t.examples)
+                if i.what == "cases"
+                else "<br>".join(esc(example_text(e)) for e in t.examples)
+            )
+            cells = (
+                ""
+                if i.what == "cases"
+                else (
+                    f'<td class="n">{t.practices or 0:,}</td>'
+                    f'<td class="n">{"" if t.population is None else f"{t.population:,}"}</td>'
+                    f"<td>{esc(days_text(t.days))}</td>"
+                )
+            )
+            out.append(
+                f"<tr><td><code>{esc(t.decision)}</code></td>"
+                f'<td class="old">{esc(side_text(t.old, t.new))}</td>'
+                f'<td class="new">{esc(side_text(t.new, t.old))}</td>'
+                f'<td class="n">{t.count:,}</td>{cells}<td>{examples}</td></tr>'
+            )
         out.append("</table>")
     out.append("</body></html>")
     return "\n".join(out) + "\n"
-
-

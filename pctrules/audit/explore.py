@@ -67,9 +67,16 @@ class Outcome:
     @classmethod
     def of(cls, r: DecisionResult) -> Outcome:
         err = r.error
-        return cls(r.outcome, r.rule, r.reason, json_text(_plain(json_value(r.value))),
-                   tuple(r.rules), err.message if err else None, err.rule if err else None,
-                   r.note)
+        return cls(
+            r.outcome,
+            r.rule,
+            r.reason,
+            json_text(_plain(json_value(r.value))),
+            tuple(r.rules),
+            err.message if err else None,
+            err.rule if err else None,
+            r.note,
+        )
 
     def label(self) -> str:
         if self.outcome == "error":
@@ -172,8 +179,14 @@ class Tree:
 class Explorer:
     """Walks the situations of one bundle (analyze) or of two side by side (diff)."""
 
-    def __init__(self, lanes: Sequence[Lane], start: dt.date, end: dt.date,
-                 keep_states: bool = False, max_nodes: int = MAX_NODES) -> None:
+    def __init__(
+        self,
+        lanes: Sequence[Lane],
+        start: dt.date,
+        end: dt.date,
+        keep_states: bool = False,
+        max_nodes: int = MAX_NODES,
+    ) -> None:
         self.lanes = lanes
         self.max_nodes = max_nodes
         self.keep_states = keep_states  # each decided node's state, for probes (analyze)
@@ -185,7 +198,8 @@ class Explorer:
         n = len(self.steps)
         self.later_fields: list[frozenset[str]] = [frozenset()] * (n + 1)
         self.later_values: list[tuple[frozenset[str], ...]] = [
-            tuple(frozenset() for _ in lanes)] * (n + 1)
+            tuple(frozenset() for _ in lanes)
+        ] * (n + 1)
         for j in range(n - 1, -1, -1):
             s = self.steps[j]
             reads = set(s.reads.fields) | {f"params.{p}" for p in s.reads.params}
@@ -196,11 +210,13 @@ class Explorer:
         self.paired = {(s.lane, s.name) for s in self.steps}
         self.twins = _twins(self.steps, lanes)
         self._field_order = [tuple(sorted(f)) for f in self.later_fields]
-        self._value_order = [tuple(tuple(sorted(v)) for v in lanes_)
-                             for lanes_ in self.later_values]
+        self._value_order = [
+            tuple(tuple(sorted(v)) for v in lanes_) for lanes_ in self.later_values
+        ]
         # Per step and field: the uses a class must have been split by before the step reads it.
-        self._needed = [{k: frozenset((s.lane, u) for u in us) for k, us in s.uses.items()}
-                        for s in self.steps]
+        self._needed = [
+            {k: frozenset((s.lane, u) for u in us) for k, us in s.uses.items()} for s in self.steps
+        ]
         # Periods shared by every path from step j on: when the steps from j on can see few
         # changes in the whole graph (their batch breakpoints), a node is kept per such period,
         # so that paths from practices with different dates meet again. Nothing those steps
@@ -209,8 +225,11 @@ class Explorer:
         seen: set[int] = set()
         for j in range(n - 1, -1, -1):
             step = self.steps[j]
-            seen |= set(step.reads.breakpoints(lanes[step.lane].graph,
-                                               plan_decision(step.checked).periods()))
+            seen |= set(
+                step.reads.breakpoints(
+                    lanes[step.lane].graph, plan_decision(step.checked).periods()
+                )
+            )
             days = sorted(d for d in seen if self.start < d <= self.end)
             self.shared[j] = days if len(days) <= SHARED_LIMIT else None
         self.tree = Tree()
@@ -272,8 +291,10 @@ class Explorer:
 
     def _state_key(self, j: int, st: State) -> object:
         held_fields = st.fields
-        parts: list[object] = [j, tuple(
-            [(k, held_fields[k].id) for k in self._field_order[j] if k in held_fields])]
+        parts: list[object] = [
+            j,
+            tuple([(k, held_fields[k].id) for k in self._field_order[j] if k in held_fields]),
+        ]
         for lane, names in enumerate(self._value_order[j]):
             held = st.values[lane]
             parts.append(tuple([held[n] for n in names if n in held]))
@@ -286,8 +307,7 @@ class Explorer:
         try:
             hash(key)
         except TypeError:  # a `for:` decision's mapping: compared by its items
-            key = tuple(tuple(_frozen(x) for x in p) if isinstance(p, tuple) else p
-                        for p in parts)
+            key = tuple(tuple(_frozen(x) for x in p) if isinstance(p, tuple) else p for p in parts)
             try:
                 hash(key)
             except TypeError:
@@ -298,7 +318,7 @@ class Explorer:
         step = self.steps[j]
         lane = self.lanes[step.lane]
         days = self._breakpoints(step, lane, st)
-        inner = days[bisect.bisect_right(days, s):bisect.bisect_right(days, e)]
+        inner = days[bisect.bisect_right(days, s) : bisect.bisect_right(days, e)]
         if inner:
             edges = [s, *inner, e + 1]
             for a, b in itertools.pairwise(edges):
@@ -354,8 +374,13 @@ class Explorer:
         view["date"] = day
         return view, _Params(params)
 
-    def probe(self, j: int, st: State, period: tuple[int, int], function: Any,
-              ) -> Iterator[tuple[State, DecisionResult]]:
+    def probe(
+        self,
+        j: int,
+        st: State,
+        period: tuple[int, int],
+        function: Any,
+    ) -> Iterator[tuple[State, DecisionResult]]:
         """`function` (a variant of step j's decision) in the situation of `st`, and in every
         class of each field it reads that `st` does not hold."""
         day = dt.date.fromordinal(period[0])
@@ -370,15 +395,15 @@ class Explorer:
             for c in self.fields.classes(need.key, st.fields.get(need.key), uses, period):
                 yield from self.probe(j, st.with_field(need.key, c), period, function)
 
-    def _branch(self, node: int, j: int, st: State, s: int, e: int, step: Step,
-                key: str) -> None:
+    def _branch(self, node: int, j: int, st: State, s: int, e: int, step: Step, key: str) -> None:
         uses: list[tuple[int, Use]] = [(step.lane, u) for u in step.uses.get(key, (IDENTITY,))]
         classes = self.fields.classes(key, st.fields.get(key), uses, (s, e))
         for c in classes:
             self.tree.link(node, self.enter(j, st.with_field(key, c), s, e), (key, c))
 
-    def _decided(self, node: int, j: int, st: State, s: int, e: int, step: Step,
-                 result: DecisionResult) -> None:
+    def _decided(
+        self, node: int, j: int, st: State, s: int, e: int, step: Step, result: DecisionResult
+    ) -> None:
         outcome = Outcome.of(result)
         values = list(st.values)
         values[step.lane] = {**values[step.lane], step.name: result.value}
@@ -389,8 +414,9 @@ class Explorer:
         lane = self.lanes[step.lane]
         record: Record | None = None
         if j in self.twins and all(
-                values[0].get(d) == values[1].get(d) and (d in failed[0]) == (d in failed[1])
-                for d in step.depends_on):
+            values[0].get(d) == values[1].get(d) and (d in failed[0]) == (d in failed[1])
+            for d in step.depends_on
+        ):
             # The new bundle's decision is the old one, word for word, on the same data and
             # the same inputs: it decides the same, without a node of its own.
             values[1] = {**values[1], step.name: result.value}
@@ -468,17 +494,23 @@ def _twins(steps: Sequence[Step], lanes: Sequence[Lane]) -> set[int]:
     if len(lanes) < 2:
         return set()
     same_data = [sha for _, sha in lanes[0].graph.sources] == [
-        sha for _, sha in lanes[1].graph.sources]  # by content: the bundles' folders differ
+        sha for _, sha in lanes[1].graph.sources
+    ]  # by content: the bundles' folders differ
     old, new = (lane.engine.bundle.policy.manifest for lane in lanes)
     same_schema = (old.case, old.schema) == (new.case, new.schema) and [
-        (p.name, p.type, p.default, p.choices) for p in old.parameters] == [
-        (p.name, p.type, p.default, p.choices) for p in new.parameters]
+        (p.name, p.type, p.default, p.choices) for p in old.parameters
+    ] == [(p.name, p.type, p.default, p.choices) for p in new.parameters]
     if not (same_data and same_schema):
         return set()
     out = set()
     for j, (a, b) in enumerate(itertools.pairwise(steps)):
-        if a.lane == 0 and b.lane == 1 and a.name == b.name and \
-                _wording(a) == _wording(b) and a.depends_on == b.depends_on:
+        if (
+            a.lane == 0
+            and b.lane == 1
+            and a.name == b.name
+            and _wording(a) == _wording(b)
+            and a.depends_on == b.depends_on
+        ):
             out.add(j)
     return out
 
@@ -492,11 +524,24 @@ def _wording(step: Step) -> object:
             return tuple(sorted((k, text(v)) for k, v in value.items()))
         return None if value is None else str(getattr(value, "text", value))
 
-    return (spec.hit.value, spec.output.value if spec.output else None, text(spec.for_),
-            text(spec.default), str(spec.effective) if spec.effective else None,
-            tuple((r.id, text(r.when), text(r.then), str(r.effective) if r.effective else None,
-                   r.priority.value if r.priority else None, r.reason)
-                  for r in spec.rules))
+    return (
+        spec.hit.value,
+        spec.output.value if spec.output else None,
+        text(spec.for_),
+        text(spec.default),
+        str(spec.effective) if spec.effective else None,
+        tuple(
+            (
+                r.id,
+                text(r.when),
+                text(r.then),
+                str(r.effective) if r.effective else None,
+                r.priority.value if r.priority else None,
+                r.reason,
+            )
+            for r in spec.rules
+        ),
+    )
 
 
 def _order(lanes: Sequence[Lane]) -> list[Step]:
@@ -529,8 +574,15 @@ def _order(lanes: Sequence[Lane]) -> list[Step]:
 
 def _dependency_error(step: Step, failed: frozenset[str]) -> DecisionResult:
     dep = next(d for d in sorted(step.depends_on) if d in failed)
-    return DecisionResult(step.name, None, None, None, None, "error",
-                          RuleErrorInfo(f"depends on '{dep}', which failed", None, None))
+    return DecisionResult(
+        step.name,
+        None,
+        None,
+        None,
+        None,
+        "error",
+        RuleErrorInfo(f"depends on '{dep}', which failed", None, None),
+    )
 
 
 def _codes(value: object) -> Iterator[str]:

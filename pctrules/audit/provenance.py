@@ -29,7 +29,7 @@ def policy_digest(bundle: Bundle) -> str:
     h = hashlib.sha256()
     root = bundle.path.name
     for f in sorted(bundle.policy.files, key=lambda f: f.path):
-        rel = f.path[f.path.find(root):] if root in f.path else f.path
+        rel = f.path[f.path.find(root) :] if root in f.path else f.path
         h.update(f"{rel}\0{hashlib.sha256(f.text.encode()).hexdigest()}\n".encode())
     return "sha256:" + h.hexdigest()
 
@@ -67,7 +67,9 @@ def provenance(bundle: Bundle, bundle_digest: str, bundle_arg: Path | None) -> d
     return {
         "pctrules": __version__,
         "bundle": {
-            "name": manifest.name, "version": manifest.version, "digest": bundle_digest,
+            "name": manifest.name,
+            "version": manifest.version,
+            "digest": bundle_digest,
             "policy": policy_digest(bundle),
             "path": None if bundle_arg is None else str(bundle_arg.resolve()),
         },
@@ -85,10 +87,12 @@ def differences(recorded: Mapping[str, object], now: Mapping[str, object]) -> li
     out: list[str] = []
     old_b, new_b = _map(recorded.get("bundle")), _map(now.get("bundle"))
     if old_b.get("policy") != new_b.get("policy"):
-        out.append(f"bundle: the policy files differ ({old_b.get('name')} "
-                   f"{old_b.get('version')} {_short(old_b.get('policy'))} then, "
-                   f"{new_b.get('name')} {new_b.get('version')} {_short(new_b.get('policy'))} "
-                   "now)")
+        out.append(
+            f"bundle: the policy files differ ({old_b.get('name')} "
+            f"{old_b.get('version')} {_short(old_b.get('policy'))} then, "
+            f"{new_b.get('name')} {new_b.get('version')} {_short(new_b.get('policy'))} "
+            "now)"
+        )
     old_files = _map(_map(recorded.get("data")).get("files"))
     new_files = _map(_map(now.get("data")).get("files"))
     for name in sorted(set(old_files) | set(new_files)):
@@ -102,8 +106,7 @@ def differences(recorded: Mapping[str, object], now: Mapping[str, object]) -> li
         else:
             out.append(f"data: '{name}' differs ({_short(then)} then, {_short(present)} now)")
     if recorded.get("pctrules") != now.get("pctrules"):
-        out.append(f"version: pctrules {recorded.get('pctrules')} then, {now.get('pctrules')} "
-                   "now")
+        out.append(f"version: pctrules {recorded.get('pctrules')} then, {now.get('pctrules')} now")
     return out
 
 

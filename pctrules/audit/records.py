@@ -65,8 +65,12 @@ def _sorted(value: object) -> object:
 def input_hash(case_input: object) -> str:
     """The hash a record gives its case's input: sha256 of the input as canonical JSON (the
     case as its file gave it, nested by field; a CSV row's empty cells left out)."""
-    return "sha256:" + hashlib.sha256(canonical_json(case_input).encode(
-        "utf-8", errors="surrogatepass")).hexdigest()
+    return (
+        "sha256:"
+        + hashlib.sha256(
+            canonical_json(case_input).encode("utf-8", errors="surrogatepass")
+        ).hexdigest()
+    )
 
 
 def jstr(text: str) -> str:
@@ -80,22 +84,39 @@ def jopt(text: str | None) -> str:
     return "null" if text is None else jstr(text)
 
 
-def decisions_text(names: Sequence[str], results: Sequence[tuple[str, str | None, str | None]],
-                   ) -> str:
+def decisions_text(
+    names: Sequence[str],
+    results: Sequence[tuple[str, str | None, str | None]],
+) -> str:
     """The `decisions` object of a record: for each decision, in the run's order, its value
     (given as JSON text), rule and reason: `{"responsible_pct":["5NT","registered-practice",
     "1"],…}`."""
-    return "{" + ",".join(
-        f"{jstr(n)}:[{v},{jopt(r)},{jopt(why)}]"
-        for n, (v, r, why) in zip(names, results, strict=True)) + "}"
+    return (
+        "{"
+        + ",".join(
+            f"{jstr(n)}:[{v},{jopt(r)},{jopt(why)}]"
+            for n, (v, r, why) in zip(names, results, strict=True)
+        )
+        + "}"
+    )
 
 
-def record_body(seq: int, case_id: str, digest: str, as_of: str | None, decisions: str,
-                warnings: str, error: str | None, case_input: str | None) -> str:
+def record_body(
+    seq: int,
+    case_id: str,
+    digest: str,
+    as_of: str | None,
+    decisions: str,
+    warnings: str,
+    error: str | None,
+    case_input: str | None,
+) -> str:
     """A record's text without its chain. `decisions`, `warnings` and `case_input` are JSON
     text already (`warnings` is `null` when the run could not know them)."""
-    text = (f'{{"seq":{seq},"case":{jstr(case_id)},"input":"{digest}","as_of":{jopt(as_of)},'
-            f'"decisions":{decisions},"warnings":{warnings},"error":{jopt(error)}')
+    text = (
+        f'{{"seq":{seq},"case":{jstr(case_id)},"input":"{digest}","as_of":{jopt(as_of)},'
+        f'"decisions":{decisions},"warnings":{warnings},"error":{jopt(error)}'
+    )
     if case_input is not None:
         text += f',"case_input":{case_input}'
     return text + "}"
@@ -117,17 +138,24 @@ def unseal(line: str) -> tuple[str, str] | None:
     """A line's body and the chain it claims; None when it does not end with a chain."""
     if len(line) <= _SUFFIX or line[-_SUFFIX:-66] != _CHAIN_KEY or not line.endswith('"}'):
         return None
-    return line[:-_SUFFIX] + "}", line[-_SUFFIX + 10:-2]
+    return line[:-_SUFFIX] + "}", line[-_SUFFIX + 10 : -2]
 
 
 # -- writing ----------------------------------------------------------------------------------
 
 
-def header(provenance: Mapping[str, object], *, command: str, decisions: Sequence[str],
-           parameters: Mapping[str, object], as_of: dt.date | None,
-           inputs: Sequence[Mapping[str, object]], inputs_recorded: bool,
-           outputs: Mapping[str, str], created: dt.datetime | None = None,
-           ) -> dict[str, object]:
+def header(
+    provenance: Mapping[str, object],
+    *,
+    command: str,
+    decisions: Sequence[str],
+    parameters: Mapping[str, object],
+    as_of: dt.date | None,
+    inputs: Sequence[Mapping[str, object]],
+    inputs_recorded: bool,
+    outputs: Mapping[str, str],
+    created: dt.datetime | None = None,
+) -> dict[str, object]:
     """A run's header: format, when, the command and its options, and the provenance."""
     stamp = (created or dt.datetime.now(dt.UTC)).replace(microsecond=0)
     return {
@@ -169,8 +197,10 @@ class AuditWriter:
         if self.parquet:
             _need_pyarrow()
             if path.exists():
-                raise AuditError(f"the Parquet audit file '{path}' exists; Parquet files cannot "
-                                 "be appended to: name a new file, or use a .jsonl audit file")
+                raise AuditError(
+                    f"the Parquet audit file '{path}' exists; Parquet files cannot "
+                    "be appended to: name a new file, or use a .jsonl audit file"
+                )
             self.head = dict(head, prev="")
             self.chain = link("", json_text(self.head))
             self._file: BinaryIO | None = None
@@ -180,8 +210,9 @@ class AuditWriter:
         try:
             self._file = path.open("ab")
         except OSError as exc:
-            raise AuditError(f"cannot write the audit file '{path}': "
-                             f"{(exc.strerror or 'error').lower()}") from None
+            raise AuditError(
+                f"cannot write the audit file '{path}': {(exc.strerror or 'error').lower()}"
+            ) from None
         line, self.chain = seal(prev, json_text(self.head))
         self._buffer: list[str] = [line]
 
@@ -229,8 +260,10 @@ def check_appendable(path: Path) -> None:
     if path.suffix.lower() == ".parquet":
         _need_pyarrow()
         if path.exists():
-            raise AuditError(f"the Parquet audit file '{path}' exists; Parquet files cannot "
-                             "be appended to: name a new file, or use a .jsonl audit file")
+            raise AuditError(
+                f"the Parquet audit file '{path}' exists; Parquet files cannot "
+                "be appended to: name a new file, or use a .jsonl audit file"
+            )
         return
     last_chain(path)
 
@@ -250,8 +283,10 @@ def last_chain(path: Path) -> str:
     last = tail.rstrip("\n").rsplit("\n", 1)[-1]
     sealed = unseal(last)
     if sealed is None or not sealed[0].startswith('{"end":'):
-        raise AuditError(f"'{path}' does not end with the end line of an audit run; it is not "
-                         "an audit file, or its last run did not finish: name another file")
+        raise AuditError(
+            f"'{path}' does not end with the end line of an audit run; it is not "
+            "an audit file, or its last run did not finish: name another file"
+        )
     return sealed[1]
 
 
@@ -312,16 +347,18 @@ def scan(path: Path, visitor: Visitor | None = None) -> AuditFile:
     try:
         f = path.open("rb")
     except OSError as exc:
-        raise AuditError(f"cannot read the audit file '{path}': "
-                         f"{(exc.strerror or 'error').lower()}") from None
+        raise AuditError(
+            f"cannot read the audit file '{path}': {(exc.strerror or 'error').lower()}"
+        ) from None
     with f:
         for number, raw in enumerate(f, start=1):
             offset += len(raw)
             line = raw.decode("utf-8", errors="surrogatepass").rstrip("\n")
             sealed = unseal(line)
             if sealed is None:
-                out.problems.append(Problem(number, "the line has no chain: it was added or "
-                                                    "edited by hand"))
+                out.problems.append(
+                    Problem(number, "the line has no chain: it was added or edited by hand")
+                )
                 continue
             body, chain = sealed
             if link(prev, body) != chain:
@@ -329,8 +366,13 @@ def scan(path: Path, visitor: Visitor | None = None) -> AuditFile:
             prev = chain
             if body.startswith('{"audit":'):
                 if run is not None and not run.ended:
-                    out.problems.append(Problem(run.first_line, "this run has no end line: it "
-                                                "did not finish, or its last records were cut"))
+                    out.problems.append(
+                        Problem(
+                            run.first_line,
+                            "this run has no end line: it "
+                            "did not finish, or its last records were cut",
+                        )
+                    )
                     if visitor is not None:
                         visitor.finish(run)
                 try:
@@ -350,24 +392,36 @@ def scan(path: Path, visitor: Visitor | None = None) -> AuditFile:
                     visitor.finish(run)
                 run.end_count = _int_after(body, '{"end":')
                 if run.end_count != run.records:
-                    out.problems.append(Problem(number, f"the run says it wrote "
-                                                f"{run.end_count} records; {run.records} are "
-                                                "here"))
+                    out.problems.append(
+                        Problem(
+                            number,
+                            f"the run says it wrote "
+                            f"{run.end_count} records; {run.records} are "
+                            "here",
+                        )
+                    )
             elif run is None:
                 out.problems.append(Problem(number, "a record before any run header"))
             else:
                 run.records += 1
                 seq = _int_after(body, '{"seq":')
                 if seq is not None and seq != expected:
-                    what = (f"records {expected}–{seq - 1} are missing" if seq > expected
-                            else f"record {seq} is out of place (expected {expected})")
+                    what = (
+                        f"records {expected}–{seq - 1} are missing"
+                        if seq > expected
+                        else f"record {seq} is out of place (expected {expected})"
+                    )
                     out.problems.append(Problem(number, what, seq))
                 expected = (seq or expected) + 1
                 if visitor is not None:
                     visitor.record(body, seq)
     if run is not None and not run.ended:
-        out.problems.append(Problem(run.first_line, "this run has no end line: it did not "
-                                    "finish, or its last records were cut"))
+        out.problems.append(
+            Problem(
+                run.first_line,
+                "this run has no end line: it did not finish, or its last records were cut",
+            )
+        )
         if visitor is not None:
             visitor.finish(run)
     if not out.runs and not out.problems:
@@ -384,14 +438,19 @@ def _broken(number: int, body: str, first: bool) -> Problem:
         except ValueError:
             case = None
     what = "the record" if seq is not None else "the line"
-    return Problem(number, f"{what} does not follow the line before it: it was edited, or a line "
-                           "before it was deleted, inserted or moved", seq, case)
+    return Problem(
+        number,
+        f"{what} does not follow the line before it: it was edited, or a line "
+        "before it was deleted, inserted or moved",
+        seq,
+        case,
+    )
 
 
 def _int_after(body: str, prefix: str) -> int | None:
     if not body.startswith(prefix):
         return None
-    digits = body[len(prefix):len(prefix) + 20].split(",", 1)[0].split("}", 1)[0]
+    digits = body[len(prefix) : len(prefix) + 20].split(",", 1)[0].split("}", 1)[0]
     return int(digits) if digits.isdigit() else None
 
 
@@ -418,12 +477,14 @@ def _need_pyarrow() -> None:
     try:
         import pyarrow  # noqa: F401
     except ImportError:
-        raise AuditError("a Parquet audit file needs pyarrow: pip install pyarrow (or name a "
-                         ".jsonl audit file)") from None
+        raise AuditError(
+            "a Parquet audit file needs pyarrow: pip install pyarrow (or name a .jsonl audit file)"
+        ) from None
 
 
-def _write_parquet(path: Path, head: Mapping[str, object], rows: list[tuple[int, str]],
-                   end_chain: str) -> None:
+def _write_parquet(
+    path: Path, head: Mapping[str, object], rows: list[tuple[int, str]], end_chain: str
+) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -448,10 +509,13 @@ def _write_parquet(path: Path, head: Mapping[str, object], rows: list[tuple[int,
         given = record.get("case_input")
         columns["case_input"].append(None if "case_input" not in record else json_text(given))
         columns["chain"].append(chain)
-    table = pa.table({k: pa.array(v, type=pa.int64() if k == "seq" else pa.string())
-                      for k, v in columns.items()})
-    meta = {b"pctrules-audit": json_text(head).encode(), b"pctrules-audit-end": json_text(
-        {"end": len(rows), "chain": end_chain}).encode()}
+    table = pa.table(
+        {k: pa.array(v, type=pa.int64() if k == "seq" else pa.string()) for k, v in columns.items()}
+    )
+    meta = {
+        b"pctrules-audit": json_text(head).encode(),
+        b"pctrules-audit-end": json_text({"end": len(rows), "chain": end_chain}).encode(),
+    }
     table = table.replace_schema_metadata(meta)
     tmp = path.with_name(f".{path.name}.partial")
     pq.write_table(table, tmp)
@@ -475,11 +539,23 @@ def _parquet_records(path: Path) -> Iterator[tuple[int, str]]:
     names = list(_as_map(head.get("decisions")))
     data = table.to_pydict()
     for i in range(table.num_rows):
-        decisions = decisions_text(names, [
-            (data[n][i] or "null", data[f"{n}.rule"][i], data[f"{n}.reason"][i]) for n in names])
-        yield i + 2, record_body(
-            data["seq"][i], data["case"][i], data["input"][i], data["as_of"][i], decisions,
-            data["warnings"][i] or "null", data["error"][i], data["case_input"][i])
+        decisions = decisions_text(
+            names,
+            [(data[n][i] or "null", data[f"{n}.rule"][i], data[f"{n}.reason"][i]) for n in names],
+        )
+        yield (
+            i + 2,
+            record_body(
+                data["seq"][i],
+                data["case"][i],
+                data["input"][i],
+                data["as_of"][i],
+                decisions,
+                data["warnings"][i] or "null",
+                data["error"][i],
+                data["case_input"][i],
+            ),
+        )
 
 
 def _scan_parquet(path: Path, visitor: Visitor | None) -> AuditFile:
@@ -506,16 +582,24 @@ def _scan_parquet(path: Path, visitor: Visitor | None) -> AuditFile:
             chain = claimed
         seq = _int_after(body, '{"seq":')
         if seq != run.records:
-            out.problems.append(Problem(number, f"record {seq} is out of place or a record "
-                                        "before it is missing", seq))
+            out.problems.append(
+                Problem(
+                    number, f"record {seq} is out of place or a record before it is missing", seq
+                )
+            )
     if visitor is not None:
         visitor.finish(run)
     end = json.loads(meta.get(b"pctrules-audit-end", b"{}"))
     run.ended = "end" in end
     run.end_count = end.get("end")
     if link(chain, f'{{"end":{run.records}}}') != end.get("chain"):
-        out.problems.append(Problem(0, f"the run says it wrote {run.end_count} records and "
-                                       "ends otherwise: records were removed or added"))
+        out.problems.append(
+            Problem(
+                0,
+                f"the run says it wrote {run.end_count} records and "
+                "ends otherwise: records were removed or added",
+            )
+        )
     return out
 
 

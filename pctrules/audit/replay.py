@@ -6,6 +6,10 @@ when its re-decided text is the recorded text, byte for byte; otherwise replay s
 input changed, or which decisions drifted, grouped by (decision, old rule → new rule) with the
 value changes, counts and example case ids. It also names what differs from the header (the
 policy files, each data file, the pctrules version) and every line whose chain is broken.
+
+Over 500 lines since `ruff format` lays out its calls one argument per line: reading the
+file, re-deciding each run and comparing are one pass over the file (chains, numbering and
+comparison together), which a split would turn into three passes or shared mutable state.
 """
 
 from __future__ import annotations
@@ -55,10 +59,14 @@ class Drift:
 
     def to_dict(self) -> dict[str, object]:
         return {
-            "decision": self.decision, "old_rule": self.old_rule, "new_rule": self.new_rule,
+            "decision": self.decision,
+            "old_rule": self.old_rule,
+            "new_rule": self.new_rule,
             "count": self.count,
-            "values": [{"old": json.loads(o), "new": json.loads(n), "count": c}
-                       for (o, n), c in sorted(self.values.items(), key=_by_count)],
+            "values": [
+                {"old": json.loads(o), "new": json.loads(n), "count": c}
+                for (o, n), c in sorted(self.values.items(), key=_by_count)
+            ],
             "examples": self.examples,
         }
 
@@ -99,8 +107,9 @@ class RunReplay:
 
     @property
     def changed(self) -> bool:
-        return bool(self.drifted or self.inputs_changed.count or self.other.count
-                    or self.not_replayed)
+        return bool(
+            self.drifted or self.inputs_changed.count or self.other.count or self.not_replayed
+        )
 
     def compare(self, old: str, new: str | None) -> None:
         self.records += 1
@@ -140,15 +149,22 @@ class RunReplay:
         h = self.header
         bundle = h.get("bundle") or {}
         return {
-            "run": self.number, "command": h.get("command"), "created": h.get("created"),
+            "run": self.number,
+            "command": h.get("command"),
+            "created": h.get("created"),
             "bundle": {"name": bundle.get("name"), "version": bundle.get("version")},
-            "records": self.records, "identical": self.identical, "drifted": self.drifted,
+            "records": self.records,
+            "identical": self.identical,
+            "drifted": self.drifted,
             "differences": self.differences,
             "drift": [d.to_dict() for d in sorted(self.drift.values(), key=_drift_order)],
-            "inputs_changed": {"count": self.inputs_changed.count,
-                               "examples": self.inputs_changed.examples},
+            "inputs_changed": {
+                "count": self.inputs_changed.count,
+                "examples": self.inputs_changed.examples,
+            },
             "other_changes": {"count": self.other.count, "examples": self.other.examples},
-            "notes": self.notes, "not_replayed": self.not_replayed,
+            "notes": self.notes,
+            "not_replayed": self.not_replayed,
         }
 
 
@@ -178,19 +194,28 @@ class ReplayReport:
 
     def to_dict(self) -> dict[str, object]:
         return {
-            "audit": str(self.path), "identical": not self.changed,
+            "audit": str(self.path),
+            "identical": not self.changed,
             "records": sum(r.records for r in self.runs),
             "runs": [r.to_dict() for r in self.runs],
-            "tampered": [{"line": p.line, "seq": p.seq, "case": p.case, "problem": p.message}
-                         for p in self.tampered],
+            "tampered": [
+                {"line": p.line, "seq": p.seq, "case": p.case, "problem": p.message}
+                for p in self.tampered
+            ],
         }
 
 
 EngineFor = Callable[[Path | None, Path | None], Engine]
 
 
-def replay(path: Path, engine_for: EngineFor, *, bundle: Path | None = None,
-           data: Path | None = None, cases: Path | None = None) -> ReplayReport:
+def replay(
+    path: Path,
+    engine_for: EngineFor,
+    *,
+    bundle: Path | None = None,
+    data: Path | None = None,
+    cases: Path | None = None,
+) -> ReplayReport:
     """Re-decide every run of the audit file at `path`. `bundle` and `data` replace the ones
     the header names; `cases` is the input file when it is no longer where the header says.
     The file is read once: each run is decided again when its header is read, and each record
@@ -209,8 +234,14 @@ class _Replayer:
     come, each with the re-decided record of the same `seq` (records deleted from the file
     leave gaps; a record out of place is counted as changed)."""
 
-    def __init__(self, path: Path, engine_for: EngineFor, bundle: Path | None,
-                 data: Path | None, cases: Path | None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        engine_for: EngineFor,
+        bundle: Path | None,
+        data: Path | None,
+        cases: Path | None,
+    ) -> None:
         self.path, self.engine_for = path, engine_for
         self.bundle, self.data, self.cases = bundle, data, cases
         self.runs: list[RunReplay] = []
@@ -236,21 +267,27 @@ class _Replayer:
         bundle_dir = self.bundle or (Path(recorded_bundle) if recorded_bundle else None)
         data_dir = self.data or (Path(recorded_data) if recorded_data else None)
         engine = self.engine_for(bundle_dir, data_dir)
-        out.differences = differences(head, provenance(engine.bundle, engine.info.digest,
-                                                       bundle_dir))
+        out.differences = differences(
+            head, provenance(engine.bundle, engine.info.digest, bundle_dir)
+        )
         decisions = list((head.get("decisions") or {}).keys())
         known = {d.name for d in engine.compiled.decisions}
         gone = [d for d in decisions if d not in known]
         if gone:
-            raise _CannotReplay("the bundle no longer has the decision" + (
-                "s " if len(gone) > 1 else " ") + ", ".join(f"'{d}'" for d in gone))
+            raise _CannotReplay(
+                "the bundle no longer has the decision"
+                + ("s " if len(gone) > 1 else " ")
+                + ", ".join(f"'{d}'" for d in gone)
+            )
         params = _params(engine, head.get("parameters") or {}, out.notes)
         as_of = dt.date.fromisoformat(head["as_of"]) if head.get("as_of") else None
         if head.get("command") == "batch":
-            return _batch_run(self.path, run, engine, decisions, params, as_of, self.cases,
-                              tmp, out.notes)
-        return _evaluate_run(self.path, run, engine, decisions, params, as_of, self.cases,
-                             out.notes)
+            return _batch_run(
+                self.path, run, engine, decisions, params, as_of, self.cases, tmp, out.notes
+            )
+        return _evaluate_run(
+            self.path, run, engine, decisions, params, as_of, self.cases, out.notes
+        )
 
     def record(self, body: str, seq: int | None) -> None:
         out = self.runs[-1]
@@ -267,7 +304,7 @@ class _Replayer:
                 out.records += 1
                 out.identical += 1
                 return
-            current = body[:body.find(',"decisions":')] + current
+            current = body[: body.find(',"decisions":')] + current
         out.compare(body, current)
 
     def finish(self, run: Run) -> None:
@@ -287,31 +324,42 @@ class Tail(str):
     __slots__ = ()
 
 
-def _params(engine: Engine, recorded: Mapping[str, object], notes: list[str],
-            ) -> dict[str, object]:
+def _params(
+    engine: Engine,
+    recorded: Mapping[str, object],
+    notes: list[str],
+) -> dict[str, object]:
     specs = {p.name: p for p in engine.bundle.policy.manifest.parameters}
     out: dict[str, object] = {}
     for name, value in recorded.items():
         spec = specs.get(name)
         if spec is None:
-            notes.append(f"parameter '{name}' is not in the bundle now; its recorded value "
-                         f"{json.dumps(value)} is not used")
+            notes.append(
+                f"parameter '{name}' is not in the bundle now; its recorded value "
+                f"{json.dumps(value)} is not used"
+            )
             continue
-        out[name] = dt.date.fromisoformat(value) if spec.type == "date" and isinstance(
-            value, str) else value
+        out[name] = (
+            dt.date.fromisoformat(value)
+            if spec.type == "date" and isinstance(value, str)
+            else value
+        )
     return out
 
 
-def _source(path: Path, entry: Mapping[str, Any], cases: Path | None,
-            notes: list[str]) -> tuple[Path, bool]:
+def _source(
+    path: Path, entry: Mapping[str, Any], cases: Path | None, notes: list[str]
+) -> tuple[Path, bool]:
     """The run's input file (`--cases`, else where the header says it was, else the file of
     that name beside the audit file), and whether it is byte for byte the one the run read."""
     given = str(entry.get("path"))
     if cases is not None:
         candidates = [cases]
     elif given == "-":
-        raise _CannotReplay("the cases came from standard input and their inputs were not "
-                            "recorded (--audit-inputs); give the case file with --cases")
+        raise _CannotReplay(
+            "the cases came from standard input and their inputs were not "
+            "recorded (--audit-inputs); give the case file with --cases"
+        )
     else:
         candidates = [Path(str(entry.get("resolved") or given)), path.parent / Path(given).name]
     for candidate in candidates:
@@ -320,8 +368,10 @@ def _source(path: Path, entry: Mapping[str, Any], cases: Path | None,
             if not same:
                 notes.append(f"the input file '{candidate}' has changed since the run")
             return candidate, same
-    raise _CannotReplay(f"the input file '{given}' is not where the run read it, nor beside "
-                        "the audit file; give it with --cases")
+    raise _CannotReplay(
+        f"the input file '{given}' is not where the run read it, nor beside "
+        "the audit file; give it with --cases"
+    )
 
 
 def _recorded_inputs(path: Path, run: Run) -> Iterator[object]:
@@ -329,9 +379,17 @@ def _recorded_inputs(path: Path, run: Run) -> Iterator[object]:
         yield json.loads(body).get("case_input")
 
 
-def _batch_run(path: Path, run: Run, engine: Engine, decisions: list[str],
-               params: dict[str, object], as_of: dt.date | None, cases: Path | None,
-               tmp: Path, notes: list[str]) -> Iterator[str]:
+def _batch_run(
+    path: Path,
+    run: Run,
+    engine: Engine,
+    decisions: list[str],
+    params: dict[str, object],
+    as_of: dt.date | None,
+    cases: Path | None,
+    tmp: Path,
+    notes: list[str],
+) -> Iterator[str]:
     from pctrules.batch.run import BatchOptions, prepare, run_batch
 
     head = run.header
@@ -340,28 +398,38 @@ def _batch_run(path: Path, run: Run, engine: Engine, decisions: list[str],
     recorded = bool(head.get("inputs_recorded"))
     if recorded and cases is None:
         source = tmp / f"input.{fmt}"
-        _write_inputs(source, fmt, _recorded_inputs(path, run), lambda: _recorded_inputs(
-            path, run))
+        _write_inputs(source, fmt, _recorded_inputs(path, run), lambda: _recorded_inputs(path, run))
         same = False
     else:
         source, same = _source(path, entry, cases, notes)
     out_fmt = str(head.get("output_format") or "csv")
     output = tmp / f"output.{out_fmt}"
-    opts = BatchOptions(input=source, output=output, bundle=engine.bundle.path,
-                        data_dir=engine.bundle.data_dir, as_of=as_of,
-                        decisions=tuple(decisions), in_format=fmt, out_format=out_fmt,
-                        params=params)
+    opts = BatchOptions(
+        input=source,
+        output=output,
+        bundle=engine.bundle.path,
+        data_dir=engine.bundle.data_dir,
+        as_of=as_of,
+        decisions=tuple(decisions),
+        in_format=fmt,
+        out_format=out_fmt,
+        params=params,
+    )
     run_batch(opts, None, prepare(opts, engine))
     if same:  # the same rows as the run read: only what was decided needs reading again
-        return (Tail(f',"decisions":{text},"warnings":{warnings},"error":'
-                     f'{"null" if error is None else jstr(error)}}}')
-                for _, text, error, warnings in output_rows(output, out_fmt, decisions,
-                                                            engine))
+        return (
+            Tail(
+                f',"decisions":{text},"warnings":{warnings},"error":'
+                f"{'null' if error is None else jstr(error)}}}"
+            )
+            for _, text, error, warnings in output_rows(output, out_fmt, decisions, engine)
+        )
     return batch_bodies(engine, source, fmt, output, out_fmt, decisions, as_of, recorded)
 
 
-def _write_inputs(target: Path, fmt: str, inputs: Iterable[object],
-                  again: Callable[[], Iterable[object]]) -> None:
+def _write_inputs(
+    target: Path, fmt: str, inputs: Iterable[object], again: Callable[[], Iterable[object]]
+) -> None:
     """A batch input file of recorded inputs, in the run's own format (CSV cells are text,
     as they were)."""
     with target.open("w", encoding="utf-8", newline="") as f:
@@ -396,9 +464,16 @@ def _dotted(value: object, prefix: str = "") -> dict[str, str]:
     return out
 
 
-def _evaluate_run(path: Path, run: Run, engine: Engine, decisions: list[str],
-                  params: dict[str, object], as_of: dt.date | None, cases: Path | None,
-                  notes: list[str]) -> Iterator[str]:
+def _evaluate_run(
+    path: Path,
+    run: Run,
+    engine: Engine,
+    decisions: list[str],
+    params: dict[str, object],
+    as_of: dt.date | None,
+    cases: Path | None,
+    notes: list[str],
+) -> Iterator[str]:
     """The records of an evaluate run decided again; its case files are found first (so that
     a missing one is said before anything is compared)."""
     from pctrules.commands.case_files import read_case_file
@@ -414,9 +489,14 @@ def _evaluate_run(path: Path, run: Run, engine: Engine, decisions: list[str],
     return _decided_again(engine, raws, decisions, params, as_of, recorded)
 
 
-def _decided_again(engine: Engine, raws: Iterable[object], decisions: list[str],
-                   params: dict[str, object], as_of: dt.date | None, recorded: bool,
-                   ) -> Iterator[str]:
+def _decided_again(
+    engine: Engine,
+    raws: Iterable[object],
+    decisions: list[str],
+    params: dict[str, object],
+    as_of: dt.date | None,
+    recorded: bool,
+) -> Iterator[str]:
     for seq, raw in enumerate(raws, start=1):
         try:
             case = engine.validate_case(raw, seq)
@@ -424,8 +504,16 @@ def _decided_again(engine: Engine, raws: Iterable[object], decisions: list[str],
         except CaseError as exc:  # the bundle no longer takes this case: nothing is decided
             message = "; ".join(d.message for d in exc.diagnostics)
             nothing = decisions_text(decisions, [("null", None, None)] * len(decisions))
-            yield record_body(seq, _case_id(raw, seq), input_hash(raw), None, nothing, "[]",
-                              message, canonical_json(raw) if recorded else None)
+            yield record_body(
+                seq,
+                _case_id(raw, seq),
+                input_hash(raw),
+                None,
+                nothing,
+                "[]",
+                message,
+                canonical_json(raw) if recorded else None,
+            )
             continue
         yield case_body(seq, result, raw, decisions, recorded)
 
@@ -442,14 +530,18 @@ def render_text(report: ReplayReport) -> str:
     """The report for people: per run, what differs now, the drift, and the tampered lines."""
     total = sum(r.records for r in report.runs)
     runs = len(report.runs)
-    lines = [f"replay of '{report.path}': {runs} run{'s' * (runs != 1)}, "
-             f"{total:,} record{'s' * (total != 1)}"]
+    lines = [
+        f"replay of '{report.path}': {runs} run{'s' * (runs != 1)}, "
+        f"{total:,} record{'s' * (total != 1)}"
+    ]
     for r in report.runs:
         h = r.header
         bundle = h.get("bundle") or {}
         inputs = ", ".join(f"'{i.get('path')}'" for i in (h.get("inputs") or []))
-        lines.append(f"run {r.number}: {h.get('command')} of {inputs or 'no input'} on "
-                     f"{h.get('created')}, {bundle.get('name')} {bundle.get('version')}")
+        lines.append(
+            f"run {r.number}: {h.get('command')} of {inputs or 'no input'} on "
+            f"{h.get('created')}, {bundle.get('name')} {bundle.get('version')}"
+        )
         for change in r.differences:
             lines.append(f"  differs now: {change}")
         for note in r.notes:
@@ -457,29 +549,42 @@ def render_text(report: ReplayReport) -> str:
         if r.not_replayed:
             lines.append(f"  not replayed: {r.not_replayed}")
             continue
-        verdict = "identical" if not r.changed else (
-            f"{r.identical:,} identical, {r.drifted:,} drifted")
+        verdict = (
+            "identical" if not r.changed else (f"{r.identical:,} identical, {r.drifted:,} drifted")
+        )
         lines.append(f"  {r.records:,} record{'s' * (r.records != 1)}: {verdict}")
         for d in sorted(r.drift.values(), key=_drift_order):
-            values = ", ".join(f"{_v(o)} → {_v(n)} ({c:,})" for (o, n), c in
-                               sorted(d.values.items(), key=_by_count)[:3])
+            values = ", ".join(
+                f"{_v(o)} → {_v(n)} ({c:,})"
+                for (o, n), c in sorted(d.values.items(), key=_by_count)[:3]
+            )
             more = len(d.values) - 3
             values += f", … {more} more" if more > 0 else ""
-            lines.append(f"  drift {d.decision}: {d.old_rule or 'no rule'} → "
-                         f"{d.new_rule or 'no rule'}: {d.count:,} ({values}); e.g. "
-                         + ", ".join(d.examples))
+            lines.append(
+                f"  drift {d.decision}: {d.old_rule or 'no rule'} → "
+                f"{d.new_rule or 'no rule'}: {d.count:,} ({values}); e.g. " + ", ".join(d.examples)
+            )
         if r.inputs_changed.count:
-            lines.append(f"  input changed: {r.inputs_changed.count:,}; e.g. "
-                         + ", ".join(r.inputs_changed.examples))
+            lines.append(
+                f"  input changed: {r.inputs_changed.count:,}; e.g. "
+                + ", ".join(r.inputs_changed.examples)
+            )
         if r.other.count:
-            lines.append(f"  warnings or errors changed: {r.other.count:,}; e.g. "
-                         + ", ".join(r.other.examples))
+            lines.append(
+                f"  warnings or errors changed: {r.other.count:,}; e.g. "
+                + ", ".join(r.other.examples)
+            )
     if report.tampered:
-        lines.append(f"tampered: {len(report.tampered)} line"
-                     f"{'s' * (len(report.tampered) != 1)} not as written")
+        lines.append(
+            f"tampered: {len(report.tampered)} line"
+            f"{'s' * (len(report.tampered) != 1)} not as written"
+        )
         for p in report.tampered[:20]:
-            who = f" (record {p.seq}" + (f", case '{p.case}')" if p.case else ")") \
-                if p.seq is not None else ""
+            who = (
+                f" (record {p.seq}" + (f", case '{p.case}')" if p.case else ")")
+                if p.seq is not None
+                else ""
+            )
             lines.append(f"  line {p.line}{who}: {p.message}")
         if len(report.tampered) > 20:
             lines.append(f"  … and {len(report.tampered) - 20} more (--format json lists all)")

@@ -44,8 +44,11 @@ Use = tuple[Any, ...]
 IDENTITY: Use = ("id",)
 
 
-def field_uses(checked: Any, d: CheckedDecision, leaves: Iterable[str],
-               ) -> dict[str, frozenset[Use]]:
+def field_uses(
+    checked: Any,
+    d: CheckedDecision,
+    leaves: Iterable[str],
+) -> dict[str, frozenset[Use]]:
     """For each case field a decision reads, every way it observes it."""
     leaf = set(leaves)
     out: dict[str, set[Use]] = {}
@@ -76,11 +79,13 @@ def _use(node: ast.Expr, parent: ast.Expr | None, checked: Any) -> Use:
         other, left = (parent.right, True) if parent.left is node else (parent.left, False)
         if isinstance(other, ast.Literal | ast.CodeLiteral):  # a code: its code, the value
             return ("cmp", parent.op, other.value, left)
-    elif isinstance(parent, ast.Membership) and parent.element is node and isinstance(
-            parent.collection, ast.ListExpr) and all(
-            isinstance(i, ast.Literal | ast.CodeLiteral) for i in parent.collection.items):
-        values = tuple(i.value for i in parent.collection.items  # type: ignore[attr-defined]
-                       )
+    elif (
+        isinstance(parent, ast.Membership)
+        and parent.element is node
+        and isinstance(parent.collection, ast.ListExpr)
+        and all(isinstance(i, ast.Literal | ast.CodeLiteral) for i in parent.collection.items)
+    ):
+        values = tuple(i.value for i in parent.collection.items)  # type: ignore[attr-defined]
         return ("in", values, parent.negated)
     return IDENTITY
 
@@ -130,7 +135,8 @@ class Lane:
         self.wanted = wanted
         self.order = _as_late_as_possible(
             [d.name for d in engine.compiled.decisions if d.name in needed],
-            {n: compiled[n].depends_on for n in needed})
+            {n: compiled[n].depends_on for n in needed},
+        )
         checked = engine.checked
         leaves = [".".join(p) for p, _ in checked.case_schema.leaves()]
         relations = self.graph.schema.relations
@@ -143,9 +149,16 @@ class Lane:
             if reads.every_relation:  # within() walks every containment relation
                 hops |= {(r, True) for r, rd in relations.items() if rd.containment}
             self.steps[name] = Step(
-                index, name, engine.bound.functions[name], d, reads,
-                field_uses(checked, d, leaves), compiled[name].depends_on, frozenset(hops),
-                frozenset(_own_days(d, reads)))
+                index,
+                name,
+                engine.bound.functions[name],
+                d,
+                reads,
+                field_uses(checked, d, leaves),
+                compiled[name].depends_on,
+                frozenset(hops),
+                frozenset(_own_days(d, reads)),
+            )
         self._closures: dict[frozenset[tuple[str, bool]], _Closure] = {}
 
     def closure(self, hops: frozenset[tuple[str, bool]]) -> _Closure:
@@ -353,11 +366,12 @@ class Fields:
             return [Atom(v, f"{key[7:]}={v}") for v in self.params[key[7:]]]
         t = self.types[key]
         if t.is_set:
-            self.notes.append(f"field '{key}' holds a set of codes: the space gives it the empty "
-                              "set and each single code, not every combination")
+            self.notes.append(
+                f"field '{key}' holds a set of codes: the space gives it the empty "
+                "set and each single code, not every combination"
+            )
             codes = self._codes(t)
-            return [Atom(frozenset(), "{}"), *(Atom(frozenset([c]), "{" + c + "}")
-                                              for c in codes)]
+            return [Atom(frozenset(), "{}"), *(Atom(frozenset([c]), "{" + c + "}") for c in codes)]
         if is_node(t):
             return [Atom(None, "none"), *(Atom(c, c) for c in self._codes(t))]
         values = _representatives(t.base, self._literals(key))
@@ -369,8 +383,11 @@ class Fields:
         codes: set[str] = set()
         for lane in self.lanes:
             for c, n in lane.graph.nodes.items():
-                if n.kind in kinds and n.valid_from.toordinal() <= self.end and \
-                        n.valid_to.toordinal() >= self.start:
+                if (
+                    n.kind in kinds
+                    and n.valid_from.toordinal() <= self.end
+                    and n.valid_to.toordinal() >= self.start
+                ):
                     codes.add(c)
         return sorted(codes)
 
@@ -384,16 +401,23 @@ class Fields:
                     elif use[0] == "in":
                         found.extend(use[1])
                     elif use == IDENTITY and key != "id":
-                        note = (f"field '{key}' is used as a value by '{step.name}': the space "
-                                "gives it the literals the rules name and one other value")
+                        note = (
+                            f"field '{key}' is used as a value by '{step.name}': the space "
+                            "gives it the literals the rules name and one other value"
+                        )
                         if note not in self.notes:
                             self.notes.append(note)
         return found
 
     # -- classes -----------------------------------------------------------------------------
 
-    def classes(self, key: str, within: Class | None, uses: Sequence[tuple[int, Use]],
-                period: tuple[int, int]) -> list[Class]:
+    def classes(
+        self,
+        key: str,
+        within: Class | None,
+        uses: Sequence[tuple[int, Use]],
+        period: tuple[int, int],
+    ) -> list[Class]:
         """The values of `key` (or of the class `within`) on `period` in classes: values that
         every use gives the same answer on every day of the period are one class."""
         memo = (key, within.id if within is not None else None, frozenset(uses), period)
@@ -402,8 +426,13 @@ class Fields:
             found = self._classes[memo] = self._split(key, within, uses, period)
         return found
 
-    def _split(self, key: str, within: Class | None, uses: Sequence[tuple[int, Use]],
-               period: tuple[int, int]) -> list[Class]:
+    def _split(
+        self,
+        key: str,
+        within: Class | None,
+        uses: Sequence[tuple[int, Use]],
+        period: tuple[int, int],
+    ) -> list[Class]:
         atoms = list(within.members) if within is not None else self.atoms(key)
         basis = frozenset(uses) | (within.basis if within is not None else frozenset())
         identity = any(u == IDENTITY for _, u in uses) or key.startswith("params.")
@@ -412,21 +441,38 @@ class Fields:
         for atom in atoms:
             if node and not self._alive_in(atom.value, period):
                 continue
-            sig = atom.value if identity else tuple(
-                self._observe(lane, use, atom.value, period) for lane, use in sorted(
-                    uses, key=repr))
+            sig = (
+                atom.value
+                if identity
+                else tuple(
+                    self._observe(lane, use, atom.value, period)
+                    for lane, use in sorted(uses, key=repr)
+                )
+            )
             if node and not identity:
-                sig = (sig, tuple(self._validity(lane, atom.value, period)
-                                  for lane in range(len(self.lanes))))
+                sig = (
+                    sig,
+                    tuple(
+                        self._validity(lane, atom.value, period) for lane in range(len(self.lanes))
+                    ),
+                )
             groups.setdefault(_hashable(sig), []).append(atom)
         return [self._intern(key, tuple(g), basis, period) for g in groups.values()]
 
-    def _intern(self, key: str, members: tuple[Atom, ...], basis: frozenset[tuple[int, Use]],
-                period: tuple[int, int]) -> Class:
+    def _intern(
+        self,
+        key: str,
+        members: tuple[Atom, ...],
+        basis: frozenset[tuple[int, Use]],
+        period: tuple[int, int],
+    ) -> Class:
         # One value is one class however it was observed, and whenever: only a larger class
         # depends on what its members were found alike in, and over which period.
-        ident = (key, tuple(m.value for m in members)) if len(members) == 1 else (
-            key, tuple(m.value for m in members), basis, period)
+        ident = (
+            (key, tuple(m.value for m in members))
+            if len(members) == 1
+            else (key, tuple(m.value for m in members), basis, period)
+        )
         found = self._interned.get(ident)
         if found is None:
             self._ids += 1
@@ -452,8 +498,11 @@ class Fields:
             return True
         for lane in self.lanes:
             n = lane.graph.nodes.get(value)
-            if n is not None and n.valid_from.toordinal() <= period[1] and \
-                    n.valid_to.toordinal() >= period[0]:
+            if (
+                n is not None
+                and n.valid_from.toordinal() <= period[1]
+                and n.valid_to.toordinal() >= period[0]
+            ):
                 return True
         return False
 
@@ -523,8 +572,7 @@ def _representatives(base: str, found: Sequence[object]) -> list[object]:
             other += "-"
         return [*texts, other]
     if base in ("int", "number"):
-        nums = sorted({v for v in found if isinstance(v, (int, float))
-                       and not isinstance(v, bool)})
+        nums = sorted({v for v in found if isinstance(v, (int, float)) and not isinstance(v, bool)})
         step = 1 if base == "int" else 0.5
         out = {0} if not nums else {nums[0] - step, nums[-1] + step}
         for v in nums:
@@ -549,4 +597,3 @@ def _label(value: object) -> str:
     if isinstance(value, dt.date):
         return value.isoformat()
     return str(value)
-

@@ -152,15 +152,19 @@ def situations(explorer: Explorer) -> int:
 
 def days_text(spans: Sequence[tuple[int, int]], limit: int = 3) -> str:
     """Periods as reports show them: `2006-10-01–2013-03-31, …`."""
-    shown = [f"{dt.date.fromordinal(a).isoformat()}–{dt.date.fromordinal(b).isoformat()}"
-             for a, b in spans[:limit]]
+    shown = [
+        f"{dt.date.fromordinal(a).isoformat()}–{dt.date.fromordinal(b).isoformat()}"
+        for a, b in spans[:limit]
+    ]
     more = len(spans) - limit
     return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
 
 
-
-def locate(explorer: Explorer, values: Mapping[str, object], day: dt.date,
-           ) -> list[tuple[str, Record]] | None:
+def locate(
+    explorer: Explorer,
+    values: Mapping[str, object],
+    day: dt.date,
+) -> list[tuple[str, Record]] | None:
     """The records on the path of one situation: the case's field values (and `params.<name>`
     values) on `day`. None when the walk holds no such situation (a code not in the data on
     that day). For tests: the walk must say what the engine says for every case."""
@@ -176,8 +180,10 @@ def locate(explorer: Explorer, values: Mapping[str, object], day: dt.date,
         for child, assigned in tree.children[node]:
             if assigned is not None:
                 key, c = assigned
-                if any(m.value == values.get(key) and type(m.value) is type(values.get(key))
-                       for m in c.members):
+                if any(
+                    m.value == values.get(key) and type(m.value) is type(values.get(key))
+                    for m in c.members
+                ):
                     chosen = child
                     break
             elif tree.period[child][0] <= ordinal <= tree.period[child][1]:

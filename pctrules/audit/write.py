@@ -43,23 +43,38 @@ def output_types(engine: Engine) -> dict[str, str]:
     return {d.spec.name: str(d.output) for d in engine.checked.decisions}
 
 
-def run_header(engine: Engine, *, command: str, bundle_arg: Path | None,
-               decisions: Sequence[str], params: Mapping[str, object] | None,
-               as_of: dt.date | None, inputs: Sequence[Mapping[str, object]],
-               inputs_recorded: bool) -> dict[str, object]:
+def run_header(
+    engine: Engine,
+    *,
+    command: str,
+    bundle_arg: Path | None,
+    decisions: Sequence[str],
+    params: Mapping[str, object] | None,
+    as_of: dt.date | None,
+    inputs: Sequence[Mapping[str, object]],
+    inputs_recorded: bool,
+) -> dict[str, object]:
     """The header of a run of `command` (evaluate or batch) with these options."""
     names = list(decisions) or [d.name for d in engine.compiled.decisions]
     return header(
-        provenance(engine.bundle, engine.info.digest, bundle_arg), command=command,
-        decisions=names, parameters={**engine.params, **(params or {})}, as_of=as_of,
-        inputs=inputs, inputs_recorded=inputs_recorded, outputs=output_types(engine))
+        provenance(engine.bundle, engine.info.digest, bundle_arg),
+        command=command,
+        decisions=names,
+        parameters={**engine.params, **(params or {})},
+        as_of=as_of,
+        inputs=inputs,
+        inputs_recorded=inputs_recorded,
+        outputs=output_types(engine),
+    )
 
 
 def failures(results: Mapping[str, DecisionResult]) -> str | None:
     """A case's failed decisions in the words of batch's `error` column."""
     text = "; ".join(
         f"{name}: {r.error.message}" + (f" (rule '{r.error.rule}')" if r.error.rule else "")
-        for name, r in results.items() if r.outcome == "error" and r.error is not None)
+        for name, r in results.items()
+        if r.outcome == "error" and r.error is not None
+    )
     return text or None
 
 
@@ -74,18 +89,29 @@ def result_cells(r: DecisionResult | None) -> tuple[str, str | None, str | None]
     return text, r.rule, r.reason
 
 
-def case_body(seq: int, result: CaseResult, raw: object, names: Sequence[str],
-              record_input: bool) -> str:
+def case_body(
+    seq: int, result: CaseResult, raw: object, names: Sequence[str], record_input: bool
+) -> str:
     """The record of one case decided by the engine."""
     decisions = decisions_text(names, [result_cells(result.decisions.get(n)) for n in names])
     return record_body(
-        seq, result.case_id, input_hash(raw), result.as_of.isoformat(), decisions,
-        json_text(list(result.warnings)), failures(result.decisions),
-        canonical_json(raw) if record_input else None)
+        seq,
+        result.case_id,
+        input_hash(raw),
+        result.as_of.isoformat(),
+        decisions,
+        json_text(list(result.warnings)),
+        failures(result.decisions),
+        canonical_json(raw) if record_input else None,
+    )
 
 
-def audit_cases(path: Path, head: Mapping[str, object], cases: Sequence[tuple[object, CaseResult]],
-                record_input: bool) -> Sealed:
+def audit_cases(
+    path: Path,
+    head: Mapping[str, object],
+    cases: Sequence[tuple[object, CaseResult]],
+    record_input: bool,
+) -> Sealed:
     """Append a run of decided cases (raw input, result) to the audit file at `path`."""
     names = list(_decisions(head))
     writer = AuditWriter(path, head)

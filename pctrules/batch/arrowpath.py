@@ -52,37 +52,53 @@ class ArrowChunks:
     value exactly as the row-by-row renderer does (batch/run.py gives it), and
     `ending(error, warnings)` what follows them on a row (each None when the row has none)."""
 
-    def __init__(self, core: ColumnEvaluator, columns: tuple[str, ...], jsonl: bool,
-                 cells: Callable[[str], Callable[[object, object], object]],
-                 ending: Callable[[str | None, str | None], str]) -> None:
+    def __init__(
+        self,
+        core: ColumnEvaluator,
+        columns: tuple[str, ...],
+        jsonl: bool,
+        cells: Callable[[str], Callable[[object, object], object]],
+        ending: Callable[[str | None, str | None], str],
+    ) -> None:
         self.core = core
         self.names = list(columns)
         self.jsonl = jsonl
         self.cells = cells
         self.ending = ending
-        self.read = pa_csv.ReadOptions(column_names=self.names, use_threads=False,
-                                       block_size=1 << 26)
-        self.parse = pa_csv.ParseOptions(quote_char=False, double_quote=False,
-                                         newlines_in_values=False, ignore_empty_lines=False)
+        self.read = pa_csv.ReadOptions(
+            column_names=self.names, use_threads=False, block_size=1 << 26
+        )
+        self.parse = pa_csv.ParseOptions(
+            quote_char=False, double_quote=False, newlines_in_values=False, ignore_empty_lines=False
+        )
         self.convert = pa_csv.ConvertOptions(
-            column_types={c: pa.string() for c in self.names}, strings_can_be_null=True,
-            null_values=[""], check_utf8=True)
+            column_types={c: pa.string() for c in self.names},
+            strings_can_be_null=True,
+            null_values=[""],
+            check_utf8=True,
+        )
 
     def run(self, data: bytes, first_row: int) -> Rendered | None:
         """The chunk's rows rendered, or None when the chunk is not plain."""
         if not _plain_bytes(data):
             return None
         try:
-            table = pa_csv.read_csv(io.BytesIO(data), read_options=self.read,
-                                    parse_options=self.parse, convert_options=self.convert)
+            table = pa_csv.read_csv(
+                io.BytesIO(data),
+                read_options=self.read,
+                parse_options=self.parse,
+                convert_options=self.convert,
+            )
         except pa.ArrowInvalid:
             # Not UTF-8, or a record with another number of fields than the header (no
             # handler for those: Arrow would decode the record to pass it one, and fail on
             # bytes that are not UTF-8): the usual path names the row.
             return None
         n = table.num_rows
-        columns = [(tuple(name.split(".")), table.column(i).combine_chunks())
-                   for i, name in enumerate(self.names)]
+        columns = [
+            (tuple(name.split(".")), table.column(i).combine_chunks())
+            for i, name in enumerate(self.names)
+        ]
         return self.render(self.core.run(columns, n, first_row))
 
     def render(self, out: Outcome) -> Rendered:
@@ -100,7 +116,7 @@ class ArrowChunks:
             offsets, texts = out.warnings.by_row(n)
             listed = texts.to_pylist()
             for r in np.flatnonzero(np.diff(offsets)).tolist():
-                warned[r] = "; ".join(listed[offsets[r]:offsets[r + 1]])
+                warned[r] = "; ".join(listed[offsets[r] : offsets[r + 1]])
         ends = [self.ending(None, None)]
         end_of = np.zeros(n, dtype=np.intp)
         made: dict[tuple[str | None, str | None], int] = {(None, None): 0}
@@ -114,11 +130,13 @@ class ArrowChunks:
             end_of[r] = at
         tails = pc.binary_join_element_wise(
             pa.array([str(v) for v in tail.values], pa.string()).take(pa.array(tail.idx)),
-            pa.array(ends, pa.string()).take(pa.array(end_of)), "")
+            pa.array(ends, pa.string()).take(pa.array(end_of)),
+            "",
+        )
         rows = pc.binary_join_element_wise(self._heads(out.ids), tails, "")
         buffers = rows.buffers()
         offsets32 = np.frombuffer(buffers[1], dtype=np.int32, count=n + 1, offset=rows.offset * 4)
-        body = buffers[2].to_pybytes()[offsets32[0]:offsets32[n]] if n else b""
+        body = buffers[2].to_pybytes()[offsets32[0] : offsets32[n]] if n else b""
         return Rendered(body, n, len(out.errors), len(warned), out.fast_rows)
 
     def _heads(self, ids: pa.Array) -> pa.Array:
@@ -143,15 +161,21 @@ class JsonlChunks(ArrowChunks):
     reader; `core` takes values as typed (text stays text: `"42"` is not a number, as in
     JSON), and `fields` are the paths a row may give."""
 
-    def __init__(self, core: ColumnEvaluator, fields: frozenset[Path_], jsonl: bool,
-                 cells: Callable[[str], Callable[[object, object], object]],
-                 ending: Callable[[str | None, str | None], str]) -> None:
+    def __init__(
+        self,
+        core: ColumnEvaluator,
+        fields: frozenset[Path_],
+        jsonl: bool,
+        cells: Callable[[str], Callable[[object, object], object]],
+        ending: Callable[[str | None, str | None], str],
+    ) -> None:
         super().__init__(core, (), jsonl, cells, ending)
         self.fields = fields
         self.json_read = pa_json.ReadOptions(use_threads=False, block_size=1 << 26)
         # Every field as text, dotted and nested: Arrow would read '2011-09-01' as a timestamp.
-        self.json_parse = pa_json.ParseOptions(explicit_schema=_json_schema(fields),
-                                               unexpected_field_behavior="infer")
+        self.json_parse = pa_json.ParseOptions(
+            explicit_schema=_json_schema(fields), unexpected_field_behavior="infer"
+        )
 
     def run(self, data: bytes, first_row: int) -> Rendered | None:
         if not _plain_json_bytes(data):
@@ -162,8 +186,9 @@ class JsonlChunks(ArrowChunks):
             except UnicodeDecodeError:
                 return None
         try:
-            table = pa_json.read_json(io.BytesIO(data), read_options=self.json_read,
-                                      parse_options=self.json_parse)
+            table = pa_json.read_json(
+                io.BytesIO(data), read_options=self.json_read, parse_options=self.json_parse
+            )
         except (pa.ArrowException, ValueError):
             return None  # not JSON, a key given twice, a value of two types…
         n = data.count(b"\n") + (not data.endswith(b"\n"))
@@ -218,8 +243,10 @@ def _json_schema(fields: frozenset[Path_]) -> pa.Schema:
         node[path[-1]] = None
 
     def typed(node: dict[str, Any]) -> list[pa.Field]:
-        return [pa.field(k, pa.string() if v is None else pa.struct(typed(v)))
-                for k, v in node.items()]
+        return [
+            pa.field(k, pa.string() if v is None else pa.struct(typed(v))) for k, v in node.items()
+        ]
+
     return pa.schema([*typed(tree), *dotted])
 
 
@@ -233,7 +260,8 @@ def _json_leaves(key: tuple[str, ...], arr: pa.Array, out: list[tuple[Path_, pa.
     if pa.types.is_struct(arr.type):
         return arr.type.num_fields > 0 and all(
             _json_leaves((*path, arr.type.field(i).name), child, out)
-            for i, child in enumerate(arr.flatten()))
+            for i, child in enumerate(arr.flatten())
+        )
     if not pa.types.is_string(arr.type):
         return False
     out.append((path, arr))

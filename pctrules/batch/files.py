@@ -32,9 +32,13 @@ class BatchFileError(PctrulesError):
         super().__init__(error(Code.IO, message, None, help), ExitCode.USAGE)
 
 
-_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a pipe (FIFO)"),
-          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-          (stat.S_ISSOCK, "a socket"))
+_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 def _kind(mode: int) -> str:
@@ -57,15 +61,17 @@ def check_input(path: Path) -> os.stat_result:
     raise BatchFileError(
         f"'{path}' is {_kind(st.st_mode)}, not a regular file",
         "batch reads its input in parallel byte ranges, so it must be a file; save the cases "
-        "to one first, e.g. '… > cases.csv'")
+        "to one first, e.g. '… > cases.csv'",
+    )
 
 
 def check_output(path: Path, given: os.stat_result) -> Path:
     """The folder the output goes in; the output itself must be absent or a regular file
     (replacing a device or a pipe with a file is never what was meant), and not the input."""
     if not path.name:
-        raise BatchFileError(f"the output '{path}' names no file",
-                             "pass --output FILE, e.g. --output decided.csv")
+        raise BatchFileError(
+            f"the output '{path}' names no file", "pass --output FILE, e.g. --output decided.csv"
+        )
     folder = path.parent
     try:
         st = os.stat(path)
@@ -75,13 +81,15 @@ def check_output(path: Path, given: os.stat_result) -> Path:
         raise BatchFileError(f"cannot write '{path}': {_reason(exc)}") from None
     if st is not None:
         if os.path.samestat(st, given):
-            raise BatchFileError(f"the output '{path}' is the input file",
-                                 "write the decisions to another file")
+            raise BatchFileError(
+                f"the output '{path}' is the input file", "write the decisions to another file"
+            )
         if not stat.S_ISREG(st.st_mode):
             raise BatchFileError(
                 f"the output '{path}' is {_kind(st.st_mode)}, not a regular file",
                 "batch writes a new file and renames it into place; name a file, e.g. "
-                "--output decided.csv")
+                "--output decided.csv",
+            )
     if not folder.is_dir():
         raise BatchFileError(f"the folder '{folder}' does not exist")
     return folder
@@ -105,11 +113,14 @@ class AtomicOutput:
         self.path = path
         remove_leftovers(folder, path.name)
         try:
-            fd, name = tempfile.mkstemp(prefix=f"{_stem(path.name)}.", suffix=".partial",
-                                        dir=folder)
+            fd, name = tempfile.mkstemp(
+                prefix=f"{_stem(path.name)}.", suffix=".partial", dir=folder
+            )
         except OSError as exc:
-            raise BatchFileError(f"cannot write in the folder '{folder}': {_reason(exc)}",
-                                 "choose a folder you can write in for --output") from None
+            raise BatchFileError(
+                f"cannot write in the folder '{folder}': {_reason(exc)}",
+                "choose a folder you can write in for --output",
+            ) from None
         self.tmp = Path(name)
         self.file = os.fdopen(fd, "wb")
         if fcntl is not None:
@@ -137,11 +148,14 @@ class AtomicOutput:
             raise self._failed(exc) from None
 
     def _failed(self, exc: OSError) -> BatchFileError:
-        return BatchFileError(f"cannot write '{self.path}': {_reason(exc)}; it was not written",
-                              "free some space, or choose another place for --output")
+        return BatchFileError(
+            f"cannot write '{self.path}': {_reason(exc)}; it was not written",
+            "free some space, or choose another place for --output",
+        )
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if not self.file.closed:
             with contextlib.suppress(OSError):  # a full disk again: the file goes either way
                 self.file.close()

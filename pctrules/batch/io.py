@@ -94,8 +94,12 @@ class Header:
     data_offset: int
 
 
-_WIDE_BOMS: Final = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
-                    (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16"))
+_WIDE_BOMS: Final = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
 _UTF8_BOM: Final = b"\xef\xbb\xbf"
 MAX_HEADER_BYTES: Final = 1 << 20
 
@@ -109,9 +113,11 @@ def _first_line(path: Path) -> bytes:
     if wide is None and b"\x00" in first:
         wide = "UTF-16"  # ASCII text in UTF-16 without a byte-order mark: every other byte 0
     if wide is not None:
-        raise input_error(f"'{path}' is {wide} text, not UTF-8",
-                          f"save it as UTF-8, or convert it, e.g. 'iconv -f {wide} -t UTF-8 "
-                          f"{path} > converted{path.suffix}'")
+        raise input_error(
+            f"'{path}' is {wide} text, not UTF-8",
+            f"save it as UTF-8, or convert it, e.g. 'iconv -f {wide} -t UTF-8 "
+            f"{path} > converted{path.suffix}'",
+        )
     return first
 
 
@@ -119,27 +125,34 @@ def read_header(path: Path) -> Header:
     """Read the CSV header line (a UTF-8 byte-order mark is allowed)."""
     first = _first_line(path)
     if not first.strip():
-        raise input_error(f"'{path}' has no header line",
-                          "the first line names the columns, e.g. 'id,date,person.practice'")
+        raise input_error(
+            f"'{path}' has no header line",
+            "the first line names the columns, e.g. 'id,date,person.practice'",
+        )
     if not first.endswith(b"\n") and len(first) == MAX_HEADER_BYTES:
-        raise input_error(f"'{path}' line 1: the header is longer than "
-                          f"{MAX_HEADER_BYTES:,} bytes",
-                          "the first line names the columns, e.g. 'id,date,person.practice'")
+        raise input_error(
+            f"'{path}' line 1: the header is longer than {MAX_HEADER_BYTES:,} bytes",
+            "the first line names the columns, e.g. 'id,date,person.practice'",
+        )
     text = first.removeprefix(_UTF8_BOM).decode("utf-8", errors="surrogateescape")
     text = text.removesuffix("\n").removesuffix("\r")
     if not is_text(text):
-        raise input_error(f"'{path}' line 1: the header is not valid UTF-8 text "
-                          f"({not_utf8_byte(text)})", "save the file as UTF-8")
+        raise input_error(
+            f"'{path}' line 1: the header is not valid UTF-8 text ({not_utf8_byte(text)})",
+            "save the file as UTF-8",
+        )
     if "\r" in text:
         raise input_error(
-            f"'{path}' line 1: the header holds a carriage return (CR) that does not end the "
-            "line", "lines end with LF or CRLF; a file whose lines end with CR alone (an old "
-            "Mac format) must be converted first, e.g. with 'tr' or a spreadsheet's 'CSV UTF-8'")
+            f"'{path}' line 1: the header holds a carriage return (CR) that does not end the line",
+            "lines end with LF or CRLF; a file whose lines end with CR alone (an old "
+            "Mac format) must be converted first, e.g. with 'tr' or a spreadsheet's 'CSV UTF-8'",
+        )
     try:
         columns = tuple(c.strip() for c in next(csv.reader([text]), [""]))
     except csv.Error as exc:
-        raise input_error(f"'{path}' line 1: the header cannot be read as CSV: "
-                          f"{str(exc).split(' - ')[0]}") from None
+        raise input_error(
+            f"'{path}' line 1: the header cannot be read as CSV: {str(exc).split(' - ')[0]}"
+        ) from None
     return Header(columns, len(first))
 
 
@@ -209,8 +222,7 @@ def overlong_chunk(path: Path, job: Job, fmt: str) -> Chunk:
         f.seek(job.start)
         head = f.read(1 << 16).decode("utf-8", errors="surrogateescape")
     first = _first_cell(_hide_cr(head)) if fmt == "csv" else None
-    problem = (f"the line is {job.length:,} bytes long; a row may take at most "
-               f"{MAX_LINE_BYTES:,}")
+    problem = f"the line is {job.length:,} bytes long; a row may take at most {MAX_LINE_BYTES:,}"
     return Chunk(1, [("id",)], [[first]], {0: problem}, blank=fmt == "csv")
 
 
@@ -257,7 +269,7 @@ def _hide_cr(line: str) -> str:
     if "\r" not in line:
         return line
     end = "\r\n" if line.endswith("\r\n") else ""
-    return line[:len(line) - len(end)].replace("\r", _CR) + end
+    return line[: len(line) - len(end)].replace("\r", _CR) + end
 
 
 def _show_cr(record: list[str]) -> list[str]:
@@ -459,8 +471,9 @@ def _check_block(data: bytes, commas: int) -> tuple[bool, bool]:
     n = len(ends)
     starts = np.concatenate(([0], ends[:-1] + 1))
     # A CR that does not end a line is cell text, and a cell holding one must be quoted.
-    plain = (not np.isin(raw[starts[starts < len(raw)]], _FORMULA_CODES).any()
-             and (b"\r" not in data or data.count(b"\r") == data.count(b"\r\n")))
+    plain = not np.isin(raw[starts[starts < len(raw)]], _FORMULA_CODES).any() and (
+        b"\r" not in data or data.count(b"\r") == data.count(b"\r\n")
+    )
     if commas == 0:
         return not (raw == 44).any(), plain
     comma = np.flatnonzero(raw == 44)
@@ -468,7 +481,9 @@ def _check_block(data: bytes, commas: int) -> tuple[bool, bool]:
         return False, plain
     # Line k holds commas k*c … k*c + c - 1: its last comma is before its end, and its first
     # comma after the previous line's end.
-    widths = bool((comma[commas - 1::commas] < ends).all() and (comma[::commas] > starts - 1).all())
+    widths = bool(
+        (comma[commas - 1 :: commas] < ends).all() and (comma[::commas] > starts - 1).all()
+    )
     return widths, plain
 
 
@@ -479,8 +494,13 @@ def _not_utf8(line: str) -> bool:
 EMPTY_LINE = "the line is empty"
 
 
-def parse_csv(data: bytes | None, rows: list[list[str]] | None, quoted: bool,
-              header: Sequence[str], unreadable: Mapping[int, str] | None = None) -> Chunk:
+def parse_csv(
+    data: bytes | None,
+    rows: list[list[str]] | None,
+    quoted: bool,
+    header: Sequence[str],
+    unreadable: Mapping[int, str] | None = None,
+) -> Chunk:
     """Parse a CSV job into columns; an empty cell is an absent value. `unreadable`: rows
     the csv module already refused (the sequential reader's), by index."""
     width = len(header)
@@ -496,8 +516,9 @@ def parse_csv(data: bytes | None, rows: list[list[str]] | None, quoted: bool,
             if not bad_text:
                 flat: list[object] = text.replace("\n", ",").split(",")  # type: ignore[assignment]
                 n = len(flat) // width
-                chunk = Chunk(n, paths, [flat[i::width] for i in range(width)], blank=True,
-                              plain_first=plain)
+                chunk = Chunk(
+                    n, paths, [flat[i::width] for i in range(width)], blank=True, plain_first=plain
+                )
                 return _merge_repeated(chunk, header)
         lines, bad_text = _lines(data)
         if quoted:
@@ -518,12 +539,14 @@ def parse_csv(data: bytes | None, rows: list[list[str]] | None, quoted: bool,
     fixed: list[Sequence[str]] = []
     for i, row in enumerate(rows):
         if len(row) != width and i not in errors:
-            errors[i] = EMPTY_LINE if len(row) <= 1 and not any(row) else _width_error(
-                len(row), width)
+            errors[i] = (
+                EMPTY_LINE if len(row) <= 1 and not any(row) else _width_error(len(row), width)
+            )
         # A bad row keeps what cells it has (its id names it in the output); no rule sees them.
         fixed.append((list(row) + empty)[:width] if i in errors else row)
-    columns: list[list[object]] = [list(col) for col in zip(*fixed, strict=True)] if fixed else [
-        [] for _ in range(width)]
+    columns: list[list[object]] = (
+        [list(col) for col in zip(*fixed, strict=True)] if fixed else [[] for _ in range(width)]
+    )
     return _merge_repeated(Chunk(n, paths, columns, errors, blank=True), header)
 
 
@@ -545,19 +568,28 @@ def _merge_repeated(chunk: Chunk, header: Sequence[str]) -> Chunk:
     for name, at in repeated.items():
         first = chunk.columns[at[0]]
         for r in range(chunk.n):
-            given = list(dict.fromkeys(
-                v for v in (chunk.columns[i][r] for i in at) if v not in (None, "")))
+            given = list(
+                dict.fromkeys(v for v in (chunk.columns[i][r] for i in at) if v not in (None, ""))
+            )
             if len(given) > 1 and r not in chunk.errors:
                 cells = ", ".join(f"'{v}'" for v in given)
                 places = " and ".join(str(i + 1) for i in at)
-                chunk.errors[r] = (f"column '{name}' appears {len(at)} times in the header "
-                                   f"(columns {places}) and this row gives it different values: "
-                                   f"{cells}")
+                chunk.errors[r] = (
+                    f"column '{name}' appears {len(at)} times in the header "
+                    f"(columns {places}) and this row gives it different values: "
+                    f"{cells}"
+                )
             first[r] = given[0] if given else first[r]
         drop.update(at[1:])
     keep = [i for i in range(len(chunk.paths)) if i not in drop]
-    return Chunk(chunk.n, [chunk.paths[i] for i in keep], [chunk.columns[i] for i in keep],
-                 chunk.errors, blank=True, plain_first=False)
+    return Chunk(
+        chunk.n,
+        [chunk.paths[i] for i in keep],
+        [chunk.columns[i] for i in keep],
+        chunk.errors,
+        blank=True,
+        plain_first=False,
+    )
 
 
 def _not_utf8_row(row: Sequence[str], header: Sequence[str]) -> str:
@@ -590,8 +622,11 @@ def parse_jsonl(data: bytes, fields: Container[Path_]) -> Chunk:
     order: list[tuple[int, ...]] = []
     loose: dict[int, list[tuple[Path_, object]]] = {}
     twice: list[str] = []
-    decoder = json.JSONDecoder(object_pairs_hook=duplicate_keys_hook(twice),
-                               parse_float=finite_float, parse_constant=_no_constant)
+    decoder = json.JSONDecoder(
+        object_pairs_hook=duplicate_keys_hook(twice),
+        parse_float=finite_float,
+        parse_constant=_no_constant,
+    )
     for r, line in enumerate(lines):
         seen: list[int] = []
         twice.clear()
@@ -616,16 +651,19 @@ def parse_jsonl(data: bytes, fields: Container[Path_]) -> Chunk:
                 seen.append(i)
             elif columns[i][r] != value and r not in errors:
                 # A dotted key and a nested one naming the same field, with different values.
-                errors[r] = (f"field '{'.'.join(p)}' is given twice, as "
-                             f"{describe(columns[i][r])} and {describe(value)}")
+                errors[r] = (
+                    f"field '{'.'.join(p)}' is given twice, as "
+                    f"{describe(columns[i][r])} and {describe(value)}"
+                )
             columns[i][r] = value
         shape = tuple(seen)
         order.append(shapes.setdefault(shape, shape))
     return Chunk(n, list(index), columns, errors, order=order, loose=loose)
 
 
-def _json_object(decoder: json.JSONDecoder, line: str,
-                 maybe_bad: bool) -> tuple[dict[str, object], str | None]:
+def _json_object(
+    decoder: json.JSONDecoder, line: str, maybe_bad: bool
+) -> tuple[dict[str, object], str | None]:
     """A line's JSON object, and what makes it unusable (None when nothing does)."""
     problem = not_utf8(line) if maybe_bad and _not_utf8(line) else None
     try:
@@ -641,7 +679,8 @@ def _json_object(decoder: json.JSONDecoder, line: str,
     # Only a line with that many brackets can nest too deep, and only an escape can make a
     # lone surrogate: most lines are not walked.
     if ("\\u" in line and _ESCAPED_SURROGATE.search(line)) or (
-            line.count("{") + line.count("[") > MAX_NESTING):
+        line.count("{") + line.count("[") > MAX_NESTING
+    ):
         return obj, value_problem(obj)
     return obj, None
 
@@ -675,8 +714,9 @@ def _no_constant(name: str) -> object:
     raise _Refused(f"{name} is not a number JSON allows")
 
 
-def _flatten(obj: dict[str, object], prefix: Path_,
-             out: list[tuple[Path_, object]]) -> list[tuple[Path_, object]]:
+def _flatten(
+    obj: dict[str, object], prefix: Path_, out: list[tuple[Path_, object]]
+) -> list[tuple[Path_, object]]:
     """Each field of a parsed line by its path, in the line's order (`out`, extended)."""
     for key, value in obj.items():
         p = (*prefix, *key.split(".")) if "." in key else (*prefix, key)
@@ -715,28 +755,32 @@ def nested(paths: Sequence[Path_], values: Sequence[object], blank: bool) -> dic
         for depth, key in enumerate(p[:-1]):
             inner = target.setdefault(key, {})
             if not isinstance(inner, dict):
-                raise _clash(p[:depth + 1], inner, p)
+                raise _clash(p[: depth + 1], inner, p)
             target = inner
         given = target.get(p[-1])
         if isinstance(given, dict):
             if isinstance(v, dict) and not v:
                 continue  # an empty group: the fields given for it stay
-            inner = next((q for q in paths if q[:len(p)] == p and q != p), None)
+            inner = next((q for q in paths if q[: len(p)] == p and q != p), None)
             if inner is not None:
                 raise _clash(p, v, inner)
             # No field inside it: the group was given as a value of its own (`{}`), twice.
-            raise FieldClash(f"field '{'.'.join(p)}' is given twice, as {describe(given)} and "
-                             f"{describe(v)}")
+            raise FieldClash(
+                f"field '{'.'.join(p)}' is given twice, as {describe(given)} and {describe(v)}"
+            )
         if given is not None and given != v:
-            raise FieldClash(f"field '{'.'.join(p)}' is given twice, as {describe(given)} and "
-                             f"{describe(v)}")
+            raise FieldClash(
+                f"field '{'.'.join(p)}' is given twice, as {describe(given)} and {describe(v)}"
+            )
         target[p[-1]] = v
     return out
 
 
 def _clash(group: Path_, value: object, inner: Path_) -> FieldClash:
-    return FieldClash(f"field '{'.'.join(group)}' is given as {describe(value)} and also has "
-                      f"a field of its own, '{'.'.join(inner)}'")
+    return FieldClash(
+        f"field '{'.'.join(group)}' is given as {describe(value)} and also has "
+        f"a field of its own, '{'.'.join(inner)}'"
+    )
 
 
 # -- output ----------------------------------------------------------------------------------
@@ -783,8 +827,10 @@ def csv_line(cells: Sequence[str]) -> str:
 # What makes a cell need `safe_cell`, searched over cells joined by a separator (which the
 # count check has already ruled out inside a cell): a quote, comma, line end or CR anywhere, or
 # a formula character at a cell's start.
-_CARE = {",": re.compile(r'["\n\r]|(?:^|,)[=+\-@\t]'),
-         "\n": re.compile(r'[",\r]|(?:^|\n)[=+\-@\t]')}
+_CARE = {
+    ",": re.compile(r'["\n\r]|(?:^|,)[=+\-@\t]'),
+    "\n": re.compile(r'[",\r]|(?:^|\n)[=+\-@\t]'),
+}
 
 
 def _all_plain(joined: str, sep: str, cells: int) -> bool:

@@ -39,16 +39,19 @@ def column_names(path: Path) -> list[str]:
     try:
         schema = pq.ParquetFile(path).schema_arrow
     except (pa.ArrowException, OSError) as exc:
-        raise input_error(f"'{path}' cannot be read as Parquet: {_reason(exc)}",
-                          help="give a Parquet file, or name its format with --input-format"
-                          ) from None
+        raise input_error(
+            f"'{path}' cannot be read as Parquet: {_reason(exc)}",
+            help="give a Parquet file, or name its format with --input-format",
+        ) from None
     names = [".".join(p) for p in field_paths(schema)]
     for name, at in repeated_columns(names).items():
         # A Parquet file has one schema for every row: two columns for one field are refused
         # whole (as the columnar API does), where a CSV row may leave one of them empty.
-        raise input_error(f"{len(at)} columns of '{path}' name the case field '{name}' "
-                          f"(columns {' and '.join(str(i + 1) for i in at)}); keep one",
-                          help="write each field once: dotted, with '__', or in a struct")
+        raise input_error(
+            f"{len(at)} columns of '{path}' name the case field '{name}' "
+            f"(columns {' and '.join(str(i + 1) for i in at)}); keep one",
+            help="write each field once: dotted, with '__', or in a struct",
+        )
     return names
 
 
@@ -81,8 +84,11 @@ def output_schema(engine: Engine, decisions: list[str]) -> pa.Schema:
         t = value_type(checked[name], engine.checked)
         if pa.types.is_date(t):
             t = pa.string()  # ISO text, as in JSONL
-        fields += [pa.field(name, t), pa.field(f"{name}.rule", pa.string()),
-                   pa.field(f"{name}.reason", pa.string())]
+        fields += [
+            pa.field(name, t),
+            pa.field(f"{name}.rule", pa.string()),
+            pa.field(f"{name}.reason", pa.string()),
+        ]
     return pa.schema([*fields, pa.field("error", pa.string()), pa.field("warnings", pa.string())])
 
 
@@ -106,15 +112,18 @@ class ParquetSink:
         self.schema = schema
         self.through = _Through(out)
         self.writer = pq.ParquetWriter(self.through, schema)
-        self.parse = pa_json.ParseOptions(explicit_schema=schema,
-                                          unexpected_field_behavior="error")
+        self.parse = pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="error")
 
     def write(self, data: bytes) -> None:
         if not data:
             return
-        table = pa_json.read_json(io.BytesIO(data), parse_options=self.parse,
-                                  read_options=pa_json.ReadOptions(
-                                      use_threads=False, block_size=max(len(data) + 1, 1 << 20)))
+        table = pa_json.read_json(
+            io.BytesIO(data),
+            parse_options=self.parse,
+            read_options=pa_json.ReadOptions(
+                use_threads=False, block_size=max(len(data) + 1, 1 << 20)
+            ),
+        )
         self.writer.write_table(table.select(self.schema.names).cast(self.schema))
 
     def close(self) -> None:

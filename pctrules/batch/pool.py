@@ -78,8 +78,14 @@ Write = Callable[[bytes], None]
 _RUN: Run | None = None  # set in the parent just before the workers fork, which inherit it
 
 
-def run_jobs(run: Run, jobs: Iterator[Job], workers: int, write: Write, tally: Tally,
-             progress: Progress | None) -> None:
+def run_jobs(
+    run: Run,
+    jobs: Iterator[Job],
+    workers: int,
+    write: Write,
+    tally: Tally,
+    progress: Progress | None,
+) -> None:
     """Every job through `run`, its result's bytes to `write`, in the jobs' order. Called
     inside `stoppable()`: a stopping signal raises KeyboardInterrupt between chunks."""
     global _RUN
@@ -100,16 +106,19 @@ def run_jobs(run: Run, jobs: Iterator[Job], workers: int, write: Write, tally: T
         _RUN = None
 
 
-def _forked(jobs: Iterator[Job], workers: int, write: Write, tally: Tally,
-            progress: Progress | None) -> None:
+def _forked(
+    jobs: Iterator[Job], workers: int, write: Write, tally: Tally, progress: Progress | None
+) -> None:
     ctx = mp.get_context("fork")
     job_q = ctx.Queue(maxsize=workers * 2)
     result_q = ctx.Queue()
     # The bundle, graph and fast-path tables are shared with the workers copy-on-write; frozen,
     # the collector never touches (and so never copies) them.
     gc.freeze()
-    procs = [ctx.Process(target=_worker, args=(job_q, result_q, os.getpid()), daemon=True)
-             for _ in range(workers)]
+    procs = [
+        ctx.Process(target=_worker, args=(job_q, result_q, os.getpid()), daemon=True)
+        for _ in range(workers)
+    ]
     for p in procs:
         p.start()
     try:
@@ -225,8 +234,16 @@ def _planned(jobs: Iterator[Job], tally: Tally) -> Iterator[Job]:
     tally.planning_done = True
 
 
-def _pump(jobs: Iterator[Job], procs: list[Any], job_q: Any, result_q: Any, workers: int,
-          write: Write, tally: Tally, progress: Progress | None) -> None:
+def _pump(
+    jobs: Iterator[Job],
+    procs: list[Any],
+    job_q: Any,
+    result_q: Any,
+    workers: int,
+    write: Write,
+    tally: Tally,
+    progress: Progress | None,
+) -> None:
     """Keep a few chunks in flight and write results in input order as they complete."""
     limit = workers * 2 + 1  # enough to keep every worker busy; bounds memory
     pending: dict[int, ChunkResult] = {}

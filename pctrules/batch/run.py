@@ -122,15 +122,16 @@ class BatchSummary:
 
     def line(self) -> str:
         warned = f", {self.warned:,} with warnings" if self.warned else ""
-        return (f"{self.rows:,} rows read: {self.decided:,} decided, {self.failed:,} failed"
-                f"{warned}; wrote '{self.output}'")
+        return (
+            f"{self.rows:,} rows read: {self.decided:,} decided, {self.failed:,} failed"
+            f"{warned}; wrote '{self.output}'"
+        )
 
 
 CASE_BLOCK_BYTES = 256 << 10
 """Chunks evaluated case by case are smaller (about 8,000 rows): a chunk is then ~0.3 s of work,
 so even a modest file is shared among the workers."""
 _TABLE_LIMIT = 1 << 18  # distinct values remembered per field, per worker, before starting over
-
 
 
 # -- evaluating a chunk --------------------------------------------------------------------------
@@ -140,9 +141,17 @@ class ChunkEvaluator:
     """Turns a parsed chunk into output rows: by columns where every requested decision allows
     it, case by case (the engine) for the rest and for every row the fast path cannot vouch for."""
 
-    def __init__(self, engine: Engine, decisions: Sequence[str], as_of: dt.date | None,
-                 out_format: str, params: Mapping[str, object] | None, fast: bool,
-                 blank: bool, warm: bool = True) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        decisions: Sequence[str],
+        as_of: dt.date | None,
+        out_format: str,
+        params: Mapping[str, object] | None,
+        fast: bool,
+        blank: bool,
+        warm: bool = True,
+    ) -> None:
         self.engine = engine
         self.blank = blank  # CSV input: an empty cell is an absent value
         self.decisions = list(decisions)
@@ -150,8 +159,7 @@ class ChunkEvaluator:
         self.jsonl = out_format == "jsonl"
         self.columns = output_columns(self.decisions)
         self.params = dict(engine.params) if params is None else {**engine.params, **params}
-        self.leaves: dict[str, Type] = {
-            ".".join(p): t for p, t in engine.case_schema.leaves()}
+        self.leaves: dict[str, Type] = {".".join(p): t for p, t in engine.case_schema.leaves()}
         self.fields = frozenset([("id",), *(p for p, _ in engine.case_schema.leaves())])
         self.node_leaves = {k for k, t in self.leaves.items() if is_node(t) and not t.is_set}
         # The id is not a field the columns validate; a rule that reads it gets it from there.
@@ -169,8 +177,11 @@ class ChunkEvaluator:
 
     def _fast_plan(self, warm: bool) -> None:
         engine = self.engine
-        self.vec = vector.Vectoriser(engine.checked, engine.graph, groups.grouper(
-            engine.checked, engine.graph, engine.bound.functions))
+        self.vec = vector.Vectoriser(
+            engine.checked,
+            engine.graph,
+            groups.grouper(engine.checked, engine.graph, engine.bound.functions),
+        )
         order = [d.name for d in engine.compiled.decisions]
         needed = set(self.decisions)
         for name in reversed(order):
@@ -226,8 +237,9 @@ class ChunkEvaluator:
         for r in late:
             if known is not None and not known.bad[r]:
                 fields = {k: c.values[c.idx[r]] for k, c in known.columns.items()}
-                line, bad, warns = self._case_row(known.ids[r],
-                                                  self.engine.case_of(known.ids[r], fields))
+                line, bad, warns = self._case_row(
+                    known.ids[r], self.engine.case_of(known.ids[r], fields)
+                )
             else:
                 line, bad, warns = self._slow_row(chunk, r, first_row)
             heads[r], tails[r] = "", line + "\n"
@@ -253,8 +265,11 @@ class ChunkEvaluator:
             at = range(len(chunk.paths)) if chunk.order is None else chunk.order[r]
             given = chunk.loose.get(r) or [(chunk.paths[i], chunk.columns[i][r]) for i in at]
             try:
-                raw = nested([p for p, _ in given],
-                             [self._typed(".".join(p), v) for p, v in given], chunk.blank)
+                raw = nested(
+                    [p for p, _ in given],
+                    [self._typed(".".join(p), v) for p, v in given],
+                    chunk.blank,
+                )
                 case = self.engine.validate_case(raw, index)
             except FieldClash as exc:
                 problem = f"for case '{case_id}', {exc}"
@@ -268,19 +283,27 @@ class ChunkEvaluator:
         """A valid case decided by the engine: (rendered line, 1 if a decision failed, 1 if it
         has warnings)."""
         try:
-            result = self.engine.evaluate(case, as_of=self.as_of, decisions=self.decisions,
-                                          params=self.params)
+            result = self.engine.evaluate(
+                case, as_of=self.as_of, decisions=self.decisions, params=self.params
+            )
         except CaseError as exc:  # e.g. no date to evaluate on
-            return self._render_row(case_id, {}, "; ".join(d.message for d in exc.diagnostics),
-                                    ())
+            return self._render_row(case_id, {}, "; ".join(d.message for d in exc.diagnostics), ())
         return self._render_row(case_id, result.decisions, None, result.warnings)
 
-    def _render_row(self, case_id: str, results: Mapping[str, DecisionResult],
-                    problem: str | None, warnings: Sequence[str]) -> tuple[str, int, int]:
+    def _render_row(
+        self,
+        case_id: str,
+        results: Mapping[str, DecisionResult],
+        problem: str | None,
+        warnings: Sequence[str],
+    ) -> tuple[str, int, int]:
         if problem is None:
-            failures = [f"{name}: {r_.error.message}" + (
-                f" (rule '{r_.error.rule}')" if r_.error.rule else "")
-                for name, r_ in results.items() if r_.outcome == "error" and r_.error]
+            failures = [
+                f"{name}: {r_.error.message}"
+                + (f" (rule '{r_.error.rule}')" if r_.error.rule else "")
+                for name, r_ in results.items()
+                if r_.outcome == "error" and r_.error
+            ]
             problem = "; ".join(failures) or None
         cells: list[object] = [case_id]
         for name in self.decisions:
@@ -312,8 +335,7 @@ class ChunkEvaluator:
 
     # -- the fast path ---------------------------------------------------------------------
 
-    def _fast(self, chunk: Chunk,
-              first_row: int) -> tuple[list[str], list[str], list[int], int]:
+    def _fast(self, chunk: Chunk, first_row: int) -> tuple[list[str], list[str], list[int], int]:
         """Heads and tails of the chunk's rows by columns, the rows left to the engine (parse
         errors, values the fast path does not vouch for), and how many rows have warnings."""
         assert self.plan is not None
@@ -355,8 +377,9 @@ class ChunkEvaluator:
         heads, tails = self._render_fast(frame, ids, plain, warnings)
         return heads, tails, bad.nonzero()[0].tolist(), len(warnings)
 
-    def _absent_warnings(self, absent: list[tuple[str, Any]], raw: dict[str, vector.Col],
-                         on: Any, bad: Any) -> dict[int, str]:
+    def _absent_warnings(
+        self, absent: list[tuple[str, Any]], raw: dict[str, vector.Col], on: Any, bad: Any
+    ) -> dict[int, str]:
         """The warnings cell (CSV) or value (JSON) of each row the fast path decides that names
         a code the data does not have on its day, by row: in the words and the field order of
         `Engine.evaluate`, each code worded once and its day put in (rows with warnings are
@@ -374,8 +397,13 @@ class ChunkEvaluator:
                 continue
             kind, values = self.leaves[key].base, raw[key].values
             words = self._wordings.setdefault(kind, {})
-            for r, v, d, more in zip(rows.tolist(), raw[key].idx[rows].tolist(),
-                                     on[rows].tolist(), several[rows].tolist(), strict=True):
+            for r, v, d, more in zip(
+                rows.tolist(),
+                raw[key].idx[rows].tolist(),
+                on[rows].tolist(),
+                several[rows].tolist(),
+                strict=True,
+            ):
                 code = values[v]
                 w = words.get(code) or self._word(kind, str(code), words)
                 day = self._days.get(d) or self._day(d)
@@ -457,11 +485,13 @@ class ChunkEvaluator:
                 if node_ids is not None:
                     return True, value, node_ids.get(str(value), none_id)
                 return True, value, value.toordinal() if isinstance(value, dt.date) else 0
+
             table = self._tables[key] = _FieldTable(check, blank)
         return table
 
-    def _render_fast(self, frame: vector.Frame, ids: list[str], plain: bool,
-                     warnings: Mapping[int, str]) -> tuple[list[str], list[str]]:
+    def _render_fast(
+        self, frame: vector.Frame, ids: list[str], plain: bool, warnings: Mapping[int, str]
+    ) -> tuple[list[str], list[str]]:
         """Each row's head (its id) and tail (the decision cells, rendered once per distinct
         combination of rule and value, then the rendered warnings of the rows that have some);
         `plain`: the ids need no neutralising or quoting."""
@@ -479,8 +509,11 @@ class ChunkEvaluator:
             rows = list(warnings)
             for r, v in zip(rows, suffix.idx[rows].tolist(), strict=True):
                 cells = suffix.values[v]
-                tails[r] = (f'{cells},"error":null,"warnings":{warnings[r]}}}\n' if self.jsonl
-                            else f"{cells},,{warnings[r]}\n")
+                tails[r] = (
+                    f'{cells},"error":null,"warnings":{warnings[r]}}}\n'
+                    if self.jsonl
+                    else f"{cells},,{warnings[r]}\n"
+                )
         if self.jsonl:
             return list(map('{"id":'.__add__, _json_strings(ids))), tails
         return (ids if plain else safe_column(ids)), tails
@@ -496,13 +529,17 @@ class ChunkEvaluator:
             keys = [json_text(k) + ":" for k in (name, f"{name}.rule", f"{name}.reason")]
 
             def render(rule: str | None, reason: str | None, value: object) -> str:
-                return "".join("," + k + json_text(x)
-                               for k, x in zip(keys, (json_value(value), rule, reason),
-                                               strict=True))
+                return "".join(
+                    "," + k + json_text(x)
+                    for k, x in zip(keys, (json_value(value), rule, reason), strict=True)
+                )
         else:
+
             def render(rule: str | None, reason: str | None, value: object) -> str:
-                return "".join("," + safe_cell("" if x is None else str(x))
-                               for x in (cell_text(value), rule, reason))
+                return "".join(
+                    "," + safe_cell("" if x is None else str(x))
+                    for x in (cell_text(value), rule, reason)
+                )
 
         def cells(label: object, value: object) -> object:
             try:
@@ -514,6 +551,7 @@ class ChunkEvaluator:
                 if len(memo) < _TABLE_LIMIT:
                     memo[(label, type(value), value)] = hit
             return hit
+
         self._cells[name] = cells
         return cells
 
@@ -580,8 +618,11 @@ class _FieldTable:
 
     def index(self, column: list[object]) -> Any:
         """Each row's index into `values`; new values are validated and added."""
-        keys = column if self.text or set(map(type, column)) <= {str, type(None)} else [
-            (type(v), v) if v is not None and type(v) is not str else v for v in column]
+        keys = (
+            column
+            if self.text or set(map(type, column)) <= {str, type(None)}
+            else [(type(v), v) if v is not None and type(v) is not str else v for v in column]
+        )
         where = self.where
         # An unhashable JSON value (a list) raises TypeError: the chunk goes case by case.
         idx = np.fromiter(map(where.__getitem__, keys), dtype=np.intp, count=len(keys))
@@ -609,9 +650,11 @@ class _FieldTable:
         """Per value: whether it is valid, its node id or date ordinal, and whether it is a
         value at all (not absent) (numpy arrays)."""
         if self._arrays is None:
-            self._arrays = (np.array(self.valid, dtype=np.bool_),
-                            np.array(self.more, dtype=np.int64),
-                            np.array([v is not None for v in self.values], dtype=np.bool_))
+            self._arrays = (
+                np.array(self.valid, dtype=np.bool_),
+                np.array(self.more, dtype=np.int64),
+                np.array([v is not None for v in self.values], dtype=np.bool_),
+            )
         return self._arrays
 
 
@@ -668,8 +711,9 @@ def _factorise(column: list[object], blank: bool) -> Any:
             col.values = [None if v == "" else v for v in col.values]
         return col
     # JSON numbers and booleans: keep True apart from 1 (they hash alike).
-    keyed = vector.factorise([(type(v), v) if v is not None and type(v) is not str else v
-                              for v in column])
+    keyed = vector.factorise(
+        [(type(v), v) if v is not None and type(v) is not str else v for v in column]
+    )
     keyed.values = [k[1] if isinstance(k, tuple) else k for k in keyed.values]
     return keyed
 
@@ -737,13 +781,21 @@ class _Input:
                     return _result(done, job)
             chunk = parse_csv(data, job.rows, job.quoted, self.header.columns, job.unreadable)
         out = self.evaluator.run(chunk, job.first_row)
-        return ChunkResult(out.data, out.rows, out.decided, out.failed, out.fast_rows,
-                           job.length, out.warned)
+        return ChunkResult(
+            out.data, out.rows, out.decided, out.failed, out.fast_rows, job.length, out.warned
+        )
 
 
 def _result(done: Rendered, job: Job) -> ChunkResult:
-    return ChunkResult(done.data, done.rows, done.rows - done.failed, done.failed,
-                       done.fast_rows, job.length, done.warned)
+    return ChunkResult(
+        done.data,
+        done.rows,
+        done.rows - done.failed,
+        done.failed,
+        done.fast_rows,
+        job.length,
+        done.warned,
+    )
 
 
 def prepare(opts: BatchOptions, engine: Engine | None = None) -> tuple[_Input, str]:
@@ -759,8 +811,12 @@ def prepare(opts: BatchOptions, engine: Engine | None = None) -> tuple[_Input, s
     for name in opts.decisions:
         if name not in names:
             hint = did_you_mean(name, names)
-            raise BatchUsageError(f"unknown decision '{name}'" + (f" ({hint})" if hint else "")
-                                  + "; the decisions are " + ", ".join(names))
+            raise BatchUsageError(
+                f"unknown decision '{name}'"
+                + (f" ({hint})" if hint else "")
+                + "; the decisions are "
+                + ", ".join(names)
+            )
     decisions = list(dict.fromkeys(opts.decisions)) or names
     header = None
     warnings: list[str] = []
@@ -776,15 +832,25 @@ def prepare(opts: BatchOptions, engine: Engine | None = None) -> tuple[_Input, s
     if out_fmt == "parquet":
         mapped = parquet.holds_mappings(engine, decisions)
         if mapped is not None:
-            raise BatchUsageError(f"the values of '{mapped}' are mappings, which a Parquet "
-                                  "column of text cannot hold; write JSONL instead")
+            raise BatchUsageError(
+                f"the values of '{mapped}' are mappings, which a Parquet "
+                "column of text cannot hold; write JSONL instead"
+            )
     # Plain CSV and JSONL chunks go by Arrow, whose tables are filled before the workers fork;
     # the usual path then sees few chunks, and fills its own tables as it meets values.
     by_arrow = in_fmt != "parquet" and opts.fast and opts.arrow and not warnings
     # A Parquet output is the JSONL records, read back by Arrow (parquet.py).
     rendered = "jsonl" if out_fmt == "parquet" else out_fmt
-    evaluator = ChunkEvaluator(engine, decisions, opts.as_of, rendered, opts.params, opts.fast,
-                               blank=in_fmt == "csv", warm=not by_arrow)
+    evaluator = ChunkEvaluator(
+        engine,
+        decisions,
+        opts.as_of,
+        rendered,
+        opts.params,
+        opts.fast,
+        blank=in_fmt == "csv",
+        warm=not by_arrow,
+    )
     arrow = None
     if by_arrow and evaluator.plan is not None:
         arrow = arrow_chunks(evaluator, in_fmt, header.columns if header is not None else ())
@@ -793,19 +859,24 @@ def prepare(opts: BatchOptions, engine: Engine | None = None) -> tuple[_Input, s
     return _Input(opts.input, in_fmt, header, evaluator, warnings, start, arrow), out_fmt
 
 
-def arrow_chunks(evaluator: ChunkEvaluator, in_fmt: str,
-                 columns: tuple[str, ...] = ()) -> ArrowChunks:
+def arrow_chunks(
+    evaluator: ChunkEvaluator, in_fmt: str, columns: tuple[str, ...] = ()
+) -> ArrowChunks:
     """The Arrow path, its field tables filled before the workers fork: for a CSV input whose
     header (`columns`) names only case fields, each once (any odd column, and the rows it
     touches, are the usual path's to judge); for JSONL or Parquet, whose values are typed."""
-    core = ColumnEvaluator(evaluator.engine, evaluator.decisions, evaluator.as_of,
-                           evaluator.params, text=in_fmt == "csv",
-                           vectoriser=evaluator.vec if evaluator.plan is not None else None)
+    core = ColumnEvaluator(
+        evaluator.engine,
+        evaluator.decisions,
+        evaluator.as_of,
+        evaluator.params,
+        text=in_fmt == "csv",
+        vectoriser=evaluator.vec if evaluator.plan is not None else None,
+    )
     core.warm()
     ending = _json_ending if evaluator.jsonl else _csv_ending
     if in_fmt == "jsonl":
-        return JsonlChunks(core, evaluator.fields, evaluator.jsonl, evaluator._fast_cells,
-                           ending)
+        return JsonlChunks(core, evaluator.fields, evaluator.jsonl, evaluator._fast_cells, ending)
     return ArrowChunks(core, columns, evaluator.jsonl, evaluator._fast_cells, ending)
 
 
@@ -816,8 +887,10 @@ def _csv_ending(error: str | None, warnings: str | None) -> str:
 
 def _json_ending(error: str | None, warnings: str | None) -> str:
     """A JSONL row's error and warnings, and its end."""
-    return (f',"error":{"null" if error is None else json_text(error)}'
-            f',"warnings":{"null" if warnings is None else json_text(warnings)}}}\n')
+    return (
+        f',"error":{"null" if error is None else json_text(error)}'
+        f',"warnings":{"null" if warnings is None else json_text(warnings)}}}\n'
+    )
 
 
 _SHOWN_COLUMNS = 10  # unknown columns named before the run; the rows name the rest
@@ -833,21 +906,27 @@ def column_warnings(columns: Sequence[str], engine: Engine) -> list[str]:
     unknown = [name for name in columns if name not in known]
     for name in unknown[:_SHOWN_COLUMNS]:
         hint = did_you_mean(name, known)
-        warnings.append(f"column '{name}' is not a case field"
-                        + (f" ({hint})" if hint else "")
-                        + "; rows with a value in it fail, naming it")
+        warnings.append(
+            f"column '{name}' is not a case field"
+            + (f" ({hint})" if hint else "")
+            + "; rows with a value in it fail, naming it"
+        )
     if len(unknown) > _SHOWN_COLUMNS:
-        warnings.append(f"… and {len(unknown) - _SHOWN_COLUMNS:,} more columns that are not "
-                        "case fields")
+        warnings.append(
+            f"… and {len(unknown) - _SHOWN_COLUMNS:,} more columns that are not case fields"
+        )
     for name, at in repeated_columns(columns).items():
-        warnings.append(f"column '{name}' appears {len(at)} times in the header (columns "
-                        + " and ".join(str(i + 1) for i in at)
-                        + "); rows that give it different values fail")
+        warnings.append(
+            f"column '{name}' appears {len(at)} times in the header (columns "
+            + " and ".join(str(i + 1) for i in at)
+            + "); rows that give it different values fail"
+        )
     return warnings
 
 
-def run_batch(opts: BatchOptions, progress: Progress | None = None,
-              prepared: tuple[_Input, str] | None = None) -> BatchSummary:
+def run_batch(
+    opts: BatchOptions, progress: Progress | None = None, prepared: tuple[_Input, str] | None = None
+) -> BatchSummary:
     """Evaluate every case of `opts.input` into `opts.output` (written only if the run ends).
 
     Raises BatchUsageError, PctrulesError (invalid bundle: 3; a CSV without a header line: 5; an
@@ -871,13 +950,18 @@ def run_batch(opts: BatchOptions, progress: Progress | None = None,
             if out_fmt == "csv":
                 out.write((csv_line(state.evaluator.columns) + "\n").encode("utf-8"))
             elif out_fmt == "parquet":
-                sink = parquet.ParquetSink(out, parquet.output_schema(
-                    state.evaluator.engine, state.evaluator.decisions))
+                sink = parquet.ParquetSink(
+                    out, parquet.output_schema(state.evaluator.engine, state.evaluator.decisions)
+                )
                 write = sink.write
             block = opts.block_bytes or (
-                BLOCK_BYTES if state.evaluator.plan is not None else CASE_BLOCK_BYTES)
-            jobs = (parquet.plan_parquet(opts.input) if state.fmt == "parquet"
-                    else plan_jobs(opts.input, state.start, state.fmt, block))
+                BLOCK_BYTES if state.evaluator.plan is not None else CASE_BLOCK_BYTES
+            )
+            jobs = (
+                parquet.plan_parquet(opts.input)
+                if state.fmt == "parquet"
+                else plan_jobs(opts.input, state.start, state.fmt, block)
+            )
             try:
                 run_jobs(state.run, jobs, workers, write, tally, progress)
                 stop_if_signalled()
@@ -889,13 +973,22 @@ def run_batch(opts: BatchOptions, progress: Progress | None = None,
                 sink.close()
             out.commit()
     except KeyboardInterrupt:
-        raise BatchStopped(f"interrupted after {tally.done_text()}; '{output}' was not written",
-                           130) from None
+        raise BatchStopped(
+            f"interrupted after {tally.done_text()}; '{output}' was not written", 130
+        ) from None
     except WorkerDied as exc:
-        raise BatchStopped(f"{exc}; stopped after {tally.done_text()}; '{output}' was not "
-                           "written", int(ExitCode.INTERNAL)) from None
-    return BatchSummary(tally.rows, tally.decided, tally.failed, tally.fast_rows,
-                        time.perf_counter() - started, workers, output,
-                        state.evaluator.why_slow, tally.warned)
-
-
+        raise BatchStopped(
+            f"{exc}; stopped after {tally.done_text()}; '{output}' was not written",
+            int(ExitCode.INTERNAL),
+        ) from None
+    return BatchSummary(
+        tally.rows,
+        tally.decided,
+        tally.failed,
+        tally.fast_rows,
+        time.perf_counter() - started,
+        workers,
+        output,
+        state.evaluator.why_slow,
+        tally.warned,
+    )

@@ -9,6 +9,10 @@ over the factorised columns (evaluation/vector.py, and groups.py for the rest), 
 columns cannot vouch for (an invalid value, an unknown field, no date) goes to the engine case by
 case, as does the whole batch when a rule fails on some row: errors read as `pctrules evaluate`
 gives them.
+
+Over 500 lines since `ruff format` lays out its Arrow calls one argument per line: matching
+columns, validating distinct values and building the output columns share the per-field
+tables, which is what makes the path fast.
 """
 
 from __future__ import annotations
@@ -80,8 +84,9 @@ def field_paths(schema: pa.Schema | Sequence[tuple[str, pa.DataType]]) -> list[P
     for name, t in fields:
         base = tuple(name.replace("__", ".").split("."))
         if pa.types.is_struct(t):
-            for child in field_paths([(t.field(i).name, t.field(i).type)
-                                      for i in range(t.num_fields)]):
+            for child in field_paths(
+                [(t.field(i).name, t.field(i).type) for i in range(t.num_fields)]
+            ):
                 out.append((*base, *child))
         else:
             out.append(base)
@@ -99,6 +104,7 @@ def leaf_arrays(batch: pa.RecordBatch) -> list[tuple[Path_, pa.Array]]:
                 add((*path, *_parts(arr.type.field(i).name)), child)
         else:
             out.append((path, arr))
+
     for name, column in zip(batch.schema.names, batch.columns, strict=True):
         add(_parts(name), column)
     seen: dict[Path_, int] = {}
@@ -117,8 +123,12 @@ class _FieldTable:
     """One field's distinct values (of one Arrow type) as met so far, each validated once;
     entry 0 is the absent value."""
 
-    def __init__(self, arrow_type: pa.DataType,
-                 check: Callable[[object], tuple[bool, object, int]], absent: int) -> None:
+    def __init__(
+        self,
+        arrow_type: pa.DataType,
+        check: Callable[[object], tuple[bool, object, int]],
+        absent: int,
+    ) -> None:
         self.check = check
         self.known = pa.array([], type=arrow_type)
         self.values: list[object] = [None]
@@ -172,8 +182,10 @@ class _FieldTable:
     def arrays(self) -> tuple[Any, Any]:
         """Per entry: whether it is valid, and its node id or date ordinal."""
         if self._arrays is None:
-            self._arrays = (np.array(self.valid, dtype=np.bool_),
-                            np.array(self.more, dtype=np.int64))
+            self._arrays = (
+                np.array(self.valid, dtype=np.bool_),
+                np.array(self.more, dtype=np.int64),
+            )
         return self._arrays
 
 
@@ -182,9 +194,15 @@ class ColumnEvaluator:
 
     _TABLE_LIMIT = 1 << 18  # distinct values remembered per field before starting over
 
-    def __init__(self, engine: Engine, decisions: Sequence[str], as_of: dt.date | None,
-                 params: Mapping[str, object], text: bool = False,
-                 vectoriser: vector.Vectoriser | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        decisions: Sequence[str],
+        as_of: dt.date | None,
+        params: Mapping[str, object],
+        text: bool = False,
+        vectoriser: vector.Vectoriser | None = None,
+    ) -> None:
         self.engine = engine
         # Every cell is text, as a CSV file gives it: fields of type int, number or bool are
         # read from their text ('42', '2.5', 'true'), as `pctrules batch` reads them.
@@ -192,15 +210,18 @@ class ColumnEvaluator:
         self.decisions = list(decisions)
         self.as_of = as_of
         self.params = dict(params)
-        self.leaves: dict[str, Type] = {
-            ".".join(p): t for p, t in engine.case_schema.leaves()}
-        self.node_leaves = {k: t.base for k, t in self.leaves.items()
-                            if is_node(t) and not t.is_set}
+        self.leaves: dict[str, Type] = {".".join(p): t for p, t in engine.case_schema.leaves()}
+        self.node_leaves = {
+            k: t.base for k, t in self.leaves.items() if is_node(t) and not t.is_set
+        }
         self.reads_id = CaseField(("id",)) in engine.checked.refs.values()
         self.unavailable = engine.compiled.unavailable
         # (A caller that has compiled the decisions to columns already may share them.)
-        self.vec = vectoriser or vector.Vectoriser(engine.checked, engine.graph, groups.grouper(
-            engine.checked, engine.graph, engine.bound.functions))
+        self.vec = vectoriser or vector.Vectoriser(
+            engine.checked,
+            engine.graph,
+            groups.grouper(engine.checked, engine.graph, engine.bound.functions),
+        )
         order = [d.name for d in engine.compiled.decisions]
         needed = set(self.decisions)
         for name in reversed(order):
@@ -221,8 +242,12 @@ class ColumnEvaluator:
             # decides the batch, so errors read as they do case by case.
             return self._slow(columns, n, first_row, range(n), None)
 
-    def run_by_case(self, columns: list[tuple[Path_, pa.Array]], n: int, first_row: int,
-                    ) -> Outcome:
+    def run_by_case(
+        self,
+        columns: list[tuple[Path_, pa.Array]],
+        n: int,
+        first_row: int,
+    ) -> Outcome:
         """`run` with every row decided by the engine case by case (to check the columns)."""
         return self._slow(columns, n, first_row, range(n), None)
 
@@ -283,31 +308,49 @@ class ColumnEvaluator:
         for key, rows in absent:
             at = np.flatnonzero(rows & ~bad)
             col = raw[key]
-            warnings.add(at, self._absent_texts(self.node_leaves[key], col.values,
-                                                col.idx[at], on[at]))
+            warnings.add(
+                at, self._absent_texts(self.node_leaves[key], col.values, col.idx[at], on[at])
+            )
         late = np.flatnonzero(bad).tolist()
-        out = Outcome(n, ids, {d: frame.results[d].value for d in self.decisions},
-                      {d: frame.results[d].labels for d in self.decisions}, {},
-                      warnings, n - len(late))
+        out = Outcome(
+            n,
+            ids,
+            {d: frame.results[d].value for d in self.decisions},
+            {d: frame.results[d].labels for d in self.decisions},
+            {},
+            warnings,
+            n - len(late),
+        )
         if late:
             self._slow(columns, n, first_row, late, out)
         return out
 
-    def _slow(self, columns: list[tuple[Path_, pa.Array]], n: int, first_row: int,
-              rows: Sequence[int] | range, into: Outcome | None) -> Outcome:
+    def _slow(
+        self,
+        columns: list[tuple[Path_, pa.Array]],
+        n: int,
+        first_row: int,
+        rows: Sequence[int] | range,
+        into: Outcome | None,
+    ) -> Outcome:
         """Rows decided case by case by the engine, written into `into` (a new outcome when
         None)."""
         if into is None:
-            into = Outcome(n, pa.nulls(n, pa.string()),
-                           {d: vector.Col(np.zeros(n, dtype=np.intp), [None])
-                            for d in self.decisions},
-                           {d: vector.Col(np.zeros(n, dtype=np.intp), [(None, None)])
-                            for d in self.decisions},
-                           {}, Warnings([], []), 0)
-        values = {d: (into.values[d].idx.copy(), list(into.values[d].values))
-                  for d in self.decisions}
-        labels = {d: (into.labels[d].idx.copy(), list(into.labels[d].values))
-                  for d in self.decisions}
+            into = Outcome(
+                n,
+                pa.nulls(n, pa.string()),
+                {d: vector.Col(np.zeros(n, dtype=np.intp), [None]) for d in self.decisions},
+                {d: vector.Col(np.zeros(n, dtype=np.intp), [(None, None)]) for d in self.decisions},
+                {},
+                Warnings([], []),
+                0,
+            )
+        values = {
+            d: (into.values[d].idx.copy(), list(into.values[d].values)) for d in self.decisions
+        }
+        labels = {
+            d: (into.labels[d].idx.copy(), list(into.labels[d].values)) for d in self.decisions
+        }
         ids = into.ids.to_pylist()
         for r in rows:
             raw = nested_row(columns, r, self._typed if self.text else None)
@@ -344,32 +387,49 @@ class ColumnEvaluator:
             if not found or sample in a or not len(on) or on.min() < _FIRST_ISO_DAY:
                 # The day not once in the message, or a day Arrow writes otherwise: each made
                 # by the engine's own function.
-                return pa.array([warning(kind, str(values[i]), dt.date.fromordinal(d))
-                                 for i, d in zip(idx.tolist(), on.tolist(), strict=True)],
-                                pa.string())
+                return pa.array(
+                    [
+                        warning(kind, str(values[i]), dt.date.fromordinal(d))
+                        for i, d in zip(idx.tolist(), on.tolist(), strict=True)
+                    ],
+                    pa.string(),
+                )
             before.append(b)
             after.append(a)
         pick = pa.array(which.reshape(-1))
         days = pa.array(on - _EPOCH, pa.int32()).cast(pa.date32()).cast(pa.string())
-        return pc.binary_join_element_wise(pa.array(before, pa.string()).take(pick), days,
-                                           pa.array(after, pa.string()).take(pick), "")
+        return pc.binary_join_element_wise(
+            pa.array(before, pa.string()).take(pick),
+            days,
+            pa.array(after, pa.string()).take(pick),
+            "",
+        )
 
-    def decide_raw(self, raw: Mapping[str, object], index: int,
-                   ) -> tuple[str, Mapping[str, DecisionResult], str | None, list[str]]:
+    def decide_raw(
+        self,
+        raw: Mapping[str, object],
+        index: int,
+    ) -> tuple[str, Mapping[str, DecisionResult], str | None, list[str]]:
         """One case as the per-case engine decides it: (id, results, error text, warnings)."""
         engine = self.engine
         try:
             case = engine.validate_case(raw, index)
-            result = engine.evaluate(case, as_of=self.as_of, decisions=self.decisions,
-                                     params=self.params)
+            result = engine.evaluate(
+                case, as_of=self.as_of, decisions=self.decisions, params=self.params
+            )
         except CaseError as exc:
             raw_id = raw.get("id")
-            case_id = str(raw_id) if isinstance(raw_id, (str, int)) and not isinstance(
-                raw_id, bool) and str(raw_id) else f"case-{index}"
+            case_id = (
+                str(raw_id)
+                if isinstance(raw_id, (str, int)) and not isinstance(raw_id, bool) and str(raw_id)
+                else f"case-{index}"
+            )
             return case_id, {}, "; ".join(d.message for d in exc.diagnostics), []
-        failures = [f"{name}: {r.error.message}" + (
-            f" (rule '{r.error.rule}')" if r.error.rule else "")
-            for name, r in result.decisions.items() if r.outcome == "error" and r.error]
+        failures = [
+            f"{name}: {r.error.message}" + (f" (rule '{r.error.rule}')" if r.error.rule else "")
+            for name, r in result.decisions.items()
+            if r.outcome == "error" and r.error
+        ]
         return result.case_id, result.decisions, "; ".join(failures) or None, result.warnings
 
     def _table(self, key: str, t: Type, arrow_type: pa.DataType) -> _FieldTable:
@@ -397,10 +457,10 @@ class ColumnEvaluator:
                 if node_ids is not None:
                     return True, value, node_ids.get(str(value), none_id)
                 return True, value, value.toordinal() if isinstance(value, dt.date) else 0
+
             absent = none_id if node_ids is not None else 0
             table = self._tables[slot] = _FieldTable(arrow_type, check, absent)
         return table
-
 
     def _typed(self, key: str, value: object) -> object:
         t = self.leaves.get(key)
@@ -463,8 +523,11 @@ def _ids(arr: pa.Array, first_row: int) -> tuple[pa.Array, Any]:
     return text, wrong
 
 
-def nested_row(columns: Sequence[tuple[Path_, pa.Array]], r: int,
-               typed: Callable[[str, object], object] | None = None) -> dict[str, object]:
+def nested_row(
+    columns: Sequence[tuple[Path_, pa.Array]],
+    r: int,
+    typed: Callable[[str, object], object] | None = None,
+) -> dict[str, object]:
     """Row `r` as the nested mapping a case file would hold, absent (null) values left out;
     `typed(dotted name, value)` converts a value first (text cells)."""
     out: dict[str, object] = {}

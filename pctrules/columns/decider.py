@@ -44,16 +44,25 @@ class Decider:
     """A bundle, its data, the decisions asked for, an as-of date and params, ready to decide
     Arrow batches. Make one with `Decider.open` or `Decider.from_pack`."""
 
-    def __init__(self, engine: Engine, *, decisions: Sequence[str] | None = None,
-                 as_of: dt.date | str | None = None,
-                 params: Mapping[str, object] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        decisions: Sequence[str] | None = None,
+        as_of: dt.date | str | None = None,
+        params: Mapping[str, object] | None = None,
+    ) -> None:
         self.engine = engine
         names = [d.name for d in engine.compiled.decisions]
         for name in decisions or ():
             if name not in names:
                 hint = did_you_mean(name, names)
-                raise ValueError(f"unknown decision '{name}'" + (f" ({hint})" if hint else "")
-                                 + "; the decisions are " + ", ".join(names))
+                raise ValueError(
+                    f"unknown decision '{name}'"
+                    + (f" ({hint})" if hint else "")
+                    + "; the decisions are "
+                    + ", ".join(names)
+                )
         self.decisions: tuple[str, ...] = tuple(dict.fromkeys(decisions or names))
         if isinstance(as_of, str):
             try:
@@ -72,16 +81,23 @@ class Decider:
         self._pack: bytes | None = None
 
     @classmethod
-    def open(cls, bundle: str | Path | None = None, data: str | Path | None = None, *,
-             decisions: Sequence[str] | None = None, as_of: dt.date | str | None = None,
-             params: Mapping[str, object] | None = None) -> Decider:
+    def open(
+        cls,
+        bundle: str | Path | None = None,
+        data: str | Path | None = None,
+        *,
+        decisions: Sequence[str] | None = None,
+        as_of: dt.date | str | None = None,
+        params: Mapping[str, object] | None = None,
+    ) -> Decider:
         """A Decider for a bundle folder (None: the embedded default) and a data folder of
         imported tables (None: the bundle's own data only). Raises PctrulesError (an invalid
         bundle or data, with its diagnostics) and ValueError (an unknown decision or param)."""
         from pctrules.bundle import open_bundle
 
-        b = open_bundle(None if bundle is None else Path(bundle),
-                        None if data is None else Path(data))
+        b = open_bundle(
+            None if bundle is None else Path(bundle), None if data is None else Path(data)
+        )
         graph_problems = b.graph.diagnostics
         if graph_problems.has_errors:
             from pctrules.language.diagnostics import ExitCode, PctrulesError
@@ -90,9 +106,14 @@ class Decider:
         return cls(Engine(b), decisions=decisions, as_of=as_of, params=params)
 
     @classmethod
-    def from_pack(cls, pack: bytes, *, decisions: Sequence[str] | None = None,
-                  as_of: dt.date | str | None = None,
-                  params: Mapping[str, object] | None = None) -> Decider:
+    def from_pack(
+        cls,
+        pack: bytes,
+        *,
+        decisions: Sequence[str] | None = None,
+        as_of: dt.date | str | None = None,
+        params: Mapping[str, object] | None = None,
+    ) -> Decider:
         """A Decider from `pack()`'s bytes, checked file by file (pack.PackError when the pack
         is damaged or unsafe, or gives a bundle other than the one packed)."""
         decider = cls(open_pack(pack), decisions=decisions, as_of=as_of, params=params)
@@ -114,8 +135,12 @@ class Decider:
 
     # -- deciding -------------------------------------------------------------------------------
 
-    def decide_arrow(self, batch: pa.RecordBatch | pa.Table, *, first_row: int = 0,
-                     ) -> pa.RecordBatch:
+    def decide_arrow(
+        self,
+        batch: pa.RecordBatch | pa.Table,
+        *,
+        first_row: int = 0,
+    ) -> pa.RecordBatch:
         """Every row of `batch` decided, in order (see the module docstring for the columns).
         `first_row` is the position of the batch's first row in the whole input: a row without
         an id is named `case-<first_row + its position + 1>`, as `pctrules batch` names it."""
@@ -133,15 +158,23 @@ class Decider:
             outs.append(self._decide(part, row))
             row += part.num_rows
         if not outs:
-            return pa.RecordBatch.from_arrays([pa.array([], f.type) for f in self._schema],
-                                              schema=self._schema)
+            return pa.RecordBatch.from_arrays(
+                [pa.array([], f.type) for f in self._schema], schema=self._schema
+            )
         if len(outs) == 1:
             return outs[0]
-        return pa.Table.from_batches(outs, self._schema).combine_chunks().to_batches(
-            max_chunksize=batch.num_rows)[0]
+        return (
+            pa.Table.from_batches(outs, self._schema)
+            .combine_chunks()
+            .to_batches(max_chunksize=batch.num_rows)[0]
+        )
 
-    def decide_batches(self, batches: Iterable[pa.RecordBatch], *, first_row: int = 0,
-                       ) -> Iterable[pa.RecordBatch]:
+    def decide_batches(
+        self,
+        batches: Iterable[pa.RecordBatch],
+        *,
+        first_row: int = 0,
+    ) -> Iterable[pa.RecordBatch]:
         """`decide_arrow` over a stream of batches, numbering rows across them."""
         row = first_row
         for b in batches:
@@ -173,8 +206,9 @@ class Decider:
                 target = inner
             target[path[-1]] = value
         case = self.engine.validate_case(raw, 1)
-        return self.engine.evaluate(case, as_of=self.as_of, decisions=self.decisions,
-                                    trace=True, params=self.params)
+        return self.engine.evaluate(
+            case, as_of=self.as_of, decisions=self.decisions, trace=True, params=self.params
+        )
 
     # -- the output ----------------------------------------------------------------------------
 
@@ -185,11 +219,15 @@ class Decider:
     def _output_schema(self) -> pa.Schema:
         fields = [pa.field("id", pa.string(), nullable=False)]
         for name in self.decisions:
-            fields += [pa.field(name, value_type(self._checked[name], self.engine.checked)),
-                       pa.field(f"{name}.rule", pa.string()),
-                       pa.field(f"{name}.reason", pa.string())]
-        fields += [pa.field("error", pa.string()),
-                   pa.field("warnings", pa.list_(pa.string()), nullable=False)]
+            fields += [
+                pa.field(name, value_type(self._checked[name], self.engine.checked)),
+                pa.field(f"{name}.rule", pa.string()),
+                pa.field(f"{name}.reason", pa.string()),
+            ]
+        fields += [
+            pa.field("error", pa.string()),
+            pa.field("warnings", pa.list_(pa.string()), nullable=False),
+        ]
         info = self.engine.info
         meta = {
             "pctrules.version": __version__,
@@ -213,8 +251,11 @@ class Decider:
             rules = pa.array([lab[0] for lab in labels.values], pa.string())  # type: ignore[index]
             reasons = pa.array([lab[1] for lab in labels.values], pa.string())  # type: ignore[index]
             arrays += [rules.take(idx), reasons.take(idx)]
-        arrays.append(pa.array([out.errors.get(r) for r in range(n)], pa.string())
-                      if out.errors else pa.nulls(n, pa.string()))
+        arrays.append(
+            pa.array([out.errors.get(r) for r in range(n)], pa.string())
+            if out.errors
+            else pa.nulls(n, pa.string())
+        )
         offsets, texts = out.warnings.by_row(n)
         arrays.append(pa.ListArray.from_arrays(pa.array(offsets), texts))
         return pa.RecordBatch.from_arrays(arrays, schema=self._schema)
@@ -222,21 +263,27 @@ class Decider:
     def rules_table(self) -> pa.Table:
         """Every rule of the decisions asked for: decision, rule, reason, title, cite, and
         where it is written (file:line)."""
-        rows: dict[str, list[object]] = {k: [] for k in (
-            "decision", "rule", "reason", "title", "cite", "at")}
+        rows: dict[str, list[object]] = {
+            k: [] for k in ("decision", "rule", "reason", "title", "cite", "at")
+        }
         for name in self.decisions:
             for rule in self._checked[name].spec.rules:
                 span = rule.id_span
-                for key, value in (("decision", name), ("rule", rule.id),
-                                   ("reason", rule.reason), ("title", rule.title),
-                                   ("cite", rule.cite),
-                                   ("at", f"{span.source.path}:{span.line}")):
+                for key, value in (
+                    ("decision", name),
+                    ("rule", rule.id),
+                    ("reason", rule.reason),
+                    ("title", rule.title),
+                    ("cite", rule.cite),
+                    ("at", f"{span.source.path}:{span.line}"),
+                ):
                     rows[key].append(value)
         return pa.table({k: pa.array(v, pa.string()) for k, v in rows.items()})
 
 
-def _from_pack(pack: bytes, decisions: Sequence[str], as_of: dt.date | None,
-               params: Mapping[str, object]) -> Decider:
+def _from_pack(
+    pack: bytes, decisions: Sequence[str], as_of: dt.date | None, params: Mapping[str, object]
+) -> Decider:
     return Decider.from_pack(pack, decisions=decisions, as_of=as_of, params=params)
 
 
@@ -252,8 +299,9 @@ def value_type(d: CheckedDecision, checked: CheckedBundle) -> pa.DataType:
         return pa.list_(pa.string())
     if is_node(t):
         return pa.string()
-    return {"bool": pa.bool_(), "int": pa.int64(), "number": pa.float64(),
-            "date": pa.date32()}.get(t.base, pa.string())
+    return {"bool": pa.bool_(), "int": pa.int64(), "number": pa.float64(), "date": pa.date32()}.get(
+        t.base, pa.string()
+    )
 
 
 def arrow_value(v: object, t: pa.DataType) -> object:

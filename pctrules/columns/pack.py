@@ -59,7 +59,8 @@ def pack_bundle(bundle: Bundle, digest: str) -> bytes:
     """The pack of an opened bundle (its folder and its data folder), as bytes."""
     name = bundle.path.name
     entries: list[tuple[str, bytes]] = [
-        (f"bundle/{name}/{rel}", p.read_bytes()) for rel, p in _files(bundle.path)]
+        (f"bundle/{name}/{rel}", p.read_bytes()) for rel, p in _files(bundle.path)
+    ]
     if bundle.data_dir is not None:
         entries += [(f"data/{rel}", p.read_bytes()) for rel, p in _files(bundle.data_dir)]
     manifest = {
@@ -72,8 +73,10 @@ def pack_bundle(bundle: Bundle, digest: str) -> bytes:
     }
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-        for arc, content in [(MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode()),
-                             *entries]:
+        for arc, content in [
+            (MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode()),
+            *entries,
+        ]:
             zf.writestr(zipfile.ZipInfo(arc, _STAMP), content, zipfile.ZIP_DEFLATED)
     return buffer.getvalue()
 
@@ -96,8 +99,12 @@ def unpack(data: bytes, into: Path) -> tuple[Path, Path | None, str]:
             raise PackError(f"the pack is not in format {FORMAT} (made by another pctrules?)")
         name, files = manifest.get("bundle"), manifest.get("files")
         digest = manifest.get("digest")
-        if not isinstance(name, str) or not _NAME.fullmatch(name) or not isinstance(
-                files, dict) or not isinstance(digest, str):
+        if (
+            not isinstance(name, str)
+            or not _NAME.fullmatch(name)
+            or not isinstance(files, dict)
+            or not isinstance(digest, str)
+        ):
             raise PackError(f"the pack's '{MANIFEST}' is malformed")
         infos = [i for i in zf.infolist() if i.filename != MANIFEST]
         listed = set(files)
@@ -129,16 +136,20 @@ def unpack(data: bytes, into: Path) -> tuple[Path, Path | None, str]:
 def _safe_path(name: str, bundle: str) -> PurePosixPath:
     """An entry's path, refused unless it stays inside `bundle/<name>/` or `data/`."""
     p = PurePosixPath(name)
-    if ("\\" in name or p.is_absolute() or any(part in ("", ".", "..") for part in p.parts)
-            or ":" in name or name != p.as_posix()):
+    if (
+        "\\" in name
+        or p.is_absolute()
+        or any(part in ("", ".", "..") for part in p.parts)
+        or ":" in name
+        or name != p.as_posix()
+    ):
         raise PackError(f"the pack's entry '{name}' would be written outside its folder")
     inside = (len(p.parts) > 2 and p.parts[:2] == ("bundle", bundle)) or (
-        len(p.parts) > 1 and p.parts[0] == "data")
+        len(p.parts) > 1 and p.parts[0] == "data"
+    )
     if not inside:
         raise PackError(f"the pack's entry '{name}' is neither in 'bundle/{bundle}/' nor 'data/'")
     return p
-
-
 
 
 def open_pack(data: bytes) -> Engine:

@@ -13,17 +13,28 @@ from pctrules.language.diagnostics import ExitCode
 
 
 def period_options(f: click.decorators.FC) -> click.decorators.FC:
-    f = click.option("--to", "to", type=DATE, default=None,
-                     help="Last day of the period (default: the bundle's last effective day).")(f)
-    f = click.option("--from", "from_", type=DATE, default=None,
-                     help="First day of the period (default: the bundle's first effective "
-                          "day).")(f)
-    return click.option("--as-of", "as_of", type=DATE, default=None,
-                        help="One day only (instead of --from/--to).")(f)
+    f = click.option(
+        "--to",
+        "to",
+        type=DATE,
+        default=None,
+        help="Last day of the period (default: the bundle's last effective day).",
+    )(f)
+    f = click.option(
+        "--from",
+        "from_",
+        type=DATE,
+        default=None,
+        help="First day of the period (default: the bundle's first effective day).",
+    )(f)
+    return click.option(
+        "--as-of", "as_of", type=DATE, default=None, help="One day only (instead of --from/--to)."
+    )(f)
 
 
-def period(engine: object, as_of: dt.date | None, from_: dt.date | None,
-           to: dt.date | None) -> tuple[dt.date, dt.date]:
+def period(
+    engine: object, as_of: dt.date | None, from_: dt.date | None, to: dt.date | None
+) -> tuple[dt.date, dt.date]:
     """The days to cover: --as-of, else --from/--to, else the bundle's effective dates."""
     from pctrules.audit.analyze import default_range
 
@@ -34,8 +45,9 @@ def period(engine: object, as_of: dt.date | None, from_: dt.date | None,
     first, last = default_range(engine)  # type: ignore[arg-type]
     start, end = from_ or first, to or last
     if start > end:
-        raise click.BadParameter(f"the period ends ({end}) before it starts ({start})",
-                                 param_hint="'--from'/'--to'")
+        raise click.BadParameter(
+            f"the period ends ({end}) before it starts ({start})", param_hint="'--from'/'--to'"
+        )
     return start, end
 
 
@@ -44,13 +56,21 @@ def period(engine: object, as_of: dt.date | None, from_: dt.date | None,
 @data_option
 @period_options
 @decision_option
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 @click.option("--exit-code", is_flag=True, help="Exit 7 when a problem is found.")
 @handle_errors
-def analyze_command(bundle: Path | None, data_dir: Path | None, as_of: dt.date | None,
-                    from_: dt.date | None, to: dt.date | None, decisions: tuple[str, ...],
-                    fmt: str, exit_code: bool) -> None:
+def analyze_command(
+    bundle: Path | None,
+    data_dir: Path | None,
+    as_of: dt.date | None,
+    from_: dt.date | None,
+    to: dt.date | None,
+    decisions: tuple[str, ...],
+    fmt: str,
+    exit_code: bool,
+) -> None:
     """Decide every situation the data can produce (each practice class and period, each area
     for the unregistered, each service, each parameter choice) and report the gaps (no rule
     matches), overlaps (hit: unique), disagreements (hit: any), rule errors, and rules that
@@ -62,14 +82,17 @@ def analyze_command(bundle: Path | None, data_dir: Path | None, as_of: dt.date |
     known = [d.name for d in engine.compiled.decisions]
     for name in decisions:
         if name not in known:
-            raise click.BadParameter(f"unknown decision '{name}'; the decisions are "
-                                     + ", ".join(known), param_hint="'--decision'")
+            raise click.BadParameter(
+                f"unknown decision '{name}'; the decisions are " + ", ".join(known),
+                param_hint="'--decision'",
+            )
     start, end = period(engine, as_of, from_, to)
     try:
         result = analyze(engine, start, end, decisions or None)
     except TooLarge as exc:
-        raise click.UsageError(f"{exc}: narrow it with --decision NAME, --as-of DATE or "
-                               "--from/--to") from None
+        raise click.UsageError(
+            f"{exc}: narrow it with --decision NAME, --as-of DATE or --from/--to"
+        ) from None
     click.echo(to_json(result) if fmt == "json" else render_text(result))
     if exit_code and result.problems:
         raise SystemExit(int(ExitCode.DRIFT))

@@ -32,33 +32,66 @@ from pctrules.language.diagnostics import ExitCode
 
 
 @click.command("batch")
-@click.argument("input_path", metavar="INPUT",
-                type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--output", "-o", "output_name", required=True, type=click.Path(dir_okay=False),
-              help="File to write (replaced only when the run completes).")
+@click.argument(
+    "input_path", metavar="INPUT", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--output",
+    "-o",
+    "output_name",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="File to write (replaced only when the run completes).",
+)
 @bundle_option
 @data_option
 @as_of_option
 @decision_option
-@click.option("--workers", type=click.IntRange(min=1), default=None,
-              help=f"Worker processes (default: the machine's cores, here {default_workers()}).")
-@click.option("--format", "out_format", type=click.Choice(FORMATS), default=None,
-              help="Output format (default: from the output file name: .jsonl → jsonl, "
-                   ".parquet → parquet, else csv).")
-@click.option("--input-format", "in_format", type=click.Choice(FORMATS), default=None,
-              help="Input format (default: from the input file name: .jsonl → jsonl, "
-                   ".parquet → parquet, else csv).")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help=f"Worker processes (default: the machine's cores, here {default_workers()}).",
+)
+@click.option(
+    "--format",
+    "out_format",
+    type=click.Choice(FORMATS),
+    default=None,
+    help="Output format (default: from the output file name: .jsonl → jsonl, "
+    ".parquet → parquet, else csv).",
+)
+@click.option(
+    "--input-format",
+    "in_format",
+    type=click.Choice(FORMATS),
+    default=None,
+    help="Input format (default: from the input file name: .jsonl → jsonl, "
+    ".parquet → parquet, else csv).",
+)
 @param_option
-@click.option("--per-case", is_flag=True,
-              help="Evaluate every case with the per-case evaluator, not by columns (slower; "
-                   "for checking the fast path).")
+@click.option(
+    "--per-case",
+    is_flag=True,
+    help="Evaluate every case with the per-case evaluator, not by columns (slower; "
+    "for checking the fast path).",
+)
 @audit_options
 @handle_errors
 def batch_command(
-    input_path: Path, output_name: str, bundle: Path | None, data_dir: Path | None,
-    as_of: dt.date | None, decisions: Sequence[str], workers: int | None,
-    out_format: str | None, in_format: str | None, params: Sequence[str], per_case: bool,
-    audit: Path | None, audit_inputs: bool,
+    input_path: Path,
+    output_name: str,
+    bundle: Path | None,
+    data_dir: Path | None,
+    as_of: dt.date | None,
+    decisions: Sequence[str],
+    workers: int | None,
+    out_format: str | None,
+    in_format: str | None,
+    params: Sequence[str],
+    per_case: bool,
+    audit: Path | None,
+    audit_inputs: bool,
 ) -> None:
     """Decide every case of INPUT (CSV with dotted column names, JSONL or Parquet) into --output.
 
@@ -71,8 +104,9 @@ def batch_command(
     5 no CSV header line · 130 interrupted · 1 a worker died
     """
     if not output_name:
-        raise click.BadParameter("is empty; name the file to write, e.g. --output decided.csv",
-                                 param_hint="'--output'")
+        raise click.BadParameter(
+            "is empty; name the file to write, e.g. --output decided.csv", param_hint="'--output'"
+        )
     output = Path(output_name)
     # The files first: a pipe given as input would block the reading of its header.
     check_output(output, check_input(input_path))
@@ -81,21 +115,33 @@ def batch_command(
         from pctrules.audit.records import AuditError, check_appendable
 
         # The audit reads the input and output back as text (audit/batchlog.py).
-        for path, given, option in ((input_path, in_format, "--input-format"),
-                                    (output, out_format, "--format")):
+        for path, given, option in (
+            (input_path, in_format, "--input-format"),
+            (output, out_format, "--format"),
+        ):
             if detect_format(path, given) == "parquet":
                 raise click.UsageError(
                     f"--audit reads back CSV or JSONL, and '{path}' is Parquet; audit a run "
-                    f"with another {option}")
+                    f"with another {option}"
+                )
 
         try:  # before the run, not after it: an audit that cannot be written stops it
             check_appendable(audit)
         except AuditError as exc:
             raise click.UsageError(str(exc)) from None
     opts = BatchOptions(
-        input=input_path, output=output, bundle=bundle, data_dir=data_dir, as_of=as_of,
-        decisions=tuple(decisions), workers=workers, in_format=in_format,
-        out_format=out_format, params=parse_params(engine, params), fast=not per_case)
+        input=input_path,
+        output=output,
+        bundle=bundle,
+        data_dir=data_dir,
+        as_of=as_of,
+        decisions=tuple(decisions),
+        workers=workers,
+        in_format=in_format,
+        out_format=out_format,
+        params=parse_params(engine, params),
+        fast=not per_case,
+    )
     try:
         prepared = prepare(opts, engine)
         for warning in prepared[0].warnings:
@@ -139,11 +185,17 @@ class _progress_bar:
         )
 
         self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(),
-            TextColumn("{task.fields[rows]:>12,} rows"), TextColumn("{task.fields[rate]:>9,}/s"),
-            TimeRemainingColumn(), transient=True)
-        self.task = self.progress.add_task(path.name, total=path.stat().st_size or 1, rows=0,
-                                           rate=0)
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[rows]:>12,} rows"),
+            TextColumn("{task.fields[rate]:>9,}/s"),
+            TimeRemainingColumn(),
+            transient=True,
+        )
+        self.task = self.progress.add_task(
+            path.name, total=path.stat().st_size or 1, rows=0, rate=0
+        )
         self.started = time.perf_counter()
 
     def __enter__(self) -> Progress:

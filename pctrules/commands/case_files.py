@@ -55,8 +55,7 @@ def read_case_file(path: str, schema: CaseSchema) -> list[RawCase]:
     label = "<stdin>" if path == "-" else path
     text = _decode(_read(path), label)
     source = SourceFile(label, text)
-    as_json = path.lower().endswith(".json") or (
-        path == "-" and text.lstrip()[:1] in ("{", "["))
+    as_json = path.lower().endswith(".json") or (path == "-" and text.lstrip()[:1] in ("{", "["))
     data = _parse_json(source) if as_json else _parse_yaml(source)
     return [RawCase(by_schema(c.data, schema), c.origin) for c in _split(data, label)]
 
@@ -81,25 +80,40 @@ def _read(path: str) -> bytes:
         raise CaseError(error(Code.CASE, f"case file '{path}' cannot be read: {reason}")) from None
 
 
-_WIDE_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
-              (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16"))
+_WIDE_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
 
 
 def _decode(data: bytes, label: str) -> str:
     if len(data) > MAX_CASE_FILE_BYTES:
-        raise CaseError(error(
-            Code.CASE, f"case file '{label}' is larger than 64 MiB",
-            help="evaluate large inputs with 'pctrules batch', which streams them"))
+        raise CaseError(
+            error(
+                Code.CASE,
+                f"case file '{label}' is larger than 64 MiB",
+                help="evaluate large inputs with 'pctrules batch', which streams them",
+            )
+        )
     wide = next((name for bom, name in _WIDE_BOMS if data.startswith(bom)), None)
     if wide is not None:
-        raise CaseError(error(Code.CASE, f"case file '{label}' is {wide} text, not UTF-8",
-                              help="save it as UTF-8"))
+        raise CaseError(
+            error(
+                Code.CASE, f"case file '{label}' is {wide} text, not UTF-8", help="save it as UTF-8"
+            )
+        )
     try:
         return data.decode("utf-8-sig")  # a byte-order mark is allowed, and dropped
     except UnicodeDecodeError as exc:
-        raise CaseError(error(
-            Code.CASE, f"case file '{label}' is not UTF-8 text (byte {exc.start})",
-            help="save it as UTF-8")) from None
+        raise CaseError(
+            error(
+                Code.CASE,
+                f"case file '{label}' is not UTF-8 text (byte {exc.start})",
+                help="save it as UTF-8",
+            )
+        ) from None
 
 
 # -- JSON ------------------------------------------------------------------------------------------
@@ -122,27 +136,40 @@ def _no_constant(name: str) -> object:
 
 def _parse_json(source: SourceFile) -> object:
     twice: list[str] = []
-    decoder = json.JSONDecoder(object_pairs_hook=duplicate_keys_hook(twice),
-                               parse_float=_finite, parse_constant=_no_constant)
+    decoder = json.JSONDecoder(
+        object_pairs_hook=duplicate_keys_hook(twice),
+        parse_float=_finite,
+        parse_constant=_no_constant,
+    )
     try:
         data = decoder.decode(source.text)
     except json.JSONDecodeError as exc:
         at = Span(source, exc.lineno, exc.colno, exc.lineno, exc.colno + 1)
-        raise CaseError(error(
-            Code.CASE, f"case file is not valid JSON: {exc.msg.lower()}", at)) from None
+        raise CaseError(
+            error(Code.CASE, f"case file is not valid JSON: {exc.msg.lower()}", at)
+        ) from None
     except RecursionError:
         raise _too_deep(source.path) from None
     except _Refused as exc:
-        raise CaseError(error(Code.CASE, f"case file '{source.path}' is not valid JSON: "
-                                        f"{exc}")) from None
+        raise CaseError(
+            error(Code.CASE, f"case file '{source.path}' is not valid JSON: {exc}")
+        ) from None
     except ValueError:  # an integer of more digits than Python reads
-        raise CaseError(error(
-            Code.CASE, f"case file '{source.path}' holds a number of more than {MAX_DIGITS:,} "
-            "digits", help="write an id or a code as text, in quotes")) from None
+        raise CaseError(
+            error(
+                Code.CASE,
+                f"case file '{source.path}' holds a number of more than {MAX_DIGITS:,} digits",
+                help="write an id or a code as text, in quotes",
+            )
+        ) from None
     if twice:
-        raise CaseError(error(
-            Code.CASE, f"case file '{source.path}' gives key '{twice[0]}' twice in one object",
-            help="give each field once; JSON readers disagree on which of the two counts"))
+        raise CaseError(
+            error(
+                Code.CASE,
+                f"case file '{source.path}' gives key '{twice[0]}' twice in one object",
+                help="give each field once; JSON readers disagree on which of the two counts",
+            )
+        )
     problem = value_problem(data)
     if problem is not None:
         raise CaseError(error(Code.CASE, f"in case file '{source.path}', {problem}"))
@@ -150,8 +177,11 @@ def _parse_json(source: SourceFile) -> object:
 
 
 def _too_deep(label: str) -> CaseError:
-    return CaseError(error(Code.CASE, f"case file '{label}' nests mappings or lists more than "
-                                     f"{MAX_NESTING} deep"))
+    return CaseError(
+        error(
+            Code.CASE, f"case file '{label}' nests mappings or lists more than {MAX_NESTING} deep"
+        )
+    )
 
 
 # -- YAML ------------------------------------------------------------------------------------------
@@ -197,11 +227,13 @@ def _parse_yaml(source: SourceFile) -> object:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = (exc.problem or exc.context or "malformed YAML").strip()
-        raise CaseError(error(Code.CASE, f"case file is not valid YAML: {problem}",
-                              _span(source, mark))) from None
+        raise CaseError(
+            error(Code.CASE, f"case file is not valid YAML: {problem}", _span(source, mark))
+        ) from None
     except yaml.YAMLError as exc:
-        raise CaseError(error(Code.CASE, f"case file is not valid YAML: {_first_line(exc)}")
-                        ) from None
+        raise CaseError(
+            error(Code.CASE, f"case file is not valid YAML: {_first_line(exc)}")
+        ) from None
     finally:
         if parser is not None:
             parser.dispose()
@@ -238,15 +270,17 @@ class _Builder:
         get()  # the document's end
         extra = get()
         if not isinstance(extra, yaml.StreamEndEvent):
-            raise self.fail("a case file holds one YAML document; this is a second one",
-                            extra.start_mark, "list several cases under 'cases:' instead")
+            raise self.fail(
+                "a case file holds one YAML document; this is a second one",
+                extra.start_mark,
+                "list several cases under 'cases:' instead",
+            )
         return value
 
     def node(self) -> object:
         # Each open collection: its value, the key waiting for a value (mappings), where each
         # key was first given (mappings), and the mark it started at.
-        stack: list[tuple[dict[str, object] | list[object], list[str | None],
-                          dict[str, Any]]] = []
+        stack: list[tuple[dict[str, object] | list[object], list[str | None], dict[str, Any]]] = []
         get = self.parser.get_event
         while True:
             event = get()
@@ -258,21 +292,21 @@ class _Builder:
                 value = self.scalar(event)
             elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
                 if stack and isinstance(stack[-1][0], dict) and stack[-1][1][0] is None:
-                    raise self.fail("a key must be text, not a mapping or a list",
-                                    event.start_mark)
+                    raise self.fail("a key must be text, not a mapping or a list", event.start_mark)
                 if event.tag not in _COLLECTION_TAGS:
                     raise self._tag_refused(event)
                 if len(stack) >= MAX_NESTING:
-                    raise self.fail(f"case file nests mappings or lists more than "
-                                    f"{MAX_NESTING} deep", event.start_mark)
+                    raise self.fail(
+                        f"case file nests mappings or lists more than {MAX_NESTING} deep",
+                        event.start_mark,
+                    )
                 mapping = isinstance(event, yaml.MappingStartEvent)
                 stack.append(({} if mapping else [], [None], {}))
                 continue
             elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
                 value = stack.pop()[0]
             elif isinstance(event, yaml.AliasEvent):
-                raise self.fail("aliases ('*name') are not allowed in case files",
-                                event.start_mark)
+                raise self.fail("aliases ('*name') are not allowed in case files", event.start_mark)
             else:
                 raise self.fail("case file is not valid YAML", event.start_mark)
             if not stack:
@@ -292,10 +326,11 @@ class _Builder:
         mapping, key, marks = top
         if text in mapping:
             first = marks[text]
-            raise self.fail(f"key '{text}' appears twice in one mapping (first on line "
-                            f"{first.line + 1})", event.start_mark,
-                            "give each field once: which of the two values counts is not "
-                            "something to guess")
+            raise self.fail(
+                f"key '{text}' appears twice in one mapping (first on line {first.line + 1})",
+                event.start_mark,
+                "give each field once: which of the two values counts is not something to guess",
+            )
         marks[text] = event.start_mark
         key[0] = text
 
@@ -314,23 +349,32 @@ class _Builder:
         try:
             return convert(text)
         except _TagValue as exc:
-            raise self.fail(f"{exc}, as its tag '{_short_tag(tag)}' requires",
-                            event.start_mark) from None
+            raise self.fail(
+                f"{exc}, as its tag '{_short_tag(tag)}' requires", event.start_mark
+            ) from None
 
     def check_text(self, text: str, event: Any) -> None:
         if not is_text(text):
-            raise self.fail("the text holds a lone UTF-16 surrogate (an escape such as "
-                            "'\\ud800'), which is not a character", event.start_mark)
+            raise self.fail(
+                "the text holds a lone UTF-16 surrogate (an escape such as "
+                "'\\ud800'), which is not a character",
+                event.start_mark,
+            )
 
     def _tag_refused(self, event: Any) -> CaseError:
-        return self.fail(f"the tag '{_short_tag(event.tag)}' is not allowed in case files",
-                         event.start_mark,
-                         "write the value without a tag: its field's type says how to read it")
+        return self.fail(
+            f"the tag '{_short_tag(event.tag)}' is not allowed in case files",
+            event.start_mark,
+            "write the value without a tag: its field's type says how to read it",
+        )
 
 
 def _short_tag(tag: str) -> str:
-    return "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith(
-        "tag:yaml.org,2002:") else tag
+    return (
+        "!!" + tag.removeprefix("tag:yaml.org,2002:")
+        if tag.startswith("tag:yaml.org,2002:")
+        else tag
+    )
 
 
 # -- cases -----------------------------------------------------------------------------------------
@@ -340,10 +384,13 @@ def _split(data: object, label: str) -> list[RawCase]:
     if isinstance(data, Mapping) and "cases" in data:
         items = data["cases"]
         if not isinstance(items, list):
-            raise CaseError(error(
-                Code.CASE, f"'cases' in '{label}' must be a list of cases",
-                help="write 'cases:' followed by one '- id: …' entry per case",
-            ))
+            raise CaseError(
+                error(
+                    Code.CASE,
+                    f"'cases' in '{label}' must be a list of cases",
+                    help="write 'cases:' followed by one '- id: …' entry per case",
+                )
+            )
         cases = [RawCase(item, f"{label}:{i + 1}") for i, item in enumerate(items)]
     elif isinstance(data, list):
         cases = [RawCase(item, f"{label}:{i + 1}") for i, item in enumerate(data)]
@@ -352,9 +399,14 @@ def _split(data: object, label: str) -> list[RawCase]:
     else:
         return [RawCase(data, label)]
     if not cases:
-        raise CaseError(error(Code.CASE, f"case file '{label}' holds no cases (an empty list)",
-                              help="give at least one case, e.g. '- {id: c1, date: "
-                                   "2011-09-01, person: {practice: P84001}}'"))
+        raise CaseError(
+            error(
+                Code.CASE,
+                f"case file '{label}' holds no cases (an empty list)",
+                help="give at least one case, e.g. '- {id: c1, date: "
+                "2011-09-01, person: {practice: P84001}}'",
+            )
+        )
     return cases
 
 

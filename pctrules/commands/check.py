@@ -16,8 +16,14 @@ from pctrules.report import diagnostics_to_json, render_diagnostics, summary_lin
 @click.command("check")
 @click.argument("bundle", required=False, type=click.Path(path_type=Path))
 @data_option
-@click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text",
-              show_default=True, help="text for people, json for tools.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(("text", "json")),
+    default="text",
+    show_default=True,
+    help="text for people, json for tools.",
+)
 @handle_errors
 def check_command(bundle: Path | None, data_dir: Path | None, fmt: str) -> None:
     """Check a policy bundle: syntax, names, types, hit policies, dependencies, and its data

@@ -51,15 +51,22 @@ DATE = DateParam()
 
 def bundle_option(f: F) -> F:
     return click.option(
-        "--bundle", "bundle", type=click.Path(file_okay=False, path_type=Path), default=None,
+        "--bundle",
+        "bundle",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
         help="Policy bundle folder (default: the embedded 'england' bundle).",
     )(f)
 
 
 def data_option(f: F) -> F:
     return click.option(
-        "--data", "data_dir", type=click.Path(path_type=Path), callback=_data_folder,
-        default=lambda: os.environ.get("PCTRULES_DATA") or None, show_default="$PCTRULES_DATA",
+        "--data",
+        "data_dir",
+        type=click.Path(path_type=Path),
+        callback=_data_folder,
+        default=lambda: os.environ.get("PCTRULES_DATA") or None,
+        show_default="$PCTRULES_DATA",
         help="Folder of tables written by 'pctrules import' (the practice register, list sizes…).",
     )(f)
 
@@ -76,8 +83,11 @@ def _data_folder(ctx: click.Context, param: click.Parameter, value: Path | None)
         read_manifest,
     )
 
-    given = "" if ctx.get_parameter_source(param.name or "") is not ParameterSource.DEFAULT \
+    given = (
+        ""
+        if ctx.get_parameter_source(param.name or "") is not ParameterSource.DEFAULT
         else " (from PCTRULES_DATA)"
+    )
     fix = f"import tables into it with 'pctrules import LAYOUT FILE --into {value}'"
     if not value.exists():
         problem = "does not exist"
@@ -98,7 +108,10 @@ def _data_folder(ctx: click.Context, param: click.Parameter, value: Path | None)
 
 def as_of_option(f: F) -> F:
     return click.option(
-        "--as-of", "as_of", type=DATE, default=None,
+        "--as-of",
+        "as_of",
+        type=DATE,
+        default=None,
         help="Evaluate as on this date (YYYY-MM-DD); overrides each case's own 'date'.",
     )(f)
 

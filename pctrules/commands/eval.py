@@ -17,14 +17,19 @@ EXIT_DECIDED_WITH_ERRORS = 6
 
 def set_option(f: click.decorators.FC) -> click.decorators.FC:
     return click.option(
-        "--set", "sets", multiple=True, metavar="PATH=VALUE",
+        "--set",
+        "sets",
+        multiple=True,
+        metavar="PATH=VALUE",
         help="Set a case field, e.g. --set person.practice=P84004 (repeat for several).",
     )(f)
 
 
 def case_option(f: click.decorators.FC) -> click.decorators.FC:
     return click.option(
-        "--case", "case_file", metavar="FILE",
+        "--case",
+        "case_file",
+        metavar="FILE",
         help="Start from the case in FILE (YAML or JSON; one case); --set changes its fields.",
     )(f)
 
@@ -36,14 +41,29 @@ def case_option(f: click.decorators.FC) -> click.decorators.FC:
 @as_of_option
 @bundle_option
 @data_option
-@click.option("--explain", is_flag=True,
-              help="Also the expression's type, the date and the case it was evaluated on.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="text for people, json for tools.")
+@click.option(
+    "--explain",
+    is_flag=True,
+    help="Also the expression's type, the date and the case it was evaluated on.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text for people, json for tools.",
+)
 @handle_errors
 def eval_command(
-    expression: str, case_file: str | None, sets: tuple[str, ...], as_of: dt.date | None,
-    bundle: Path | None, data_dir: Path | None, explain: bool, fmt: str,
+    expression: str,
+    case_file: str | None,
+    sets: tuple[str, ...],
+    as_of: dt.date | None,
+    bundle: Path | None,
+    data_dir: Path | None,
+    explain: bool,
+    fmt: str,
 ) -> None:
     """Evaluate EXPRESSION against a case and the organisation graph, with its trace.
 
@@ -81,13 +101,24 @@ def load_case(session: object, case_file: str | None, sets: tuple[str, ...]) -> 
     if case_file is not None:
         cases = read_case_file(case_file, session.case_schema)
         if len(cases) != 1:
-            raise CaseError(error(Code.CASE, f"'{case_file}' holds {len(cases)} cases; eval "
-                                  "takes one", None, "give a file with one case, or use --set"))
+            raise CaseError(
+                error(
+                    Code.CASE,
+                    f"'{case_file}' holds {len(cases)} cases; eval takes one",
+                    None,
+                    "give a file with one case, or use --set",
+                )
+            )
         raw = cases[0].data
         if not isinstance(raw, dict):
-            raise CaseError(error(Code.CASE, f"the case in '{case_file}' is not a mapping of "
-                                  "fields", None, "write a case as a mapping, e.g. "
-                                  "{id: c1, date: 2011-09-01}"))
+            raise CaseError(
+                error(
+                    Code.CASE,
+                    f"the case in '{case_file}' is not a mapping of fields",
+                    None,
+                    "write a case as a mapping, e.g. {id: c1, date: 2011-09-01}",
+                )
+            )
         session.case = {"id": "expression", **raw}
     for item in sets:
         path, sep, text = item.partition("=")
@@ -112,9 +143,11 @@ def render(result: object, session: object, *, explain: bool) -> str:
         lines = [node_text(result.value, graph)]
     if explain:
         lines.append(f"  type: {describe_type(result.expression.type)}")
-        lines.append(f"  as of {result.as_of.isoformat()}, case: " + ", ".join(
-            f"{k}={v}" for k, v in case_fields(session.case) if k != "id"))
-    for rule in (r.trace.rules if r.trace is not None else []):
+        lines.append(
+            f"  as of {result.as_of.isoformat()}, case: "
+            + ", ".join(f"{k}={v}" for k, v in case_fields(session.case) if k != "id")
+        )
+    for rule in r.trace.rules if r.trace is not None else []:
         story = rule_story(rule, result.as_of, graph)
         story[0] = story[0].replace(f" {rule.rule} ", " ", 1)
         lines += ["  " + s for s in story]

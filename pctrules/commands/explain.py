@@ -25,13 +25,24 @@ from pctrules.commands.evaluate import (
 @data_option
 @as_of_option
 @decision_option
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "html"]), default="text",
-              show_default=True, help="A story (text), the trace (JSON) or a web page (HTML).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "html"]),
+    default="text",
+    show_default=True,
+    help="A story (text), the trace (JSON) or a web page (HTML).",
+)
 @param_option
 @handle_errors
 def explain_command(
-    case_file: str, bundle: Path | None, data_dir: Path | None, as_of: dt.date | None,
-    decisions: tuple[str, ...], fmt: str, params: tuple[str, ...],
+    case_file: str,
+    bundle: Path | None,
+    data_dir: Path | None,
+    as_of: dt.date | None,
+    decisions: tuple[str, ...],
+    fmt: str,
+    params: tuple[str, ...],
 ) -> None:
     """Explain the decisions for the cases of CASE_FILE ('-': standard input): every rule
     considered, why it matched or not, and the organisation facts (with their dates) used.
@@ -39,8 +50,9 @@ def explain_command(
     engine = open_engine(bundle, data_dir)
     given = parse_params(engine, params)
     loaded = load_raw_cases(engine, [case_file])
-    results = run_cases(engine, [c for c, _ in loaded], as_of=as_of, decisions=decisions,
-                        trace=True, params=given)
+    results = run_cases(
+        engine, [c for c, _ in loaded], as_of=as_of, decisions=decisions, trace=True, params=given
+    )
     if fmt == "json":
         for result in results:
             click.echo(result.to_json())
@@ -49,15 +61,28 @@ def explain_command(
 
         info = engine.info
         depends = {d.name: sorted(d.depends_on) for d in engine.compiled.decisions}
-        click.echo(render_page(
-            [PageCase(r.case_id, r.as_of, r.decisions, r.warnings, raw)
-             for r, (_, raw) in zip(results, loaded, strict=True)], engine.graph,
-            title=f"pctrules explain {case_file}",
-            bundle=f"{info.name} {info.version} ({info.digest})", depends=depends), nl=False)
+        click.echo(
+            render_page(
+                [
+                    PageCase(r.case_id, r.as_of, r.decisions, r.warnings, raw)
+                    for r, (_, raw) in zip(results, loaded, strict=True)
+                ],
+                engine.graph,
+                title=f"pctrules explain {case_file}",
+                bundle=f"{info.name} {info.version} ({info.digest})",
+                depends=depends,
+            ),
+            nl=False,
+        )
     else:
         from pctrules.report import render_case_text
 
-        click.echo("\n\n".join(
-            render_case_text(r.case_id, r.as_of, r.decisions, r.warnings, engine.graph,
-                             explain=True) for r in results))
+        click.echo(
+            "\n\n".join(
+                render_case_text(
+                    r.case_id, r.as_of, r.decisions, r.warnings, engine.graph, explain=True
+                )
+                for r in results
+            )
+        )
     exit_if_any_failed(results)

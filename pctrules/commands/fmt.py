@@ -15,10 +15,15 @@ from pctrules.language.diagnostics import ExitCode
 
 @click.command("fmt")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
-@click.option("--check", is_flag=True,
-              help="Change nothing; exit 1 when a file would change (for CI).")
-@click.option("--diff", "show_diff", is_flag=True,
-              help="Change nothing; print what would change as a unified diff.")
+@click.option(
+    "--check", is_flag=True, help="Change nothing; exit 1 when a file would change (for CI)."
+)
+@click.option(
+    "--diff",
+    "show_diff",
+    is_flag=True,
+    help="Change nothing; print what would change as a unified diff.",
+)
 @handle_errors
 def fmt_command(paths: tuple[Path, ...], check: bool, show_diff: bool) -> None:
     """Format policy files: key order, indentation, expressions, keeping every comment.
@@ -50,9 +55,17 @@ def fmt_command(paths: tuple[Path, ...], check: bool, show_diff: bool) -> None:
             continue
         changed.append(path)
         if show_diff:
-            click.echo("".join(difflib.unified_diff(
-                text.splitlines(keepends=True), formatted.splitlines(keepends=True),
-                f"{path}", f"{path} (formatted)")), nl=False)
+            click.echo(
+                "".join(
+                    difflib.unified_diff(
+                        text.splitlines(keepends=True),
+                        formatted.splitlines(keepends=True),
+                        f"{path}",
+                        f"{path} (formatted)",
+                    )
+                ),
+                nl=False,
+            )
         elif check:
             click.echo(f"would reformat {path}")
         else:
@@ -60,9 +73,13 @@ def fmt_command(paths: tuple[Path, ...], check: bool, show_diff: bool) -> None:
             click.echo(f"formatted {path}")
     n, same = len(files), len(files) - len(changed) - failed
     verb = "would be formatted" if check or show_diff else "formatted"
-    click.echo(f"{len(changed)} file{'s' if len(changed) != 1 else ''} {verb}, {same} "
-               f"unchanged" + (f", {failed} not formatted" if failed else "")
-               + ("" if n else " (no policy files found)"), err=show_diff)
+    click.echo(
+        f"{len(changed)} file{'s' if len(changed) != 1 else ''} {verb}, {same} "
+        f"unchanged"
+        + (f", {failed} not formatted" if failed else "")
+        + ("" if n else " (no policy files found)"),
+        err=show_diff,
+    )
     if failed:
         click.get_current_context().exit(int(ExitCode.INVALID_POLICY))
     if check and changed:

@@ -36,9 +36,11 @@ if TYPE_CHECKING:
     import networkx as nx
 
 FORMATS = ("summary", "json", "graphml", "dot", "svg", "png")
-GRAPHVIZ_HELP = ("install Graphviz for pictures: 'apt-get install graphviz' (Debian, Ubuntu), "
-                 "'brew install graphviz' (macOS), 'winget install graphviz' (Windows); or write "
-                 "'--format dot' and render it elsewhere")
+GRAPHVIZ_HELP = (
+    "install Graphviz for pictures: 'apt-get install graphviz' (Debian, Ubuntu), "
+    "'brew install graphviz' (macOS), 'winget install graphviz' (Windows); or write "
+    "'--format dot' and render it elsewhere"
+)
 
 
 def _check_data(bundle_dir: Path, graph: OrgGraph) -> None:
@@ -56,22 +58,48 @@ def _check_data(bundle_dir: Path, graph: OrgGraph) -> None:
 @bundle_option
 @data_option
 @as_of_option
-@click.option("--focus", "focus", default=None, metavar="CODE",
-              help="Show only the neighbourhood of this organisation (e.g. 5NT, P84001).")
-@click.option("--depth", "depth", type=click.IntRange(0, 6), default=1, show_default=True,
-              help="How many hops around --focus.")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="summary",
-              show_default=True,
-              help="summary (text; a tree with --focus), json, graphml, dot, or a picture "
-                   "(svg, png; needs Graphviz).")
-@click.option("--output", "-o", "output",
-              type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), default=None,
-              help="Write to this file ('-': standard output). Without it, text goes to "
-                   "standard output and a picture to <focus>-<date>.<format>.")
+@click.option(
+    "--focus",
+    "focus",
+    default=None,
+    metavar="CODE",
+    help="Show only the neighbourhood of this organisation (e.g. 5NT, P84001).",
+)
+@click.option(
+    "--depth",
+    "depth",
+    type=click.IntRange(0, 6),
+    default=1,
+    show_default=True,
+    help="How many hops around --focus.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="summary",
+    show_default=True,
+    help="summary (text; a tree with --focus), json, graphml, dot, or a picture "
+    "(svg, png; needs Graphviz).",
+)
+@click.option(
+    "--output",
+    "-o",
+    "output",
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    default=None,
+    help="Write to this file ('-': standard output). Without it, text goes to "
+    "standard output and a picture to <focus>-<date>.<format>.",
+)
 @handle_errors
 def graph_command(
-    bundle: Path | None, data_dir: Path | None, as_of: dt.date | None, focus: str | None,
-    depth: int, fmt: str, output: Path | None,
+    bundle: Path | None,
+    data_dir: Path | None,
+    as_of: dt.date | None,
+    focus: str | None,
+    depth: int,
+    fmt: str,
+    output: Path | None,
 ) -> None:
     """Show the organisation graph: counts on a date, a neighbourhood, or an export.
 
@@ -99,26 +127,48 @@ def graph_command(
         # Never a picture of what is left: the data that failed to load is part of the answer.
         click.get_current_context().exit(int(ExitCode.INVALID_POLICY))
     span = manifest.effective
-    if as_of is not None and span is not None and not (
-            (span.start or dt.date.min) <= as_of <= (span.end or dt.date.max)):
-        click.echo(render_diagnostic(warning(
-            Code.OUTSIDE_EFFECTIVE_RANGE,
-            f"{as_of} is outside the dates the bundle speaks for ({span})",
-            span.span, "the organisation graph holds nothing on it; give '--as-of' a date in "
-            "that range")), err=True)
+    if (
+        as_of is not None
+        and span is not None
+        and not ((span.start or dt.date.min) <= as_of <= (span.end or dt.date.max))
+    ):
+        click.echo(
+            render_diagnostic(
+                warning(
+                    Code.OUTSIDE_EFFECTIVE_RANGE,
+                    f"{as_of} is outside the dates the bundle speaks for ({span})",
+                    span.span,
+                    "the organisation graph holds nothing on it; give '--as-of' a date in "
+                    "that range",
+                )
+            ),
+            err=True,
+        )
     if focus is not None and graph.kind(focus) is None:
-        raise PctrulesError(error(
-            Code.UNKNOWN_NAME, f"unknown organisation '{focus}'", None,
-            _suggest(focus, graph.nodes) or "give an organisation code such as '5NT' (a PCT) "
-            "or 'Q31' (an SHA); import the practice register with 'pctrules import "
-            "ods-epcmem' for practice codes"), ExitCode.USAGE)
+        raise PctrulesError(
+            error(
+                Code.UNKNOWN_NAME,
+                f"unknown organisation '{focus}'",
+                None,
+                _suggest(focus, graph.nodes)
+                or "give an organisation code such as '5NT' (a PCT) "
+                "or 'Q31' (an SHA); import the practice register with 'pctrules import "
+                "ods-epcmem' for practice codes",
+            ),
+            ExitCode.USAGE,
+        )
     if fmt in ("svg", "png", "dot") and focus is None and as_of is None:
-        raise PctrulesError(error(
-            Code.USAGE, f"a '{fmt}' drawing of every organisation at every date is unreadable",
-            None, "add '--focus CODE' and '--as-of DATE'"), ExitCode.USAGE)
+        raise PctrulesError(
+            error(
+                Code.USAGE,
+                f"a '{fmt}' drawing of every organisation at every date is unreadable",
+                None,
+                "add '--focus CODE' and '--as-of DATE'",
+            ),
+            ExitCode.USAGE,
+        )
     if fmt == "summary":
-        text = (tree(graph, focus, depth, as_of) if focus
-                else summary(graph, manifest, as_of))
+        text = tree(graph, focus, depth, as_of) if focus else summary(graph, manifest, as_of)
         # Names come from data files: shown, never obeyed by the terminal.
         _emit("\n".join(visible(line) for line in text.split("\n")), output)
     elif fmt == "json":
@@ -132,14 +182,12 @@ def graph_command(
     elif fmt == "dot":
         _emit(to_dot(graph, focus, depth, as_of), output)
     else:
-        _draw(to_dot(graph, focus, depth, as_of), fmt, output,
-              _picture_name(focus, as_of, fmt))
+        _draw(to_dot(graph, focus, depth, as_of), fmt, output, _picture_name(focus, as_of, fmt))
 
 
 def _suggest(code: str, known: Iterable[str]) -> str | None:
     """A did-you-mean for an organisation code: codes are upper case, and near misses."""
-    return f"did you mean '{code.upper()}'?" if code.upper() in known \
-        else did_you_mean(code, known)
+    return f"did you mean '{code.upper()}'?" if code.upper() in known else did_you_mean(code, known)
 
 
 def _emit(text: str, output: Path | None) -> None:
@@ -154,28 +202,53 @@ def _write(output: Path, data: bytes) -> None:
     try:
         write_whole(output, data)
     except Refused as exc:
-        raise PctrulesError(error(
-            Code.USAGE, exc.message, None, "'--output' names a file to write whole, or '-' for "
-            "standard output; a device or pipe is never replaced"), ExitCode.USAGE) from None
+        raise PctrulesError(
+            error(
+                Code.USAGE,
+                exc.message,
+                None,
+                "'--output' names a file to write whole, or '-' for "
+                "standard output; a device or pipe is never replaced",
+            ),
+            ExitCode.USAGE,
+        ) from None
     except OSError as exc:
-        raise PctrulesError(error(
-            Code.USAGE, f"cannot write '{output}': {(exc.strerror or str(exc)).lower()}", None,
-            "give '--output' a file in a folder that exists and can be written to"),
-            ExitCode.USAGE) from None
+        raise PctrulesError(
+            error(
+                Code.USAGE,
+                f"cannot write '{output}': {(exc.strerror or str(exc)).lower()}",
+                None,
+                "give '--output' a file in a folder that exists and can be written to",
+            ),
+            ExitCode.USAGE,
+        ) from None
 
 
 def _draw(dot_text: str, fmt: str, output: Path | None, default: str) -> None:
     dot = shutil.which("dot")
     if dot is None:
-        raise PctrulesError(error(Code.USAGE, "cannot draw a picture: Graphviz 'dot' is not "
-                                  "installed", None, GRAPHVIZ_HELP), ExitCode.USAGE)
-    done = subprocess.run([dot, f"-T{fmt}"], input=dot_text.encode("utf-8"),
-                          capture_output=True, check=False)
+        raise PctrulesError(
+            error(
+                Code.USAGE,
+                "cannot draw a picture: Graphviz 'dot' is not installed",
+                None,
+                GRAPHVIZ_HELP,
+            ),
+            ExitCode.USAGE,
+        )
+    done = subprocess.run(
+        [dot, f"-T{fmt}"], input=dot_text.encode("utf-8"), capture_output=True, check=False
+    )
     if done.returncode != 0:
-        raise PctrulesError(error(Code.USAGE, "Graphviz 'dot' failed: "
-                                  f"'{done.stderr.decode(errors='replace').strip()}'",
-                                  None, "check the Graphviz installation, or write "
-                                  "'--format dot' and render it elsewhere"), ExitCode.USAGE)
+        raise PctrulesError(
+            error(
+                Code.USAGE,
+                f"Graphviz 'dot' failed: '{done.stderr.decode(errors='replace').strip()}'",
+                None,
+                "check the Graphviz installation, or write '--format dot' and render it elsewhere",
+            ),
+            ExitCode.USAGE,
+        )
     if output is not None and str(output) == "-":
         sys.stdout.buffer.write(done.stdout)
         return
@@ -204,8 +277,7 @@ def _label(graph: OrgGraph, code: str) -> str:
 def summary(graph: OrgGraph, manifest: Manifest, on: dt.date | None) -> str:
     """Counts by kind and relation on a date (or over all dates)."""
     when = f"on {on}" if on else "over all dates (use --as-of DATE for one day)"
-    lines = [f"bundle {manifest.name} {manifest.version} · data "
-             f"{graph.digest[:19]}… · {when}"]
+    lines = [f"bundle {manifest.name} {manifest.version} · data {graph.digest[:19]}… · {when}"]
     if on is not None:
         counts = graph.summary(on)
     else:
@@ -221,8 +293,9 @@ def summary(graph: OrgGraph, manifest: Manifest, on: dt.date | None) -> str:
         lines.append(f"  {count:>7,}  {kind:<16} {graph.schema.kinds[kind].title}")
         if on is not None and count and graph.schema.hop(kind, "members") is not None:
             # Groups of one (the 2011 standalone PCTs) are part of what a group count means.
-            alone = sum(len(graph.follow_many(c, "members", on)) == 1
-                        for c in graph.nodes_of_kind(kind, on))
+            alone = sum(
+                len(graph.follow_many(c, "members", on)) == 1 for c in graph.nodes_of_kind(kind, on)
+            )
             lines.append(f"  {'':>7}  {'':<16} {alone:,} of them with one member")
     lines.append("relations:")
     for rel, count in counts["relations"].items():
@@ -243,7 +316,9 @@ def _edges(graph: OrgGraph, focus: str | None, depth: int, on: dt.date | None) -
 
 
 def _neighbourhood_all_dates(
-    graph: OrgGraph, focus: str, depth: int,
+    graph: OrgGraph,
+    focus: str,
+    depth: int,
 ) -> list[tuple[int, Edge, bool]]:
     by_node: dict[str, list[Edge]] = {}
     for e in graph.edges:
@@ -277,10 +352,15 @@ def tree(graph: OrgGraph, focus: str, depth: int, on: dt.date | None) -> str:
     """The focus organisation and its neighbours as an indented tree, hop names on the branches."""
     when = f" on {on}" if on else ""
     node = graph.nodes[focus]
-    lines = [f"{_label(graph, focus)} [{node.kind}]{when} "
-             f"({_day(node.valid_from)} → {_day(node.valid_to)})"]
-    items = (graph.neighbourhood(focus, depth, on) if on
-             else _neighbourhood_all_dates(graph, focus, depth))
+    lines = [
+        f"{_label(graph, focus)} [{node.kind}]{when} "
+        f"({_day(node.valid_from)} → {_day(node.valid_to)})"
+    ]
+    items = (
+        graph.neighbourhood(focus, depth, on)
+        if on
+        else _neighbourhood_all_dates(graph, focus, depth)
+    )
     children: dict[str, list[tuple[Edge, bool]]] = {}
     for _, e, forward in items:
         parent = e.from_ if forward else e.to
@@ -292,9 +372,11 @@ def tree(graph: OrgGraph, focus: str, depth: int, on: dt.date | None) -> str:
             other = e.to if forward else e.from_
             last = i == len(kids) - 1
             arrow = "→" if forward else "←"
-            lines.append(f"{prefix}{'└── ' if last else '├── '}{_hop(graph, e, forward)} {arrow} "
-                         f"{_label(graph, other)} [{graph.kind(other)}] "
-                         f"({_day(e.valid_from)} → {_day(e.valid_to)}; {e.source})")
+            lines.append(
+                f"{prefix}{'└── ' if last else '├── '}{_hop(graph, e, forward)} {arrow} "
+                f"{_label(graph, other)} [{graph.kind(other)}] "
+                f"({_day(e.valid_from)} → {_day(e.valid_to)}; {e.source})"
+            )
             if level < depth and other not in seen:
                 walk(other, prefix + ("    " if last else "│   "), level + 1, seen | {other})
 
@@ -308,22 +390,37 @@ def _hop(graph: OrgGraph, e: Edge, forward: bool) -> str:
 
 
 def to_json(
-    graph: OrgGraph, focus: str | None, depth: int, on: dt.date | None,
+    graph: OrgGraph,
+    focus: str | None,
+    depth: int,
+    on: dt.date | None,
 ) -> dict[str, object]:
     """Nodes and edges (of the focus neighbourhood, on the date when given) as plain JSON."""
     edges = _edges(graph, focus, depth, on)
     nodes = []
     for code in _nodes(graph, focus, edges, on):
         n = graph.nodes[code]
-        nodes.append({"code": code, "kind": n.kind, "name": n.name,
-                      "valid": [_json_day(n.valid_from), _json_day(n.valid_to)],
-                      "attributes": {k: v.isoformat() if isinstance(v, dt.date) else v
-                                     for k, v in sorted(n.attributes.items())}})
+        nodes.append(
+            {
+                "code": code,
+                "kind": n.kind,
+                "name": n.name,
+                "valid": [_json_day(n.valid_from), _json_day(n.valid_to)],
+                "attributes": {
+                    k: v.isoformat() if isinstance(v, dt.date) else v
+                    for k, v in sorted(n.attributes.items())
+                },
+            }
+        )
     return {
-        "as_of": on.isoformat() if on else None, "focus": focus, "digest": graph.digest,
+        "as_of": on.isoformat() if on else None,
+        "focus": focus,
+        "digest": graph.digest,
         "nodes": nodes,
-        "edges": [e.evidence.to_dict() | ({"attributes": dict(e.attributes)}
-                                          if e.attributes else {}) for e in edges],
+        "edges": [
+            e.evidence.to_dict() | ({"attributes": dict(e.attributes)} if e.attributes else {})
+            for e in edges
+        ],
     }
 
 
@@ -331,8 +428,7 @@ def _json_day(d: dt.date) -> str | None:
     return None if d in (dt.date.min, dt.date.max) else d.isoformat()
 
 
-def _export(graph: OrgGraph, focus: str | None, depth: int,
-            on: dt.date | None) -> nx.MultiDiGraph:
+def _export(graph: OrgGraph, focus: str | None, depth: int, on: dt.date | None) -> nx.MultiDiGraph:
     """A networkx copy with GraphML-safe attributes (dates as ISO text, no empty values)."""
     edges = _edges(graph, focus, depth, on)
     import networkx as nx
@@ -341,8 +437,11 @@ def _export(graph: OrgGraph, focus: str | None, depth: int,
     for code in _nodes(graph, focus, edges, on):
         n = graph.nodes[code]
         attrs: dict[str, object] = {"kind": n.kind, "name": n.name or ""}
-        for k, v in [("valid_from", _json_day(n.valid_from)), ("valid_to", _json_day(n.valid_to)),
-                     *n.attributes.items()]:
+        for k, v in [
+            ("valid_from", _json_day(n.valid_from)),
+            ("valid_to", _json_day(n.valid_to)),
+            *n.attributes.items(),
+        ]:
             if v is not None:
                 attrs[k] = v.isoformat() if isinstance(v, dt.date) else v
         g.add_node(code, **attrs)
@@ -357,8 +456,16 @@ def _export(graph: OrgGraph, focus: str | None, depth: int,
     return g
 
 
-_COLOURS = {"sha": "#d9e7f5", "pct": "#fde9c9", "practice": "#eeeeee", "area": "#e3f1de",
-            "cluster": "#f3dff0", "scg": "#fbe0dc", "ncg": "#fbe0dc", "service": "#f5f5dc"}
+_COLOURS = {
+    "sha": "#d9e7f5",
+    "pct": "#fde9c9",
+    "practice": "#eeeeee",
+    "area": "#e3f1de",
+    "cluster": "#f3dff0",
+    "scg": "#fbe0dc",
+    "ncg": "#fbe0dc",
+    "service": "#f5f5dc",
+}
 
 
 def to_dot(graph: OrgGraph, focus: str | None, depth: int, on: dt.date | None) -> str:
@@ -369,17 +476,21 @@ def to_dot(graph: OrgGraph, focus: str | None, depth: int, on: dt.date | None) -
         return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
     title = f"{focus or 'organisations'}{' on ' + on.isoformat() if on else ''}"
-    lines = [f"digraph {q(title)} {{", "  rankdir=LR;",
-             '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=10];',
-             '  edge [fontname="Helvetica", fontsize=8];']
+    lines = [
+        f"digraph {q(title)} {{",
+        "  rankdir=LR;",
+        '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=10];',
+        '  edge [fontname="Helvetica", fontsize=8];',
+    ]
     for code in _nodes(graph, focus, edges, on):
         n = graph.nodes[code]
         # The code and name as DOT text (quotes, backslashes and line ends escaped, so a name
         # cannot end the label and add attributes), on two lines of the box.
         label = q(f"{code}\n{n.name}" if n.name else code).replace("\n", "\\n")
         extra = ", penwidth=2" if code == focus else ""
-        lines.append(f'  {q(code)} [label={label}, '
-                     f'fillcolor="{_COLOURS.get(n.kind, "#ffffff")}"{extra}];')
+        lines.append(
+            f'  {q(code)} [label={label}, fillcolor="{_COLOURS.get(n.kind, "#ffffff")}"{extra}];'
+        )
     for e in edges:
         lines.append(f"  {q(e.from_)} -> {q(e.to)} [label={q(e.rel)}];")
     lines.append("}")

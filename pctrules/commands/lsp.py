@@ -24,5 +24,6 @@ def lsp_command(data_dir: Path | None) -> None:
     except ImportError as exc:
         raise click.UsageError(
             f"the language server needs pygls ({exc.name} is not installed); install it "
-            "with: pip install 'pctrules[lsp]'") from None
+            "with: pip install 'pctrules[lsp]'"
+        ) from None
     serve(data_dir)

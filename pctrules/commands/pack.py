@@ -15,8 +15,14 @@ from pctrules.commands.common import bundle_option, data_option, handle_errors
 @click.command("pack")
 @bundle_option
 @data_option
-@click.option("--output", "-o", "output", type=click.Path(dir_okay=False, path_type=Path),
-              required=True, help="The pack file to write (e.g. england.pack).")
+@click.option(
+    "--output",
+    "-o",
+    "output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The pack file to write (e.g. england.pack).",
+)
 @handle_errors
 def pack_command(bundle: Path | None, data_dir: Path | None, output: Path) -> None:
     """Write the bundle and its data folder as one pack file.
@@ -49,7 +55,9 @@ def pack_command(bundle: Path | None, data_dir: Path | None, output: Path) -> No
         Path(tmp).unlink(missing_ok=True)
         raise
     manifest = b.policy.manifest
-    click.echo(f"packed bundle '{manifest.name}' {manifest.version}"
-               + (f" with the data in '{data_dir}'" if data_dir else "")
-               + f": {len(data):,} bytes, sha256:{hashlib.sha256(data).hexdigest()}; "
-               f"wrote '{output}'")
+    click.echo(
+        f"packed bundle '{manifest.name}' {manifest.version}"
+        + (f" with the data in '{data_dir}'" if data_dir else "")
+        + f": {len(data):,} bytes, sha256:{hashlib.sha256(data).hexdigest()}; "
+        f"wrote '{output}'"
+    )

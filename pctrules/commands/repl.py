@@ -97,14 +97,14 @@ class Repl:
         if text.startswith(":"):
             return []
         word = typed_word(text)
-        return [c.label for c in self.session.completions(text)
-                if c.label.startswith(word)]
+        return [c.label for c in self.session.completions(text) if c.label.startswith(word)]
 
 
 def history_file() -> Path | None:
     """Where the history is kept: beside the cache, or nowhere without a home."""
     base = os.environ.get("XDG_STATE_HOME") or (
-        str(Path.home() / ".local" / "state") if Path.home().is_dir() else None)
+        str(Path.home() / ".local" / "state") if Path.home().is_dir() else None
+    )
     return Path(base) / "pctrules" / "repl-history" if base else None
 
 
@@ -134,8 +134,9 @@ def _prompt_toolkit(repl: Repl) -> Callable[[], str] | None:
             history = FileHistory(str(path))
         except OSError:
             pass
-    session: Any = PromptSession(history=history, completer=_Completer(),
-                                 complete_while_typing=False)
+    session: Any = PromptSession(
+        history=history, completer=_Completer(), complete_while_typing=False
+    )
     return lambda: str(session.prompt("pctrules> "))
 
 
@@ -176,8 +177,13 @@ def lines_of(stream: Iterable[str]) -> Callable[[], str]:
 @bundle_option
 @data_option
 @handle_errors
-def repl_command(case_file: str | None, sets: tuple[str, ...], as_of: dt.date | None,
-                 bundle: Path | None, data_dir: Path | None) -> None:
+def repl_command(
+    case_file: str | None,
+    sets: tuple[str, ...],
+    as_of: dt.date | None,
+    bundle: Path | None,
+    data_dir: Path | None,
+) -> None:
     """An interactive session: evaluate expressions against a case you build with :set.
 
     Completion (Tab) offers case fields, attributes and relations after '.', decisions,

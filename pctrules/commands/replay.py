@@ -13,23 +13,46 @@ from pctrules.language.diagnostics import ExitCode
 
 
 @click.command("replay")
-@click.argument("audit", metavar="AUDIT",
-                type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--bundle", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Re-decide with this bundle (default: the one the audit names).")
-@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=lambda: os.environ.get("PCTRULES_DATA") or None,
-              show_default="$PCTRULES_DATA, else the folder the audit names",
-              help="Re-decide with this data folder.")
-@click.option("--cases", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=None, help="The run's case file, when it is not where the audit says.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
-@click.option("--exit-code", is_flag=True,
-              help="Exit 7 when anything differs (drift, changed inputs, tampered lines).")
+@click.argument(
+    "audit", metavar="AUDIT", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--bundle",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Re-decide with this bundle (default: the one the audit names).",
+)
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=lambda: os.environ.get("PCTRULES_DATA") or None,
+    show_default="$PCTRULES_DATA, else the folder the audit names",
+    help="Re-decide with this data folder.",
+)
+@click.option(
+    "--cases",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The run's case file, when it is not where the audit says.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.option(
+    "--exit-code",
+    is_flag=True,
+    help="Exit 7 when anything differs (drift, changed inputs, tampered lines).",
+)
 @handle_errors
-def replay_command(audit: Path, bundle: Path | None, data_dir: Path | None, cases: Path | None,
-                   fmt: str, exit_code: bool) -> None:
+def replay_command(
+    audit: Path,
+    bundle: Path | None,
+    data_dir: Path | None,
+    cases: Path | None,
+    fmt: str,
+    exit_code: bool,
+) -> None:
     """Re-decide every record of AUDIT (from its recorded inputs, or the case file beside it)
     and report: identical; drift by (decision, old rule → new rule); what differs from the
     header (policy, data files, version); lines whose chain is broken (tampered)."""

@@ -23,8 +23,17 @@ from pctrules.resources import default_bundle_path
 
 FORMATS = ("table", "csv", "json", "html")
 LIST_SIZES = "nhsbsa-list-size"
-COLUMNS = ("code", "name", "pcts", "clusters", "practices", "practices_with_list_size",
-           "patients", "patients_per_pct", "patients_per_cluster")
+COLUMNS = (
+    "code",
+    "name",
+    "pcts",
+    "clusters",
+    "practices",
+    "practices_with_list_size",
+    "patients",
+    "patients_per_pct",
+    "patients_per_cluster",
+)
 
 
 @click.group("report")
@@ -35,15 +44,33 @@ def report_command() -> None:
 @report_command.command("population")
 @bundle_option
 @data_option
-@click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), required=True,
-              help="The date (YYYY-MM-DD) whose PCTs, practices and groups are counted.")
-@click.option("--by", "by", default="pct", show_default=True, metavar="GROUPING",
-              help="pct, or a group a PCT belongs to: cluster, sha, scg (the bundle's one-hops).")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
-              help="table (text), csv, json, or html (with a bar chart).")
+@click.option(
+    "--as-of",
+    "as_of",
+    type=click.DateTime(["%Y-%m-%d"]),
+    required=True,
+    help="The date (YYYY-MM-DD) whose PCTs, practices and groups are counted.",
+)
+@click.option(
+    "--by",
+    "by",
+    default="pct",
+    show_default=True,
+    metavar="GROUPING",
+    help="pct, or a group a PCT belongs to: cluster, sha, scg (the bundle's one-hops).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="table",
+    show_default=True,
+    help="table (text), csv, json, or html (with a bar chart).",
+)
 @handle_errors
-def population_command(bundle: Path | None, data_dir: Path | None, as_of: dt.datetime,
-                       by: str, fmt: str) -> None:
+def population_command(
+    bundle: Path | None, data_dir: Path | None, as_of: dt.datetime, by: str, fmt: str
+) -> None:
     """Registered patients on a date (imported list sizes over the practice register), with
     counts of PCTs and clusters and the averages per PCT and per cluster.
 
@@ -62,20 +89,33 @@ def population_command(bundle: Path | None, data_dir: Path | None, as_of: dt.dat
         raise PctrulesError(graph.diagnostics.sorted())
     choices = groupings(graph)
     if by not in choices:
-        raise PctrulesError(error(
-            Code.USAGE, f"cannot group by '{by}'", None,
-            f"use one of {', '.join(repr(c) for c in choices)}"), ExitCode.USAGE)
+        raise PctrulesError(
+            error(
+                Code.USAGE,
+                f"cannot group by '{by}'",
+                None,
+                f"use one of {', '.join(repr(c) for c in choices)}",
+            ),
+            ExitCode.USAGE,
+        )
     source = _list_size_source(data_dir)
     if source is None or not graph.loaded("practice"):
-        raise PctrulesError(error(
-            Code.DATA, "registered patients need the practice register and its list sizes", None,
-            "import them into a data folder: 'pctrules import ods-epcmem FILE --into DIR' and "
-            "'pctrules import nhsbsa-list-size FILE --into DIR', then add '--data DIR'"),
-            ExitCode.USAGE)
+        raise PctrulesError(
+            error(
+                Code.DATA,
+                "registered patients need the practice register and its list sizes",
+                None,
+                "import them into a data folder: 'pctrules import ods-epcmem FILE --into DIR' and "
+                "'pctrules import nhsbsa-list-size FILE --into DIR', then add '--data DIR'",
+            ),
+            ExitCode.USAGE,
+        )
     report = population(graph, on, by)
-    note = (f"registered patients on {on}: the list sizes of '{source}'{_period(source)}, "
-            f"summed over the practices that were part of each PCT on {on} (the same list "
-            "sizes serve every as-of date)")
+    note = (
+        f"registered patients on {on}: the list sizes of '{source}'{_period(source)}, "
+        f"summed over the practices that were part of each PCT on {on} (the same list "
+        "sizes serve every as-of date)"
+    )
     click.echo(RENDER[fmt](report, graph, note), nl=False)
 
 
@@ -114,8 +154,12 @@ def _table(report: Report, graph: OrgGraph, note: str) -> str:
     widths = [min(max(len(r[i]) for r in rows), 48) for i in range(len(COLUMNS))]
     out = [f"population by {report.by} on {report.on}", note, ""]
     for r in rows:
-        out.append("  ".join(c[:w].ljust(w) if i == 1 else c.rjust(w)
-                             for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip())
+        out.append(
+            "  ".join(
+                c[:w].ljust(w) if i == 1 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(r, widths, strict=True))
+            ).rstrip()
+        )
     return "\n".join(out) + "\n"
 
 
@@ -123,17 +167,20 @@ def _csv(report: Report, graph: OrgGraph, note: str) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(COLUMNS)
-    for r in [*report.rows, *([report.unassigned] if report.unassigned.pcts else []),
-              report.total]:
+    for r in [*report.rows, *([report.unassigned] if report.unassigned.pcts else []), report.total]:
         w.writerow(_cells(r))
     return buf.getvalue()
 
 
 def _json(report: Report, graph: OrgGraph, note: str) -> str:
-    doc = {"as_of": report.on.isoformat(), "by": report.by, "list_sizes": note,
-           "rows": [r.to_dict() for r in report.rows],
-           "unassigned": report.unassigned.to_dict() if report.unassigned.pcts else None,
-           "total": report.total.to_dict()}
+    doc = {
+        "as_of": report.on.isoformat(),
+        "by": report.by,
+        "list_sizes": note,
+        "rows": [r.to_dict() for r in report.rows],
+        "unassigned": report.unassigned.to_dict() if report.unassigned.pcts else None,
+        "total": report.total.to_dict(),
+    }
     return json.dumps(doc, indent=1, sort_keys=True) + "\n"
 
 
@@ -143,10 +190,14 @@ def _html(report: Report, graph: OrgGraph, note: str) -> str:
     bars = "\n".join(
         f'<div class="bar"><span class="label">{esc(r.code)} {esc(r.name)}</span>'
         f'<span class="fill" style="width:{100 * r.patients / top:.1f}%"></span>'
-        f'<span class="value">{r.patients:,}</span></div>' for r in report.rows)
+        f'<span class="value">{r.patients:,}</span></div>'
+        for r in report.rows
+    )
     head = "".join(f"<th>{esc(c)}</th>" for c in COLUMNS)
-    body = "\n".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in _cells(r)) + "</tr>"
-                     for r in [*report.rows, report.total])
+    body = "\n".join(
+        "<tr>" + "".join(f"<td>{esc(c)}</td>" for c in _cells(r)) + "</tr>"
+        for r in [*report.rows, report.total]
+    )
     title = f"Registered patients by {report.by} on {report.on}"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>

@@ -17,7 +17,9 @@ from pctrules.policytests import PolicyTest, TestRun, check_tests, read_tests, r
 
 
 def _pattern(
-    ctx: click.Context, param: click.Parameter, value: str | None,
+    ctx: click.Context,
+    param: click.Parameter,
+    value: str | None,
 ) -> re.Pattern[str] | None:
     if value is None:
         return None
@@ -31,19 +33,42 @@ def _pattern(
 @click.argument("bundle_dir", required=False, type=click.Path(file_okay=False, path_type=Path))
 @data_option
 @click.option("-v", "--verbose", is_flag=True, help="List every test with its time.")
-@click.option("--run", "pattern", metavar="PATTERN", callback=_pattern,
-              help="Only the tests whose name matches this regular expression.")
-@click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text",
-              show_default=True, help="text for people, json for tools.")
-@click.option("--junit", "junit", type=click.Path(dir_okay=False, path_type=Path),
-              metavar="FILE", help="Also write the results as JUnit XML to FILE (for CI).")
-@click.option("--coverage", is_flag=True,
-              help="Rules never fired and conditions never seen true or false (in the JSON "
-              "too).")
+@click.option(
+    "--run",
+    "pattern",
+    metavar="PATTERN",
+    callback=_pattern,
+    help="Only the tests whose name matches this regular expression.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(("text", "json")),
+    default="text",
+    show_default=True,
+    help="text for people, json for tools.",
+)
+@click.option(
+    "--junit",
+    "junit",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Also write the results as JUnit XML to FILE (for CI).",
+)
+@click.option(
+    "--coverage",
+    is_flag=True,
+    help="Rules never fired and conditions never seen true or false (in the JSON too).",
+)
 @handle_errors
 def test_command(
-    bundle_dir: Path | None, data_dir: Path | None, verbose: bool,
-    pattern: re.Pattern[str] | None, fmt: str, junit: Path | None, coverage: bool,
+    bundle_dir: Path | None,
+    data_dir: Path | None,
+    verbose: bool,
+    pattern: re.Pattern[str] | None,
+    fmt: str,
+    junit: Path | None,
+    coverage: bool,
 ) -> None:
     """Run the policy tests of BUNDLE_DIR (default: the embedded 'england' bundle).
 
@@ -95,15 +120,25 @@ def test_command(
     name = stages.policy.manifest.name if stages.policy is not None else "bundle"
     shown = problems.sorted()
     if fmt == "json":
-        bundle_info = None if stages.policy is None else {
-            "name": name, "version": stages.policy.manifest.version}
+        bundle_info = (
+            None
+            if stages.policy is None
+            else {"name": name, "version": stages.policy.manifest.version}
+        )
         click.echo(to_json(run, bundle_info, shown, coverage=coverage))
     else:
         if shown:
             color = sys.stderr.isatty()
             click.echo(render_diagnostics(shown, color=color) + "\n", err=True)
-        click.echo(render_text(run, graph, verbose=verbose, coverage=coverage,
-                               skip_help=engine.unavailable_help() if engine else None))
+        click.echo(
+            render_text(
+                run,
+                graph,
+                verbose=verbose,
+                coverage=coverage,
+                skip_help=engine.unavailable_help() if engine else None,
+            )
+        )
     if junit is not None:
         _write(junit, to_junit(run, name, shown, graph))
     if exit_code != ExitCode.OK:
@@ -122,5 +157,6 @@ def _write(path: Path, text: str) -> None:
             os.unlink(tmp)
             raise
     except OSError as exc:
-        raise click.BadParameter(f"cannot write '{path}': {(exc.strerror or '').lower()}",
-                                 param_hint="'--junit'") from None
+        raise click.BadParameter(
+            f"cannot write '{path}': {(exc.strerror or '').lower()}", param_hint="'--junit'"
+        ) from None

@@ -37,8 +37,14 @@ _EQUALITY_CALLS = {"==": "eq", "!=": "ne"}
 _ORDER_OPS = {"<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
 _ARITH_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div"}
 _BOOL_OPS = {"and": "and", "or": "or"}
-_ONE_ARGUMENT = {"count": "count", "only": "only", "code": "code", "sum": "sum_of",
-                 "min": "min_of", "max": "max_of"}
+_ONE_ARGUMENT = {
+    "count": "count",
+    "only": "only",
+    "code": "code",
+    "sum": "sum_of",
+    "min": "min_of",
+    "max": "max_of",
+}
 _GRAPH_ARGUMENT = {"name": "name", "kind": "kind"}
 _BY = {"max_by": "max_by", "min_by": "min_by"}
 _BINDERS = {"any": "any", "all": "all", "count": "count"}
@@ -80,7 +86,8 @@ class Module:
         self._variables: dict[str, str] = {}
         self.helpers: list[Writer] = []
         self.node_fields = {
-            ".".join(path): t for path, t in checked.case_schema.leaves() if is_node(t)}
+            ".".join(path): t for path, t in checked.case_schema.leaves() if is_node(t)
+        }
 
     def variable(self, name: str) -> str:
         """The Python name of a variable of the language (`v1`, `v2`…), the same in every
@@ -113,8 +120,9 @@ class Module:
         key = (kind, hop, method)
         name = self._binding_names.get(key)
         if name is None:
-            name = self._binding_names[key] = f"{'H' if method == 'one' else 'M'}" \
-                                              f"{len(self.bindings)}"
+            name = self._binding_names[key] = (
+                f"{'H' if method == 'one' else 'M'}{len(self.bindings)}"
+            )
             self.bindings[name] = f"G.index({kind!r}, {hop!r}).{method}"
         return name
 
@@ -220,8 +228,7 @@ class ExpressionCompiler(ast.NodeVisitor):
         # A node field whose data is not loaded (no register) holds an Unavailable: reading it
         # is the rule's error, never a silent none (DESIGN §11).
         v = self.temp()
-        return (f"(read_unavailable({v}) if ({v} := C[{key!r}]).__class__ is Unavailable "
-                f"else {v})")
+        return f"(read_unavailable({v}) if ({v} := C[{key!r}]).__class__ is Unavailable else {v})"
 
     def _hop(self, obj_type: Type | None, ref: HopRef, obj: str) -> str:
         kinds = kinds_of(obj_type) if obj_type is not None else ()
@@ -255,8 +262,7 @@ class ExpressionCompiler(ast.NodeVisitor):
         return f"{_ONE_ARGUMENT[fn]}({args[0]})"
 
     def visit_BinderCall(self, node: ast.BinderCall) -> str:
-        return self._helper(node, node.var, node.collection, node.condition,
-                            _BINDERS[node.func])
+        return self._helper(node, node.var, node.collection, node.condition, _BINDERS[node.func])
 
     def visit_Filter(self, node: ast.Filter) -> str:
         return self._helper(node, node.var, node.collection, node.condition, "filter")
@@ -296,8 +302,10 @@ class ExpressionCompiler(ast.NodeVisitor):
         # `or` at the first true one; the temporaries keep each operand's value for the end.
         stop, other = ("False", "True") if op == "and" else ("True", "False")
         temps = [self.temp() for _ in node.operands]
-        parts = [f"{stop} if ({t} := {self.expr(o)}) is {stop} else"
-                 for t, o in zip(temps, node.operands, strict=True)]
+        parts = [
+            f"{stop} if ({t} := {self.expr(o)}) is {stop} else"
+            for t, o in zip(temps, node.operands, strict=True)
+        ]
         all_other = " and ".join(f"{t} is {other}" for t in temps)
         return f"({' '.join(parts)} {other} if {all_other} else UNKNOWN)"
 
@@ -305,8 +313,10 @@ class ExpressionCompiler(ast.NodeVisitor):
         if boolean(node.operand):
             return f"(not {self.expr(node.operand)})"
         t = self.temp()
-        return (f"(False if ({t} := {self.expr(node.operand)}) is True else True if {t} is False"
-                " else UNKNOWN)")
+        return (
+            f"(False if ({t} := {self.expr(node.operand)}) is True else True if {t} is False"
+            " else UNKNOWN)"
+        )
 
     def visit_Arith(self, node: ast.Arith) -> str:
         return f"{_ARITH_OPS[node.op]}({self.expr(node.left)}, {self.expr(node.right)})"
@@ -320,8 +330,9 @@ class ExpressionCompiler(ast.NodeVisitor):
         test = self.condition(node.test)
         return f"({self.expr(node.body)} if {test} else {self.expr(node.orelse)})"
 
-    def _helper(self, node: ast.Expr, var: str, collection: ast.Expr, inner: ast.Expr,
-                what: str) -> str:
+    def _helper(
+        self, node: ast.Expr, var: str, collection: ast.Expr, inner: ast.Expr, what: str
+    ) -> str:
         """A quantifier, filter or generator as a module-level function: a call per use, no
         closure per case. Variables of the enclosing scope are passed as arguments."""
         module = self.module

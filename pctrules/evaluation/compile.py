@@ -93,11 +93,11 @@ class CompiledBundle:
 
 
 DecisionFunction = Callable[
-    [Mapping[str, object], dict[str, object], dt.date, Mapping[str, object]], DecisionResult]
+    [Mapping[str, object], dict[str, object], dt.date, Mapping[str, object]], DecisionResult
+]
 
 
-Runner = Callable[[Mapping[str, object], dt.date, Mapping[str, object]],
-                  dict[str, DecisionResult]]
+Runner = Callable[[Mapping[str, object], dt.date, Mapping[str, object]], dict[str, DecisionResult]]
 
 
 @dataclass
@@ -128,15 +128,22 @@ class BoundBundle:
                 namespace[f"failed{k}"] = d.plan.dependency_failed
                 ok = " and ".join(f"r{j}.error is None" for _, j in deps)
                 pairs = ", ".join(f"({n!r}, r{j})" for n, j in deps)
-                call = (f"{call} if {ok} else failed{k}([n for n, r in ({pairs},) "
-                        "if r.error is not None])")
+                call = (
+                    f"{call} if {ok} else failed{k}([n for n, r in ({pairs},) "
+                    "if r.error is not None])"
+                )
             w.writeline(f"r{k} = {call}")
             if d.name in read:
                 w.writeline(f"V[{d.name!r}] = r{k}.value")
-        w.writeline("return {" + ", ".join(
-            f"{d.name!r}: r{k}" for k, d in enumerate(decisions) if d.name in wanted) + "}")
-        exec(compile("\n".join(text for text, _ in w.lines) + "\n", self.compiled.filename,
-                     "exec"), namespace)
+        w.writeline(
+            "return {"
+            + ", ".join(f"{d.name!r}: r{k}" for k, d in enumerate(decisions) if d.name in wanted)
+            + "}"
+        )
+        exec(
+            compile("\n".join(text for text, _ in w.lines) + "\n", self.compiled.filename, "exec"),
+            namespace,
+        )
         run: Runner = namespace["run"]
         return run
 
@@ -166,17 +173,40 @@ class _Failer:
 
 # The names the generated module sees besides G, PLANS and the FAIL_* handlers.
 _RUNTIME_NAMES: dict[str, object] = {
-    "UNKNOWN": runtime.UNKNOWN, "EMPTY": runtime.EMPTY, "RuleError": RuleError,
-    "Unavailable": runtime.Unavailable, "read_unavailable": runtime.read_unavailable,
-    "members": runtime.members, "date": dt.date,
-    "eq": runtime.eq, "ne": runtime.ne, "lt": runtime.lt, "le": runtime.le, "gt": runtime.gt,
-    "ge": runtime.ge, "is_none": runtime.is_none, "is_not_none": runtime.is_not_none,
-    "contains": runtime.contains, "not_contains": runtime.not_contains,
-    "add": runtime.add, "sub": runtime.sub, "mul": runtime.mul, "div": runtime.div,
-    "neg": runtime.neg, "count": runtime.count, "sum_of": runtime.sum_of,
-    "min_of": runtime.min_of, "max_of": runtime.max_of, "only": runtime.only,
-    "max_by": runtime.max_by, "min_by": runtime.min_by, "within": runtime.within,
-    "code": runtime.code, "name": runtime.name, "kind": runtime.kind, "exists": runtime.exists,
+    "UNKNOWN": runtime.UNKNOWN,
+    "EMPTY": runtime.EMPTY,
+    "RuleError": RuleError,
+    "Unavailable": runtime.Unavailable,
+    "read_unavailable": runtime.read_unavailable,
+    "members": runtime.members,
+    "date": dt.date,
+    "eq": runtime.eq,
+    "ne": runtime.ne,
+    "lt": runtime.lt,
+    "le": runtime.le,
+    "gt": runtime.gt,
+    "ge": runtime.ge,
+    "is_none": runtime.is_none,
+    "is_not_none": runtime.is_not_none,
+    "contains": runtime.contains,
+    "not_contains": runtime.not_contains,
+    "add": runtime.add,
+    "sub": runtime.sub,
+    "mul": runtime.mul,
+    "div": runtime.div,
+    "neg": runtime.neg,
+    "count": runtime.count,
+    "sum_of": runtime.sum_of,
+    "min_of": runtime.min_of,
+    "max_of": runtime.max_of,
+    "only": runtime.only,
+    "max_by": runtime.max_by,
+    "min_by": runtime.min_by,
+    "within": runtime.within,
+    "code": runtime.code,
+    "name": runtime.name,
+    "kind": runtime.kind,
+    "exists": runtime.exists,
 }
 
 
@@ -242,8 +272,15 @@ class _Decisions:
             w.writeline(f"return {self._outcome(index, 'not_in_effect')}(on)")
             w.outdent()
 
-    def _body(self, w: Writer, index: int, plan: DecisionPlan, variables: tuple[str, ...],
-              fname: str, check_period: bool = True) -> None:
+    def _body(
+        self,
+        w: Writer,
+        index: int,
+        plan: DecisionPlan,
+        variables: tuple[str, ...],
+        fname: str,
+        check_period: bool = True,
+    ) -> None:
         if check_period:
             self._not_in_effect(w, index, plan)
         w.writeline("try:")
@@ -263,8 +300,10 @@ class _Decisions:
                 w.outdent()
             if plan.default is not None:
                 fn = ExpressionCompiler(self.module, variables, None)
-                w.writeline(f"return {self._outcome(index, 'defaulted')}"
-                            f"({fn.settled(plan.default)})", (None, plan.default.span))
+                w.writeline(
+                    f"return {self._outcome(index, 'defaulted')}({fn.settled(plan.default)})",
+                    (None, plan.default.span),
+                )
             else:
                 w.writeline(f"return {self._outcome(index, 'no_match')}()")
         w.outdent()
@@ -273,8 +312,15 @@ class _Decisions:
         w.writeline(f"return FAIL_{fname}(e)")
         w.outdent()
 
-    def _rule(self, w: Writer, index: int, plan: DecisionPlan, rule: RulePlan,
-              variables: tuple[str, ...], combine: bool) -> None:
+    def _rule(
+        self,
+        w: Writer,
+        index: int,
+        plan: DecisionPlan,
+        rule: RulePlan,
+        variables: tuple[str, ...],
+        combine: bool,
+    ) -> None:
         fn = ExpressionCompiler(self.module, variables, rule.id)
         w.writeline(f"# rule {rule.number}")
         conditions = []
@@ -286,11 +332,14 @@ class _Decisions:
             fn.start_then()
         value = self._result(fn, rule)
         if conditions:
-            w.writeline(f"if {' and '.join(conditions)}:",
-                        (rule.id, rule.when.span if rule.when is not None else rule.id_span))
+            w.writeline(
+                f"if {' and '.join(conditions)}:",
+                (rule.id, rule.when.span if rule.when is not None else rule.id_span),
+            )
             w.indent()
         made = self._outcome(
-            index, f"all_rules[{rule.number - 1}].{'match' if combine else 'matched'}")
+            index, f"all_rules[{rule.number - 1}].{'match' if combine else 'matched'}"
+        )
         then_span = rule.then_span or rule.id_span
         if combine:
             w.writeline(f"M.append({made}({value}))", (rule.id, then_span))
@@ -308,16 +357,14 @@ class _Decisions:
             return "{" + ", ".join(f"{k!r}: {fn.settled(v)}" for k, v in then.items()) + "}"
         return fn.settled(then)
 
-    def _subjects(self, w: Writer, index: int, plan: DecisionPlan, fname: str,
-                  entry: str) -> None:
+    def _subjects(self, w: Writer, index: int, plan: DecisionPlan, fname: str, entry: str) -> None:
         """`for: g in <expr>`: one node gives that one result; a set a result per member."""
         assert plan.subject is not None
         fn = ExpressionCompiler(self.module, (), None)
         coll = plan.subject.collection
         w.writeline(f"def {fname}(C, V, on, P):")
         w.indent()
-        w.writeline(repr(f"{plan.title or plan.name}, for each subject of: "
-                         f"{plan.subject_text()}."))
+        w.writeline(repr(f"{plan.title or plan.name}, for each subject of: {plan.subject_text()}."))
         self._not_in_effect(w, index, plan)
         w.writeline("try:")
         w.indent()
@@ -336,13 +383,14 @@ class _Decisions:
             w.writeline(f"return {entry}(C, V, on, P, s)")
         else:
             per_subject = self._outcome(index, "per_subject")
-            w.writeline(f"return {per_subject}({{m: {entry}(C, V, on, P, m) "
-                        "for m in members(s)})")
+            w.writeline(f"return {per_subject}({{m: {entry}(C, V, on, P, m) for m in members(s)}})")
 
     def module_source(self, decisions: list[CompiledDecision]) -> str:
         bundle = self.checked.bundle
-        doc = (f"Generated by pctrules from bundle {bundle.manifest.name!r}: one function per "
-               "decision, in dependency order.")
+        doc = (
+            f"Generated by pctrules from bundle {bundle.manifest.name!r}: one function per "
+            "decision, in dependency order."
+        )
         out = [
             repr(doc),
             "",
@@ -361,8 +409,9 @@ class _Decisions:
             if tag is not None:
                 by_name[owner].lines[offset + i + 1] = tag
         out.append("# Each decision's function, by the decision's name.")
-        out.append("DECISIONS = {" + ", ".join(
-            f"{d.name!r}: {d.function}" for d in decisions) + "}")
+        out.append(
+            "DECISIONS = {" + ", ".join(f"{d.name!r}: {d.function}" for d in decisions) + "}"
+        )
         return "\n".join(out) + "\n"
 
 
@@ -373,7 +422,8 @@ def unavailable_kinds(checked: CheckedBundle, graph: OrgGraph) -> frozenset[str]
 
 
 def compile_bundle(
-    checked: CheckedBundle, unavailable: frozenset[str] = frozenset(),
+    checked: CheckedBundle,
+    unavailable: frozenset[str] = frozenset(),
 ) -> CompiledBundle:
     """Generate and compile the module for a checked bundle (no errors left in it). Reading a
     case field of an `unavailable` kind is checked in the generated code (and only then)."""

@@ -34,28 +34,37 @@ def data_constraint_problems(checked: CheckedBundle, graph: OrgGraph) -> Diagnos
     return out
 
 
-def _days(checked: CheckedBundle, graph: OrgGraph, constraint: CheckedConstraint,
-          period: Period | None) -> list[tuple[dt.date, dt.date]]:
+def _days(
+    checked: CheckedBundle, graph: OrgGraph, constraint: CheckedConstraint, period: Period | None
+) -> list[tuple[dt.date, dt.date]]:
     """The periods (first, last day) on which what the constraint reads is the same."""
     assert constraint.subject is not None and constraint.require is not None
     reads = Reads(checked)
     reads.add(constraint.subject.collection)
     reads.add(constraint.require)
     starts = reads.breakpoints(graph, () if period is None else (period,))
-    first, last = period.ordinals() if period is not None else (dt.date.min.toordinal(),
-                                                               dt.date.max.toordinal())
+    first, last = (
+        period.ordinals()
+        if period is not None
+        else (dt.date.min.toordinal(), dt.date.max.toordinal())
+    )
     # Before the first change nothing the constraint reads exists yet (unless its range says
     # otherwise); after the last, nothing changes again.
     starts = [d for d in starts if first <= d <= last]
     if period is not None and period.start is not None and (not starts or starts[0] > first):
         starts.insert(0, first)
     ends = [d - 1 for d in starts[1:]] + [last]
-    return [(dt.date.fromordinal(a), dt.date.fromordinal(b)) for a, b in zip(starts, ends,
-                                                                              strict=True)]
+    return [
+        (dt.date.fromordinal(a), dt.date.fromordinal(b)) for a, b in zip(starts, ends, strict=True)
+    ]
 
 
-def _problems(checked: CheckedBundle, graph: OrgGraph, constraint: CheckedConstraint,
-              params: dict[str, object]) -> Iterator[Diagnostic]:
+def _problems(
+    checked: CheckedBundle,
+    graph: OrgGraph,
+    constraint: CheckedConstraint,
+    params: dict[str, object],
+) -> Iterator[Diagnostic]:
     spec = constraint.spec
     if constraint.subject is None or constraint.require is None:
         return
@@ -65,8 +74,13 @@ def _problems(checked: CheckedBundle, graph: OrgGraph, constraint: CheckedConstr
         try:
             subjects = constraint_violations(checked, constraint, ctx)
         except RuleError as exc:
-            yield error(Code.CONSTRAINT, f"constraint '{spec.id}' fails on {first}: "
-                        f"{exc.message}", exc.span, None, spec.id)
+            yield error(
+                Code.CONSTRAINT,
+                f"constraint '{spec.id}' fails on {first}: {exc.message}",
+                exc.span,
+                None,
+                spec.id,
+            )
             return
         for code in subjects:
             runs = failing.setdefault(code, [])
@@ -79,5 +93,6 @@ def _problems(checked: CheckedBundle, graph: OrgGraph, constraint: CheckedConstr
     code = Code.CONSTRAINT_WARNING if spec.severity == "warning" else Code.CONSTRAINT
     for subject, runs in sorted(failing.items()):
         for first, last in runs:
-            yield make(code, f"{what}: '{subject}' from {first} to {day_text(last)}", None,
-                       None, spec.id)
+            yield make(
+                code, f"{what}: '{subject}' from {first} to {day_text(last)}", None, None, spec.id
+            )

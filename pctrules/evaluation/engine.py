@@ -4,6 +4,10 @@
 the generated functions in dependency order for one case (DESIGN §4), or, with `trace=True`,
 the traced evaluator of interpret.py, and returns a CaseResult whose `to_dict()` is the JSON of
 DESIGN §5. The untraced path builds no context object and copies no case data.
+
+Over 500 lines since `ruff format` lays out its messages one argument per line: case and
+parameter validation live beside evaluation because both are the library's one public entry
+point (issue 11: the library checks what it is given).
 """
 
 from __future__ import annotations
@@ -35,8 +39,10 @@ if TYPE_CHECKING:
     from pctrules.language.check.state import CheckedBundle
     from pctrules.language.loader import ParameterSpec
 
-DATA_HELP = ("add it to 'data:' in bundle.yaml, or import it with 'pctrules import LAYOUT FILE "
-             "--into DIR' and pass '--data DIR'")
+DATA_HELP = (
+    "add it to 'data:' in bundle.yaml, or import it with 'pctrules import LAYOUT FILE "
+    "--into DIR' and pass '--data DIR'"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,8 +148,10 @@ class Engine:
         self._plans: dict[tuple[str, ...] | None, _Plan] = {}
         self._traced: TracedEvaluator | None = None
         one_node = frozenset(
-            d.name for d in self.compiled.decisions
-            if is_node(d.checked.output) and not d.checked.output.is_set)
+            d.name
+            for d in self.compiled.decisions
+            if is_node(d.checked.output) and not d.checked.output.is_set
+        )
         self._namer = _Namer(self.graph, one_node)
         # Kinds whose data is not loaded at all: a rule reading a case field of one is an
         # error (DESIGN §11), e.g. a practice when no register was imported.
@@ -168,13 +176,21 @@ class Engine:
         input, used for the id `case-<index>` when it has none. Raises CaseError naming the case,
         the field, the value and what was expected (every problem of the case, not the first)."""
         if not isinstance(raw, Mapping):
-            raise CaseError(error(
-                Code.CASE, f"case {index} is {_what(raw)}, not a mapping of fields", None,
-                "write a case as a mapping, e.g. {id: c1, date: 2011-09-01, person: "
-                "{practice: P84001}}"))
+            raise CaseError(
+                error(
+                    Code.CASE,
+                    f"case {index} is {_what(raw)}, not a mapping of fields",
+                    None,
+                    "write a case as a mapping, e.g. {id: c1, date: 2011-09-01, person: "
+                    "{practice: P84001}}",
+                )
+            )
         raw_id = raw.get("id")
-        case_id = str(raw_id) if isinstance(raw_id, (str, int)) and not isinstance(
-            raw_id, bool) and str(raw_id) else f"case-{index}"
+        case_id = (
+            str(raw_id)
+            if isinstance(raw_id, (str, int)) and not isinstance(raw_id, bool) and str(raw_id)
+            else f"case-{index}"
+        )
         problems: list[Diagnostic] = []
         if raw_id is not None and case_id == f"case-{index}" and raw_id != case_id:
             problems.append(_case_error(case_id, "id", raw_id, "text, e.g. 'c1'"))
@@ -191,13 +207,19 @@ class Engine:
         date = flat.get("date")
         for key in self._leaf_keys:
             flat.setdefault(key, None)
-        nodes = tuple((key, kind, flat[key]) for key, kind in self._node_leaves
-                      if flat[key] is not None)
+        nodes = tuple(
+            (key, kind, flat[key]) for key, kind in self._node_leaves if flat[key] is not None
+        )
         return Case(case_id, date if isinstance(date, dt.date) else None, flat, nodes)
 
     def _fields(
-        self, case_id: str, raw: Mapping[Any, object], schema: CaseSchema,
-        prefix: tuple[str, ...], out: dict[str, object], problems: list[Diagnostic],
+        self,
+        case_id: str,
+        raw: Mapping[Any, object],
+        schema: CaseSchema,
+        prefix: tuple[str, ...],
+        out: dict[str, object],
+        problems: list[Diagnostic],
     ) -> None:
         for key, value in raw.items():
             name = str(key)
@@ -207,10 +229,15 @@ class Engine:
             if t is None:
                 # The suggestion goes in the message too: batch output keeps messages only.
                 hint = did_you_mean(dotted, [".".join((*prefix, f)) for f in schema.fields])
-                problems.append(error(
-                    Code.CASE, f"for case '{case_id}', unknown field '{dotted}' (given "
-                    f"{describe(value)})" + (f"; {hint}" if hint else ""), None,
-                    hint or "the fields are " + ", ".join(f"'{f}'" for f in schema.names())))
+                problems.append(
+                    error(
+                        Code.CASE,
+                        f"for case '{case_id}', unknown field '{dotted}' (given "
+                        f"{describe(value)})" + (f"; {hint}" if hint else ""),
+                        None,
+                        hint or "the fields are " + ", ".join(f"'{f}'" for f in schema.names()),
+                    )
+                )
             elif isinstance(t, CaseSchema):
                 if value is None:
                     continue
@@ -260,8 +287,12 @@ class Engine:
     # -- evaluation --------------------------------------------------------------------------
 
     def evaluate(
-        self, case: Case | Mapping[str, object], *, as_of: dt.date | None = None,
-        decisions: Sequence[str] | None = None, trace: bool = False,
+        self,
+        case: Case | Mapping[str, object],
+        *,
+        as_of: dt.date | None = None,
+        decisions: Sequence[str] | None = None,
+        trace: bool = False,
         params: Mapping[str, object] | None = None,
     ) -> CaseResult:
         """Evaluate the bundle's decisions (or the named ones, with what they depend on) for a
@@ -269,24 +300,42 @@ class Engine:
         c = case if case.__class__ is Case else self.validate_case(case, 1)
         on = as_of or c.date
         if on is None:
-            raise CaseError(error(
-                Code.CASE, f"for case '{c.id}', there is no date to evaluate on", None,
-                "give the case a 'date', or pass --as-of YYYY-MM-DD"))
-        plan = self._plans.get(decisions if decisions is None or decisions.__class__ is tuple
-                               else tuple(decisions))
+            raise CaseError(
+                error(
+                    Code.CASE,
+                    f"for case '{c.id}', there is no date to evaluate on",
+                    None,
+                    "give the case a 'date', or pass --as-of YYYY-MM-DD",
+                )
+            )
+        plan = self._plans.get(
+            decisions if decisions is None or decisions.__class__ is tuple else tuple(decisions)
+        )
         if plan is None:
             plan = self._plan(decisions)
         warnings: list[str] = []
         fields = self._prepare(c, on, warnings) if c.nodes else c.fields
         p = self.params if params is None else self._params(params)
         if trace:
-            return CaseResult(c.id, on, self._traced_run(plan, fields, on, p, warnings),
-                              warnings, self.info, self._namer)
+            return CaseResult(
+                c.id,
+                on,
+                self._traced_run(plan, fields, on, p, warnings),
+                warnings,
+                self.info,
+                self._namer,
+            )
         # The fast path: one generated function runs the plan's decisions for the case.
         return CaseResult(c.id, on, plan.run(fields, on, p), warnings, self.info, self._namer)
 
-    def _traced_run(self, plan: _Plan, fields: Mapping[str, object], on: dt.date,
-                    p: Mapping[str, object], warnings: list[str]) -> dict[str, DecisionResult]:
+    def _traced_run(
+        self,
+        plan: _Plan,
+        fields: Mapping[str, object],
+        on: dt.date,
+        p: Mapping[str, object],
+        warnings: list[str],
+    ) -> dict[str, DecisionResult]:
         traced = self._tracer()
         ctx = EvalContext(self.graph, on, fields, p, {}, warnings)
         out: dict[str, DecisionResult] = {}
@@ -318,9 +367,14 @@ class Engine:
         else:
             unknown = [n for n in decisions if n not in by_name]
             if unknown:
-                raise KeyError(f"unknown decision '{unknown[0]}'" + (
-                    f" ({did_you_mean(unknown[0], by_name)})"
-                    if did_you_mean(unknown[0], by_name) else ""))
+                raise KeyError(
+                    f"unknown decision '{unknown[0]}'"
+                    + (
+                        f" ({did_you_mean(unknown[0], by_name)})"
+                        if did_you_mean(unknown[0], by_name)
+                        else ""
+                    )
+                )
             wanted = set(decisions)
         needed = set(wanted)
         stack = list(wanted)
@@ -329,9 +383,10 @@ class Engine:
                 if dep not in needed:
                     needed.add(dep)
                     stack.append(dep)
-        plan = _Plan(tuple((d, d.name in wanted) for d in self.compiled.decisions
-                           if d.name in needed),
-                     self.bound.runner(frozenset(needed), frozenset(wanted)))
+        plan = _Plan(
+            tuple((d, d.name in wanted) for d in self.compiled.decisions if d.name in needed),
+            self.bound.runner(frozenset(needed), frozenset(wanted)),
+        )
         self._plans[None if decisions is None else tuple(decisions)] = plan
         return plan
 
@@ -391,7 +446,9 @@ class Engine:
             if spec is None:
                 hint = did_you_mean(name, self.params) or (
                     "the parameters are " + ", ".join(f"'{k}'" for k in sorted(self.params))
-                    if self.params else "this bundle has no parameters")
+                    if self.params
+                    else "this bundle has no parameters"
+                )
                 problems.append(error(Code.PARAM, f"unknown parameter '{name}'", None, hint))
                 continue
             converted, problem = check_parameter(spec, value)
@@ -422,7 +479,7 @@ def bundle_digest(bundle: Bundle) -> str:
     for f in sorted(bundle.policy.files, key=lambda f: f.path):
         # Display paths start at the bundle folder's name: the digest does not depend on
         # where the bundle is installed.
-        rel = f.path[f.path.find(root):] if root in f.path else f.path
+        rel = f.path[f.path.find(root) :] if root in f.path else f.path
         h.update(f"{rel}\0{hashlib.sha256(f.text.encode()).hexdigest()}\n".encode())
     h.update(f"data\0{bundle.graph.digest}\n".encode())
     return "sha256:" + h.hexdigest()
@@ -434,10 +491,14 @@ def _unavailable(kind: KindDef, value: object) -> Unavailable:
     codes = value if isinstance(value, str) else ", ".join(sorted(value))  # type: ignore[call-overload]
     reg = kind.register
     if reg is not None:
-        return Unavailable(codes, f"no {reg.name} is loaded, so {kind.name} '{codes}' "
-                                  f"{reg.unloaded}", reg.help)
-    return Unavailable(codes, f"no {kind.name} data is loaded, so {kind.name} '{codes}' cannot "
-                              "be looked up", DATA_HELP)
+        return Unavailable(
+            codes, f"no {reg.name} is loaded, so {kind.name} '{codes}' {reg.unloaded}", reg.help
+        )
+    return Unavailable(
+        codes,
+        f"no {kind.name} data is loaded, so {kind.name} '{codes}' cannot be looked up",
+        DATA_HELP,
+    )
 
 
 def _absent_warning(kind: KindDef, code: str, on: dt.date) -> str:
@@ -455,19 +516,31 @@ def check_parameter(spec: ParameterSpec, value: object) -> tuple[object, Diagnos
         value = Type(spec.type).read_text(value)
     ok, converted, expected = check_scalar(value, spec.type)
     if not ok:
-        return None, error(Code.PARAM, f"parameter '{spec.name}' is {describe(value)}, but must "
-                           f"be {expected}", None, _help(expected))
+        return None, error(
+            Code.PARAM,
+            f"parameter '{spec.name}' is {describe(value)}, but must be {expected}",
+            None,
+            _help(expected),
+        )
     if spec.choices is not None and converted not in spec.choices:
         choices = ", ".join(f"'{c}'" for c in spec.choices)
         hint = did_you_mean(str(converted), [str(c) for c in spec.choices])
-        return None, error(Code.PARAM, f"parameter '{spec.name}' must be one of {choices}, not "
-                           f"{describe(converted)}", None, hint or f"use one of {choices}")
+        return None, error(
+            Code.PARAM,
+            f"parameter '{spec.name}' must be one of {choices}, not {describe(converted)}",
+            None,
+            hint or f"use one of {choices}",
+        )
     return converted, None
 
 
 def _case_error(case_id: str, field_name: str, value: object, expected: str) -> Diagnostic:
-    return error(Code.CASE, f"for case '{case_id}', field '{field_name}' is {describe(value)}, "
-                 f"but must be {expected}", None, _help(expected))
+    return error(
+        Code.CASE,
+        f"for case '{case_id}', field '{field_name}' is {describe(value)}, but must be {expected}",
+        None,
+        _help(expected),
+    )
 
 
 def _help(expected: str) -> str | None:

@@ -35,8 +35,14 @@ class GroupedDecision:
     """A decision evaluated by its compiled function once per group of rows that read the same
     values in the same period between breakpoints, each group remembered across chunks."""
 
-    def __init__(self, name: str, function: DecisionFunction, fields: tuple[str, ...],
-                 decisions: tuple[str, ...], breakpoints: list[int]) -> None:
+    def __init__(
+        self,
+        name: str,
+        function: DecisionFunction,
+        fields: tuple[str, ...],
+        decisions: tuple[str, ...],
+        breakpoints: list[int],
+    ) -> None:
         self.name = name
         self.function = function
         self.fields = fields
@@ -64,8 +70,13 @@ class GroupedDecision:
     def evaluate(self, f: Frame) -> DecisionCol:
         if len(self._value_of) > _MEMO_LIMIT:
             self._forget()
-        inputs = [c.compact() for c in (*(f.fields[k] for k in self.fields),
-                                         *(f.results[d].value for d in self.decisions))]
+        inputs = [
+            c.compact()
+            for c in (
+                *(f.fields[k] for k in self.fields),
+                *(f.results[d].value for d in self.decisions),
+            )
+        ]
         # Periods count from 1; 0 is for rows with no valid day (ordinal 0), never decided here.
         period = np.where(f.on > 0, np.searchsorted(self.breakpoints, f.on, side="right") + 1, 0)
         key = self._keys(inputs, period)
@@ -79,11 +90,14 @@ class GroupedDecision:
             groups, first, group = np.unique(key, return_index=True, return_inverse=True)
             results = self._lookup(f, inputs, groups, first)[group.reshape(-1)]
         if self._of is None:
-            self._of = (np.array(self._value_of, dtype=np.intp),
-                        np.array(self._label_of, dtype=np.intp))
+            self._of = (
+                np.array(self._value_of, dtype=np.intp),
+                np.array(self._label_of, dtype=np.intp),
+            )
         value_of, label_of = self._of
-        return DecisionCol(Col(value_of[results], self._values.items),
-                           Col(label_of[results], self._labels.items))
+        return DecisionCol(
+            Col(value_of[results], self._values.items), Col(label_of[results], self._labels.items)
+        )
 
     def _keys(self, inputs: list[Col], period: Index) -> Any:
         """Each row's group key: its period and the ids of the values it reads, packed; None
@@ -131,11 +145,19 @@ class GroupedDecision:
         self._of = None
         return len(self._value_of) - 1
 
-    def _decide(self, read: list[object], on: dt.date, params: Mapping[str, object],
-                ) -> tuple[object, Label]:
+    def _decide(
+        self,
+        read: list[object],
+        on: dt.date,
+        params: Mapping[str, object],
+    ) -> tuple[object, Label]:
         n = len(self.fields)
-        result = self.function(dict(zip(self.fields, read[:n], strict=True)),
-                               dict(zip(self.decisions, read[n:], strict=True)), on, params)
+        result = self.function(
+            dict(zip(self.fields, read[:n], strict=True)),
+            dict(zip(self.decisions, read[n:], strict=True)),
+            on,
+            params,
+        )
         if result.error is not None:
             # As in the column path: the engine decides the chunk, and its errors read as usual.
             raise RuleError(result.error.message)
@@ -172,12 +194,22 @@ def _groups(inputs: list[Col], period: Index) -> tuple[Index, Index]:
     return group.reshape(-1).astype(np.intp), first.astype(np.intp)
 
 
-def grouper(checked: CheckedBundle, graph: OrgGraph, functions: Mapping[str, DecisionFunction],
-            ) -> Callable[[CheckedDecision], GroupedDecision]:
+def grouper(
+    checked: CheckedBundle,
+    graph: OrgGraph,
+    functions: Mapping[str, DecisionFunction],
+) -> Callable[[CheckedDecision], GroupedDecision]:
     """The fallback for `vector.Vectoriser`: a checked decision as a GroupedDecision."""
+
     def group(d: CheckedDecision) -> GroupedDecision:
         reads = decision_reads(checked, d)
         days = reads.breakpoints(graph, plan_decision(d).periods())
-        return GroupedDecision(d.spec.name, functions[d.spec.name], tuple(sorted(reads.fields)),
-                               tuple(sorted(reads.decisions)), days)
+        return GroupedDecision(
+            d.spec.name,
+            functions[d.spec.name],
+            tuple(sorted(reads.fields)),
+            tuple(sorted(reads.decisions)),
+            days,
+        )
+
     return group

@@ -5,6 +5,9 @@ protocol.py runs the rules, this module says what each expression is worth and w
 (DESIGN §6). The generated code (compile.py) and this path share every value operation through
 runtime.py and every decision rule through protocol.py; the conformance corpus holds them
 together. This path is taken when a trace is asked for (`evaluate --explain`, `explain`, `test`).
+
+Over 500 lines since `ruff format` lays out its trace records one argument per line: one
+`visit_<Node>` per expression class, each with its trace, is one backend and reads best whole.
 """
 
 from __future__ import annotations
@@ -51,8 +54,16 @@ _text = functools.lru_cache(maxsize=8192)(ast.unparse)
 
 # Operators whose value is unknown when an operand is none: where a trace looks for "the
 # sub-expression that was none" (DESIGN §3.2).
-_NONE_SENSITIVE = (ast.Compare, ast.Membership, ast.Arith, ast.Neg, ast.Call, ast.BinderCall,
-                   ast.Filter, ast.Generator)
+_NONE_SENSITIVE = (
+    ast.Compare,
+    ast.Membership,
+    ast.Arith,
+    ast.Neg,
+    ast.Call,
+    ast.BinderCall,
+    ast.Filter,
+    ast.Generator,
+)
 
 
 _UNBOUND = object()
@@ -106,9 +117,15 @@ class _Evaluator(ast.NodeVisitor):
             graph, on = self.ctx.graph, self.ctx.as_of
             found = graph.node(node.code)
             self.rec.named[text] = Named(
-                text, str(node.span), node.code, node.kind, graph.name(node.code),
-                graph.exists(node.code, on), found.valid_from if found else None,
-                found.valid_to if found else None)
+                text,
+                str(node.span),
+                node.code,
+                node.kind,
+                graph.name(node.code),
+                graph.exists(node.code, on),
+                found.valid_from if found else None,
+                found.valid_to if found else None,
+            )
         return node.code
 
     def visit_ListExpr(self, node: ast.ListExpr) -> object:
@@ -158,9 +175,20 @@ class _Evaluator(ast.NodeVisitor):
         for e in index.edges(code, on):
             if towards is not _ANY and towards not in (e.from_, e.to):
                 continue
-            self.rec.edge(Evidence(
-                e.from_, e.rel, e.to, e.valid_from, e.valid_to, e.source,
-                graph.kind(e.from_), graph.name(e.from_), graph.kind(e.to), graph.name(e.to)))
+            self.rec.edge(
+                Evidence(
+                    e.from_,
+                    e.rel,
+                    e.to,
+                    e.valid_from,
+                    e.valid_to,
+                    e.source,
+                    graph.kind(e.from_),
+                    graph.name(e.from_),
+                    graph.kind(e.to),
+                    graph.name(e.to),
+                )
+            )
         return index.one(code, on) if ref.one else index.many(code, on)
 
     # -- functions and quantifiers ------------------------------------------------------------
@@ -180,8 +208,7 @@ class _Evaluator(ast.NodeVisitor):
         ranked = step(self.ctx.graph, xs, attribute, self.ctx.as_of)
         if ranked is None:
             return UNKNOWN
-        self.rec.rankings.append(Ranking(
-            _text(node), str(node.span), attribute, largest, ranked))
+        self.rec.rankings.append(Ranking(_text(node), str(node.span), attribute, largest, ranked))
         return ranked.winner
 
     @staticmethod
@@ -283,15 +310,17 @@ def _thunk(ev: _Evaluator, node: ast.Expr) -> Callable[[], object]:
 
 
 def _entry(node: ast.Expr, value: object, none_of: str | None = None) -> Because:
-    return Because(_text(node), value, str(node.span), unknown=value is UNKNOWN,
-                   none_of=none_of)
+    return Because(_text(node), value, str(node.span), unknown=value is UNKNOWN, none_of=none_of)
 
 
 def _innermost_none(node: ast.Expr, values: Mapping[int, object]) -> ast.Expr:
     """Along a path `a.b.c` that is none, the shortest prefix that is already none."""
     current = node
-    while isinstance(current, ast.Attribute) and current.obj.nid in values \
-            and values[current.obj.nid] is None:
+    while (
+        isinstance(current, ast.Attribute)
+        and current.obj.nid in values
+        and values[current.obj.nid] is None
+    ):
         current = current.obj
     return current
 
@@ -316,8 +345,13 @@ def _explain(node: ast.Expr, value: object, values: Mapping[int, object]) -> lis
         seen = [o for o in node.operands if o.nid in values]
         if node.op == "and":
             # true: every conjunct; false: the one that stopped it; unknown: the first unknown.
-            parts = seen if value is True else [
-                o for o in seen if values[o.nid] is (False if value is False else UNKNOWN)][:1]
+            parts = (
+                seen
+                if value is True
+                else [o for o in seen if values[o.nid] is (False if value is False else UNKNOWN)][
+                    :1
+                ]
+            )
         else:
             parts = [o for o in seen if values[o.nid] is True][:1] if value is True else seen
     out: list[Because] = []
@@ -369,14 +403,14 @@ class _TracedRun:
             self.trace.subject = member
             return self
         t = self.trace
-        sub = DecisionTrace(t.decision, t.hit, t.as_of, subject=member,
-                            subject_expr=t.subject_expr)
+        sub = DecisionTrace(t.decision, t.hit, t.as_of, subject=member, subject_expr=t.subject_expr)
         t.subjects.append(sub)
         return _TracedRun(self.refs, self.ctx, sub)
 
     def rule_started(self, rule: RulePlan) -> None:
-        self._outcome = RuleOutcome(rule.id, str(rule.at), "skipped", reason=rule.reason,
-                                    title=rule.title)
+        self._outcome = RuleOutcome(
+            rule.id, str(rule.at), "skipped", reason=rule.reason, title=rule.title
+        )
         self._rec = _Recorder()
         self.trace.rules.append(self._outcome)
 
@@ -396,8 +430,9 @@ class _TracedRun:
         assert rule.when is not None
         outcome, values = self._current(), self._rec.values
         outcome.because = _explain(rule.when, condition, values)
-        outcome.conditions = [_entry(c, values[c.nid]) for c in conjuncts(rule.when)
-                              if c.nid in values]
+        outcome.conditions = [
+            _entry(c, values[c.nid]) for c in conjuncts(rule.when) if c.nid in values
+        ]
         self._keep_evidence()
         if condition is not True:
             # Anything but true or false (none included) is unknown (runtime.truth).
@@ -450,7 +485,9 @@ class TracedEvaluator:
 
 
 def constraint_violations(
-    checked: CheckedBundle, constraint: CheckedConstraint, ctx: EvalContext,
+    checked: CheckedBundle,
+    constraint: CheckedConstraint,
+    ctx: EvalContext,
 ) -> list[str]:
     """The subjects (codes, in order) for which a constraint's `require` is not true on
     `ctx.as_of`; a RuleError while evaluating it is raised, naming the constraint."""
@@ -461,8 +498,11 @@ def constraint_violations(
         subjects = ev.eval(constraint.subject.collection)
         if subjects is None or subjects is UNKNOWN:
             return []
-        failing = [str(x) for x, ok in ev.each(constraint.subject.var, subjects,
-                                                 constraint.require) if ok is not True]
+        failing = [
+            str(x)
+            for x, ok in ev.each(constraint.subject.var, subjects, constraint.require)
+            if ok is not True
+        ]
     except RuleError as exc:
         raise RuleError(exc.message, exc.span or constraint.require.span) from None
     return failing

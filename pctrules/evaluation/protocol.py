@@ -211,17 +211,30 @@ class DecisionPlan:
             return None
         hit = resolve_hit(self.hit, matches)
         first = self._by_id[hit.rules[0]]
-        return DecisionResult(self.name, hit.value, first.id, first.reason, first.cite,
-                              "matched", rules=() if self.hit == "first" else hit.rules)
+        return DecisionResult(
+            self.name,
+            hit.value,
+            first.id,
+            first.reason,
+            first.cite,
+            "matched",
+            rules=() if self.hit == "first" else hit.rules,
+        )
 
     def per_subject(self, results: Mapping[str, DecisionResult]) -> DecisionResult:
         """A set of subjects: the first error in member order, else a mapping of values."""
         for r in results.values():
             if r.outcome == "error":
                 return r
-        return DecisionResult(self.name, {m: r.value for m, r in results.items()}, None, None,
-                              None, "matched",
-                              rules=tuple(r.rule for r in results.values() if r.rule))
+        return DecisionResult(
+            self.name,
+            {m: r.value for m, r in results.items()},
+            None,
+            None,
+            None,
+            "matched",
+            rules=tuple(r.rule for r in results.values() if r.rule),
+        )
 
     def failed(self, message: str, rule: str | None, at: Span | None) -> DecisionResult:
         """A RuleError while deciding: the failing rule (None: the decision itself) and the
@@ -245,17 +258,40 @@ def plan_decision(d: CheckedDecision) -> DecisionPlan:
     if spec.hit.value == "first":
         # The first rule that always matches decides every case that reaches it.
         last = next((k for k, r in enumerate(rules) if r.always), None)
-        decisive = rules if last is None else rules[:last + 1]
-    return DecisionPlan(spec.name, spec.title, spec.hit.value, Period.of(spec.effective), rules,
-                        decisive, d.default, d.subject, d.depends_on, spec.name_span, d,
-                        {r.id: r for r in rules})
+        decisive = rules if last is None else rules[: last + 1]
+    return DecisionPlan(
+        spec.name,
+        spec.title,
+        spec.hit.value,
+        Period.of(spec.effective),
+        rules,
+        decisive,
+        d.default,
+        d.subject,
+        d.depends_on,
+        spec.name_span,
+        d,
+        {r.id: r for r in rules},
+    )
 
 
 def _rule_plan(decision: str, number: int, r: CheckedRule) -> RulePlan:
     spec = r.spec
     priority = float(spec.priority.value) if spec.priority is not None else None
-    return RulePlan(decision, number, spec.id, r.when, r.then, Period.of(spec.effective),
-                    priority, spec.reason, spec.cite, spec.title, spec.id_span, spec)
+    return RulePlan(
+        decision,
+        number,
+        spec.id,
+        r.when,
+        r.then,
+        Period.of(spec.effective),
+        priority,
+        spec.reason,
+        spec.cite,
+        spec.title,
+        spec.id_span,
+        spec,
+    )
 
 
 # -- hit policies -------------------------------------------------------------------------------
@@ -287,15 +323,18 @@ def resolve_hit(policy: str, matches: Sequence[Match]) -> Hit:
         return Hit(best.value, (best.rule,))
     if policy == "unique":
         if len(matches) > 1:
-            raise RuleError(f"rules {_named(matches)} all matched; hit policy 'unique' allows "
-                            "only one")
+            raise RuleError(
+                f"rules {_named(matches)} all matched; hit policy 'unique' allows only one"
+            )
         return Hit(matches[0].value, (matches[0].rule,))
     if policy == "any":
         first = matches[0].value
         if any(not _same(m.value, first) for m in matches[1:]):
             shown = ", ".join(f"'{m.rule}' gives {runtime.describe(m.value)}" for m in matches)
-            raise RuleError(f"rules {_named(matches)} matched with different results ({shown}); "
-                            "hit policy 'any' needs them to agree")
+            raise RuleError(
+                f"rules {_named(matches)} matched with different results ({shown}); "
+                "hit policy 'any' needs them to agree"
+            )
         return Hit(first, tuple(m.rule for m in matches))
     if policy == "collect":
         return Hit(tuple(m.value for m in matches), tuple(m.rule for m in matches))
@@ -370,8 +409,9 @@ def decide(plan: DecisionPlan, on: dt.date, run: Run) -> DecisionResult:
         return failure.result
 
 
-def _value(plan: DecisionPlan, run: Run, node: ast.Expr, scope: Scope,
-           rule: RulePlan | None) -> object:
+def _value(
+    plan: DecisionPlan, run: Run, node: ast.Expr, scope: Scope, rule: RulePlan | None
+) -> object:
     try:
         return run.value(node, scope, rule)
     except RuleError as e:
@@ -403,7 +443,7 @@ def _rules(plan: DecisionPlan, on: dt.date, run: Run, scope: Scope) -> DecisionR
             value = rule.result([_value(plan, run, t, scope, rule) for t in rule.thens])
         except _Failure:
             decided = "an earlier rule failed"
-            for later in plan.all_rules[rule.number:]:
+            for later in plan.all_rules[rule.number :]:
                 run.rule_started(later)
                 run.rule_skipped(later, decided)
             raise

@@ -65,8 +65,7 @@ class Reads:
             if isinstance(ref, CaseField):
                 key = ".".join(ref.path)
                 # A group of fields (`case.person`) reads every field under it.
-                self.fields.update(k for k in self.leaves
-                                   if k == key or k.startswith(key + "."))
+                self.fields.update(k for k in self.leaves if k == key or k.startswith(key + "."))
             elif isinstance(ref, DecisionRef):
                 self.decisions.add(ref.name)
             elif isinstance(ref, ParamRef):
@@ -103,4 +102,3 @@ def _bounds(first: dt.date | None, last: dt.date | None) -> Iterable[int]:
         yield first.toordinal()
     if last is not None and last != dt.date.max:
         yield last.toordinal() + 1
-

@@ -130,7 +130,10 @@ def or_lazy(operands: Iterable[Callable[[], object]]) -> object:
 # -- comparisons and arithmetic --------------------------------------------------------------
 
 _ORDER: Final[dict[str, Callable[[Any, Any], bool]]] = {
-    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
 }
 
 
@@ -157,6 +160,7 @@ def _order(op: str) -> Callable[[object, object], object]:
         except TypeError:
             what = f"cannot compare {describe(a)} with {describe(b)} using '{op}'"
             raise RuleError(what) from None
+
     compare_order.__name__ = {"<": "lt", "<=": "le", ">": "gt", ">=": "ge"}[op]
     return compare_order
 
@@ -167,7 +171,12 @@ gt = _order(">")
 ge = _order(">=")
 
 COMPARE: Final[dict[str, Callable[[object, object], object]]] = {
-    "==": eq, "!=": ne, "<": lt, "<=": le, ">": gt, ">=": ge,
+    "==": eq,
+    "!=": ne,
+    "<": lt,
+    "<=": le,
+    ">": gt,
+    ">=": ge,
 }
 
 
@@ -391,7 +400,7 @@ class ByResult:
 
     winner: str | None
     ranking: tuple[RankStep, ...]
-    tied: tuple[str, ...]   # the codes that shared the best value (more than one: a tie-break)
+    tied: tuple[str, ...]  # the codes that shared the best value (more than one: a tie-break)
 
     @property
     def tie_broken(self) -> bool:
@@ -406,13 +415,19 @@ class ByResult:
         shown = "no value" if best is None else f"{best}"
         if self.tie_broken:
             tied = ", ".join(f"'{c}'" for c in self.tied)
-            return (f"{tied} share the {which} {attribute} ({shown}); "
-                    f"'{self.winner}' has the lowest code")
+            return (
+                f"{tied} share the {which} {attribute} ({shown}); "
+                f"'{self.winner}' has the lowest code"
+            )
         return f"'{self.winner}' has the {which} {attribute} ({shown})"
 
 
 def _by_steps(
-    graph: OrgGraph, xs: object, attribute: str, on: dt.date, largest: bool,
+    graph: OrgGraph,
+    xs: object,
+    attribute: str,
+    on: dt.date,
+    largest: bool,
 ) -> ByResult | None:
     if xs is None or xs is UNKNOWN:
         return None
@@ -620,10 +635,24 @@ def call_function(fn: str, ctx: EvalContext, *args: object) -> object:
     raise KeyError(f"unknown function '{fn}'")  # the checker rejects these before evaluation
 
 
-FUNCTIONS: Final = frozenset({
-    "count", "any", "all", "sum", "min", "max", "max_by", "min_by", "only", "within", "code",
-    "name", "kind", "exists",
-})
+FUNCTIONS: Final = frozenset(
+    {
+        "count",
+        "any",
+        "all",
+        "sum",
+        "min",
+        "max",
+        "max_by",
+        "min_by",
+        "only",
+        "within",
+        "code",
+        "name",
+        "kind",
+        "exists",
+    }
+)
 
 
 # -- presentation ----------------------------------------------------------------------------
@@ -677,5 +706,3 @@ def json_value(v: object, unknown: object = None) -> object:
     if isinstance(v, Mapping):
         return {str(k): json_value(x, unknown) for k, x in v.items()}
     raise TypeError(f"no JSON form for {type(v).__name__}")
-
-

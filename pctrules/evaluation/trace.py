@@ -14,6 +14,7 @@ Outcome = Literal["matched", "not-matched", "unknown", "skipped", "error"]
 """How one rule fared: matched; its condition was false; its condition was unknown (an
 operator met none); not evaluated because an earlier rule decided; or it raised an error."""
 
+
 @dataclass(frozen=True)
 class Evidence(EdgeEvidence):
     """One graph edge a rule traversed, with its validity and the data row it came from.
@@ -44,7 +45,8 @@ class Because:
 
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {
-            "expr": self.expr, "value": None if self.unknown else json_value(self.value),
+            "expr": self.expr,
+            "value": None if self.unknown else json_value(self.value),
             "at": self.at,
         }
         if self.unknown:
@@ -69,10 +71,20 @@ class Named:
     valid_to: dt.date | None = None
 
     def to_dict(self) -> dict[str, object]:
-        valid = None if self.valid_from is None else [
-            json_value(self.valid_from), json_value(self.valid_to)]
-        return {"expr": self.expr, "at": self.at, "code": self.code, "kind": self.kind,
-                "name": self.name, "exists": self.exists, "valid": valid}
+        valid = (
+            None
+            if self.valid_from is None
+            else [json_value(self.valid_from), json_value(self.valid_to)]
+        )
+        return {
+            "expr": self.expr,
+            "at": self.at,
+            "code": self.code,
+            "kind": self.kind,
+            "name": self.name,
+            "exists": self.exists,
+            "valid": valid,
+        }
 
 
 @dataclass(frozen=True)
@@ -89,15 +101,22 @@ class Ranking:
     def to_dict(self) -> dict[str, object]:
         r = self.result
         which = "largest" if self.largest else "smallest"
-        steps: list[dict[str, object]] = [{
-            "step": f"{which} {self.attribute}",
-            "ranking": [s.to_dict() for s in r.ranking],
-            "kept": list(r.tied),
-        }]
+        steps: list[dict[str, object]] = [
+            {
+                "step": f"{which} {self.attribute}",
+                "ranking": [s.to_dict() for s in r.ranking],
+                "kept": list(r.tied),
+            }
+        ]
         if r.tie_broken:
             steps.append({"step": "lowest code", "kept": [r.winner]})
-        return {"expr": self.expr, "at": self.at, "winner": r.winner, "steps": steps,
-                "explain": r.explain(self.attribute, self.largest)}
+        return {
+            "expr": self.expr,
+            "at": self.at,
+            "winner": r.winner,
+            "steps": steps,
+            "explain": r.explain(self.attribute, self.largest),
+        }
 
 
 @dataclass
@@ -123,7 +142,9 @@ class RuleOutcome:
 
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {
-            "rule": self.rule, "at": self.at, "outcome": self.outcome,
+            "rule": self.rule,
+            "at": self.at,
+            "outcome": self.outcome,
             "because": [b.to_dict() for b in self.because],
             "evidence": [e.to_dict() for e in self.evidence],
         }
@@ -156,7 +177,9 @@ class DecisionTrace:
 
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {
-            "decision": self.decision, "hit": self.hit, "as_of": self.as_of.isoformat(),
+            "decision": self.decision,
+            "hit": self.hit,
+            "as_of": self.as_of.isoformat(),
         }
         if self.subject_expr is not None:
             out["subject"] = {"expr": self.subject_expr, "value": self.subject}

@@ -113,8 +113,9 @@ def map2(fn: Callable[[object, object], object], a: Col, b: Col) -> Col:
 def truth(a: Col) -> Truth:
     """Each row's value as Kleene truth: anything but true or false (none included) is unknown."""
     a = a.compact()
-    lut = np.array([TRUE if v is True else FALSE if v is False else UNKNOWN for v in a.values],
-                   dtype=np.int8)
+    lut = np.array(
+        [TRUE if v is True else FALSE if v is False else UNKNOWN for v in a.values], dtype=np.int8
+    )
     return lut[a.idx]
 
 
@@ -136,10 +137,10 @@ class NodeTable:
         self.ids = {c: i for i, c in enumerate(codes)}
         nodes = graph.nodes
         # Validity as ordinals, with a never-alive entry for the none id.
-        self.first = np.array([nodes[c].valid_from.toordinal() for c in codes] + [2],
-                              dtype=np.int64)
-        self.last = np.array([nodes[c].valid_to.toordinal() for c in codes] + [1],
-                             dtype=np.int64)
+        self.first = np.array(
+            [nodes[c].valid_from.toordinal() for c in codes] + [2], dtype=np.int64
+        )
+        self.last = np.array([nodes[c].valid_to.toordinal() for c in codes] + [1], dtype=np.int64)
 
     def column(self, ids: Index) -> Col:
         return Col(ids, self.values, nodes=True)
@@ -149,8 +150,10 @@ class NodeTable:
         if a.values is self.values:
             return a.idx
         a = a.compact()
-        lut = np.array([self.ids.get(v, self.none) if isinstance(v, str) else self.none
-                        for v in a.values], dtype=np.intp)
+        lut = np.array(
+            [self.ids.get(v, self.none) if isinstance(v, str) else self.none for v in a.values],
+            dtype=np.intp,
+        )
         return lut[a.idx]
 
     def alive(self, ids: Index, on: Ordinals) -> npt.NDArray[np.bool_]:
@@ -174,14 +177,16 @@ class HopTable:
                 src = table.ids[code]
                 for e in index.all_edges(code):
                     other = e.to if hop.forward else e.from_
-                    rows.append((src, e.valid_from.toordinal(), e.valid_to.toordinal(),
-                                 table.ids[other]))
+                    rows.append(
+                        (src, e.valid_from.toordinal(), e.valid_to.toordinal(), table.ids[other])
+                    )
         rows.sort()
         self.first = np.array([r[1] for r in rows], dtype=np.int64)
         self.last = np.array([r[2] for r in rows], dtype=np.int64)
         self.target = np.array([r[3] for r in rows], dtype=np.intp)
-        self.count = np.bincount(np.array([r[0] for r in rows], dtype=np.intp),
-                                 minlength=len(table.values))
+        self.count = np.bincount(
+            np.array([r[0] for r in rows], dtype=np.intp), minlength=len(table.values)
+        )
         self.start = np.concatenate(([0], np.cumsum(self.count)[:-1])).astype(np.intp)
         self.none = table.none
 
@@ -250,8 +255,12 @@ class Vectoriser(ast.NodeVisitor):
     backend: one `visit_<Node>` per expression class, each giving a function of a Frame); a
     decision it does not handle goes to `fallback` (groups.py)."""
 
-    def __init__(self, checked: CheckedBundle, graph: OrgGraph,
-                 fallback: Callable[[CheckedDecision], ColumnDecision]) -> None:
+    def __init__(
+        self,
+        checked: CheckedBundle,
+        graph: OrgGraph,
+        fallback: Callable[[CheckedDecision], ColumnDecision],
+    ) -> None:
         self.checked = checked
         self.graph = graph
         self.nodes = NodeTable(graph)
@@ -296,9 +305,11 @@ class Vectoriser(ast.NodeVisitor):
         default = None if plan.default is None else self.expr(plan.default)
         # Indexed by rule code - NOT_IN_EFFECT: the three codes below 0 name no rule.
         labels: list[Label] = [(None, None)] * -NOT_IN_EFFECT + [
-            (r.id, r.reason) for r in plan.rules]
-        return VectorDecision(plan.name, tuple(rules), default, _ordinals(plan.period),
-                              tuple(labels))
+            (r.id, r.reason) for r in plan.rules
+        ]
+        return VectorDecision(
+            plan.name, tuple(rules), default, _ordinals(plan.period), tuple(labels)
+        )
 
     # -- expressions -----------------------------------------------------------------------
 
@@ -314,6 +325,7 @@ class Vectoriser(ast.NodeVisitor):
             if value is None:
                 value = f.memo[node] = compiled(f)
             return value
+
         return memo
 
     def visit_Literal(self, node: ast.Literal) -> Compiled:
@@ -352,6 +364,7 @@ class Vectoriser(ast.NodeVisitor):
             def attribute(f: Frame) -> Col:
                 ids = nodes.ids_of(obj(f))
                 return Col(np.where(nodes.alive(ids, f.on), ids, nodes.none), values)
+
             return attribute
         raise Unsupported(f"columns do not handle '{ast.unparse(node)}'")
 
@@ -366,6 +379,7 @@ class Vectoriser(ast.NodeVisitor):
             if col.nodes:  # a node column holds no unknown: compare ids, no per-value call
                 return from_truth(np.where(col.idx == none, when_none, otherwise).astype(np.int8))
             return map1(fn, col)
+
         return is_none
 
     def visit_Compare(self, node: ast.Compare) -> Compiled:
@@ -386,6 +400,7 @@ class Vectoriser(ast.NodeVisitor):
                     break  # as the per-case evaluator, do not evaluate what cannot matter
                 t = combine(t, truth(o(f)))
             return from_truth(t)
+
         return boolop
 
     def visit_Not(self, node: ast.Not) -> Compiled:
@@ -398,7 +413,6 @@ class Vectoriser(ast.NodeVisitor):
             arg = self.expr(node.args[0])
             return lambda f: map1(runtime.code, arg(f))
         raise Unsupported(f"columns do not handle the function '{node.func}'")
-
 
     def decline(self, node: ast.Expr) -> Compiled:
         """A node the columns do not handle: its decision goes to the grouped path."""
@@ -463,8 +477,9 @@ class VectorDecision:
         if rule.min() == NOT_IN_EFFECT:
             idx[rule == NOT_IN_EFFECT] = len(values)
             values.append(None)
-        return DecisionCol(Col(idx, values).compact(),
-                           Col(rule.astype(np.intp) - NOT_IN_EFFECT, list(self.labels)))
+        return DecisionCol(
+            Col(idx, values).compact(), Col(rule.astype(np.intp) - NOT_IN_EFFECT, list(self.labels))
+        )
 
 
 def _settled(col: Col) -> Col:
@@ -479,4 +494,3 @@ def _ordinals(period: Period | None) -> tuple[int, int] | None:
 
 def _in_range(on: Ordinals, r: tuple[int, int]) -> npt.NDArray[np.bool_]:
     return (r[0] <= on) & (on <= r[1])
-

@@ -50,8 +50,12 @@ from pctrules.language.source import SourceFile, Span
 
 # -- loading -------------------------------------------------------------------------------
 
-_TYPE_WORDS = {"int": "a whole number", "number": "a number", "bool": "true or false",
-               "date": "a date"}
+_TYPE_WORDS = {
+    "int": "a whole number",
+    "number": "a number",
+    "bool": "true or false",
+    "date": "a date",
+}
 
 
 class _At(NamedTuple):
@@ -82,7 +86,7 @@ def _field_columns(line: str, field: int) -> tuple[int, int]:
         start = i
         if i < n and line[i] == '"':
             i += 1
-            while i < n and not (line[i] == '"' and line[i + 1: i + 2] != '"'):
+            while i < n and not (line[i] == '"' and line[i + 1 : i + 2] != '"'):
                 i += 2 if line[i] == '"' else 1
             i += 1
         while i < n and line[i] != ",":
@@ -121,8 +125,9 @@ class _Builder:
     def _err(self, at: _At, message: str, help: str | None = None) -> None:
         self.diag.add(error(Code.DATA, message, at.span(), help))
 
-    def _date(self, text: str, column: str, default: dt.date, source: SourceFile, line: int,
-              col: int) -> dt.date | None:
+    def _date(
+        self, text: str, column: str, default: dt.date, source: SourceFile, line: int, col: int
+    ) -> dt.date | None:
         if not text:
             return default
         d = self._dates.get(text)
@@ -130,14 +135,18 @@ class _Builder:
             try:
                 d = dt.date.fromisoformat(text)
             except ValueError:
-                self._err(_At(source, line, col), f"'{text}' in column '{column}' is not a date",
-                          "write dates as YYYY-MM-DD, e.g. 2011-04-01")
+                self._err(
+                    _At(source, line, col),
+                    f"'{text}' in column '{column}' is not a date",
+                    "write dates as YYYY-MM-DD, e.g. 2011-04-01",
+                )
                 return None
             self._dates[text] = d
         return d
 
-    def _value(self, text: str, t: Type, column: str, source: SourceFile, line: int,
-               col: int) -> tuple[bool, object]:
+    def _value(
+        self, text: str, t: Type, column: str, source: SourceFile, line: int, col: int
+    ) -> tuple[bool, object]:
         if text == "":
             return True, None
         try:
@@ -153,8 +162,10 @@ class _Builder:
                 return True, text.lower() in ("true", "1", "yes")
         except ValueError:
             pass
-        self._err(_At(source, line, col), f"'{text}' in column '{column}' is not "
-                  f"{_TYPE_WORDS.get(t.base, 'a ' + t.base)}")
+        self._err(
+            _At(source, line, col),
+            f"'{text}' in column '{column}' is not {_TYPE_WORDS.get(t.base, 'a ' + t.base)}",
+        )
         return False, None
 
     def load_table(self, table: Table, entry: Mapping[str, Any], label: str) -> None:
@@ -173,17 +184,22 @@ class _Builder:
         if missing:
             header = quoted_codes(h if len(h) <= 40 else h[:40] + "…" for h in table.header[:20])
             more = f" and {len(table.header) - 20} more" if len(table.header) > 20 else ""
-            self._err(self._at(source, 1, 1),
-                      f"the table has no column {quoted_codes(missing)}",
-                      f"its header is {header}{more}; see docs/data-tables.md")
+            self._err(
+                self._at(source, 1, 1),
+                f"the table has no column {quoted_codes(missing)}",
+                f"its header is {header}{more}; see docs/data-tables.md",
+            )
             return False
         return True
 
     def _node_table(self, table: Table, kind: str, source: SourceFile, merge: bool) -> None:
         kd = self.schema.kinds.get(kind)
         if kd is None:
-            self._err(self._at(source, 1, 1), f"unknown kind '{kind}' for this table",
-                      did_you_mean(kind, self.schema.kinds))
+            self._err(
+                self._at(source, 1, 1),
+                f"unknown kind '{kind}' for this table",
+                did_you_mean(kind, self.schema.kinds),
+            )
             return
         if not self._columns(table, source, ("code",)):
             return
@@ -203,9 +219,11 @@ class _Builder:
                 if hop is not None and hop.forward:
                     rels.append((hop.relation, i))
                 else:
-                    self._err(self._at(source, 1, i + 1),
-                              f"unknown column '{h}': not an attribute or relation of {kind}",
-                              did_you_mean(h, [*kd.attributes, *hops]))
+                    self._err(
+                        self._at(source, 1, i + 1),
+                        f"unknown column '{h}': not an attribute or relation of {kind}",
+                        did_you_mean(h, [*kd.attributes, *hops]),
+                    )
         ci, ni = col["code"], col.get("name")
         fi, ti, si = col.get("valid_from"), col.get("valid_to"), col.get("source")
         width = len(table.header)
@@ -214,27 +232,39 @@ class _Builder:
         nodes = self.g.nodes
         for line, row in table.rows:
             if len(row) < width:
-                self._err(self._at(source, line, len(row) + 1),
-                          f"the row has {len(row)} fields, the header {width}")
+                self._err(
+                    self._at(source, line, len(row) + 1),
+                    f"the row has {len(row)} fields, the header {width}",
+                )
                 continue
             code = row[ci].strip()
             if not code:
                 self._err(self._at(source, line, ci + 1), "the row has no 'code'")
                 continue
             if code in seen:
-                self._err(self._at(source, line, ci + 1),
-                          f"duplicate code '{code}', first on row {seen[code]}")
+                self._err(
+                    self._at(source, line, ci + 1),
+                    f"duplicate code '{code}', first on row {seen[code]}",
+                )
                 continue
             seen[code] = line
-            vf = self._date(row[fi], "valid_from", OPEN_FROM, source, line,
-                            fi + 1) if fi is not None else OPEN_FROM
-            vt = self._date(row[ti], "valid_to", OPEN_TO, source, line,
-                            ti + 1) if ti is not None else OPEN_TO
+            vf = (
+                self._date(row[fi], "valid_from", OPEN_FROM, source, line, fi + 1)
+                if fi is not None
+                else OPEN_FROM
+            )
+            vt = (
+                self._date(row[ti], "valid_to", OPEN_TO, source, line, ti + 1)
+                if ti is not None
+                else OPEN_TO
+            )
             if vf is None or vt is None:
                 continue
             if vf > vt:
-                self._err(self._at(source, line, (fi or 0) + 1),
-                          f"'{code}' is valid from {vf} to {vt}: the dates are inverted")
+                self._err(
+                    self._at(source, line, (fi or 0) + 1),
+                    f"'{code}' is valid from {vf} to {vt}: the dates are inverted",
+                )
                 continue
             values: dict[str, object] = {}
             ok = True
@@ -258,8 +288,11 @@ class _Builder:
                 self.g._by_kind[kind].append(code)
                 self.node_spans[code] = span
             elif existing.kind != kind:
-                self._err(span, f"code '{code}' is a {kind} here but already a "
-                          f"{existing.kind} (from {existing.source})")
+                self._err(
+                    span,
+                    f"code '{code}' is a {kind} here but already a "
+                    f"{existing.kind} (from {existing.source})",
+                )
                 continue
             else:
                 if existing.name is None:
@@ -273,18 +306,20 @@ class _Builder:
             for rel, i in rels:
                 target = row[i].strip()
                 if target:
-                    self._add_edge(code, rel, target, vf, vt, origin,
-                                   self._at(source, line, i + 1), None)
+                    self._add_edge(
+                        code, rel, target, vf, vt, origin, self._at(source, line, i + 1), None
+                    )
         if unknown:
             # Expected for a register of another date (e.g. practices opened after 2013): one
             # warning, not thousands.
-            message = (f"1 row names a {kind} that no table defines, {quoted_codes(unknown)}; "
-                       "it is not used" if len(unknown) == 1 else
-                       f"{len(unknown)} rows name a {kind} that no table defines, e.g. "
-                       f"{quoted_codes(unknown[:3])}; they are not used")
-            self.diag.add(warning(
-                Code.DATA_WARNING, message,
-                self._at(source, 1, ci + 1).span()))
+            message = (
+                f"1 row names a {kind} that no table defines, {quoted_codes(unknown)}; "
+                "it is not used"
+                if len(unknown) == 1
+                else f"{len(unknown)} rows name a {kind} that no table defines, e.g. "
+                f"{quoted_codes(unknown[:3])}; they are not used"
+            )
+            self.diag.add(warning(Code.DATA_WARNING, message, self._at(source, 1, ci + 1).span()))
 
     def _edge_table(self, table: Table, relation: object, source: SourceFile, clip: bool) -> None:
         required = ("from", "to") if relation else ("from", "to", "relation")
@@ -293,8 +328,11 @@ class _Builder:
         col = {h: i for i, h in enumerate(table.header)}
         fixed = str(relation) if relation else None
         if fixed is not None and fixed not in self.schema.relations:
-            self._err(self._at(source, 1, 1), f"unknown relation '{fixed}' for this table",
-                      did_you_mean(fixed, self.schema.relations))
+            self._err(
+                self._at(source, 1, 1),
+                f"unknown relation '{fixed}' for this table",
+                did_you_mean(fixed, self.schema.relations),
+            )
             return
         extra = [(h, i) for h, i in col.items() if h not in EDGE_COLUMNS]
         if fixed is not None:
@@ -302,27 +340,41 @@ class _Builder:
             known = self.schema.relations[fixed].attributes
             for h, i in extra:
                 if h not in known:
-                    self._err(self._at(source, 1, i + 1), f"unknown column '{h}': not an "
-                              f"attribute of relation '{fixed}'", did_you_mean(h, known))
+                    self._err(
+                        self._at(source, 1, i + 1),
+                        f"unknown column '{h}': not an attribute of relation '{fixed}'",
+                        did_you_mean(h, known),
+                    )
             extra = [(h, i) for h, i in extra if h in known]
         a, b, ri = col["from"], col["to"], col.get("relation")
         fi, ti, si = col.get("valid_from"), col.get("valid_to"), col.get("source")
         width = len(table.header)
         for line, row in table.rows:
             if len(row) < width:
-                self._err(self._at(source, line, len(row) + 1),
-                          f"the row has {len(row)} fields, the header {width}")
+                self._err(
+                    self._at(source, line, len(row) + 1),
+                    f"the row has {len(row)} fields, the header {width}",
+                )
                 continue
             rel = fixed if fixed is not None else row[ri].strip() if ri is not None else ""
             rdef = self.schema.relations.get(rel)
             if rdef is None:
-                self._err(self._at(source, line, (ri or 0) + 1), f"unknown relation '{rel}'",
-                          did_you_mean(rel, self.schema.relations))
+                self._err(
+                    self._at(source, line, (ri or 0) + 1),
+                    f"unknown relation '{rel}'",
+                    did_you_mean(rel, self.schema.relations),
+                )
                 continue
-            vf = self._date(row[fi], "valid_from", OPEN_FROM, source, line,
-                            fi + 1) if fi is not None else OPEN_FROM
-            vt = self._date(row[ti], "valid_to", OPEN_TO, source, line,
-                            ti + 1) if ti is not None else OPEN_TO
+            vf = (
+                self._date(row[fi], "valid_from", OPEN_FROM, source, line, fi + 1)
+                if fi is not None
+                else OPEN_FROM
+            )
+            vt = (
+                self._date(row[ti], "valid_to", OPEN_TO, source, line, ti + 1)
+                if ti is not None
+                else OPEN_TO
+            )
             if vf is None or vt is None:
                 continue
             attributes: dict[str, object] | None = None
@@ -330,8 +382,11 @@ class _Builder:
             for h, i in extra:
                 t = rdef.attributes.get(h)
                 if t is None:
-                    self._err(_At(source, line, i + 1), f"unknown column '{h}': not an "
-                              f"attribute of relation '{rel}'", did_you_mean(h, rdef.attributes))
+                    self._err(
+                        _At(source, line, i + 1),
+                        f"unknown column '{h}': not an attribute of relation '{rel}'",
+                        did_you_mean(h, rdef.attributes),
+                    )
                     ok = False
                     continue
                 good, v = self._value(row[i].strip(), t, h, source, line, i + 1)
@@ -344,19 +399,31 @@ class _Builder:
             origin = row[si] if si is not None and row[si] else f"{source.path}:{line}"
             span = self._at(source, line, a + 1)
             if vf > vt:
-                self._err(self._at(source, line, (fi or 0) + 1),
-                          f"'{row[a]}' {rel} '{row[b]}' is valid from {vf} to {vt}: the dates "
-                          "are inverted")
+                self._err(
+                    self._at(source, line, (fi or 0) + 1),
+                    f"'{row[a]}' {rel} '{row[b]}' is valid from {vf} to {vt}: the dates "
+                    "are inverted",
+                )
                 continue
-            self._add_edge(row[a].strip(), rel, row[b].strip(), vf, vt, origin, span, attributes,
-                           clip)
+            self._add_edge(
+                row[a].strip(), rel, row[b].strip(), vf, vt, origin, span, attributes, clip
+            )
 
     def _add_edge(
-        self, a: str, rel: str, b: str, vf: dt.date, vt: dt.date, origin: str, span: _At,
-        attributes: dict[str, object] | None, clip: bool = False,
+        self,
+        a: str,
+        rel: str,
+        b: str,
+        vf: dt.date,
+        vt: dt.date,
+        origin: str,
+        span: _At,
+        attributes: dict[str, object] | None,
+        clip: bool = False,
     ) -> None:
-        self.pending.append(_PendingEdge(a, rel, b, vf, vt, origin, span, attributes,
-                                         len(self.pending), clip))
+        self.pending.append(
+            _PendingEdge(a, rel, b, vf, vt, origin, span, attributes, len(self.pending), clip)
+        )
 
     def finish(self) -> OrgGraph:
         nodes = self.g.nodes
@@ -368,14 +435,19 @@ class _Builder:
                 continue
             key = (p.from_, p.rel, p.to, p.valid_from, p.valid_to)
             if key in seen:
-                self._err(p.span, f"duplicate: '{p.from_}' {p.rel} '{p.to}' "
-                          f"({valid_text(p.valid_from, p.valid_to)}) is already loaded")
+                self._err(
+                    p.span,
+                    f"duplicate: '{p.from_}' {p.rel} '{p.to}' "
+                    f"({valid_text(p.valid_from, p.valid_to)}) is already loaded",
+                )
                 continue
             seen.add(key)
             kept.append(p)
         kept = self._cardinality(kept)
-        self.g.edges = [Edge(p.from_, p.rel, p.to, p.valid_from, p.valid_to, p.source,
-                             p.attributes) for p in kept]
+        self.g.edges = [
+            Edge(p.from_, p.rel, p.to, p.valid_from, p.valid_to, p.source, p.attributes)
+            for p in kept
+        ]
         self._roll_up()
         return self.g
 
@@ -383,25 +455,37 @@ class _Builder:
         for code, kinds, end in ((p.from_, rdef.from_kinds, "from"), (p.to, rdef.to_kinds, "to")):
             n = nodes.get(code)
             if n is None:
-                self._err(p.span, f"'{p.from_}' {p.rel} '{p.to}' names '{code}', which no "
-                          "table defines", did_you_mean(code, nodes) if len(nodes) < 5000
-                          else f"add '{code}' to a table of {' or '.join(kinds)}")
+                self._err(
+                    p.span,
+                    f"'{p.from_}' {p.rel} '{p.to}' names '{code}', which no table defines",
+                    did_you_mean(code, nodes)
+                    if len(nodes) < 5000
+                    else f"add '{code}' to a table of {' or '.join(kinds)}",
+                )
                 return False
             if n.kind not in kinds:
-                self._err(p.span, f"relation '{p.rel}' goes {end} {' or '.join(kinds)}, but "
-                          f"'{code}' is a {n.kind}")
+                self._err(
+                    p.span,
+                    f"relation '{p.rel}' goes {end} {' or '.join(kinds)}, but "
+                    f"'{code}' is a {n.kind}",
+                )
                 return False
             if p.clip:
                 # Tables such as a postcode directory state what they know, not when the
                 # organisation lived: their edges are cut to its life.
-                p.valid_from, p.valid_to = max(p.valid_from, n.valid_from), min(p.valid_to,
-                                                                                n.valid_to)
+                p.valid_from, p.valid_to = (
+                    max(p.valid_from, n.valid_from),
+                    min(p.valid_to, n.valid_to),
+                )
                 if p.valid_from > p.valid_to:
                     return False
             elif p.valid_from < n.valid_from or p.valid_to > n.valid_to:
-                self._err(p.span, f"'{p.from_}' {p.rel} '{p.to}' "
-                          f"({valid_text(p.valid_from, p.valid_to)}) outlives '{code}' "
-                          f"({valid_text(n.valid_from, n.valid_to)})")
+                self._err(
+                    p.span,
+                    f"'{p.from_}' {p.rel} '{p.to}' "
+                    f"({valid_text(p.valid_from, p.valid_to)}) outlives '{code}' "
+                    f"({valid_text(n.valid_from, n.valid_to)})",
+                )
                 return False
         return True
 
@@ -431,12 +515,15 @@ class _Builder:
                             hop = rel.hop_name if side == "from" else rel.inverse
                             overlap_to = min(p.valid_to, last.valid_to)
                             first = valid_text(last.valid_from, last.valid_to)
-                            self._err(p.span, f"'{code}' has two {hop} at once: "
-                                      f"'{_other(last, side)}' ({first}, "
-                                      f"{last.source}) and '{_other(p, side)}' "
-                                      f"({valid_text(p.valid_from, p.valid_to)}) overlap from "
-                                      f"{p.valid_from} to {day_text(overlap_to)}",
-                                      f"a {hop} is one at a time; this row is left out")
+                            self._err(
+                                p.span,
+                                f"'{code}' has two {hop} at once: "
+                                f"'{_other(last, side)}' ({first}, "
+                                f"{last.source}) and '{_other(p, side)}' "
+                                f"({valid_text(p.valid_from, p.valid_to)}) overlap from "
+                                f"{p.valid_from} to {day_text(overlap_to)}",
+                                f"a {hop} is one at a time; this row is left out",
+                            )
                         else:
                             last = p
         return [p for p in edges if p.order not in dropped]
@@ -446,9 +533,13 @@ class _Builder:
         the sum of an attribute over the nodes a set hop reaches on the last day it reaches any
         (capped at the node's own last day), counting those that have a value."""
         for r in self.schema.rollups:
-            if not any(r.sum in self.g.nodes[c].attributes
-                       for hop in (self.schema.hop(r.kind, r.over),) if hop is not None
-                       for k in hop.target_kinds for c in self.g._by_kind.get(k, ())):
+            if not any(
+                r.sum in self.g.nodes[c].attributes
+                for hop in (self.schema.hop(r.kind, r.over),)
+                if hop is not None
+                for k in hop.target_kinds
+                for c in self.g._by_kind.get(k, ())
+            ):
                 continue
             idx = self.g.index(r.kind, r.over)
             for code in self.g._by_kind.get(r.kind, ()):
@@ -460,8 +551,9 @@ class _Builder:
                     continue
                 last = min(max(ends), n.valid_to)
                 values = [self.g.nodes[m].attributes.get(r.sum) for m in idx.many(code, last)]
-                known = [v for v in values if isinstance(v, (int, float))
-                         and not isinstance(v, bool)]
+                known = [
+                    v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)
+                ]
                 if known:
                     n.attributes[r.attribute] = sum(known)
 
@@ -510,7 +602,10 @@ def build_graph(
 
 
 def data_entry_problem(
-    schema: OrgSchema, entry: Mapping[str, Any], base: Path, show: Callable[[Path], str],
+    schema: OrgSchema,
+    entry: Mapping[str, Any],
+    base: Path,
+    show: Callable[[Path], str],
 ) -> Diagnostic | None:
     """What is wrong with a `data:` entry of bundle.yaml before its file is read (the file is
     missing or a folder, its kind, relation or layout unknown), at the entry's `span`."""
@@ -523,20 +618,38 @@ def data_entry_problem(
     path = base / str(entry["path"])
     kind, relation, layout = entry.get("kind"), entry.get("relation"), entry.get("layout")
     if kind is not None and relation is not None:
-        return error(Code.DATA, f"the data entry for '{show(path)}' has both a 'kind' and a "
-                     "'relation'", span, "a node table has 'kind', an edge table 'relation'")
-    for value, known, what in ((kind, schema.kinds, "kind"),
-                               (relation, schema.relations, "relation"),
-                               (layout, LAYOUTS, "layout")):
+        return error(
+            Code.DATA,
+            f"the data entry for '{show(path)}' has both a 'kind' and a 'relation'",
+            span,
+            "a node table has 'kind', an edge table 'relation'",
+        )
+    for value, known, what in (
+        (kind, schema.kinds, "kind"),
+        (relation, schema.relations, "relation"),
+        (layout, LAYOUTS, "layout"),
+    ):
         if value is not None and value not in known:
-            return error(Code.DATA, f"unknown {what} '{value}' for '{show(path)}'", span,
-                         did_you_mean(str(value), known) or f"use one of {quoted_codes(known)}")
+            return error(
+                Code.DATA,
+                f"unknown {what} '{value}' for '{show(path)}'",
+                span,
+                did_you_mean(str(value), known) or f"use one of {quoted_codes(known)}",
+            )
     if path.is_dir():
-        return error(Code.DATA, f"the data file '{show(path)}' is a folder", span,
-                     "name a file: 'data:' lists tables, not folders")
+        return error(
+            Code.DATA,
+            f"the data file '{show(path)}' is a folder",
+            span,
+            "name a file: 'data:' lists tables, not folders",
+        )
     if not path.exists() and not entry.get("optional"):
-        return error(Code.DATA, f"the data file '{show(path)}' does not exist", span,
-                     "check 'data:' in bundle.yaml: paths are relative to the bundle folder")
+        return error(
+            Code.DATA,
+            f"the data file '{show(path)}' does not exist",
+            span,
+            "check 'data:' in bundle.yaml: paths are relative to the bundle folder",
+        )
     return None
 
 
@@ -557,7 +670,10 @@ it must lie inside (None for the tables this build wrote itself)."""
 
 
 def _import_entry(
-    layout: str, path: Path, scratch: Path, b: _Builder,
+    layout: str,
+    path: Path,
+    scratch: Path,
+    b: _Builder,
 ) -> list[_TableToLoad]:
     from pctrules.graph.importers.registry import run_import
 
@@ -572,7 +688,10 @@ def _import_entry(
 
 
 def _load_tables(
-    b: _Builder, tables: list[_TableToLoad], data_dir: Path | None, show: Callable[[Path], str],
+    b: _Builder,
+    tables: list[_TableToLoad],
+    data_dir: Path | None,
+    show: Callable[[Path], str],
 ) -> OrgGraph:
     if data_dir is not None:
         tables.extend(_data_folder_tables(b, data_dir))
@@ -580,8 +699,14 @@ def _load_tables(
     tables.sort(key=lambda t: bool(t[0].get("merge")))
     for entry, path, small, folder in tables:
         if not path.exists():
-            b.diag.add(error(Code.DATA, f"the data file '{show(path)}' does not exist", None,
-                             "re-run 'pctrules import' for its layout"))
+            b.diag.add(
+                error(
+                    Code.DATA,
+                    f"the data file '{show(path)}' does not exist",
+                    None,
+                    "re-run 'pctrules import' for its layout",
+                )
+            )
             continue
         try:
             table = read_table(path, keep_text=small, folder=folder)
@@ -591,10 +716,15 @@ def _load_tables(
         if "sha256" in entry and entry["sha256"] != table.sha256:
             # The manifest records what the import wrote; an edited table is no longer the
             # official file it cites, which an audit must know.
-            b.diag.add(warning(Code.DATA_WARNING,
-                               f"'{show(path)}' has changed since 'pctrules import' wrote it",
-                               None, f"re-run 'pctrules import {entry['layout']} FILE "
-                               f"--into {path.parent}', or keep hand-made tables in the bundle"))
+            b.diag.add(
+                warning(
+                    Code.DATA_WARNING,
+                    f"'{show(path)}' has changed since 'pctrules import' wrote it",
+                    None,
+                    f"re-run 'pctrules import {entry['layout']} FILE "
+                    f"--into {path.parent}', or keep hand-made tables in the bundle",
+                )
+            )
         b.load_table(table, entry, show(path))
     return b.finish()
 
@@ -607,8 +737,14 @@ def _data_folder_tables(b: _Builder, data_dir: Path) -> list[_TableToLoad]:
         b.diag.add(error(Code.DATA, f"the data folder '{data_dir}' does not exist", None, fix))
         return []
     if not (data_dir / MANIFEST).is_file():
-        b.diag.add(error(Code.DATA, f"the data folder '{data_dir}' holds no imported tables "
-                         f"('{MANIFEST}' is missing)", None, fix))
+        b.diag.add(
+            error(
+                Code.DATA,
+                f"the data folder '{data_dir}' holds no imported tables ('{MANIFEST}' is missing)",
+                None,
+                fix,
+            )
+        )
         return []
     try:
         listed = manifest_tables(data_dir, read_manifest(data_dir))
@@ -638,17 +774,30 @@ def load_bundle_graph(bundle_dir: Path, data_dir: Path | None = None) -> tuple[O
 
 
 def manifest_graph(
-    manifest: Manifest, bundle_dir: Path, data_dir: Path | None, diagnostics: Diagnostics,
+    manifest: Manifest,
+    bundle_dir: Path,
+    data_dir: Path | None,
+    diagnostics: Diagnostics,
 ) -> tuple[OrgSchema, OrgGraph]:
     """The schema and graph a loaded manifest declares; `diagnostics` (the manifest's problems)
     come first in `graph.diagnostics`, then the schema's and the data's."""
     schema = OrgSchema.from_mapping(manifest.schema, diagnostics, manifest.where)
-    g = build_graph(schema, [e.as_mapping() for e in manifest.data], bundle_dir, data_dir,
-                    path_label(bundle_dir))
+    g = build_graph(
+        schema,
+        [e.as_mapping() for e in manifest.data],
+        bundle_dir,
+        data_dir,
+        path_label(bundle_dir),
+    )
     diagnostics.extend(g.diagnostics)
     g.diagnostics = diagnostics
     return schema, g
 
 
-__all__ = ["build_graph", "data_entry_problem", "data_path_problem", "load_bundle_graph",
-           "manifest_graph"]
+__all__ = [
+    "build_graph",
+    "data_entry_problem",
+    "data_path_problem",
+    "load_bundle_graph",
+    "manifest_graph",
+]

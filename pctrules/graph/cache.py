@@ -38,34 +38,42 @@ KEEP = 8  # graphs kept; the least recently used beyond that are removed
 _PREFIX = "graph-"
 
 
-def graph_key(root: Path, entries: Iterable[Mapping[str, Any]],
-              data_dir: Path | None) -> str | None:
+def graph_key(
+    root: Path, entries: Iterable[Mapping[str, Any]], data_dir: Path | None
+) -> str | None:
     """The cache key of the graph of the bundle at `root` with `data_dir`; None when some input
     cannot or may not be read (the build then reports it)."""
     h = hashlib.sha256()
     try:
         # The working folder too: the paths diagnostics and evidence show are relative to it.
-        h.update(f"{_code_digest()}\0{sys.version}\0{root}\0{data_dir}\0{Path.cwd()}\0"
-                 .encode())
+        h.update(f"{_code_digest()}\0{sys.version}\0{root}\0{data_dir}\0{Path.cwd()}\0".encode())
         bundle = Folder(root)
-        inputs = [(root / "bundle.yaml", bundle),
-                 *((root / str(e["path"]), bundle) for e in entries)]
+        inputs = [
+            (root / "bundle.yaml", bundle),
+            *((root / str(e["path"]), bundle) for e in entries),
+        ]
         if data_dir is not None:
             folder = Folder(data_dir, "data folder")
             inputs.append((data_dir / MANIFEST, folder))
-            inputs += [(Path(t["path"]), folder)
-                      for t in manifest_tables(data_dir, read_manifest(data_dir))]
+            inputs += [
+                (Path(t["path"]), folder)
+                for t in manifest_tables(data_dir, read_manifest(data_dir))
+            ]
         for path, inside in inputs:
-            digest = hashlib.sha256(inside.read(path, files.TABLE_BYTES)).hexdigest() \
-                if path.exists() else "-"
+            digest = (
+                hashlib.sha256(inside.read(path, files.TABLE_BYTES)).hexdigest()
+                if path.exists()
+                else "-"
+            )
             h.update(f"{path}\0{digest}\n".encode())
     except (TableError, Refused, OSError, KeyError, TypeError):
         return None
     return h.hexdigest()[:32]
 
 
-def cached_graph(key: Callable[[], str | None], schema: OrgSchema,
-                 build: Callable[[], OrgGraph]) -> OrgGraph:
+def cached_graph(
+    key: Callable[[], str | None], schema: OrgSchema, build: Callable[[], OrgGraph]
+) -> OrgGraph:
     """The graph under `key()` from the cache, else built (and kept for next time, unless it
     has errors or its files changed while it was built)."""
     before = key()
@@ -80,8 +88,11 @@ def cached_graph(key: Callable[[], str | None], schema: OrgSchema,
             folder.touch(name)
             return graph
         graph = build()
-        if not graph.diagnostics.has_errors and key() == before \
-                and folder.write(name, before, graph_to_json(graph)):
+        if (
+            not graph.diagnostics.has_errors
+            and key() == before
+            and folder.write(name, before, graph_to_json(graph))
+        ):
             folder.prune(_PREFIX, KEEP)
         return graph
 
@@ -93,12 +104,30 @@ def graph_to_json(g: OrgGraph) -> bytes:
     """Everything a built graph holds that its lookups need, as compact JSON (dates as day
     numbers; a date attribute as {"d": day})."""
     document = {
-        "nodes": [[n.code, n.kind, n.name, n.valid_from.toordinal(), n.valid_to.toordinal(),
-                   {k: _value(v) for k, v in n.attributes.items()}, n.source]
-                  for n in g.nodes.values()],
-        "edges": [[e.from_, e.rel, e.to, e.valid_from.toordinal(), e.valid_to.toordinal(),
-                   e.source, None if e.attributes is None
-                   else {k: _value(v) for k, v in e.attributes.items()}] for e in g.edges],
+        "nodes": [
+            [
+                n.code,
+                n.kind,
+                n.name,
+                n.valid_from.toordinal(),
+                n.valid_to.toordinal(),
+                {k: _value(v) for k, v in n.attributes.items()},
+                n.source,
+            ]
+            for n in g.nodes.values()
+        ],
+        "edges": [
+            [
+                e.from_,
+                e.rel,
+                e.to,
+                e.valid_from.toordinal(),
+                e.valid_to.toordinal(),
+                e.source,
+                None if e.attributes is None else {k: _value(v) for k, v in e.attributes.items()},
+            ]
+            for e in g.edges
+        ],
         "sources": [list(s) for s in g.sources],
         "diagnostics": [_diagnostic(d) for d in g.diagnostics],
     }
@@ -109,8 +138,15 @@ def graph_from_json(data: bytes, schema: OrgSchema) -> OrgGraph | None:
     """The graph `graph_to_json` wrote, for `schema`; None when the data is not such a graph."""
     try:
         return _graph(json.loads(data), schema)
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError,
-            RecursionError):
+    except (
+        ValueError,
+        TypeError,
+        KeyError,
+        IndexError,
+        AttributeError,
+        OverflowError,
+        RecursionError,
+    ):
         return None
 
 
@@ -126,12 +162,28 @@ def _graph(document: dict[str, Any], schema: OrgSchema) -> OrgGraph:
 
     nodes, by_kind = g.nodes, g._by_kind
     for code, kind, name, vf, vt, attributes, source in document["nodes"]:
-        nodes[code] = Node(code, kind, name, day(vf), day(vt),
-                           {k: _python(v) for k, v in attributes.items()}, source)
+        nodes[code] = Node(
+            code,
+            kind,
+            name,
+            day(vf),
+            day(vt),
+            {k: _python(v) for k, v in attributes.items()},
+            source,
+        )
         by_kind[kind].append(code)
-    g.edges = [Edge(a, rel, b, day(vf), day(vt), source,
-                    None if attrs is None else {k: _python(v) for k, v in attrs.items()})
-               for a, rel, b, vf, vt, source, attrs in document["edges"]]
+    g.edges = [
+        Edge(
+            a,
+            rel,
+            b,
+            day(vf),
+            day(vt),
+            source,
+            None if attrs is None else {k: _python(v) for k, v in attrs.items()},
+        )
+        for a, rel, b, vf, vt, source, attrs in document["edges"]
+    ]
     g.sources = [(str(what), str(sha)) for what, sha in document["sources"]]
     g.diagnostics = Diagnostics(_from_diagnostic(d) for d in document["diagnostics"])
     return g
@@ -146,9 +198,18 @@ def _python(v: object) -> object:
 
 
 def _diagnostic(d: Diagnostic) -> list[object]:
-    span = None if d.span is None else [
-        d.span.path, d.span.line, d.span.column, d.span.end_line, d.span.end_column,
-        d.span.source.line_text(d.span.line)]
+    span = (
+        None
+        if d.span is None
+        else [
+            d.span.path,
+            d.span.line,
+            d.span.column,
+            d.span.end_line,
+            d.span.end_column,
+            d.span.source.line_text(d.span.line),
+        ]
+    )
     return [d.severity.value, d.code, d.message, d.help, d.rule, span]
 
 

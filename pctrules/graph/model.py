@@ -43,8 +43,11 @@ class EdgeEvidence:
 
     def to_dict(self) -> dict[str, object]:
         return {
-            "from": self.from_, "rel": self.rel, "to": self.to,
-            "valid": [_iso(self.valid_from), _iso(self.valid_to)], "source": self.source,
+            "from": self.from_,
+            "rel": self.rel,
+            "to": self.to,
+            "valid": [_iso(self.valid_from), _iso(self.valid_to)],
+            "source": self.source,
         }
 
 
@@ -79,9 +82,13 @@ class Edge:
     @property
     def evidence(self) -> EdgeEvidence:
         return EdgeEvidence(
-            self.from_, self.rel, self.to,
+            self.from_,
+            self.rel,
+            self.to,
             None if self.valid_from == OPEN_FROM else self.valid_from,
-            None if self.valid_to == OPEN_TO else self.valid_to, self.source)
+            None if self.valid_to == OPEN_TO else self.valid_to,
+            self.source,
+        )
 
 
 def _iso(d: dt.date | None) -> str | None:
@@ -330,14 +337,33 @@ class OrgGraph:
 
             g = nx.MultiDiGraph()
             g.add_nodes_from(
-                (n.code, {"kind": n.kind, "name": n.name, "valid_from": n.valid_from,
-                          "valid_to": n.valid_to, **n.attributes})
-                for n in self.nodes.values())
+                (
+                    n.code,
+                    {
+                        "kind": n.kind,
+                        "name": n.name,
+                        "valid_from": n.valid_from,
+                        "valid_to": n.valid_to,
+                        **n.attributes,
+                    },
+                )
+                for n in self.nodes.values()
+            )
             g.add_edges_from(
-                (e.from_, e.to, e.rel, {"relation": e.rel, "valid_from": e.valid_from,
-                                        "valid_to": e.valid_to, "source": e.source,
-                                        **(e.attributes or {})})
-                for e in self.edges)
+                (
+                    e.from_,
+                    e.to,
+                    e.rel,
+                    {
+                        "relation": e.rel,
+                        "valid_from": e.valid_from,
+                        "valid_to": e.valid_to,
+                        "source": e.source,
+                        **(e.attributes or {}),
+                    },
+                )
+                for e in self.edges
+            )
             self._nx = g
         return self._nx
 
@@ -388,6 +414,7 @@ class OrgGraph:
                     out.append((level, e, e.from_ == c))
             frontier = nxt
         return out
+
 
 def quoted_codes(codes: Iterable[str]) -> str:
     return ", ".join(f"'{c}'" for c in sorted(codes))

@@ -34,11 +34,17 @@ class Row:
         return self.patients / len(self.clusters) if self.clusters else None
 
     def to_dict(self) -> dict[str, object]:
-        return {"code": self.code, "name": self.name, "pcts": self.pcts,
-                "clusters": len(self.clusters), "practices": self.practices,
-                "practices_with_list_size": self.with_size, "patients": self.patients,
-                "patients_per_pct": _round(self.per_pct),
-                "patients_per_cluster": _round(self.per_cluster)}
+        return {
+            "code": self.code,
+            "name": self.name,
+            "pcts": self.pcts,
+            "clusters": len(self.clusters),
+            "practices": self.practices,
+            "practices_with_list_size": self.with_size,
+            "patients": self.patients,
+            "patients_per_pct": _round(self.per_pct),
+            "patients_per_cluster": _round(self.per_cluster),
+        }
 
 
 @dataclass
@@ -49,7 +55,7 @@ class Report:
     by: str
     rows: list[Row]
     total: Row
-    unassigned: Row     # PCTs of no group of that kind on the date (e.g. before the clusters)
+    unassigned: Row  # PCTs of no group of that kind on the date (e.g. before the clusters)
 
 
 def _round(x: float | None) -> float | None:
@@ -64,8 +70,7 @@ def population(graph: OrgGraph, on: dt.date, by: str) -> Report:
     rows: dict[str, Row] = {}
     for pct in sorted(graph.nodes_of_kind("pct", on)):
         practices = graph.follow_many(pct, "practices", on)
-        sizes = [s for p in practices
-                 if isinstance(s := graph.attr(p, "population", on), int)]
+        sizes = [s for p in practices if isinstance(s := graph.attr(p, "population", on), int)]
         cluster = graph.follow_one(pct, cluster_hop, on) if cluster_hop else None
         group = pct if by == "pct" else graph.follow_one(pct, by, on)
         target = rows.setdefault(group, Row(group, graph.name(group) or group)) if group else None

@@ -46,8 +46,7 @@ class Expr:
     must not share an entry and `id()` does not survive a copy to another process."""
 
     span: Span = field(compare=False, repr=False, kw_only=True)
-    nid: int = field(default_factory=lambda: next(_NODE_IDS), init=False, compare=False,
-                     repr=False)
+    nid: int = field(default_factory=lambda: next(_NODE_IDS), init=False, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -229,8 +228,11 @@ def depth(node: Expr) -> int:
 
 def node_classes() -> tuple[type[Expr], ...]:
     """Every kind of expression node: what each backend must handle (a test holds them to it)."""
-    return tuple(c for c in globals().values()
-                 if isinstance(c, type) and issubclass(c, Expr) and c is not Expr)
+    return tuple(
+        c
+        for c in globals().values()
+        if isinstance(c, type) and issubclass(c, Expr) and c is not Expr
+    )
 
 
 class NodeVisitor:
@@ -247,8 +249,10 @@ class NodeVisitor:
     def visit(self, node: Expr, *args: Any, **kwargs: Any) -> Any:
         method = self._methods.get(node.__class__)
         if method is None:
-            method = getattr(type(self), f"visit_{type(node).__name__}", None) or type(
-                self).generic_visit
+            method = (
+                getattr(type(self), f"visit_{type(node).__name__}", None)
+                or type(self).generic_visit
+            )
             self._methods[node.__class__] = method
         return method(self, node, *args, **kwargs)
 

@@ -24,8 +24,7 @@ from pctrules.language.schema import CaseSchema, OrgSchema, Type
 from pctrules.language.source import EmbeddedText
 
 PLACEHOLDER = "__pctrules_completion__"
-KEYWORDS = ("and", "or", "not", "in", "is", "none", "true", "false", "if", "then", "else",
-            "for")
+KEYWORDS = ("and", "or", "not", "in", "is", "none", "true", "false", "if", "then", "else", "for")
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,8 @@ class Candidate:
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
 _AFTER_DOT = re.compile(r"\.\s*([A-Za-z_][A-Za-z0-9_]*)?$")
 _PARAM_VALUE = re.compile(
-    r"params\s*\.\s*([A-Za-z_]\w*)\s*(?:==|!=|in\s*\[(?:[^\]]*,)?)\s*(['\"]?)([^'\"]*)$")
+    r"params\s*\.\s*([A-Za-z_]\w*)\s*(?:==|!=|in\s*\[(?:[^\]]*,)?)\s*(['\"]?)([^'\"]*)$"
+)
 _BINDERS = re.compile(r"(?:[(\[,]|\bfor)\s*([A-Za-z_]\w*)\s+in\b")
 
 
@@ -50,8 +50,14 @@ def typed_word(prefix: str) -> str:
     return found.group(0) if found else ""
 
 
-def complete(policy: PolicyBundle, schema: OrgSchema, case_schema: CaseSchema,
-             text: EmbeddedText, cursor: int, typed_after: str = "") -> list[Candidate]:
+def complete(
+    policy: PolicyBundle,
+    schema: OrgSchema,
+    case_schema: CaseSchema,
+    text: EmbeddedText,
+    cursor: int,
+    typed_after: str = "",
+) -> list[Candidate]:
     """Candidates at offset `cursor` of the expression `text`, one of `policy`'s expressions
     (or an expression of its own: the REPL's); `typed_after` is what the editor holds after
     the text's end that YAML dropped (trailing spaces). Filtering by the typed word is left to
@@ -62,17 +68,24 @@ def complete(policy: PolicyBundle, schema: OrgSchema, case_schema: CaseSchema,
         spec = next((p for p in policy.manifest.parameters if p.name == value.group(1)), None)
         if spec is not None and spec.choices:
             quote = "" if value.group(2) else "'"
-            return [Candidate(f"{quote}{c}{quote}" if isinstance(c, str) else str(c), "value",
-                              f"a value of parameter '{spec.name}'") for c in spec.choices]
+            return [
+                Candidate(
+                    f"{quote}{c}{quote}" if isinstance(c, str) else str(c),
+                    "value",
+                    f"a value of parameter '{spec.name}'",
+                )
+                for c in spec.choices
+            ]
     dot = _AFTER_DOT.search(prefix)
     if dot is not None:
-        head = prefix[:dot.start()]
+        head = prefix[: dot.start()]
         return _members(policy, schema, case_schema, text, head)
     return _names(policy, text, prefix)
 
 
-def _members(policy: PolicyBundle, schema: OrgSchema, case_schema: CaseSchema,
-             text: EmbeddedText, head: str) -> list[Candidate]:
+def _members(
+    policy: PolicyBundle, schema: OrgSchema, case_schema: CaseSchema, text: EmbeddedText, head: str
+) -> list[Candidate]:
     """What may follow `head.`: case fields, parameters, a node's attributes and hops."""
     found = _placeholder_type(policy, schema, case_schema, text, head + "." + PLACEHOLDER)
     if found is None:
@@ -83,29 +96,53 @@ def _members(policy: PolicyBundle, schema: OrgSchema, case_schema: CaseSchema,
         group = case_schema.lookup(path)
         if not isinstance(group, CaseSchema):
             return []
-        return [Candidate(name, "field", "a group of case fields" if isinstance(f, CaseSchema)
-                          else f"case field: {describe(f)}") for name, f in group.fields.items()]
+        return [
+            Candidate(
+                name,
+                "field",
+                "a group of case fields"
+                if isinstance(f, CaseSchema)
+                else f"case field: {describe(f)}",
+            )
+            for name, f in group.fields.items()
+        ]
     if t == PARAMS:
-        return [Candidate(p.name, "field", f"parameter: {p.type}"
-                          + (f", one of {', '.join(map(str, p.choices))}" if p.choices else ""))
-                for p in policy.manifest.parameters]
+        return [
+            Candidate(
+                p.name,
+                "field",
+                f"parameter: {p.type}"
+                + (f", one of {', '.join(map(str, p.choices))}" if p.choices else ""),
+            )
+            for p in policy.manifest.parameters
+        ]
     if not is_node(t):
         return []
     out: dict[str, Candidate] = {}
     for kind in kinds_of(t):
         kd = schema.kinds.get(kind)
-        for name, at in (kd.attributes.items() if kd else ()):
+        for name, at in kd.attributes.items() if kd else ():
             out.setdefault(name, Candidate(name, "attribute", f"{kind}.{name}: {describe(at)}"))
         for name, hop in schema.hops(kind).items():
             direction = "" if hop.forward else " (inverse)"
-            out.setdefault(name, Candidate(
-                name, "relation", f"{kind}.{name}: {describe(hop.type)} — relation "
-                f"'{hop.relation}'{direction}"))
+            out.setdefault(
+                name,
+                Candidate(
+                    name,
+                    "relation",
+                    f"{kind}.{name}: {describe(hop.type)} — relation '{hop.relation}'{direction}",
+                ),
+            )
     return sorted(out.values(), key=lambda c: c.label)
 
 
-def _placeholder_type(policy: PolicyBundle, schema: OrgSchema, case_schema: CaseSchema,
-                      text: EmbeddedText, closed: str) -> tuple[Type, object] | None:
+def _placeholder_type(
+    policy: PolicyBundle,
+    schema: OrgSchema,
+    case_schema: CaseSchema,
+    text: EmbeddedText,
+    closed: str,
+) -> tuple[Type, object] | None:
     """The type (and ref) of the object of the placeholder attribute, once checked in place."""
     source = closed + _closers(closed)
     substitute = EmbeddedText.standalone(source, text.source.path)
@@ -181,11 +218,16 @@ def _names(policy: PolicyBundle, text: EmbeddedText, prefix: str) -> list[Candid
         if d.name != current:
             out.append(Candidate(d.name, "decision", d.title or f"decision '{d.name}'"))
     if isinstance(owner, ConstraintSpec):
-        out += [Candidate(k + "s", "variable", f"every {k} on the as-of date")
-                for k in sorted(_kinds(policy))]
+        out += [
+            Candidate(k + "s", "variable", f"every {k} on the as-of date")
+            for k in sorted(_kinds(policy))
+        ]
     out += [Candidate(name, "function", form) for name, form in FUNCTIONS.items()]
-    out += [Candidate(k, "function", f"{k}('code'): the {k} with that code")
-            for k in sorted(_kinds(policy)) if k not in FUNCTIONS]
+    out += [
+        Candidate(k, "function", f"{k}('code'): the {k} with that code")
+        for k in sorted(_kinds(policy))
+        if k not in FUNCTIONS
+    ]
     out += [Candidate(k, "keyword") for k in KEYWORDS]
     return out
 
@@ -227,13 +269,21 @@ def with_text(policy: PolicyBundle, old: EmbeddedText, new: EmbeddedText) -> Pol
 
     decisions = []
     for d in policy.decisions:
-        rules = tuple(dataclasses.replace(
-            r, when=swap(r.when),
-            then={k: new if v is old else v for k, v in r.then.items()}
-            if isinstance(r.then, dict) else swap(r.then)) for r in d.rules)
-        decisions.append(dataclasses.replace(d, for_=swap(d.for_), default=swap(d.default),
-                                             rules=rules))
-    constraints = tuple(dataclasses.replace(c, for_=swap(c.for_) or c.for_,
-                                            require=swap(c.require) or c.require)
-                        for c in policy.constraints)
+        rules = tuple(
+            dataclasses.replace(
+                r,
+                when=swap(r.when),
+                then={k: new if v is old else v for k, v in r.then.items()}
+                if isinstance(r.then, dict)
+                else swap(r.then),
+            )
+            for r in d.rules
+        )
+        decisions.append(
+            dataclasses.replace(d, for_=swap(d.for_), default=swap(d.default), rules=rules)
+        )
+    constraints = tuple(
+        dataclasses.replace(c, for_=swap(c.for_) or c.for_, require=swap(c.require) or c.require)
+        for c in policy.constraints
+    )
     return dataclasses.replace(policy, decisions=tuple(decisions), constraints=constraints)

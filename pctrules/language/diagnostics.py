@@ -123,14 +123,20 @@ class Diagnostic:
 
 
 def error(
-    code: Code, message: str, span: Span | None = None, help: str | None = None,
+    code: Code,
+    message: str,
+    span: Span | None = None,
+    help: str | None = None,
     rule: str | None = None,
 ) -> Diagnostic:
     return Diagnostic(Severity.ERROR, code, message, span, help, rule)
 
 
 def warning(
-    code: Code, message: str, span: Span | None = None, help: str | None = None,
+    code: Code,
+    message: str,
+    span: Span | None = None,
+    help: str | None = None,
     rule: str | None = None,
 ) -> Diagnostic:
     return Diagnostic(Severity.WARNING, code, message, span, help, rule)
@@ -182,7 +188,8 @@ class PctrulesError(Exception):
     """A user-facing failure: carries its diagnostics and the exit code the CLI should use."""
 
     def __init__(
-        self, diagnostics: Sequence[Diagnostic] | Diagnostic,
+        self,
+        diagnostics: Sequence[Diagnostic] | Diagnostic,
         exit_code: ExitCode = ExitCode.INVALID_POLICY,
     ) -> None:
         items = [diagnostics] if isinstance(diagnostics, Diagnostic) else list(diagnostics)
@@ -211,9 +218,16 @@ def visible(text: str) -> str:
     out = []
     for ch in text:
         if ch != "\t" and not ch.isprintable() and unicodedata.category(ch) != "Zs":
-            out.append(_ESCAPES.get(ch) or (f"\\x{ord(ch):02x}" if ord(ch) < 0x100
-                                            else f"\\u{ord(ch):04x}" if ord(ch) < 0x10000
-                                            else f"\\U{ord(ch):08x}"))
+            out.append(
+                _ESCAPES.get(ch)
+                or (
+                    f"\\x{ord(ch):02x}"
+                    if ord(ch) < 0x100
+                    else f"\\u{ord(ch):04x}"
+                    if ord(ch) < 0x10000
+                    else f"\\U{ord(ch):08x}"
+                )
+            )
         else:
             out.append(ch)
     return "".join(out)

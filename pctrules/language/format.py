@@ -103,10 +103,13 @@ def find_comments(root: YNode, text: str) -> list[Comment]:
             end = text.find("\n", i)
             end = n if end < 0 else end
             line, column = index.position(i)
-            own = not text[i - column + 1: i].strip()
-            after = text[end + 1: text.find("\n", end + 1) if "\n" in text[end + 1:] else n]
-            out.append(Comment(line, column, text[i:end].rstrip(), own,
-                               own and end < n and not after.strip()))
+            own = not text[i - column + 1 : i].strip()
+            after = text[end + 1 : text.find("\n", end + 1) if "\n" in text[end + 1 :] else n]
+            out.append(
+                Comment(
+                    line, column, text[i:end].rstrip(), own, own and end < n and not after.strip()
+                )
+            )
             i = end
         else:
             i += 1
@@ -118,7 +121,8 @@ def _uses_anchors_or_tags(text: str) -> bool:
         if isinstance(event, yaml.AliasEvent):
             return True
         if isinstance(event, (yaml.ScalarEvent, yaml.CollectionStartEvent)) and (
-                event.anchor or (event.tag and event.tag != "!")):
+            event.anchor or (event.tag and event.tag != "!")
+        ):
             return True
     return False
 
@@ -176,8 +180,11 @@ class _Schema:
 
     def is_expression(self, path: KeyPath) -> bool:
         schema = self.at(path)
-        return any(o.get("x-expects") == "an expression" for o in self._options(schema)) \
-            if schema else False
+        return (
+            any(o.get("x-expects") == "an expression" for o in self._options(schema))
+            if schema
+            else False
+        )
 
 
 def schema_for(path: str, tree: YNode) -> str | None:
@@ -292,8 +299,11 @@ class _Writer:
         if isinstance(node, YScalar):
             if node.style in ("|", ">"):
                 return self._block_lines(node)[1]
-            return LineIndex(self.text).position(max(node.end - 1, node.start))[0] \
-                if node.end > node.start else node.span.line
+            return (
+                LineIndex(self.text).position(max(node.end - 1, node.start))[0]
+                if node.end > node.start
+                else node.span.line
+            )
         if self._is_flow(node) or not node.items:
             return node.span.end_line
         if isinstance(node, YMap):
@@ -310,8 +320,12 @@ class _Writer:
         first = ordered[0][0].first if ordered else 0
         last: tuple[Comment, _Entry] | None = None  # the last trailing comment, and its entry
         for c in self.comments:
-            if c.own_line and last is not None and last[0].line == c.line - 1 \
-                    and last[0].column == c.column:
+            if (
+                c.own_line
+                and last is not None
+                and last[0].line == c.line - 1
+                and last[0].column == c.column
+            ):
                 # A comment under a trailing comment, in its column: it goes on with it.
                 last[1].continued.append(c)
                 last = (c, last[1])
@@ -338,7 +352,7 @@ class _Writer:
     # Flow collections ------------------------------------------------------------------------
 
     def _is_flow(self, node: YMap | YSeq) -> bool:
-        opener = self.text[self._offset(node.span.line, node.span.column):][:1]
+        opener = self.text[self._offset(node.span.line, node.span.column) :][:1]
         return opener in ("{", "[")
 
     def _offset(self, line: int, column: int) -> int:
@@ -352,8 +366,12 @@ class _Writer:
             return text[0] if len(text) == 1 and node.style not in ("|", ">") else None
         start = self._offset(node.span.line, node.span.column)
         end = self._offset(node.span.end_line, node.span.end_column)
-        if any(node.span.line <= c.line <= node.span.end_line and c.line > 0
-               and self._inside(c, start, end) for c in self.comments):
+        if any(
+            node.span.line <= c.line <= node.span.end_line
+            and c.line > 0
+            and self._inside(c, start, end)
+            for c in self.comments
+        ):
             return None
         parts: list[str] = []
         if isinstance(node, YMap):
@@ -377,7 +395,7 @@ class _Writer:
     # Scalars -----------------------------------------------------------------------------
 
     def raw(self, node: YScalar) -> str:
-        return self.text[node.start: node.end]
+        return self.text[node.start : node.end]
 
     def scalar_text(self, node: YScalar, path: KeyPath, indent: int) -> list[str]:
         """A scalar's lines: the first follows its key; the rest are indented already."""
@@ -391,8 +409,10 @@ class _Writer:
         if node.style in ("|", ">"):
             return self._block_scalar(node, indent)
         raw = self.raw(node).split("\n")
-        return [raw[0].rstrip(), *(" " * (indent + INDENT) + line.strip() if line.strip()
-                                   else "" for line in raw[1:])]
+        return [
+            raw[0].rstrip(),
+            *(" " * (indent + INDENT) + line.strip() if line.strip() else "" for line in raw[1:]),
+        ]
 
     def _block_lines(self, node: YScalar) -> tuple[int, int]:
         """The first and last line of a block scalar's content (its header line first)."""
@@ -401,14 +421,14 @@ class _Writer:
         return header, header + len(body)
 
     def _block_body(self, node: YScalar) -> list[str]:
-        header = self.lines_in[node.span.line - 1][node.span.column - 1:]
+        header = self.lines_in[node.span.line - 1][node.span.column - 1 :]
         found = re.match(r"[|>]([-+]?)([1-9]?)([-+]?)", header)
         explicit = int(found.group(2)) if found and found.group(2) else None
         keep = bool(found and "+" in (found.group(1) + found.group(3)))
         body: list[str] = []
         content_indent: int | None = None
         parent = node.parent_indent
-        for line in self.lines_in[node.span.line:]:
+        for line in self.lines_in[node.span.line :]:
             if not line.strip():
                 body.append("")
                 continue
@@ -429,7 +449,7 @@ class _Writer:
         return body
 
     def _block_scalar(self, node: YScalar, indent: int) -> list[str]:
-        header = self.lines_in[node.span.line - 1][node.span.column - 1:]
+        header = self.lines_in[node.span.line - 1][node.span.column - 1 :]
         found = re.match(r"[|>][-+1-9]*", header)
         head = found.group(0) if found else header.split()[0]
         body = self._block_body(node)
@@ -448,8 +468,9 @@ class _Writer:
         rank = {k: i for i, k in enumerate(order)}
         return sorted(node.items, key=lambda kv: rank.get(kv[0].value, len(rank)))
 
-    def emit(self, line: str, trailing: list[Comment] | None = None,
-             entry: _Entry | None = None) -> None:
+    def emit(
+        self, line: str, trailing: list[Comment] | None = None, entry: _Entry | None = None
+    ) -> None:
         text = " ".join(c.text for c in trailing) if trailing else None
         self.out.append((line.rstrip(), text))
         if entry is not None and trailing:
@@ -472,8 +493,7 @@ class _Writer:
             # item's indentation (where a second run would put it).
             self._leading(entry, indent - INDENT if first_prefix and n == 0 else indent, n == 0)
             prefix = first_prefix if first_prefix and n == 0 else " " * indent
-            self.write_value(prefix + self.raw(key) + ":", value, indent, (*path, key.value),
-                             entry)
+            self.write_value(prefix + self.raw(key) + ":", value, indent, (*path, key.value), entry)
 
     def write_seq(self, node: YSeq, indent: int, path: KeyPath) -> None:
         for i, item in enumerate(node.items):
@@ -492,13 +512,15 @@ class _Writer:
                     line, old = self.out[before]
                     extra = " ".join(c.text for c in entry.trailing)
                     self.out[before] = (line, f"{old} {extra}" if old else extra)
-                    self.out[before + 1:before + 1] = [(_GOES_ON, c.text)
-                                                       for c in entry.continued]
+                    self.out[before + 1 : before + 1] = [
+                        (_GOES_ON, c.text) for c in entry.continued
+                    ]
             else:
                 self.write_value(head, item, indent, (*path, i), entry)
 
-    def write_value(self, head: str, value: YNode, indent: int, path: KeyPath,
-                    entry: _Entry | None) -> None:
+    def write_value(
+        self, head: str, value: YNode, indent: int, path: KeyPath, entry: _Entry | None
+    ) -> None:
         trailing = entry.trailing if entry else []
         if isinstance(value, YScalar):
             lines = self.scalar_text(value, path, indent)
@@ -554,8 +576,12 @@ class _Writer:
             self.emit(self.scalar_text(root, (), 0)[0])
         else:
             self.emit(self._flow_text(root, ()) or self.raw_node(root))
-        if tail and self.out and self.out[-1][0] != "" and any(
-                not self.lines_in[c.line - 2].strip() for c in tail[:1] if c.line >= 2):
+        if (
+            tail
+            and self.out
+            and self.out[-1][0] != ""
+            and any(not self.lines_in[c.line - 2].strip() for c in tail[:1] if c.line >= 2)
+        ):
             self.emit("")
         for c in tail:
             self.emit(c.text)
@@ -585,7 +611,7 @@ def _align(lines: list[tuple[str, str | None]]) -> str:
         j = i
         while j < len(lines) and lines[j][0].strip():
             j += 1
-        paragraph = lines[i:max(j, i + 1)]
+        paragraph = lines[i : max(j, i + 1)]
         widths: dict[int, int] = {}
         for line, comment in paragraph:
             if comment is not None and line != _GOES_ON:
@@ -617,8 +643,11 @@ def format_source(source: SourceFile) -> str:
     root = read_yaml(source, problems)
     if root is None or problems.has_errors:
         first = problems.errors[0] if problems.errors else None
-        raise FormatError(f"it is not valid YAML ({first.message} at {first.span})"
-                          if first else "it is not valid YAML")
+        raise FormatError(
+            f"it is not valid YAML ({first.message} at {first.span})"
+            if first
+            else "it is not valid YAML"
+        )
     if _uses_anchors_or_tags(source.text):
         raise FormatError("it uses anchors, aliases or tags, which fmt does not rewrite")
     if not source.text.strip():

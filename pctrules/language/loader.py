@@ -57,8 +57,9 @@ class EffectiveRange:
     span: Span
 
     def intersects(self, other: EffectiveRange) -> bool:
-        return (self.start or date.min) <= (other.end or date.max) and \
-            (other.start or date.min) <= (self.end or date.max)
+        return (self.start or date.min) <= (other.end or date.max) and (
+            other.start or date.min
+        ) <= (self.end or date.max)
 
     def __str__(self) -> str:
         return f"{self.start or '…'} to {self.end or '…'}"
@@ -215,8 +216,9 @@ def locate(root: YNode, path: KeyPath) -> Span | None:
 class _Reader:
     """Reads one bundle's files: display paths, limits, schema checks and spec building."""
 
-    def __init__(self, root: Path, display: str, limits: Limits,
-                 read: Callable[[Path], bytes] | None = None) -> None:
+    def __init__(
+        self, root: Path, display: str, limits: Limits, read: Callable[[Path], bytes] | None = None
+    ) -> None:
         self.root = root
         self.folder = Folder(root)
         self.display = display
@@ -250,8 +252,14 @@ class _Reader:
             self.diagnostics.add(exc.diagnostic(where))
             return None
         except OSError as exc:
-            self.diagnostics.add(error(Code.MISSING_FILE, f"cannot read '{shown}'", None,
-                                       _lower(exc.strerror or "check the path")))
+            self.diagnostics.add(
+                error(
+                    Code.MISSING_FILE,
+                    f"cannot read '{shown}'",
+                    None,
+                    _lower(exc.strerror or "check the path"),
+                )
+            )
             return None
         source = decode(data, shown, self.limits)
         if isinstance(source, Diagnostic):
@@ -280,21 +288,29 @@ class _Reader:
             return node.value
         return None
 
-    def expression(self, m: YMap, key: str, source: SourceFile,
-                   rule: str | None = None) -> EmbeddedText | None:
+    def expression(
+        self, m: YMap, key: str, source: SourceFile, rule: str | None = None
+    ) -> EmbeddedText | None:
         node = m.get(key)
         if not isinstance(node, YScalar) or node.tag == "tag:yaml.org,2002:null":
             return None  # the schema check has said what is wrong
         return self.embedded(node, source, rule, key)
 
-    def embedded(self, node: YScalar, source: SourceFile, rule: str | None,
-                 key: str) -> EmbeddedText | None:
+    def embedded(
+        self, node: YScalar, source: SourceFile, rule: str | None, key: str
+    ) -> EmbeddedText | None:
         if len(node.value) > self.limits.expression:
             prefix = f"for rule '{rule}', " if rule else ""
-            self.diagnostics.add(error(
-                Code.LIMIT, f"{prefix}the expression for '{key}' is {len(node.value)} characters "
-                f"long, more than the limit of {self.limits.expression}", node.span,
-                "split it into smaller decisions", rule))
+            self.diagnostics.add(
+                error(
+                    Code.LIMIT,
+                    f"{prefix}the expression for '{key}' is {len(node.value)} characters "
+                    f"long, more than the limit of {self.limits.expression}",
+                    node.span,
+                    "split it into smaller decisions",
+                    rule,
+                )
+            )
             return None
         index = self.indexes.get(id(source))
         if index is None:
@@ -312,10 +328,16 @@ class _Reader:
         span = (m.key("effective") or node).span
         found = EffectiveRange(ends[0], ends[1], span)
         if found.start and found.end and found.start > found.end:
-            self.diagnostics.add(error(
-                Code.EFFECTIVE_RANGE, _rule_prefix(rule) + f"the effective range starts "
-                f"({found.start}) after it ends ({found.end})", span,
-                "swap 'from' and 'to'", rule))
+            self.diagnostics.add(
+                error(
+                    Code.EFFECTIVE_RANGE,
+                    _rule_prefix(rule) + f"the effective range starts "
+                    f"({found.start}) after it ends ({found.end})",
+                    span,
+                    "swap 'from' and 'to'",
+                    rule,
+                )
+            )
             return None
         return found
 
@@ -326,9 +348,15 @@ class _Reader:
         try:
             return date.fromisoformat(node.value)
         except ValueError:
-            self.diagnostics.add(error(Code.DATE, _rule_prefix(rule) + f"'{node.value}' is not "
-                                       "a date of the calendar", node.span,
-                                       "check the month and the day", rule))
+            self.diagnostics.add(
+                error(
+                    Code.DATE,
+                    _rule_prefix(rule) + f"'{node.value}' is not a date of the calendar",
+                    node.span,
+                    "check the month and the day",
+                    rule,
+                )
+            )
             return None
 
     # Files --------------------------------------------------------------------------------
@@ -378,12 +406,23 @@ class _Reader:
             if isinstance(item, YScalar) and item.is_text:
                 out.append(DataEntry(item.value, None, False, item.span))
             elif isinstance(item, YMap) and (path := self.text(item, "path")):
-                flags = {k.value: scalar_value(v) is True for k, v in item.items
-                         if k.value in ("optional", "merge", "clip") and isinstance(v, YScalar)}
-                out.append(DataEntry(path, self.text(item, "layout"), flags.get("optional", False),
-                                     item.span, self.text(item, "kind"),
-                                     self.text(item, "relation"), flags.get("merge", False),
-                                     flags.get("clip", False)))
+                flags = {
+                    k.value: scalar_value(v) is True
+                    for k, v in item.items
+                    if k.value in ("optional", "merge", "clip") and isinstance(v, YScalar)
+                }
+                out.append(
+                    DataEntry(
+                        path,
+                        self.text(item, "layout"),
+                        flags.get("optional", False),
+                        item.span,
+                        self.text(item, "kind"),
+                        self.text(item, "relation"),
+                        flags.get("merge", False),
+                        flags.get("clip", False),
+                    )
+                )
         return tuple(out)
 
     def parameters(self, node: YNode | None) -> tuple[ParameterSpec, ...]:
@@ -395,10 +434,16 @@ class _Reader:
                 continue
             default = value.get("default")
             choices = value.get("values") or value.get("choices")
-            out.append(ParameterSpec(
-                key.value, kind, to_python(default) if default is not None else None,
-                tuple(to_python(choices)) if isinstance(choices, YSeq) else None,
-                self.text(value, "description") or self.text(value, "title"), key.span))
+            out.append(
+                ParameterSpec(
+                    key.value,
+                    kind,
+                    to_python(default) if default is not None else None,
+                    tuple(to_python(choices)) if isinstance(choices, YSeq) else None,
+                    self.text(value, "description") or self.text(value, "title"),
+                    key.span,
+                )
+            )
         return tuple(out)
 
     def decision(self, path: Path, found: tuple[SourceFile, YNode]) -> DecisionSpec | None:
@@ -406,8 +451,13 @@ class _Reader:
         rules_node = root.get("rules") if isinstance(root, YMap) else None
 
         def rule_of(p: KeyPath) -> str | None:
-            if len(p) >= 2 and p[0] == "rules" and isinstance(p[1], int) \
-                    and isinstance(rules_node, YSeq) and p[1] < len(rules_node.items):
+            if (
+                len(p) >= 2
+                and p[0] == "rules"
+                and isinstance(p[1], int)
+                and isinstance(rules_node, YSeq)
+                and p[1] < len(rules_node.items)
+            ):
                 item = rules_node.items[p[1]]
                 return self.text(item, "id") if isinstance(item, YMap) else None
             return None
@@ -419,20 +469,33 @@ class _Reader:
         if not isinstance(name_node, YScalar) or not name_node.is_text or not name_node.value:
             return None
         hit_node = root.get("hit")
-        hit = Located(hit_node.value, hit_node.span) if isinstance(hit_node, YScalar) \
-            and hit_node.value in HIT_POLICIES else Located("first", name_node.span)
+        hit = (
+            Located(hit_node.value, hit_node.span)
+            if isinstance(hit_node, YScalar) and hit_node.value in HIT_POLICIES
+            else Located("first", name_node.span)
+        )
         output = root.get("output")
-        rules = tuple(r for item in (rules_node.items if isinstance(rules_node, YSeq) else [])
-                      if isinstance(item, YMap) and (r := self.rule(item, source)) is not None)
+        rules = tuple(
+            r
+            for item in (rules_node.items if isinstance(rules_node, YSeq) else [])
+            if isinstance(item, YMap) and (r := self.rule(item, source)) is not None
+        )
         return DecisionSpec(
-            name=name_node.value, name_span=name_node.span, span=root.span, source=source,
+            name=name_node.value,
+            name_span=name_node.span,
+            span=root.span,
+            source=source,
             title=self.text(root, "title"),
             output=Located(output.value, output.span)
-            if isinstance(output, YScalar) and output.is_text else None,
-            hit=hit, for_=self.expression(root, "for", source),
+            if isinstance(output, YScalar) and output.is_text
+            else None,
+            hit=hit,
+            for_=self.expression(root, "for", source),
             default=self.expression(root, "default", source),
-            effective=self.effective(root), rules=rules,
-            description=self.text(root, "description"))
+            effective=self.effective(root),
+            rules=rules,
+            description=self.text(root, "description"),
+        )
 
     def rule(self, m: YMap, source: SourceFile) -> RuleSpec | None:
         id_node = m.get("id")
@@ -442,23 +505,36 @@ class _Reader:
         then_node = m.get("then")
         then: EmbeddedText | dict[str, EmbeddedText] | None
         if isinstance(then_node, YMap):
-            then = {k.value: e for k, v in then_node.items if isinstance(v, YScalar)
-                    and (e := self.embedded(v, source, rid, k.value)) is not None}
+            then = {
+                k.value: e
+                for k, v in then_node.items
+                if isinstance(v, YScalar)
+                and (e := self.embedded(v, source, rid, k.value)) is not None
+            }
         else:
             then = self.expression(m, "then", source, rid)
         priority = m.get("priority")
         tags = m.get("tags")
         return RuleSpec(
-            id=rid, id_span=id_node.span, span=m.span, title=self.text(m, "title"),
-            cite=self.text(m, "cite"), reason=self.word(m, "reason"),
-            when=self.expression(m, "when", source, rid), then=then,
+            id=rid,
+            id_span=id_node.span,
+            span=m.span,
+            title=self.text(m, "title"),
+            cite=self.text(m, "cite"),
+            reason=self.word(m, "reason"),
+            when=self.expression(m, "when", source, rid),
+            then=then,
             priority=Located(int(priority.value), priority.span)
-            if isinstance(priority, YScalar) and isinstance(scalar_value(priority), int)
-            and priority.value.lstrip("+-").isdigit() else None,
+            if isinstance(priority, YScalar)
+            and isinstance(scalar_value(priority), int)
+            and priority.value.lstrip("+-").isdigit()
+            else None,
             effective=self.effective(m, rid),
             tags=tuple(t.value for t in tags.items if isinstance(t, YScalar))
-            if isinstance(tags, YSeq) else (),
-            status=self.text(m, "status"))
+            if isinstance(tags, YSeq)
+            else (),
+            status=self.text(m, "status"),
+        )
 
     def constraints(self, found: tuple[SourceFile, YNode]) -> list[ConstraintSpec]:
         source, root = found
@@ -473,12 +549,20 @@ class _Reader:
             for_ = self.expression(item, "for", source, cid)
             require = self.expression(item, "require", source, cid)
             if cid and id_node is not None and for_ is not None and require is not None:
-                out.append(ConstraintSpec(cid, id_node.span, item.span, for_, require,
-                                          self.text(item, "message"),
-                                          self.text(item, "severity") or "error",
-                                          self.text(item, "title"),
-                                          self.text(item, "check") or "tests",
-                                          self.effective(item, cid)))
+                out.append(
+                    ConstraintSpec(
+                        cid,
+                        id_node.span,
+                        item.span,
+                        for_,
+                        require,
+                        self.text(item, "message"),
+                        self.text(item, "severity") or "error",
+                        self.text(item, "title"),
+                        self.text(item, "check") or "tests",
+                        self.effective(item, cid),
+                    )
+                )
         return out
 
 
@@ -546,7 +630,10 @@ def _same(a: Path, b: Path) -> bool:
 
 
 def load_bundle(
-    root: Path, *, display_root: str | None = None, limits: Limits = LIMITS,
+    root: Path,
+    *,
+    display_root: str | None = None,
+    limits: Limits = LIMITS,
     read: Callable[[Path], bytes] | None = None,
 ) -> tuple[PolicyBundle | None, Diagnostics]:
     """Load a bundle folder: manifest, decisions and constraints, with all their problems.
@@ -574,13 +661,17 @@ def load_bundle(
         return None, reader.diagnostics
     for check in _BUNDLE_CHECKS:
         reader.diagnostics.extend(check(manifest, decisions, constraints))
-    bundle = PolicyBundle(root, manifest, tuple(decisions), tuple(constraints),
-                          tuple(reader.files), embedded_bundle)
+    bundle = PolicyBundle(
+        root, manifest, tuple(decisions), tuple(constraints), tuple(reader.files), embedded_bundle
+    )
     return bundle, reader.diagnostics
 
 
 def load_manifest(
-    root: Path, *, display_root: str | None = None, limits: Limits = LIMITS,
+    root: Path,
+    *,
+    display_root: str | None = None,
+    limits: Limits = LIMITS,
 ) -> tuple[Manifest | None, Diagnostics]:
     """Load only a bundle's `bundle.yaml` (for commands that need its schema and data, not its
     decisions); None when it is missing or unusable, with the problems in the diagnostics."""
@@ -596,20 +687,30 @@ def _read_manifest(reader: _Reader) -> Manifest | None:
     if manifest_path.is_file():
         return reader.manifest(manifest_path)
     if root.name in ("bundle.yaml", "bundle.yml") and root.is_file():
-        problem, fix = (f"'{root}' is the manifest, not the bundle folder",
-                        f"give the folder that holds it: '{root.parent}'")
+        problem, fix = (
+            f"'{root}' is the manifest, not the bundle folder",
+            f"give the folder that holds it: '{root.parent}'",
+        )
     elif root.is_file():
-        problem, fix = (f"the bundle '{root}' is a file, not a folder",
-                        "a bundle is a folder with a 'bundle.yaml' manifest")
+        problem, fix = (
+            f"the bundle '{root}' is a file, not a folder",
+            "a bundle is a folder with a 'bundle.yaml' manifest",
+        )
     elif not root.is_dir():
-        problem, fix = (f"the bundle folder '{root}' does not exist",
-                        "a bundle is a folder with a 'bundle.yaml' manifest")
+        problem, fix = (
+            f"the bundle folder '{root}' does not exist",
+            "a bundle is a folder with a 'bundle.yaml' manifest",
+        )
     elif manifest_path.exists():
-        problem, fix = (f"the manifest '{reader.show(manifest_path)}' is not a file",
-                        "a bundle's 'bundle.yaml' is a YAML file")
+        problem, fix = (
+            f"the manifest '{reader.show(manifest_path)}' is not a file",
+            "a bundle's 'bundle.yaml' is a YAML file",
+        )
     else:
-        problem, fix = (f"the manifest '{reader.show(manifest_path)}' does not exist",
-                        "a bundle is a folder with a 'bundle.yaml' manifest")
+        problem, fix = (
+            f"the manifest '{reader.show(manifest_path)}' does not exist",
+            "a bundle is a folder with a 'bundle.yaml' manifest",
+        )
     reader.diagnostics.add(error(Code.MISSING_FILE, problem, None, fix))
     return None
 
@@ -623,11 +724,16 @@ def _policy_files(reader: _Reader, manifest: Manifest | None) -> tuple[list[Foun
     listed_constraints = manifest.constraint_files if manifest else None
     decisions: list[Found] = []
     constraints: list[Found] = []
-    for names, into, key in ((listed_decisions, decisions, "decisions"),
-                             (listed_constraints, constraints, "constraints")):
+    for names, into, key in (
+        (listed_decisions, decisions, "decisions"),
+        (listed_constraints, constraints, "constraints"),
+    ):
         for index, name in enumerate(names or ()):
-            where = manifest.where((key, index)) or manifest.where((key,)) \
-                if manifest is not None else None
+            where = (
+                manifest.where((key, index)) or manifest.where((key,))
+                if manifest is not None
+                else None
+            )
             for path in _expand(reader, name, key, where):
                 found = reader.read(path, where)
                 if found is not None:
@@ -637,8 +743,12 @@ def _policy_files(reader: _Reader, manifest: Manifest | None) -> tuple[list[Foun
     taken = {p.resolve() for p, _ in decisions + constraints}
     skip = {(reader.root / e.path).resolve() for e in (manifest.data if manifest else ())}
     for path in sorted(reader.root.glob("*.y*ml")):
-        if path.suffix not in (".yaml", ".yml") or path.name in ("bundle.yaml", "bundle.yml") \
-                or path.resolve() in taken | skip or not path.is_file():
+        if (
+            path.suffix not in (".yaml", ".yml")
+            or path.name in ("bundle.yaml", "bundle.yml")
+            or path.resolve() in taken | skip
+            or not path.is_file()
+        ):
             continue
         try:
             reader.folder.inside(path, reader.show(path))
@@ -666,15 +776,21 @@ def _expand(reader: _Reader, name: str, key: str, where: Span | None) -> list[Pa
         if any(ch in name for ch in "*?["):
             # Where the pattern starts looking must be inside; so must every match.
             parts = Path(name).parts
-            fixed = [p for p in itertools.takewhile(lambda p: not any(c in p for c in "*?["),
-                                                    parts)]
+            fixed = [
+                p for p in itertools.takewhile(lambda p: not any(c in p for c in "*?["), parts)
+            ]
             if Path(name).is_absolute():
                 reader.folder.path(name)
             reader.folder.inside(reader.root.joinpath(*fixed), name)
             manifest_file = (reader.root / "bundle.yaml").resolve()
             try:  # every match once, the manifest never (a pattern such as '*.yaml')
-                matches = sorted({p.resolve(): p for p in reader.root.glob(name) if p.is_file()
-                                  and p.resolve() != manifest_file}.values())
+                matches = sorted(
+                    {
+                        p.resolve(): p
+                        for p in reader.root.glob(name)
+                        if p.is_file() and p.resolve() != manifest_file
+                    }.values()
+                )
             except ValueError:  # not a glob pattern after all ('a[b')
                 matches = []
             if matches:
@@ -685,9 +801,14 @@ def _expand(reader: _Reader, name: str, key: str, where: Span | None) -> list[Pa
         return []
     if path.exists():
         return [path]  # read() refuses what is not a plain file
-    reader.diagnostics.add(error(Code.MISSING_FILE, f"the file '{name}' listed under '{key}' "
-                                 "does not exist", where, "check the path: it is relative to "
-                                 "the bundle folder"))
+    reader.diagnostics.add(
+        error(
+            Code.MISSING_FILE,
+            f"the file '{name}' listed under '{key}' does not exist",
+            where,
+            "check the path: it is relative to the bundle folder",
+        )
+    )
     return []
 
 
@@ -697,86 +818,128 @@ BundleCheck = Callable[[Manifest, list[DecisionSpec], list[ConstraintSpec]], Ite
 
 
 def check_unique_ids(
-    manifest: Manifest, decisions: list[DecisionSpec], constraints: list[ConstraintSpec],
+    manifest: Manifest,
+    decisions: list[DecisionSpec],
+    constraints: list[ConstraintSpec],
 ) -> Iterable[Diagnostic]:
     """Rule ids are unique in the bundle, constraint ids among constraints, decision names too."""
     seen: dict[str, Span] = {}
     for d in decisions:
         for r in d.rules:
             if r.id in seen:
-                yield error(Code.DUPLICATE_RULE, f"the rule id '{r.id}' is used twice",
-                            r.id_span, f"the first is at {seen[r.id]}; rule ids must be unique "
-                            "in the bundle", r.id)
+                yield error(
+                    Code.DUPLICATE_RULE,
+                    f"the rule id '{r.id}' is used twice",
+                    r.id_span,
+                    f"the first is at {seen[r.id]}; rule ids must be unique in the bundle",
+                    r.id,
+                )
             else:
                 seen[r.id] = r.id_span
     names: dict[str, Span] = {}
     for d in decisions:
         if d.name in names:
-            yield error(Code.DUPLICATE_DECISION, f"the decision '{d.name}' is defined twice",
-                        d.name_span, f"the first is at {names[d.name]}; rename one")
+            yield error(
+                Code.DUPLICATE_DECISION,
+                f"the decision '{d.name}' is defined twice",
+                d.name_span,
+                f"the first is at {names[d.name]}; rename one",
+            )
         else:
             names[d.name] = d.name_span
     ids: dict[str, Span] = {}
     for c in constraints:
         if c.id in ids:
-            yield error(Code.DUPLICATE_RULE, f"the constraint id '{c.id}' is used twice",
-                        c.id_span, f"the first is at {ids[c.id]}; constraint ids must be unique")
+            yield error(
+                Code.DUPLICATE_RULE,
+                f"the constraint id '{c.id}' is used twice",
+                c.id_span,
+                f"the first is at {ids[c.id]}; constraint ids must be unique",
+            )
         else:
             ids[c.id] = c.id_span
 
 
 def check_priorities(
-    manifest: Manifest, decisions: list[DecisionSpec], constraints: list[ConstraintSpec],
+    manifest: Manifest,
+    decisions: list[DecisionSpec],
+    constraints: list[ConstraintSpec],
 ) -> Iterable[Diagnostic]:
     """Under `hit: priority` every rule has a distinct priority; elsewhere it means nothing."""
     for d in decisions:
         if d.hit.value != "priority":
             for r in d.rules:
                 if r.priority is not None:
-                    yield warning(Code.IGNORED_KEY, f"for rule '{r.id}', 'priority' has no "
-                                  f"effect under 'hit: {d.hit.value}'", r.priority.span,
-                                  "remove it, or set 'hit: priority' on the decision", r.id)
+                    yield warning(
+                        Code.IGNORED_KEY,
+                        f"for rule '{r.id}', 'priority' has no effect under 'hit: {d.hit.value}'",
+                        r.priority.span,
+                        "remove it, or set 'hit: priority' on the decision",
+                        r.id,
+                    )
             continue
         first: dict[int, RuleSpec] = {}
         for r in d.rules:
             if r.priority is None:
-                yield error(Code.MISSING_KEY, f"for rule '{r.id}', 'priority' is missing under "
-                            "'hit: priority'", r.id_span, "add 'priority: N'; the highest "
-                            "priority among the matching rules wins", r.id)
+                yield error(
+                    Code.MISSING_KEY,
+                    f"for rule '{r.id}', 'priority' is missing under 'hit: priority'",
+                    r.id_span,
+                    "add 'priority: N'; the highest priority among the matching rules wins",
+                    r.id,
+                )
             elif r.priority.value in first:
                 other = first[r.priority.value]
-                yield error(Code.PRIORITY_TIE, f"for rule '{r.id}', priority {r.priority.value} "
-                            f"is also the priority of rule '{other.id}'", r.priority.span,
-                            f"'{other.id}' is at {other.priority.span if other.priority else ''}"
-                            "; give each rule its own priority", r.id)
+                yield error(
+                    Code.PRIORITY_TIE,
+                    f"for rule '{r.id}', priority {r.priority.value} "
+                    f"is also the priority of rule '{other.id}'",
+                    r.priority.span,
+                    f"'{other.id}' is at {other.priority.span if other.priority else ''}"
+                    "; give each rule its own priority",
+                    r.id,
+                )
             else:
                 first[r.priority.value] = r
 
 
 def check_effective_ranges(
-    manifest: Manifest, decisions: list[DecisionSpec], constraints: list[ConstraintSpec],
+    manifest: Manifest,
+    decisions: list[DecisionSpec],
+    constraints: list[ConstraintSpec],
 ) -> Iterable[Diagnostic]:
     """Decisions and rules apply to some date the bundle (and the decision) speaks for."""
     outer = manifest.effective
     for d in decisions:
         if d.effective and outer and not d.effective.intersects(outer):
-            yield error(Code.EFFECTIVE_RANGE, f"the decision's effective dates ({d.effective}) "
-                        f"never fall within the bundle's ({outer})", d.effective.span,
-                        "correct the dates, or the bundle's 'effective:'")
+            yield error(
+                Code.EFFECTIVE_RANGE,
+                f"the decision's effective dates ({d.effective}) "
+                f"never fall within the bundle's ({outer})",
+                d.effective.span,
+                "correct the dates, or the bundle's 'effective:'",
+            )
         for r in d.rules:
             if r.effective is None:
                 continue
             for what, other in (("decision's", d.effective), ("bundle's", outer)):
                 if other and not r.effective.intersects(other):
-                    yield error(Code.EFFECTIVE_RANGE, f"for rule '{r.id}', the effective dates "
-                                f"({r.effective}) never fall within the {what} ({other})",
-                                r.effective.span, "the rule could never apply; correct its "
-                                "dates", r.id)
+                    yield error(
+                        Code.EFFECTIVE_RANGE,
+                        f"for rule '{r.id}', the effective dates "
+                        f"({r.effective}) never fall within the {what} ({other})",
+                        r.effective.span,
+                        "the rule could never apply; correct its dates",
+                        r.id,
+                    )
                     break
 
 
-_BUNDLE_CHECKS: tuple[BundleCheck, ...] = (check_unique_ids, check_priorities,
-                                           check_effective_ranges)
+_BUNDLE_CHECKS: tuple[BundleCheck, ...] = (
+    check_unique_ids,
+    check_priorities,
+    check_effective_ranges,
+)
 
 __all__ = [
     "HIT_POLICIES",

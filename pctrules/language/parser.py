@@ -1,4 +1,10 @@
-"""Parser stage: expression text → AST, with lark's errors turned into pctrules diagnostics."""
+"""Parser stage: expression text → AST, with lark's errors turned into pctrules diagnostics.
+
+Over 500 lines since `ruff format` lays out its messages one argument per line: the transformer
+building the AST and the translation of lark's errors into labelled diagnostics (the common
+slips: `=`, `&&`, unclosed brackets, chained comparisons) both need the grammar's tokens, and
+the parser tables' cache sits with the parser that builds them.
+"""
 
 from __future__ import annotations
 
@@ -42,8 +48,7 @@ def _parser() -> lark.Lark:
     cache (privatecache.py) as JSON, not as lark's pickle: loading the tables is many times faster
     than building them (benchmarks/README.md, "Start-up"), and every command starts here."""
     text = grammar_path().read_text(encoding="utf-8")
-    key = hashlib.sha256(
-        f"{text}\0{lark.__version__}\0{sys.version}".encode()).hexdigest()[:32]
+    key = hashlib.sha256(f"{text}\0{lark.__version__}\0{sys.version}".encode()).hexdigest()[:32]
     name = f"parser-{key}.json"
     with CacheFolder.open() or contextlib.nullcontext() as folder:
         kept = folder.read(name, key) if folder is not None else None
@@ -52,8 +57,7 @@ def _parser() -> lark.Lark:
                 return lark.Lark.load(json.loads(kept, object_hook=_untag))
             except Exception:  # lark's own checks refused it: build it again, never fail
                 pass
-        parser = lark.Lark(text, parser="lalr", propagate_positions=True,
-                           maybe_placeholders=True)
+        parser = lark.Lark(text, parser="lalr", propagate_positions=True, maybe_placeholders=True)
         if folder is not None:
             data, memo = parser.memo_serialize([TerminalDef, Rule])
             with contextlib.suppress(ValueError):  # a shape the tagging does not cover
@@ -142,7 +146,9 @@ class _ToAst(Transformer_NonRecursive[Token, ast.Expr]):
             value = dt.date.fromisoformat(str(token))
         except ValueError:
             raise _SyntaxProblem(
-                f"'{token}' is not a valid date", meta.start_pos, meta.end_pos,
+                f"'{token}' is not a valid date",
+                meta.start_pos,
+                meta.end_pos,
                 "write a real calendar date as YYYY-MM-DD, e.g. 2011-04-01",
             ) from None
         return ast.Literal(value, span=self._span(meta))
@@ -153,14 +159,17 @@ class _ToAst(Transformer_NonRecursive[Token, ast.Expr]):
         parts = _CODE_PARTS.fullmatch(str(token))
         assert parts is not None  # the CODE terminal has this shape
         name_span = self._text.span(start, start + parts.end(1))
-        text = ast.Literal(_unescape(parts.group(2)[1:-1]),
-                           span=self._text.span(start + parts.start(2), start + parts.end(2)))
+        text = ast.Literal(
+            _unescape(parts.group(2)[1:-1]),
+            span=self._text.span(start + parts.start(2), start + parts.end(2)),
+        )
         if parts.group(1) in ast.FUNCTIONS:
             # `count('x')`: a function of the language applied to text, not a code; the checker
             # says what the function takes.
             return ast.Call(parts.group(1), (text,), name_span, span=self._span(meta))
-        return ast.CodeLiteral(parts.group(1), str(text.value), name_span, text.span,
-                               span=self._span(meta))
+        return ast.CodeLiteral(
+            parts.group(1), str(text.value), name_span, text.span, span=self._span(meta)
+        )
 
     def true(self, meta: Any, children: list[Any]) -> ast.Expr:
         return ast.Literal(True, span=self._span(meta))
@@ -185,7 +194,9 @@ class _ToAst(Transformer_NonRecursive[Token, ast.Expr]):
     def call(self, meta: Any, children: list[Any]) -> ast.Expr:
         func, *args = children
         return ast.Call(
-            str(func), tuple(a for a in args if a is not None), self._token_span(func),
+            str(func),
+            tuple(a for a in args if a is not None),
+            self._token_span(func),
             span=self._span(meta),
         )
 
@@ -198,7 +209,9 @@ class _ToAst(Transformer_NonRecursive[Token, ast.Expr]):
             return head.element.id, head.element.span, head.collection
         start = self._offset_of(head.span)
         raise _SyntaxProblem(
-            "expected 'name in collection' before ':'", start[0], start[1],
+            "expected 'name in collection' before ':'",
+            start[0],
+            start[1],
             f"write it as {form}",
         )
 
@@ -214,7 +227,12 @@ class _ToAst(Transformer_NonRecursive[Token, ast.Expr]):
         func, head, condition = children
         var, var_span, collection = self._binding(head, f"{func}(x in xs: condition)")
         return ast.BinderCall(
-            str(func), var, collection, condition, self._token_span(func), var_span,
+            str(func),
+            var,
+            collection,
+            condition,
+            self._token_span(func),
+            var_span,
             span=self._span(meta),
         )
 
@@ -226,8 +244,13 @@ class _ToAst(Transformer_NonRecursive[Token, ast.Expr]):
     def generator(self, meta: Any, children: list[Any]) -> ast.Expr:
         func, element, var, collection = children
         return ast.Generator(
-            str(func), element, str(var), collection, self._token_span(func),
-            self._token_span(var), span=self._span(meta),
+            str(func),
+            element,
+            str(var),
+            collection,
+            self._token_span(func),
+            self._token_span(var),
+            span=self._span(meta),
         )
 
     # Operators
@@ -276,17 +299,26 @@ def parse_expression(
         text = EmbeddedText.standalone(text)
     source = text.text
     if len(source) > MAX_EXPRESSION_LENGTH:
-        return None, [error(
-            Code.LIMIT,
-            f"expression is {len(source):,} characters long; the limit is "
-            f"{MAX_EXPRESSION_LENGTH:,}",
-            text.span(0, 1), "split it into smaller rules or decisions", rule,
-        )]
+        return None, [
+            error(
+                Code.LIMIT,
+                f"expression is {len(source):,} characters long; the limit is "
+                f"{MAX_EXPRESSION_LENGTH:,}",
+                text.span(0, 1),
+                "split it into smaller rules or decisions",
+                rule,
+            )
+        ]
     if not source.strip():
-        return None, [error(
-            Code.SYNTAX, "expression is empty", text.span(0, len(source)),
-            "write an expression, e.g. case.person.practice is none", rule,
-        )]
+        return None, [
+            error(
+                Code.SYNTAX,
+                "expression is empty",
+                text.span(0, len(source)),
+                "write an expression, e.g. case.person.practice is none",
+                rule,
+            )
+        ]
     deepest = _bracket_depth(source)
     if deepest > MAX_DEPTH:
         return None, [_too_deep(text, deepest, rule)]
@@ -297,16 +329,27 @@ def parse_expression(
     try:
         node: ast.Expr = _ToAst(text).transform(tree)
     except _SyntaxProblem as problem:
-        return None, [error(
-            Code.SYNTAX, problem.message, text.span(problem.start, problem.end),
-            problem.help, rule,
-        )]
+        return None, [
+            error(
+                Code.SYNTAX,
+                problem.message,
+                text.span(problem.start, problem.end),
+                problem.help,
+                rule,
+            )
+        ]
     except lark.exceptions.VisitError as exc:
         inner = exc.orig_exc
         if isinstance(inner, _SyntaxProblem):
-            return None, [error(
-                Code.SYNTAX, inner.message, text.span(inner.start, inner.end), inner.help, rule,
-            )]
+            return None, [
+                error(
+                    Code.SYNTAX,
+                    inner.message,
+                    text.span(inner.start, inner.end),
+                    inner.help,
+                    rule,
+                )
+            ]
         raise inner from None
     levels = ast.depth(node)
     if levels > MAX_DEPTH:
@@ -316,8 +359,11 @@ def parse_expression(
 
 def _too_deep(text: EmbeddedText, levels: int, rule: str | None) -> Diagnostic:
     return error(
-        Code.LIMIT, f"expression is nested {levels} levels deep; the limit is {MAX_DEPTH}",
-        text.span(0, 1), "split it into smaller rules, or name parts of it as decisions", rule,
+        Code.LIMIT,
+        f"expression is nested {levels} levels deep; the limit is {MAX_DEPTH}",
+        text.span(0, 1),
+        "split it into smaller rules, or name parts of it as decisions",
+        rule,
     )
 
 
@@ -357,8 +403,13 @@ def _unclosed_bracket(source: str) -> int | None:
 @functools.cache
 def _terminal_labels() -> dict[str, str]:
     labels = {
-        "NAME": "a name", "INT": "a number", "DECIMAL": "a number", "DATE": "a date",
-        "STRING": "quoted text", "COMPARE_OP": "a comparison", "$END": "the end",
+        "NAME": "a name",
+        "INT": "a number",
+        "DECIMAL": "a number",
+        "DATE": "a date",
+        "STRING": "quoted text",
+        "COMPARE_OP": "a comparison",
+        "$END": "the end",
     }
     for terminal in _parser().terminals:
         if terminal.name not in labels and isinstance(terminal.pattern, lark.lexer.PatternStr):
@@ -387,26 +438,54 @@ def _syntax_error(text: EmbeddedText, exc: UnexpectedInput, rule: str | None) ->
         rest = source[pos:]
         if rest.startswith(("&&", "&")):
             length = 2 if rest.startswith("&&") else 1
-            return error(Code.SYNTAX, f"'{rest[:length]}' is not an operator here",
-                         text.span(pos, pos + length), "write 'and' to require both", rule)
+            return error(
+                Code.SYNTAX,
+                f"'{rest[:length]}' is not an operator here",
+                text.span(pos, pos + length),
+                "write 'and' to require both",
+                rule,
+            )
         if rest.startswith(("||", "|")):
             length = 2 if rest.startswith("||") else 1
-            return error(Code.SYNTAX, f"'{rest[:length]}' is not an operator here",
-                         text.span(pos, pos + length), "write 'or' to accept either", rule)
+            return error(
+                Code.SYNTAX,
+                f"'{rest[:length]}' is not an operator here",
+                text.span(pos, pos + length),
+                "write 'or' to accept either",
+                rule,
+            )
         if rest.startswith("="):
-            return error(Code.SYNTAX, "'=' is not a comparison", text.span(pos, pos + 1),
-                         "to compare two values, write '=='", rule)
+            return error(
+                Code.SYNTAX,
+                "'=' is not a comparison",
+                text.span(pos, pos + 1),
+                "to compare two values, write '=='",
+                rule,
+            )
         if rest.startswith("!"):
-            return error(Code.SYNTAX, "'!' is not an operator here", text.span(pos, pos + 1),
-                         "write 'not' to negate a condition, or '!=' for 'not equal'", rule)
+            return error(
+                Code.SYNTAX,
+                "'!' is not an operator here",
+                text.span(pos, pos + 1),
+                "write 'not' to negate a condition, or '!=' for 'not equal'",
+                rule,
+            )
         if rest[:1] in "'\"":
             return error(
-                Code.SYNTAX, "text is never closed", text.span(pos, len(source.split("\n")[0])),
-                f"end the text with a matching {rest[0]} on the same line", rule,
+                Code.SYNTAX,
+                "text is never closed",
+                text.span(pos, len(source.split("\n")[0])),
+                f"end the text with a matching {rest[0]} on the same line",
+                rule,
             )
         char = rest[:1]
-        return error(Code.SYNTAX, f"unexpected character '{char}'", text.span(pos, pos + 1),
-                     "remove it, or quote it if it is part of a text value", rule)
+        return error(
+            Code.SYNTAX,
+            f"unexpected character '{char}'",
+            text.span(pos, pos + 1),
+            "remove it, or quote it if it is part of a text value",
+            rule,
+        )
     if isinstance(exc, UnexpectedToken | UnexpectedEOF):
         token = getattr(exc, "token", None)
         at_end = isinstance(exc, UnexpectedEOF) or (token is not None and token.type == "$END")
@@ -416,54 +495,76 @@ def _syntax_error(text: EmbeddedText, exc: UnexpectedInput, rule: str | None) ->
             if unclosed is not None:
                 opener = source[unclosed]
                 return error(
-                    Code.SYNTAX, f"'{opener}' is never closed", text.span(unclosed, unclosed + 1),
-                    f"add the matching '{_OPENERS[opener]}'", rule,
+                    Code.SYNTAX,
+                    f"'{opener}' is never closed",
+                    text.span(unclosed, unclosed + 1),
+                    f"add the matching '{_OPENERS[opener]}'",
+                    rule,
                 )
             trailing = _TRAILING_OPERATOR.search(source)
             if trailing:
                 op = trailing.group(1) or trailing.group(2)
                 start = trailing.start()
                 return error(
-                    Code.SYNTAX, f"expression ends after '{op}'",
+                    Code.SYNTAX,
+                    f"expression ends after '{op}'",
                     text.span(start, start + len(op)),
-                    f"add what should follow '{op}', or remove it", rule,
+                    f"add what should follow '{op}', or remove it",
+                    rule,
                 )
             end = len(source.rstrip())
             return error(
-                Code.SYNTAX, "expression ends too soon", text.span(max(end - 1, 0), end),
-                f"expected one of: {_describe_expected(expected)}", rule,
+                Code.SYNTAX,
+                "expression ends too soon",
+                text.span(max(end - 1, 0), end),
+                f"expected one of: {_describe_expected(expected)}",
+                rule,
             )
         assert token is not None
         start, end = token.start_pos or 0, token.end_pos or 0
         value = str(token)
         if value in _CLOSERS:
             return error(
-                Code.SYNTAX, f"'{value}' has no matching '{_CLOSERS[value]}'",
-                text.span(start, end), "remove it, or add the opening bracket", rule,
+                Code.SYNTAX,
+                f"'{value}' has no matching '{_CLOSERS[value]}'",
+                text.span(start, end),
+                "remove it, or add the opening bracket",
+                rule,
             )
         if token.type == "COMPARE_OP":
             return error(
-                Code.SYNTAX, "comparisons cannot be chained", text.span(start, end),
-                "join two comparisons with 'and', e.g. a < b and b < c", rule,
+                Code.SYNTAX,
+                "comparisons cannot be chained",
+                text.span(start, end),
+                "join two comparisons with 'and', e.g. a < b and b < c",
+                rule,
             )
         inner_if = _IF_AS_OPERAND.search(source, 0, start)
         if inner_if is not None:
             # `x == if a then b else c`: where an operand is due, 'if' reads as a name.
             return error(
-                Code.SYNTAX, "an 'if … then … else …' inside an expression needs brackets",
+                Code.SYNTAX,
+                "an 'if … then … else …' inside an expression needs brackets",
                 text.span(inner_if.start(), inner_if.start() + 2),
-                "write it in brackets, e.g. x == (if a then b else c)", rule,
+                "write it in brackets, e.g. x == (if a then b else c)",
+                rule,
             )
-        if source[end:end + 1] == ":" and _starts_a_line(text, start):
+        if source[end : end + 1] == ":" and _starts_a_line(text, start):
             # `then:` indented as deep as the text of a `when: >-` above it is part of that text.
             return error(
-                Code.SYNTAX, f"'{value}:' is read as part of this expression",
-                text.span(start, end + 1), f"YAML takes a line indented as deep as the text "
-                f"above into that text: indent '{value}:' like the key before the text", rule,
+                Code.SYNTAX,
+                f"'{value}:' is read as part of this expression",
+                text.span(start, end + 1),
+                f"YAML takes a line indented as deep as the text "
+                f"above into that text: indent '{value}:' like the key before the text",
+                rule,
             )
         return error(
-            Code.SYNTAX, f"unexpected '{value}'", text.span(start, end),
-            f"expected one of: {_describe_expected(expected)}", rule,
+            Code.SYNTAX,
+            f"unexpected '{value}'",
+            text.span(start, end),
+            f"expected one of: {_describe_expected(expected)}",
+            rule,
         )
     return error(Code.SYNTAX, "this is not a valid expression", text.whole, None, rule)
 

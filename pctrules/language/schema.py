@@ -22,8 +22,10 @@ Where = Callable[[tuple[str, ...]], "Span | None"]
 
 # Matched whole (fullmatch): `$` alone would also accept a name ending in a newline.
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
-_TYPE = re.compile(r"[ \t]*(?:set\[[ \t]*([a-z][a-z0-9_]*)[ \t]*\]|([a-z][a-z0-9_]*))"
-                   r"[ \t]*(\?)?[ \t]*")
+_TYPE = re.compile(
+    r"[ \t]*(?:set\[[ \t]*([a-z][a-z0-9_]*)[ \t]*\]|([a-z][a-z0-9_]*))"
+    r"[ \t]*(\?)?[ \t]*"
+)
 
 
 @dataclass(frozen=True)
@@ -69,8 +71,13 @@ class Type:
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 # What each scalar type expects, as messages say it.
-EXPECTED = {"string": "text", "bool": "true or false", "int": "a whole number",
-            "number": "a number", "date": "a date (YYYY-MM-DD)"}
+EXPECTED = {
+    "string": "text",
+    "bool": "true or false",
+    "int": "a whole number",
+    "number": "a number",
+    "date": "a date (YYYY-MM-DD)",
+}
 
 
 def check_scalar(value: object, base: str) -> tuple[bool, object, str]:
@@ -124,11 +131,11 @@ class RegisterDef:
     messages name it, and what a case code of the kind means when the register is missing or
     does not hold the code on the day. Without one, a kind's messages are generic."""
 
-    name: str                   # 'practice register': "no practice register is loaded"
-    relation: str | None        # the register is loaded when edges of this relation are
-    unloaded: str               # "… so practice 'X' cannot be placed in a PCT"
-    absent: str                 # "practice 'X' is not in the practice register on …; <absent>"
-    help: str                   # how to load it
+    name: str  # 'practice register': "no practice register is loaded"
+    relation: str | None  # the register is loaded when edges of this relation are
+    unloaded: str  # "… so practice 'X' cannot be placed in a PCT"
+    absent: str  # "practice 'X' is not in the practice register on …; <absent>"
+    help: str  # how to load it
 
 
 @dataclass(frozen=True)
@@ -192,8 +199,12 @@ class Hop:
 class OrgSchema:
     """What the organisation graph may hold: the interface the checker asks about names."""
 
-    def __init__(self, kinds: Mapping[str, KindDef], relations: Mapping[str, RelationDef],
-                 rollups: tuple[Rollup, ...] = ()) -> None:
+    def __init__(
+        self,
+        kinds: Mapping[str, KindDef],
+        relations: Mapping[str, RelationDef],
+        rollups: tuple[Rollup, ...] = (),
+    ) -> None:
         self.kinds: dict[str, KindDef] = dict(kinds)
         self.relations: dict[str, RelationDef] = dict(relations)
         self.rollups = rollups
@@ -201,11 +212,13 @@ class OrgSchema:
         for rel in self.relations.values():
             for k in rel.from_kinds:
                 self._hops.setdefault(k, {})[rel.hop_name] = Hop(
-                    rel.name, True, rel.one, rel.to_kinds)
+                    rel.name, True, rel.one, rel.to_kinds
+                )
             if rel.inverse:
                 for k in rel.to_kinds:
                     self._hops.setdefault(k, {})[rel.inverse] = Hop(
-                        rel.name, False, rel.inverse_one, rel.from_kinds)
+                        rel.name, False, rel.inverse_one, rel.from_kinds
+                    )
 
     def hop(self, kind: str, name: str) -> Hop | None:
         """The hop called `name` on nodes of `kind`, or None."""
@@ -233,7 +246,10 @@ class OrgSchema:
 
     @classmethod
     def from_mapping(
-        cls, data: object, diagnostics: Diagnostics, where: Where | None = None,
+        cls,
+        data: object,
+        diagnostics: Diagnostics,
+        where: Where | None = None,
     ) -> OrgSchema:
         """Build the schema from the manifest's `schema:` mapping (plain Python data).
 
@@ -248,7 +264,11 @@ class _SchemaBuilder:
         self.where = where
 
     def _error(
-        self, path: tuple[str, ...], message: str, help: str | None = None, code: Code = Code.TYPE,
+        self,
+        path: tuple[str, ...],
+        message: str,
+        help: str | None = None,
+        code: Code = Code.TYPE,
     ) -> None:
         span = self.where(path) if self.where else None
         self.diagnostics.add(error(code, message, span, help))
@@ -260,9 +280,12 @@ class _SchemaBuilder:
             return OrgSchema({}, {})
         for key in data:
             if key not in ("kinds", "relations", "rollups"):
-                self._error((*base, str(key)), f"unknown key '{key}' in 'schema'",
-                            did_you_mean(str(key), ("kinds", "relations", "rollups")),
-                            Code.UNKNOWN_KEY)
+                self._error(
+                    (*base, str(key)),
+                    f"unknown key '{key}' in 'schema'",
+                    did_you_mean(str(key), ("kinds", "relations", "rollups")),
+                    Code.UNKNOWN_KEY,
+                )
         kinds = self._kinds(data.get("kinds"), (*base, "kinds"))
         relations = self._relations(data.get("relations") or {}, (*base, "relations"), kinds)
         schema = OrgSchema(kinds, relations)
@@ -274,18 +297,28 @@ class _SchemaBuilder:
     def _register(self, data: object, path: tuple[str, ...], kind: str) -> RegisterDef | None:
         keys = ("name", "relation", "unloaded", "absent", "help")
         if not isinstance(data, Mapping):
-            self._error(path, f"the register of kind '{kind}' must be a mapping with "
-                        "'name', 'relation', 'unloaded', 'absent' and 'help'")
+            self._error(
+                path,
+                f"the register of kind '{kind}' must be a mapping with "
+                "'name', 'relation', 'unloaded', 'absent' and 'help'",
+            )
             return None
         for key in data:
             if key not in keys:
-                self._error((*path, str(key)), f"unknown key '{key}' in the register of kind "
-                            f"'{kind}'", did_you_mean(str(key), keys), Code.UNKNOWN_KEY)
+                self._error(
+                    (*path, str(key)),
+                    f"unknown key '{key}' in the register of kind '{kind}'",
+                    did_you_mean(str(key), keys),
+                    Code.UNKNOWN_KEY,
+                )
         text = {k: str(data[k]) for k in keys if data.get(k) is not None}
-        return RegisterDef(text.get("name", f"{kind} register"), text.get("relation"),
-                           text.get("unloaded", "cannot be looked up"),
-                           text.get("absent", "treated as absent"),
-                           text.get("help", f"import the {kind} register and pass '--data DIR'"))
+        return RegisterDef(
+            text.get("name", f"{kind} register"),
+            text.get("relation"),
+            text.get("unloaded", "cannot be looked up"),
+            text.get("absent", "treated as absent"),
+            text.get("help", f"import the {kind} register and pass '--data DIR'"),
+        )
 
     def _check_registers(self, schema: OrgSchema, base: tuple[str, ...]) -> None:
         for kd in schema.kinds.values():
@@ -294,13 +327,20 @@ class _SchemaBuilder:
                 continue
             rel = schema.relations.get(reg.relation)
             if rel is None or kd.name not in (*rel.from_kinds, *rel.to_kinds):
-                self._error((*base, "kinds", kd.name, "register", "relation"),
-                            f"the register of kind '{kd.name}' names relation "
-                            f"'{reg.relation}', which does not join {kd.name}s",
-                            did_you_mean(reg.relation, schema.relations), Code.UNKNOWN_NAME)
+                self._error(
+                    (*base, "kinds", kd.name, "register", "relation"),
+                    f"the register of kind '{kd.name}' names relation "
+                    f"'{reg.relation}', which does not join {kd.name}s",
+                    did_you_mean(reg.relation, schema.relations),
+                    Code.UNKNOWN_NAME,
+                )
 
-    def _rollups(self, data: object, path: tuple[str, ...], schema: OrgSchema,
-                 ) -> tuple[Rollup, ...]:
+    def _rollups(
+        self,
+        data: object,
+        path: tuple[str, ...],
+        schema: OrgSchema,
+    ) -> tuple[Rollup, ...]:
         if data is None:
             return ()
         example = "write e.g. '- {attribute: pct.population, sum: population, over: practices}'"
@@ -311,31 +351,49 @@ class _SchemaBuilder:
         for k, item in enumerate(data):
             ipath = (*path, str(k))
             if not isinstance(item, Mapping) or not {"attribute", "sum", "over"} <= set(item):
-                self._error(ipath, "a roll-up needs 'attribute', 'sum' and 'over'", example,
-                            Code.MISSING_KEY)
+                self._error(
+                    ipath,
+                    "a roll-up needs 'attribute', 'sum' and 'over'",
+                    example,
+                    Code.MISSING_KEY,
+                )
                 continue
             kind, _, attr = str(item["attribute"]).partition(".")
             over, total = str(item["over"]), str(item["sum"])
             t = schema.attribute(kind, attr)
             hop = schema.hop(kind, over)
             if t is None or t.base not in ("int", "number") or t.is_set:
-                self._error((*ipath, "attribute"), f"roll-up attribute '{item['attribute']}' "
-                            "is not a number attribute of a kind",
-                            "write kind.attribute, e.g. pct.population (an int or number)")
+                self._error(
+                    (*ipath, "attribute"),
+                    f"roll-up attribute '{item['attribute']}' is not a number attribute of a kind",
+                    "write kind.attribute, e.g. pct.population (an int or number)",
+                )
             elif hop is None or hop.one:
-                self._error((*ipath, "over"), f"'{over}' is not a hop from {kind} to a set",
-                            did_you_mean(over, schema.hops(kind)), Code.UNKNOWN_NAME)
+                self._error(
+                    (*ipath, "over"),
+                    f"'{over}' is not a hop from {kind} to a set",
+                    did_you_mean(over, schema.hops(kind)),
+                    Code.UNKNOWN_NAME,
+                )
             elif any(schema.attribute(target, total) is None for target in hop.target_kinds):
-                self._error((*ipath, "sum"), f"'{total}' is not an attribute of "
-                            f"{' or '.join(hop.target_kinds)}", None, Code.UNKNOWN_ATTRIBUTE)
+                self._error(
+                    (*ipath, "sum"),
+                    f"'{total}' is not an attribute of {' or '.join(hop.target_kinds)}",
+                    None,
+                    Code.UNKNOWN_ATTRIBUTE,
+                )
             else:
                 out.append(Rollup(kind, attr, total, over))
         return tuple(out)
 
     def _kinds(self, data: object, path: tuple[str, ...]) -> dict[str, KindDef]:
         if not isinstance(data, Mapping) or not data:
-            self._error(path, "the schema declares no 'kinds'",
-                        "add e.g. 'kinds: {pct: {title: Primary Care Trust}}'", Code.MISSING_KEY)
+            self._error(
+                path,
+                "the schema declares no 'kinds'",
+                "add e.g. 'kinds: {pct: {title: Primary Care Trust}}'",
+                Code.MISSING_KEY,
+            )
             return {}
         # Names first, so that attributes may be of any kind declared in the same mapping.
         names = {str(k) for k in data}
@@ -344,8 +402,11 @@ class _SchemaBuilder:
             name = str(raw_name)
             kpath = (*path, name)
             if not _NAME.fullmatch(name) or name in SCALARS or name == "set":
-                self._error(kpath, f"'{name}' is not a valid kind name",
-                            "use lower-case letters, digits and '_', not a scalar type name")
+                self._error(
+                    kpath,
+                    f"'{name}' is not a valid kind name",
+                    "use lower-case letters, digits and '_', not a scalar type name",
+                )
                 continue
             body = body or {}
             if not isinstance(body, Mapping):
@@ -353,18 +414,29 @@ class _SchemaBuilder:
                 continue
             for key in body:
                 if key not in ("title", "attributes", "register"):
-                    self._error((*kpath, str(key)), f"unknown key '{key}' in kind '{name}'",
-                                did_you_mean(str(key), ("title", "attributes", "register")),
-                                Code.UNKNOWN_KEY)
-            attrs = self._attributes(body.get("attributes") or {}, (*kpath, "attributes"),
-                                     names, f"kind '{name}'")
-            register = (self._register(body["register"], (*kpath, "register"), name)
-                        if body.get("register") is not None else None)
+                    self._error(
+                        (*kpath, str(key)),
+                        f"unknown key '{key}' in kind '{name}'",
+                        did_you_mean(str(key), ("title", "attributes", "register")),
+                        Code.UNKNOWN_KEY,
+                    )
+            attrs = self._attributes(
+                body.get("attributes") or {}, (*kpath, "attributes"), names, f"kind '{name}'"
+            )
+            register = (
+                self._register(body["register"], (*kpath, "register"), name)
+                if body.get("register") is not None
+                else None
+            )
             kinds[name] = KindDef(name, str(body.get("title") or name), attrs, register)
         return kinds
 
     def _attributes(
-        self, data: object, path: tuple[str, ...], kinds: set[str], owner: str,
+        self,
+        data: object,
+        path: tuple[str, ...],
+        kinds: set[str],
+        owner: str,
     ) -> dict[str, Type]:
         if not isinstance(data, Mapping):
             self._error(path, f"the attributes of {owner} must be a mapping of name to type")
@@ -382,21 +454,40 @@ class _SchemaBuilder:
     def _type(self, text: object, path: tuple[str, ...], kinds: set[str], what: str) -> Type | None:
         t = parse_type(str(text)) if isinstance(text, str) else None
         if t is None:
-            self._error(path, f"'{text}' is not a type, for {what}",
-                        "write string, int, number, date, bool, a kind, or set[kind]; "
-                        "add '?' when it may be absent")
+            self._error(
+                path,
+                f"'{text}' is not a type, for {what}",
+                "write string, int, number, date, bool, a kind, or set[kind]; "
+                "add '?' when it may be absent",
+            )
             return None
         if t.is_node and t.base not in kinds:
-            self._error(path, f"unknown kind '{t.base}', for {what}",
-                        did_you_mean(t.base, [*kinds, *SCALARS]), Code.UNKNOWN_NAME)
+            self._error(
+                path,
+                f"unknown kind '{t.base}', for {what}",
+                did_you_mean(t.base, [*kinds, *SCALARS]),
+                Code.UNKNOWN_NAME,
+            )
             return None
         return t
 
     def _relations(
-        self, data: object, path: tuple[str, ...], kinds: dict[str, KindDef],
+        self,
+        data: object,
+        path: tuple[str, ...],
+        kinds: dict[str, KindDef],
     ) -> dict[str, RelationDef]:
-        keys = ("from", "to", "one", "inverse", "inverse_one", "name", "containment",
-                "attributes", "title")
+        keys = (
+            "from",
+            "to",
+            "one",
+            "inverse",
+            "inverse_one",
+            "name",
+            "containment",
+            "attributes",
+            "title",
+        )
         if not isinstance(data, Mapping):
             self._error(path, "'relations' must be a mapping of relation name to its definition")
             return {}
@@ -412,52 +503,88 @@ class _SchemaBuilder:
                 continue
             for key in body:
                 if key not in keys:
-                    self._error((*rpath, str(key)), f"unknown key '{key}' in relation '{name}'",
-                                did_you_mean(str(key), keys), Code.UNKNOWN_KEY)
-            ends = [self._ends(body.get(end), (*rpath, end), kinds, name, end)
-                    for end in ("from", "to")]
+                    self._error(
+                        (*rpath, str(key)),
+                        f"unknown key '{key}' in relation '{name}'",
+                        did_you_mean(str(key), keys),
+                        Code.UNKNOWN_KEY,
+                    )
+            ends = [
+                self._ends(body.get(end), (*rpath, end), kinds, name, end) for end in ("from", "to")
+            ]
             flags = {}
             for flag in ("one", "inverse_one", "containment"):
                 value = body.get(flag, False)
                 if not isinstance(value, bool):
-                    self._error((*rpath, flag), f"'{flag}' of relation '{name}' must be true "
-                                f"or false, not '{value}'")
+                    self._error(
+                        (*rpath, flag),
+                        f"'{flag}' of relation '{name}' must be true or false, not '{value}'",
+                    )
                     value = False
                 flags[flag] = value
             hop_name = str(body.get("name") or name)
             inverse = body.get("inverse")
             for label, value in (("name", hop_name), ("inverse", inverse)):
                 if value is not None and not _NAME.fullmatch(str(value)):
-                    self._error((*rpath, label), f"'{value}' is not a valid hop name, "
-                                f"for relation '{name}'")
-            attrs = self._attributes(body.get("attributes") or {}, (*rpath, "attributes"),
-                                     set(kinds), f"relation '{name}'")
+                    self._error(
+                        (*rpath, label), f"'{value}' is not a valid hop name, for relation '{name}'"
+                    )
+            attrs = self._attributes(
+                body.get("attributes") or {},
+                (*rpath, "attributes"),
+                set(kinds),
+                f"relation '{name}'",
+            )
             if ends[0] and ends[1]:
                 out[name] = RelationDef(
-                    name, ends[0], ends[1], flags["one"],
-                    str(inverse) if inverse is not None else None, flags["inverse_one"],
-                    hop_name, flags["containment"], attrs, str(body.get("title") or ""))
+                    name,
+                    ends[0],
+                    ends[1],
+                    flags["one"],
+                    str(inverse) if inverse is not None else None,
+                    flags["inverse_one"],
+                    hop_name,
+                    flags["containment"],
+                    attrs,
+                    str(body.get("title") or ""),
+                )
         return out
 
     def _ends(
-        self, value: object, path: tuple[str, ...], kinds: dict[str, KindDef], rel: str, end: str,
+        self,
+        value: object,
+        path: tuple[str, ...],
+        kinds: dict[str, KindDef],
+        rel: str,
+        end: str,
     ) -> tuple[str, ...]:
         if value is None:
-            self._error(path[:-1], f"relation '{rel}' has no '{end}'",
-                        f"add '{end}: <kind>' (or a list of kinds)", Code.MISSING_KEY)
+            self._error(
+                path[:-1],
+                f"relation '{rel}' has no '{end}'",
+                f"add '{end}: <kind>' (or a list of kinds)",
+                Code.MISSING_KEY,
+            )
             return ()
         items = value if isinstance(value, list) else [value]
         out: list[str] = []
         for item in items:
             if str(item) not in kinds:
-                self._error(path, f"unknown kind '{item}' in '{end}' of relation '{rel}'",
-                            did_you_mean(str(item), kinds), Code.UNKNOWN_NAME)
+                self._error(
+                    path,
+                    f"unknown kind '{item}' in '{end}' of relation '{rel}'",
+                    did_you_mean(str(item), kinds),
+                    Code.UNKNOWN_NAME,
+                )
             else:
                 out.append(str(item))
         return tuple(out) if len(out) == len(items) else ()
 
     def _check_hop_clashes(
-        self, kinds: dict[str, KindDef], relations: dict[str, RelationDef], base: tuple[str, ...],
+        self,
+        kinds: dict[str, KindDef],
+        relations: dict[str, RelationDef],
+        base: tuple[str, ...],
     ) -> None:
         # A name on a kind must mean one thing: an attribute, or one hop.
         seen: dict[tuple[str, str], str] = {}
@@ -471,10 +598,12 @@ class _SchemaBuilder:
             for kind, hop in sides:
                 owner = seen.get((kind, hop))
                 if owner is not None:
-                    self._error((*base, "relations", rel.name),
-                                f"'{hop}' on {kind} is declared twice: by {owner} and by "
-                                f"relation '{rel.name}'",
-                                "give one of them another 'name' or 'inverse'")
+                    self._error(
+                        (*base, "relations", rel.name),
+                        f"'{hop}' on {kind} is declared twice: by {owner} and by "
+                        f"relation '{rel.name}'",
+                        "give one of them another 'name' or 'inverse'",
+                    )
                 seen[(kind, hop)] = f"relation '{rel.name}'"
 
 
@@ -506,15 +635,24 @@ class CaseSchema:
 
     @classmethod
     def from_mapping(
-        cls, data: object, org: OrgSchema, diagnostics: Diagnostics, where: Where | None = None,
+        cls,
+        data: object,
+        org: OrgSchema,
+        diagnostics: Diagnostics,
+        where: Where | None = None,
     ) -> CaseSchema:
         """Build from the manifest's `case:` mapping; node types must name kinds of `org`."""
 
         def build(value: object, path: tuple[str, ...]) -> CaseSchema:
             if not isinstance(value, Mapping):
                 span = where(path) if where else None
-                diagnostics.add(error(Code.TYPE, f"'{'.'.join(path)}' must be a mapping of "
-                                      "field names to types", span))
+                diagnostics.add(
+                    error(
+                        Code.TYPE,
+                        f"'{'.'.join(path)}' must be a mapping of field names to types",
+                        span,
+                    )
+                )
                 return CaseSchema({})
             out: dict[str, Type | CaseSchema] = {}
             for raw, body in value.items():
@@ -522,8 +660,9 @@ class CaseSchema:
                 fpath = (*path, name)
                 span = where(fpath) if where else None
                 if not _NAME.fullmatch(name):
-                    diagnostics.add(error(Code.TYPE, f"'{name}' is not a valid case field name",
-                                          span))
+                    diagnostics.add(
+                        error(Code.TYPE, f"'{name}' is not a valid case field name", span)
+                    )
                     continue
                 if isinstance(body, Mapping):
                     out[name] = build(body, fpath)
@@ -531,15 +670,24 @@ class CaseSchema:
                 t = parse_type(body) if isinstance(body, str) else None
                 field_name = ".".join(fpath[1:])
                 if t is None:
-                    diagnostics.add(error(
-                        Code.TYPE, f"'{body}' is not a type, for case field '{field_name}'",
-                        span, "write string, int, number, date, bool, a kind, or set[kind]; "
-                        "add '?' when it may be absent"))
+                    diagnostics.add(
+                        error(
+                            Code.TYPE,
+                            f"'{body}' is not a type, for case field '{field_name}'",
+                            span,
+                            "write string, int, number, date, bool, a kind, or set[kind]; "
+                            "add '?' when it may be absent",
+                        )
+                    )
                 elif not org.check_type(t):
-                    diagnostics.add(error(
-                        Code.UNKNOWN_NAME,
-                        f"unknown kind '{t.base}', for case field '{field_name}'",
-                        span, did_you_mean(t.base, [*org.kinds, *SCALARS])))
+                    diagnostics.add(
+                        error(
+                            Code.UNKNOWN_NAME,
+                            f"unknown kind '{t.base}', for case field '{field_name}'",
+                            span,
+                            did_you_mean(t.base, [*org.kinds, *SCALARS]),
+                        )
+                    )
                 else:
                     out[name] = t
             return CaseSchema(out)

@@ -92,8 +92,9 @@ class Analysis:
     def _code_problems(self, checked: CheckedBundle) -> Diagnostics:
         """The code literals (`sha('Q39')`) that the data contradicts; the graph is built only
         for a bundle that has some."""
-        if not any(isinstance(n, ast.CodeLiteral) for t in expression_trees(checked)
-                   for n in ast.walk(t)):
+        if not any(
+            isinstance(n, ast.CodeLiteral) for t in expression_trees(checked) for n in ast.walk(t)
+        ):
             return Diagnostics()
         graph = self.graph()
         return code_problems(checked, graph) if graph is not None else Diagnostics()
@@ -128,7 +129,9 @@ class Analysis:
     # -- expressions ------------------------------------------------------------------------
 
     def expression_at(
-        self, path: Path, at: Position,
+        self,
+        path: Path,
+        at: Position,
     ) -> tuple[EmbeddedText, ast.Expr | None] | None:
         """The expression text of the bundle under a position, and its checked tree if any."""
         if self.policy is None:
@@ -145,8 +148,11 @@ class Analysis:
         whole = text.whole
         for tree in expression_trees(self.checked):
             s = tree.span
-            if s.path == whole.path and (s.line, s.column) >= (whole.line, whole.column) and \
-                    (s.end_line, s.end_column) <= (whole.end_line, whole.end_column):
+            if (
+                s.path == whole.path
+                and (s.line, s.column) >= (whole.line, whole.column)
+                and (s.end_line, s.end_column) <= (whole.end_line, whole.end_column)
+            ):
                 return tree
         return None
 

@@ -76,8 +76,11 @@ def _where(analysis: Analysis, *path: str | int) -> Span | None:
 
 def _decision_text(d: DecisionSpec) -> str:
     out = [f"**decision** `{d.name}`" + (f": {d.title}" if d.title else "")]
-    details = [f"output `{d.output.value}`" if d.output else "output not declared",
-               f"hit `{d.hit.value}`", f"{len(d.rules)} rule{'s' if len(d.rules) != 1 else ''}"]
+    details = [
+        f"output `{d.output.value}`" if d.output else "output not declared",
+        f"hit `{d.hit.value}`",
+        f"{len(d.rules)} rule{'s' if len(d.rules) != 1 else ''}",
+    ]
     out.append(", ".join(details))
     if d.description:
         out.append(d.description)
@@ -102,8 +105,11 @@ def _code_text(analysis: Analysis, code: str) -> str | None:
     if node is None:
         return None
     until = "" if node.valid_to >= dt.date(9999, 1, 1) else node.valid_to.isoformat()
-    return (f"**{node.kind}** `{node.code}`" + (f" {node.name}" if node.name else "")
-            + f"\n\nvalid {node.valid_from.isoformat()} → {until or 'open'} ({node.source})")
+    return (
+        f"**{node.kind}** `{node.code}`"
+        + (f" {node.name}" if node.name else "")
+        + f"\n\nvalid {node.valid_from.isoformat()} → {until or 'open'} ({node.source})"
+    )
 
 
 # -- hover ---------------------------------------------------------------------------------------
@@ -135,14 +141,18 @@ def _expression_hover(analysis: Analysis, node: ast.Expr) -> str | None:
         return None
     ref = checked.ref(node)
     t = checked.type_of(node)
-    shown = f"`{t}` ({describe(t)})" if t is not None and not t.base.startswith("<") else \
-        (describe(t) if t is not None else "")
+    shown = (
+        f"`{t}` ({describe(t)})"
+        if t is not None and not t.base.startswith("<")
+        else (describe(t) if t is not None else "")
+    )
     if isinstance(ref, DecisionRef):
         d = _decision(analysis, ref.name)
         return _decision_text(d) if d is not None else None
     if isinstance(ref, FunctionRef):
         return f"**function** `{FUNCTIONS.get(ref.name, ref.name)}`" + (
-            f"\n\ngives {shown}" if shown else "")
+            f"\n\ngives {shown}" if shown else ""
+        )
     if isinstance(ref, NodeAttribute) and isinstance(node, ast.Attribute):
         owner = checked.type_of(node.obj)
         kinds = " or ".join(kinds_of(owner)) if owner is not None else "a node"
@@ -152,8 +162,10 @@ def _expression_hover(analysis: Analysis, node: ast.Expr) -> str | None:
         for name in ref.relation.split("|"):
             rel = checked.schema.relations.get(name)
             if rel is not None:
-                relations.append(f"`{rel.name}`: {'|'.join(rel.from_kinds)} → "
-                                 f"{'|'.join(rel.to_kinds)}" + (" (one)" if rel.one else ""))
+                relations.append(
+                    f"`{rel.name}`: {'|'.join(rel.from_kinds)} → "
+                    f"{'|'.join(rel.to_kinds)}" + (" (one)" if rel.one else "")
+                )
         way = "" if ref.forward else ", followed backwards"
         return f"**relation** `{ref.hop}`{way}: {shown}\n\n" + "\n\n".join(relations)
     if isinstance(ref, CaseField):
@@ -178,7 +190,8 @@ def _expression_hover(analysis: Analysis, node: ast.Expr) -> str | None:
             return code
     if isinstance(node, ast.CodeLiteral):
         return _code_text(analysis, node.code) or (
-            f"**{node.kind}** `{node.code}`: not in the data loaded now")
+            f"**{node.kind}** `{node.code}`: not in the data loaded now"
+        )
     return f"{shown}" if shown else None
 
 
@@ -234,8 +247,10 @@ def _expression_definition(analysis: Analysis, node: ast.Expr) -> list[Span]:
         out += [_where(analysis, "schema", "relations", r) for r in ref.relation.split("|")]
     elif isinstance(ref, NodeAttribute) and isinstance(node, ast.Attribute):
         owner = checked.type_of(node.obj)
-        out += [_where(analysis, "schema", "kinds", k, "attributes", ref.name)
-                for k in (kinds_of(owner) if owner is not None else ())]
+        out += [
+            _where(analysis, "schema", "kinds", k, "attributes", ref.name)
+            for k in (kinds_of(owner) if owner is not None else ())
+        ]
     elif isinstance(ref, CaseField):
         out.append(_where(analysis, "case", *ref.path))
     elif isinstance(ref, ParamRef):
@@ -263,12 +278,18 @@ def _yaml_definition(analysis: Analysis, path: Path, place: YamlPlace) -> list[S
             out.append(found[1].id_span if found else None)
         elif place.is_key and "case" in place.path:
             i = place.path.index("case")
-            out.append(_where(analysis, "case", *[str(p) for p in place.path[i + 1:]]))
-    elif not place.is_key and (place.path == ("output",) or place.path[-1:] in (
-            ("from",), ("to",)) or (len(place.path) > 2 and place.path[-2] in ("from", "to"))):
+            out.append(_where(analysis, "case", *[str(p) for p in place.path[i + 1 :]]))
+    elif not place.is_key and (
+        place.path == ("output",)
+        or place.path[-1:] in (("from",), ("to",))
+        or (len(place.path) > 2 and place.path[-2] in ("from", "to"))
+    ):
         out += [_where(analysis, "schema", "kinds", k) for k in _KIND.findall(value)]
-    elif not place.is_key and place.path[:1] in (("decisions",), ("constraints",)) \
-            and kind == "bundle":
+    elif (
+        not place.is_key
+        and place.path[:1] in (("decisions",), ("constraints",))
+        and kind == "bundle"
+    ):
         target = analysis.root / value
         source = analysis.source(target)
         out.append(Span(source or SourceFile(str(target), ""), 1, 1, 1, 1))
@@ -281,8 +302,7 @@ def _yaml_definition(analysis: Analysis, path: Path, place: YamlPlace) -> list[S
 # -- completion -------------------------------------------------------------------------------
 
 
-def completions(analysis: Analysis, path: Path, at: Position,
-                line_text: str) -> list[Candidate]:
+def completions(analysis: Analysis, path: Path, at: Position, line_text: str) -> list[Candidate]:
     """What may be typed at the position: in an expression by type; elsewhere the keys the
     schema allows in that mapping, or the values it lists for that key."""
     policy, checked = analysis.policy, analysis.checked
@@ -293,7 +313,7 @@ def completions(analysis: Analysis, path: Path, at: Position,
         stripped = line_text[: at[1] - 1].rstrip(" ")
         before = (at[0], len(stripped) + 1)
         found = analysis.expression_at(path, before)
-        after = line_text[len(stripped): at[1] - 1] if found is not None else ""
+        after = line_text[len(stripped) : at[1] - 1] if found is not None else ""
         if found is not None and found[0].whole.end_column != before[1]:
             found = None
     if found is not None and policy is not None and checked is not None:
@@ -307,8 +327,9 @@ _KEY_LINE = re.compile(r"^(\s*)(?:- )?\s*([A-Za-z_][\w-]*)?$")
 _VALUE_LINE = re.compile(r"^(\s*)(?:- )?([A-Za-z_][\w-]*):\s+(\S*)$")
 
 
-def _yaml_completions(analysis: Analysis, path: Path, at: Position,
-                      line_text: str) -> list[Candidate]:
+def _yaml_completions(
+    analysis: Analysis, path: Path, at: Position, line_text: str
+) -> list[Candidate]:
     before = line_text[: at[1] - 1]
     source = analysis.source(path)
     if source is None:
@@ -356,8 +377,7 @@ def _values(analysis: Analysis, name: str, keypath: tuple[str | int, ...]) -> li
     if schema is not None and "enum" in schema:
         return [Candidate(str(v), "value", str(schema.get("title") or "")) for v in schema["enum"]]
     if name == "tests" and len(keypath) >= 2 and keypath[-2] == "params" and analysis.policy:
-        spec = next((p for p in analysis.policy.manifest.parameters
-                     if p.name == keypath[-1]), None)
+        spec = next((p for p in analysis.policy.manifest.parameters if p.name == keypath[-1]), None)
         if spec is not None and spec.choices:
             return [Candidate(str(c), "value", f"parameter '{spec.name}'") for c in spec.choices]
     return []
@@ -375,7 +395,8 @@ def _mapping_at(tree: object, line: int, column: int) -> tuple[YMap, tuple[str |
             continue
         first = mapping.items[0][0].span.line
         if first <= line <= mapping.span.end_line + 1 and (
-                best is None or first >= best[0].items[0][0].span.line):
+            best is None or first >= best[0].items[0][0].span.line
+        ):
             best = (mapping, keypath)
     return best
 

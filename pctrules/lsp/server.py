@@ -27,15 +27,22 @@ from pctrules.lsp.analysis import Analysis, bundle_root
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_SEVERITY = {Severity.ERROR: lsp.DiagnosticSeverity.Error,
-             Severity.WARNING: lsp.DiagnosticSeverity.Warning,
-             Severity.NOTE: lsp.DiagnosticSeverity.Information}
-_KINDS = {"field": lsp.CompletionItemKind.Field, "attribute": lsp.CompletionItemKind.Property,
-          "relation": lsp.CompletionItemKind.Reference, "decision": lsp.CompletionItemKind.Value,
-          "function": lsp.CompletionItemKind.Function,
-          "variable": lsp.CompletionItemKind.Variable,
-          "keyword": lsp.CompletionItemKind.Keyword, "value": lsp.CompletionItemKind.EnumMember,
-          "key": lsp.CompletionItemKind.Property}
+_SEVERITY = {
+    Severity.ERROR: lsp.DiagnosticSeverity.Error,
+    Severity.WARNING: lsp.DiagnosticSeverity.Warning,
+    Severity.NOTE: lsp.DiagnosticSeverity.Information,
+}
+_KINDS = {
+    "field": lsp.CompletionItemKind.Field,
+    "attribute": lsp.CompletionItemKind.Property,
+    "relation": lsp.CompletionItemKind.Reference,
+    "decision": lsp.CompletionItemKind.Value,
+    "function": lsp.CompletionItemKind.Function,
+    "variable": lsp.CompletionItemKind.Variable,
+    "keyword": lsp.CompletionItemKind.Keyword,
+    "value": lsp.CompletionItemKind.EnumMember,
+    "key": lsp.CompletionItemKind.Property,
+}
 _DID_YOU_MEAN = re.compile(r"did you mean '([^']+)'\?")
 _REPLACEABLE = re.compile(r"[A-Za-z0-9_.-]+")
 
@@ -70,8 +77,10 @@ class PolicyServer(LanguageServer):
 
     def range_of(self, span: Span) -> lsp.Range:
         lines = self.lines_of(Path(span.path))
-        return lsp.Range(start=self.to_client(lines, span.line, span.column),
-                         end=self.to_client(lines, span.end_line, span.end_column))
+        return lsp.Range(
+            start=self.to_client(lines, span.line, span.column),
+            end=self.to_client(lines, span.end_line, span.end_column),
+        )
 
     def from_client(self, uri: str, position: lsp.Position) -> tuple[Path, tuple[int, int], str]:
         """A document position as (path, 1-based line and column, the line's text)."""
@@ -104,35 +113,53 @@ class PolicyServer(LanguageServer):
             if fs is not None:
                 overlay[Path(fs).resolve()] = document.source
         old = self.analyses.get(root)
-        analysis = Analysis(root, overlay, self.data_dir,
-                            old.graphs if old is not None else {}).run()
+        analysis = Analysis(
+            root, overlay, self.data_dir, old.graphs if old is not None else {}
+        ).run()
         self.analyses[root] = analysis
         now: set[str] = set()
         for path, found in analysis.by_file().items():
             uri = from_fs_path(str(path)) or str(path)
             now.add(uri)
-            self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
-                uri=uri, diagnostics=[self.diagnostic(d) for d in found]))
+            self.text_document_publish_diagnostics(
+                lsp.PublishDiagnosticsParams(
+                    uri=uri, diagnostics=[self.diagnostic(d) for d in found]
+                )
+            )
         for uri in self.published.get(root, set()) - now:
-            self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
-                uri=uri, diagnostics=[]))
+            self.text_document_publish_diagnostics(
+                lsp.PublishDiagnosticsParams(uri=uri, diagnostics=[])
+            )
         self.published[root] = now
         return analysis
 
     def diagnostic(self, d: Diagnostic) -> lsp.Diagnostic:
         span = d.span
-        where = self.range_of(span) if span is not None else lsp.Range(
-            start=lsp.Position(line=0, character=0), end=lsp.Position(line=0, character=1))
+        where = (
+            self.range_of(span)
+            if span is not None
+            else lsp.Range(
+                start=lsp.Position(line=0, character=0), end=lsp.Position(line=0, character=1)
+            )
+        )
         related = None
         if d.help and span is not None:
-            related = [lsp.DiagnosticRelatedInformation(
-                location=lsp.Location(uri=from_fs_path(span.path) or span.path, range=where),
-                message=f"help: {d.help}")]
+            related = [
+                lsp.DiagnosticRelatedInformation(
+                    location=lsp.Location(uri=from_fs_path(span.path) or span.path, range=where),
+                    message=f"help: {d.help}",
+                )
+            ]
         fix = _DID_YOU_MEAN.search(d.help or "")
         return lsp.Diagnostic(
-            range=where, message=d.message, severity=_SEVERITY[d.severity], code=d.code,
-            source="pctrules", related_information=related,
-            data={"replace": fix.group(1)} if fix else None)
+            range=where,
+            message=d.message,
+            severity=_SEVERITY[d.severity],
+            code=d.code,
+            source="pctrules",
+            related_information=related,
+            data={"replace": fix.group(1)} if fix else None,
+        )
 
     def location(self, span: Span) -> lsp.Location:
         return lsp.Location(uri=from_fs_path(span.path) or span.path, range=self.range_of(span))
@@ -148,10 +175,13 @@ def _guarded(default: object) -> Callable[[F], F]:
                 return handler(ls, params)
             except Exception:  # a bug: say so to the client, keep serving
                 logging.getLogger("pctrules.lsp").exception("handler failed")
-                ls.window_log_message(lsp.LogMessageParams(
-                    type=lsp.MessageType.Error,
-                    message=f"pctrules: internal error in {handler.__name__}: "
-                    f"{traceback.format_exc(limit=3)}"))
+                ls.window_log_message(
+                    lsp.LogMessageParams(
+                        type=lsp.MessageType.Error,
+                        message=f"pctrules: internal error in {handler.__name__}: "
+                        f"{traceback.format_exc(limit=3)}",
+                    )
+                )
                 return default
 
         return run  # type: ignore[return-value]
@@ -198,37 +228,41 @@ def build(data_dir: Path | None = None) -> PolicyServer:
         if found is None:
             return None
         text, span = found
-        return lsp.Hover(contents=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=text),
-                         range=ls.range_of(span))
+        return lsp.Hover(
+            contents=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=text),
+            range=ls.range_of(span),
+        )
 
     @server.feature(lsp.TEXT_DOCUMENT_DEFINITION)
     @_guarded([])
-    def definition(ls: PolicyServer,
-                   params: lsp.DefinitionParams) -> list[lsp.Location]:
+    def definition(ls: PolicyServer, params: lsp.DefinitionParams) -> list[lsp.Location]:
         path, at, _ = ls.from_client(params.text_document.uri, params.position)
         analysis = ls.analysis_for(path)
         spans = features.definition(analysis, path.resolve(), at) if analysis else []
         return [ls.location(s) for s in spans]
 
-    @server.feature(lsp.TEXT_DOCUMENT_COMPLETION,
-                    lsp.CompletionOptions(trigger_characters=[".", " ", "'"]))
+    @server.feature(
+        lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=[".", " ", "'"])
+    )
     @_guarded(None)
-    def completion(ls: PolicyServer,
-                   params: lsp.CompletionParams) -> lsp.CompletionList | None:
+    def completion(ls: PolicyServer, params: lsp.CompletionParams) -> lsp.CompletionList | None:
         path, at, line = ls.from_client(params.text_document.uri, params.position)
         analysis = ls.analysis_for(path)
         if analysis is None:
             return None
         found = features.completions(analysis, path.resolve(), at, line)
-        items = [lsp.CompletionItem(label=c.label, kind=_KINDS.get(c.kind),
-                                    detail=c.detail or None) for c in found]
+        items = [
+            lsp.CompletionItem(label=c.label, kind=_KINDS.get(c.kind), detail=c.detail or None)
+            for c in found
+        ]
         return lsp.CompletionList(is_incomplete=False, items=items)
 
-    @server.feature(lsp.TEXT_DOCUMENT_CODE_ACTION,
-                    lsp.CodeActionOptions(code_action_kinds=[lsp.CodeActionKind.QuickFix]))
+    @server.feature(
+        lsp.TEXT_DOCUMENT_CODE_ACTION,
+        lsp.CodeActionOptions(code_action_kinds=[lsp.CodeActionKind.QuickFix]),
+    )
     @_guarded([])
-    def code_action(ls: PolicyServer,
-                    params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
+    def code_action(ls: PolicyServer, params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
         uri = params.text_document.uri
         document = ls.workspace.get_text_document(uri)
         actions = []
@@ -239,11 +273,17 @@ def build(data_dir: Path | None = None) -> PolicyServer:
                 continue
             if not _REPLACEABLE.fullmatch(_text_in(document.lines, d.range)):
                 continue  # the range is not the one misspelt name
-            actions.append(lsp.CodeAction(
-                title=f"Change to '{replacement}'", kind=lsp.CodeActionKind.QuickFix,
-                diagnostics=[d], is_preferred=True,
-                edit=lsp.WorkspaceEdit(changes={uri: [
-                    lsp.TextEdit(range=d.range, new_text=replacement)]})))
+            actions.append(
+                lsp.CodeAction(
+                    title=f"Change to '{replacement}'",
+                    kind=lsp.CodeActionKind.QuickFix,
+                    diagnostics=[d],
+                    is_preferred=True,
+                    edit=lsp.WorkspaceEdit(
+                        changes={uri: [lsp.TextEdit(range=d.range, new_text=replacement)]}
+                    ),
+                )
+            )
         return actions
 
     return server
@@ -255,7 +295,7 @@ def _text_in(lines: Any, where: lsp.Range) -> str:
     if where.start.line != where.end.line or where.start.line >= len(lines):
         return ""
     line = str(lines[where.start.line])
-    return line[where.start.character: where.end.character]
+    return line[where.start.character : where.end.character]
 
 
 def serve(data_dir: Path | None = None) -> None:

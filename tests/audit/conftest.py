@@ -27,9 +27,17 @@ GOLDEN = HERE / "golden"
 REGENERATE = os.environ.get("PCTRULES_REGENERATE") == "1"
 
 # Days on which the toy data changes, the days before them, and a few ordinary ones.
-TOY_DAYS = [dt.date(2005, 1, 1), dt.date(2005, 2, 14), dt.date(2005, 3, 31),
-            dt.date(2005, 4, 1), dt.date(2005, 5, 20), dt.date(2005, 6, 30),
-            dt.date(2005, 7, 1), dt.date(2005, 10, 9), dt.date(2005, 12, 31)]
+TOY_DAYS = [
+    dt.date(2005, 1, 1),
+    dt.date(2005, 2, 14),
+    dt.date(2005, 3, 31),
+    dt.date(2005, 4, 1),
+    dt.date(2005, 5, 20),
+    dt.date(2005, 6, 30),
+    dt.date(2005, 7, 1),
+    dt.date(2005, 10, 9),
+    dt.date(2005, 12, 31),
+]
 
 
 @pytest.fixture(scope="session")
@@ -43,8 +51,9 @@ def run(cli: click.Group, *args: str, cwd: Path | None = None) -> Result:
     old = Path.cwd()
     os.chdir(cwd or REPO)
     try:
-        return CliRunner(env={"PCTRULES_DATA": None}).invoke(cli, list(args),
-                                                               catch_exceptions=False)
+        return CliRunner(env={"PCTRULES_DATA": None}).invoke(
+            cli, list(args), catch_exceptions=False
+        )
     finally:
         os.chdir(old)
 
@@ -60,14 +69,31 @@ def toy_cases(engine: Engine, day: dt.date) -> Iterator[dict[str, object]]:
     graph = engine.graph
 
     def codes(kind: str) -> list[str | None]:
-        return [None, *sorted(c for c, n in graph.nodes.items()
-                              if n.kind == kind and n.valid_from <= day <= n.valid_to)]
+        return [
+            None,
+            *sorted(
+                c
+                for c, n in graph.nodes.items()
+                if n.kind == kind and n.valid_from <= day <= n.valid_to
+            ),
+        ]
 
     for practice, residence, service, setting, purchaser, route in itertools.product(
-            codes("practice"), codes("area"), codes("service"), [None, "emergency", "other"],
-            codes("pct"), ["home", "away"]):
-        yield {"practice": practice, "residence": residence, "service": service,
-               "setting": setting, "purchaser": purchaser, "params.route": route}
+        codes("practice"),
+        codes("area"),
+        codes("service"),
+        [None, "emergency", "other"],
+        codes("pct"),
+        ["home", "away"],
+    ):
+        yield {
+            "practice": practice,
+            "residence": residence,
+            "service": service,
+            "setting": setting,
+            "purchaser": purchaser,
+            "params.route": route,
+        }
 
 
 def decide(engine: Engine, values: dict[str, object], day: dt.date) -> dict[str, object]:
@@ -115,20 +141,46 @@ def synthetic_register(folder: Path, practices: int = 40, seed: int = 7) -> Path
     epcmem = folder.parent / f"{folder.name}-epcmem.csv"
     sizes = folder.parent / f"{folder.name}-list-size.csv"
     rows = []
-    bands = ["Male 0-4", "Female 0-4", "Male 5-14", "Female 5-14", "Male 15-24", "Female 15-24",
-             "Male 25-34", "Female 25-34", "Male 35-44", "Female 35-44", "Male 45-54",
-             "Female 45-54", "Male 55-64", "Female 55-64", "Male 65-74", "Female 65-74",
-             "Male 75+", "Female 75+"]
-    head = ["Regional Office Name", "Regional Office Code", "Area Team Name", "Area Team Code",
-            "PCO Name", "PCO Code", "Practice Name", "Practice Code", *bands]
+    bands = [
+        "Male 0-4",
+        "Female 0-4",
+        "Male 5-14",
+        "Female 5-14",
+        "Male 15-24",
+        "Female 15-24",
+        "Male 25-34",
+        "Female 25-34",
+        "Male 35-44",
+        "Female 35-44",
+        "Male 45-54",
+        "Female 45-54",
+        "Male 55-64",
+        "Female 55-64",
+        "Male 65-74",
+        "Female 65-74",
+        "Male 75+",
+        "Female 75+",
+    ]
+    head = [
+        "Regional Office Name",
+        "Regional Office Code",
+        "Area Team Name",
+        "Area Team Code",
+        "PCO Name",
+        "PCO Code",
+        "Practice Name",
+        "Practice Code",
+        *bands,
+    ]
     size_rows = [",".join(head)]
     for i in range(practices):
         code = f"Y9{i:04d}"
         for parent, start, end in _HISTORIES[i % len(_HISTORIES)]:
             rows.append(f'"{code}","{parent}","W","{start}","{end}","0"')
         counts = [str(rnd.randint(0, 300)) for _ in bands]
-        size_rows.append(",".join(["X", "Y", "Z", "Q", "PCO", "5XX", f"Practice {i}", code,
-                                   *counts]))
+        size_rows.append(
+            ",".join(["X", "Y", "Z", "Q", "PCO", "5XX", f"Practice {i}", code, *counts])
+        )
     epcmem.write_text("\n".join(rows) + "\n", encoding="utf-8")
     sizes.write_text("\n".join(size_rows) + "\n", encoding="utf-8")
     run_import("ods-epcmem", epcmem, folder)
@@ -150,8 +202,10 @@ def cases_csv(path: Path, n: int, seed: int = 3) -> Path:
     lines = ["id,date,person.practice,person.residence,service"]
     for i in range(n):
         day = dt.date(2003, 1, 1) + dt.timedelta(days=rnd.randrange(0, 3650))
-        lines.append(f"c{i:05d},{day.isoformat()},{rnd.choice(practices)},"
-                     f"{rnd.choice(areas)},{rnd.choice(services)}")
+        lines.append(
+            f"c{i:05d},{day.isoformat()},{rnd.choice(practices)},"
+            f"{rnd.choice(areas)},{rnd.choice(services)}"
+        )
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 

@@ -44,13 +44,17 @@ def test_each_finding_where_it_is_written(toy: Engine) -> None:
         ("never-matches", "commissioner", ("experimental",)),
     }
     shadowed = found[("shadowed", "responsible", ("away", "resident"))]
-    assert shadowed.at == ["tests/audit/toy/responsible.yaml:16:9",
-                           "tests/audit/toy/responsible.yaml:11:9"]
+    assert shadowed.at == [
+        "tests/audit/toy/responsible.yaml:16:9",
+        "tests/audit/toy/responsible.yaml:11:9",
+    ]
     assert all(e["params"] == {"route": "away"} for e in shadowed.examples)
     gap = found[("gap", "commissioner", ())]
     assert gap.practices == 1 and gap.population == 200  # X4, before it joins P2 in April
-    assert any(e["fields"].get("practice", {}).get("values") == ["X4"] for e in gap.examples) \
+    assert (
+        any(e["fields"].get("practice", {}).get("values") == ["X4"] for e in gap.examples)
         or gap.examples
+    )
 
 
 def test_findings_are_exactly_what_brute_force_finds(toy: Engine) -> None:
@@ -70,8 +74,13 @@ def test_findings_are_exactly_what_brute_force_finds(toy: Engine) -> None:
                 if o.outcome == "no-match" and o.note is None:  # type: ignore[attr-defined]
                     kind = "gap"
                 elif o.outcome == "error" and not o.error.startswith("depends"):  # type: ignore[attr-defined]
-                    kind = {"unique": "overlap", "any": "disagreement"}.get(
-                        hits.get(name, ""), "rule-error") if o.error_rule is None else "rule-error"  # type: ignore[attr-defined]
+                    kind = (
+                        {"unique": "overlap", "any": "disagreement"}.get(
+                            hits.get(name, ""), "rule-error"
+                        )
+                        if o.error_rule is None
+                        else "rule-error"
+                    )  # type: ignore[attr-defined]
                 if kind is not None:
                     seen.setdefault((name, kind), set()).add(day.toordinal())
     assert set(seen) == set(reported)
@@ -86,11 +95,14 @@ def test_one_day(cli: click.Group) -> None:
     assert result.stdout.startswith("analyze toy 1 from 2005-02-01 to 2005-02-01")
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("--as-of", "2005-02-01", "--from", "2005-01-01"), "not both"),
-    (("--from", "2005-06-01", "--to", "2005-01-01"), "ends (2005-01-01) before it starts"),
-    (("--decision", "nope"), "unknown decision 'nope'"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--as-of", "2005-02-01", "--from", "2005-01-01"), "not both"),
+        (("--from", "2005-06-01", "--to", "2005-01-01"), "ends (2005-01-01) before it starts"),
+        (("--decision", "nope"), "unknown decision 'nope'"),
+    ],
+)
 def test_usage_errors(cli: click.Group, args: tuple[str, ...], message: str) -> None:
     result = run(cli, "analyze", "tests/audit/toy", *args)
     assert result.exit_code == 2 and message in result.output

@@ -40,25 +40,47 @@ def england_edited(tmp_path_factory: pytest.TempPathFactory) -> Path:
     record gives no residence."""
     folder = tmp_path_factory.mktemp("edited") / "england"
     shutil.copytree(default_bundle_path(), folder)
-    _edit(folder, "responsible-pct.yaml", "when: case.person.practice.pct is not none",
-          "when: case.person.practice.pct is not none and case.person.residence is none")
+    _edit(
+        folder,
+        "responsible-pct.yaml",
+        "when: case.person.practice.pct is not none",
+        "when: case.person.practice.pct is not none and case.person.residence is none",
+    )
     return folder
 
 
 def _transitions(report: dict[str, object], over: str) -> Counter[tuple[str, str, str]]:
     impact = next(i for i in report["impact"] if i["over"] == over)  # type: ignore[attr-defined,index]
-    return Counter({(t["decision"], json.dumps(t["old"], sort_keys=True),
-                     json.dumps(t["new"], sort_keys=True)): t["count"]
-                    for t in impact["transitions"]})
+    return Counter(
+        {
+            (
+                t["decision"],
+                json.dumps(t["old"], sort_keys=True),
+                json.dumps(t["new"], sort_keys=True),
+            ): t["count"]
+            for t in impact["transitions"]
+        }
+    )
 
 
 def test_counts_over_cases_are_those_of_deciding_with_both_and_comparing(
-        cli: click.Group, register: Path, england_edited: Path, tmp_path: Path) -> None:
+    cli: click.Group, register: Path, england_edited: Path, tmp_path: Path
+) -> None:
     """`diff` decides a CSV input through batch; here each case is decided by `evaluate`
     with each bundle and compared: the transition counts must be the same."""
     cases = cases_csv(tmp_path / "cases.csv", 1500)
-    result = run(cli, "diff", str(default_bundle_path()), str(england_edited), str(cases),
-                 "--data", str(register), "--format", "json", "--exit-code")
+    result = run(
+        cli,
+        "diff",
+        str(default_bundle_path()),
+        str(england_edited),
+        str(cases),
+        "--data",
+        str(register),
+        "--format",
+        "json",
+        "--exit-code",
+    )
     assert result.exit_code == 7, result.output
     via_diff = _transitions(json.loads(result.stdout), "cases")
     as_yaml = tmp_path / "cases.json"
@@ -78,25 +100,55 @@ def test_counts_over_cases_are_those_of_deciding_with_both_and_comparing(
     as_yaml.write_text(json.dumps(listed), encoding="utf-8")
     decided = []
     for bundle in (default_bundle_path(), england_edited):
-        out = run(cli, "evaluate", str(as_yaml), "--bundle", str(bundle), "--data",
-                  str(register), "--format", "json")
+        out = run(
+            cli,
+            "evaluate",
+            str(as_yaml),
+            "--bundle",
+            str(bundle),
+            "--data",
+            str(register),
+            "--format",
+            "json",
+        )
         assert out.exit_code == 0, out.output
         decided.append(json_lines(out.stdout))
     expected: Counter[tuple[str, str, str]] = Counter()
     for old, new in zip(*decided, strict=True):
         for name, a in old["decisions"].items():  # type: ignore[attr-defined]
             b = new["decisions"][name]  # type: ignore[index]
-            sides = [None if d is None else {"value": d["value"], "rule": d["rule"],
-                                             "reason": d["reason"],
-                                             "outcome": d.get("outcome", "matched")}
-                     for d in (a, b)]
+            sides = [
+                None
+                if d is None
+                else {
+                    "value": d["value"],
+                    "rule": d["rule"],
+                    "reason": d["reason"],
+                    "outcome": d.get("outcome", "matched"),
+                }
+                for d in (a, b)
+            ]
             if sides[0] != sides[1]:
-                expected[(name, json.dumps(sides[0], sort_keys=True),
-                          json.dumps(sides[1], sort_keys=True))] += 1
+                expected[
+                    (
+                        name,
+                        json.dumps(sides[0], sort_keys=True),
+                        json.dumps(sides[1], sort_keys=True),
+                    )
+                ] += 1
     assert expected and via_diff == expected
     # and the case file itself, decided by the engine rather than batch, says the same
-    again = run(cli, "diff", str(default_bundle_path()), str(england_edited), str(as_yaml),
-                "--data", str(register), "--format", "json")
+    again = run(
+        cli,
+        "diff",
+        str(default_bundle_path()),
+        str(england_edited),
+        str(as_yaml),
+        "--data",
+        str(register),
+        "--format",
+        "json",
+    )
     assert _transitions(json.loads(again.stdout), "cases") == expected
 
 
@@ -104,24 +156,40 @@ def test_counts_over_cases_are_those_of_deciding_with_both_and_comparing(
 def toy_edited(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("toy-edited") / "toy"
     shutil.copytree(TOY, folder)
-    _edit(folder, "commissioner.yaml", "case.service.category == 'specialist'",
-          "case.service.category in ['specialist', 'routine']")
+    _edit(
+        folder,
+        "commissioner.yaml",
+        "case.service.category == 'specialist'",
+        "case.service.category in ['specialist', 'routine']",
+    )
     return folder
 
 
 def test_exhaustive_transitions_are_those_brute_force_finds(
-        cli: click.Group, toy: Engine, toy_edited: Path) -> None:
-    result = run(cli, "diff", "tests/audit/toy", str(toy_edited), "--exhaustive",
-                 "--format", "json")
+    cli: click.Group, toy: Engine, toy_edited: Path
+) -> None:
+    result = run(
+        cli, "diff", "tests/audit/toy", str(toy_edited), "--exhaustive", "--format", "json"
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     impact = report["impact"][0]
     reported = {}
     for t in impact["transitions"]:
-        key = (t["decision"], t["old"]["value"], t["old"]["rule"], t["new"]["value"],
-               t["new"]["rule"])
-        reported[key] = {d for a, b in t["dates"] for d in range(
-            dt.date.fromisoformat(a).toordinal(), dt.date.fromisoformat(b).toordinal() + 1)}
+        key = (
+            t["decision"],
+            t["old"]["value"],
+            t["old"]["rule"],
+            t["new"]["value"],
+            t["new"]["rule"],
+        )
+        reported[key] = {
+            d
+            for a, b in t["dates"]
+            for d in range(
+                dt.date.fromisoformat(a).toordinal(), dt.date.fromisoformat(b).toordinal() + 1
+            )
+        }
     edited = Engine(open_bundle(toy_edited))
     seen: dict[tuple[object, ...], set[int]] = {}
     for day in TOY_DAYS:
@@ -130,9 +198,18 @@ def test_exhaustive_transitions_are_those_brute_force_finds(
             for name in old:
                 a, b = old[name], new[name]
                 if (a.value, a.rule, a.reason, a.outcome) != (  # type: ignore[attr-defined]
-                        b.value, b.rule, b.reason, b.outcome):  # type: ignore[attr-defined]
-                    key = (name, json.loads(a.value), a.rule,  # type: ignore[attr-defined]
-                           json.loads(b.value), b.rule)  # type: ignore[attr-defined]
+                    b.value,
+                    b.rule,
+                    b.reason,
+                    b.outcome,
+                ):  # type: ignore[attr-defined]
+                    key = (
+                        name,
+                        json.loads(a.value),
+                        a.rule,  # type: ignore[attr-defined]
+                        json.loads(b.value),
+                        b.rule,
+                    )  # type: ignore[attr-defined]
                     seen.setdefault(key, set()).add(day.toordinal())
     assert seen and set(seen) == set(reported)
     test_days = {d.toordinal() for d in TOY_DAYS}
@@ -149,8 +226,11 @@ def test_static_diff(cli: click.Group, tmp_path: Path) -> None:
     text = path.read_text()
     start, end = text.index("  - id: away"), text.index("  - id: purchaser")
     text = text[:start] + text[end:]  # 'away' removed
-    text = text.replace("  - id: unknown", "  - id: late\n    reason: L\n    when: case.setting "
-                        "== 'late'\n    then: none\n  - id: unknown")
+    text = text.replace(
+        "  - id: unknown",
+        "  - id: late\n    reason: L\n    when: case.setting "
+        "== 'late'\n    then: none\n  - id: unknown",
+    )
     path.write_text(text, encoding="utf-8")
     label = folder / "label.yaml"
     text = label.read_text()
@@ -168,10 +248,12 @@ def test_static_diff(cli: click.Group, tmp_path: Path) -> None:
 
 def test_golden_text_and_json(cli: click.Group, toy_edited: Path, tmp_path: Path) -> None:
     cases = tmp_path / "cases.yaml"
-    cases.write_text("cases:\n  - {id: t1, date: 2005-02-01, practice: X1, service: S1}\n"
-                     "  - {id: t2, date: 2005-02-01, practice: X1, service: S2}\n"
-                     "  - {id: t3, date: 2005-08-01, residence: A4, service: S1}\n",
-                     encoding="utf-8")
+    cases.write_text(
+        "cases:\n  - {id: t1, date: 2005-02-01, practice: X1, service: S1}\n"
+        "  - {id: t2, date: 2005-02-01, practice: X1, service: S2}\n"
+        "  - {id: t3, date: 2005-08-01, residence: A4, service: S1}\n",
+        encoding="utf-8",
+    )
     shutil.copytree(toy_edited, tmp_path / "toy")
     args = ["diff", str(TOY), "toy", "cases.yaml", "--exhaustive"]
     text = run(cli, *args, cwd=tmp_path).stdout.replace(str(TOY), "tests/audit/toy")
@@ -186,8 +268,7 @@ def test_golden_text_and_json(cli: click.Group, toy_edited: Path, tmp_path: Path
 
 
 def test_identical_bundles_have_nothing_to_say(cli: click.Group) -> None:
-    result = run(cli, "diff", "tests/audit/toy", "tests/audit/toy", "--exhaustive",
-                 "--exit-code")
+    result = run(cli, "diff", "tests/audit/toy", "tests/audit/toy", "--exhaustive", "--exit-code")
     assert result.exit_code == 0, result.output
     assert "policy: no changes" in result.stdout and ", 0 changed" in result.stdout
 

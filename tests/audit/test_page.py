@@ -72,10 +72,14 @@ def test_long_lists_fold_and_open_in_full() -> None:
 def test_the_plain_layout_draws_without_graphviz(toy: Engine) -> None:
     case = toy.validate_case({"id": "t1", "date": "2005-08-01", "practice": "X2"}, 1)
     result = toy.evaluate(case, trace=True)
-    page = render_page([PageCase("t1", result.as_of, result.decisions, result.warnings,
-                                 {"practice": "X2"})], toy.graph, title="toy", bundle="toy 1",
-                       depends={d.name: sorted(d.depends_on) for d in toy.compiled.decisions},
-                       draw="plain")
+    page = render_page(
+        [PageCase("t1", result.as_of, result.decisions, result.warnings, {"practice": "X2"})],
+        toy.graph,
+        title="toy",
+        bundle="toy 1",
+        depends={d.name: sorted(d.depends_on) for d in toy.compiled.decisions},
+        draw="plain",
+    )
     assert '<figure class="path"><svg xmlns="http://www.w3.org/2000/svg"' in page
     assert f'stroke="{PATH_COLOUR}"' in page
     assert "X2" in page and "P4" in page and "part_of" in page
@@ -88,17 +92,32 @@ def test_the_plain_layout_draws_without_graphviz(toy: Engine) -> None:
 def _chromium(browser: str, page: Path, *extra: str) -> subprocess.CompletedProcess[bytes]:
     with tempfile.TemporaryDirectory(prefix="pctrules-chromium-") as profile:
         return subprocess.run(
-            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", f"--user-data-dir={profile}", "--enable-logging=stderr",
-             "--v=0", "--hide-scrollbars", "--window-size=1200,2400", *extra,
-             page.as_uri()], capture_output=True, timeout=120, check=False)
+            [
+                browser,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={profile}",
+                "--enable-logging=stderr",
+                "--v=0",
+                "--hide-scrollbars",
+                "--window-size=1200,2400",
+                *extra,
+                page.as_uri(),
+            ],
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
 
 
 def _console(stderr: bytes) -> list[str]:
     """The page's console messages (script errors, failed loads) in Chromium's log."""
-    return [line for line in stderr.decode("utf-8", "replace").splitlines()
-            if ":CONSOLE" in line]
+    return [line for line in stderr.decode("utf-8", "replace").splitlines() if ":CONSOLE" in line]
 
 
 def _pixels(png: bytes) -> tuple[int, int, int, bytes]:
@@ -107,8 +126,8 @@ def _pixels(png: bytes) -> tuple[int, int, int, bytes]:
     at, data, width = 8, b"", 0
     height = depth = colour = 0
     while at < len(png):
-        length, kind = struct.unpack(">I4s", png[at:at + 8])
-        body = png[at + 8:at + 8 + length]
+        length, kind = struct.unpack(">I4s", png[at : at + 8])
+        body = png[at + 8 : at + 8 + length]
         if kind == b"IHDR":
             width, height, depth, colour = struct.unpack(">IIBB", body[:10])
         elif kind == b"IDAT":
@@ -122,7 +141,7 @@ def _pixels(png: bytes) -> tuple[int, int, int, bytes]:
     previous = bytearray(stride)
     for y in range(height):
         kind = raw[y * (stride + 1)]
-        line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        line = bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
         for x in range(stride):
             left = line[x - bpp] if x >= bpp else 0
             up = previous[x]
@@ -138,14 +157,14 @@ def _pixels(png: bytes) -> tuple[int, int, int, bytes]:
                 pa, pb, pc = abs(p - left), abs(p - up), abs(p - corner)
                 pred = left if pa <= pb and pa <= pc else up if pb <= pc else corner
                 line[x] = (line[x] + pred) & 255
-        out[y * stride:(y + 1) * stride] = line
+        out[y * stride : (y + 1) * stride] = line
         previous = line
     return width, height, bpp, bytes(out)
 
 
 def _coloured(png: bytes, colour: str, tolerance: int = 40) -> int:
     """How many pixels are near `colour` (#rrggbb)."""
-    want = tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    want = tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5))
     width, height, bpp, pixels = _pixels(png)
     count = 0
     for i in range(0, width * height * bpp, bpp):
@@ -158,25 +177,40 @@ def _coloured(png: bytes, colour: str, tolerance: int = 40) -> int:
 def browser() -> str:
     found = _browser()
     if found is None:
-        pytest.skip("headless Chromium is not installed (apt-get install chromium); the page "
-                    "test needs a real browser")
+        pytest.skip(
+            "headless Chromium is not installed (apt-get install chromium); the page "
+            "test needs a real browser"
+        )
     return found
 
 
 @pytest.mark.parametrize("layout", ["auto", "plain"])
 def test_the_page_in_a_browser_draws_the_picture_without_script_errors(
-        cli: click.Group, toy: Engine, browser: str, tmp_path: Path, layout: str) -> None:
+    cli: click.Group, toy: Engine, browser: str, tmp_path: Path, layout: str
+) -> None:
     if layout == "auto":
         html_text = explain_page(cli, CASE)
     else:
-        case = toy.validate_case({"id": "t1", "date": "2005-08-01", "practice": "X2",
-                                  "service": "S2"}, 1)
+        case = toy.validate_case(
+            {"id": "t1", "date": "2005-08-01", "practice": "X2", "service": "S2"}, 1
+        )
         result = toy.evaluate(case, trace=True)
         html_text = render_page(
-            [PageCase("t1", result.as_of, result.decisions, result.warnings,
-                      {"practice": "X2", "service": "S2"})], toy.graph, title="toy",
-            bundle="toy 1", depends={d.name: sorted(d.depends_on)
-                                     for d in toy.compiled.decisions}, draw="plain")
+            [
+                PageCase(
+                    "t1",
+                    result.as_of,
+                    result.decisions,
+                    result.warnings,
+                    {"practice": "X2", "service": "S2"},
+                )
+            ],
+            toy.graph,
+            title="toy",
+            bundle="toy 1",
+            depends={d.name: sorted(d.depends_on) for d in toy.compiled.decisions},
+            draw="plain",
+        )
     page = tmp_path / "page.html"
     page.write_text(html_text, encoding="utf-8")
     shot = tmp_path / "page.png"
@@ -194,15 +228,16 @@ def test_the_page_in_a_browser_draws_the_picture_without_script_errors(
 def test_the_browser_check_sees_a_script_error(browser: str, tmp_path: Path) -> None:
     """The console check above can fail: a page with an error in a script is caught."""
     page = tmp_path / "bad.html"
-    page.write_text("<!DOCTYPE html><html><body><p>x</p><script>undefinedFunction();"
-                    "</script></body></html>", encoding="utf-8")
+    page.write_text(
+        "<!DOCTYPE html><html><body><p>x</p><script>undefinedFunction();</script></body></html>",
+        encoding="utf-8",
+    )
     assert _console(_chromium(browser, page, "--dump-dom").stderr)
 
 
 def test_the_pixel_check_sees_a_page_without_the_picture(browser: str, tmp_path: Path) -> None:
     page = tmp_path / "blank.html"
-    page.write_text("<!DOCTYPE html><html><body><p>no picture</p></body></html>",
-                    encoding="utf-8")
+    page.write_text("<!DOCTYPE html><html><body><p>no picture</p></body></html>", encoding="utf-8")
     shot = tmp_path / "blank.png"
     _chromium(browser, page, f"--screenshot={shot}")
     assert _coloured(shot.read_bytes(), PATH_COLOUR) == 0

@@ -32,12 +32,16 @@ def walk(toy: Engine) -> Explorer:
 @pytest.fixture(scope="module")
 def brute(toy: Engine) -> list[tuple[dt.date, dict[str, object], dict[str, object]]]:
     """Every case of the toy space on each test day, with the engine's decisions."""
-    return [(day, values, decide(toy, values, day))
-            for day in TOY_DAYS for values in toy_cases(toy, day)]
+    return [
+        (day, values, decide(toy, values, day))
+        for day in TOY_DAYS
+        for values in toy_cases(toy, day)
+    ]
 
 
 def test_every_case_on_every_changing_day_is_what_the_walk_says(
-        walk: Explorer, brute: list[tuple[dt.date, dict[str, object], dict[str, object]]],
+    walk: Explorer,
+    brute: list[tuple[dt.date, dict[str, object], dict[str, object]]],
 ) -> None:
     for day, values, decided in brute:
         path = locate(walk, values, day)
@@ -48,8 +52,12 @@ def test_every_case_on_every_changing_day_is_what_the_walk_says(
 
 @settings(max_examples=300, deadline=None)
 @given(day=st.dates(START, END), data=st.data())
-def test_any_day_any_case(toy: Engine, walk: Explorer, day: dt.date, data: st.DataObject,
-                          ) -> None:
+def test_any_day_any_case(
+    toy: Engine,
+    walk: Explorer,
+    day: dt.date,
+    data: st.DataObject,
+) -> None:
     values = data.draw(st.sampled_from(list(toy_cases(toy, day))))
     path = locate(walk, values, day)
     assert path is not None
@@ -57,7 +65,8 @@ def test_any_day_any_case(toy: Engine, walk: Explorer, day: dt.date, data: st.Da
 
 
 def test_the_walk_fails_when_a_decision_is_wrong(
-        walk: Explorer, brute: list[tuple[dt.date, dict[str, object], dict[str, object]]],
+    walk: Explorer,
+    brute: list[tuple[dt.date, dict[str, object], dict[str, object]]],
 ) -> None:
     """The comparison above can fail: a walk whose records are tampered with disagrees."""
     node = next(n for n, records in enumerate(walk.tree.records) if records)
@@ -65,15 +74,17 @@ def test_the_walk_fails_when_a_decision_is_wrong(
     assert isinstance(record, Outcome)
     walk.tree.records[node][0] = (j, dataclasses.replace(record, rule="tampered"))
     try:
-        disagree = any(dict(locate(walk, values, day) or []) != decided
-                       for day, values, decided in brute)
+        disagree = any(
+            dict(locate(walk, values, day) or []) != decided for day, values, decided in brute
+        )
     finally:
         walk.tree.records[node][0] = (j, record)
     assert disagree
 
 
 def test_days_of_each_outcome_are_exactly_the_days_it_happens(
-        walk: Explorer, brute: list[tuple[dt.date, dict[str, object], dict[str, object]]],
+    walk: Explorer,
+    brute: list[tuple[dt.date, dict[str, object], dict[str, object]]],
 ) -> None:
     """Dates in reports: an outcome's days are the days some case gets it, no more, no less."""
     counts = tally(walk)
@@ -88,8 +99,10 @@ def test_days_of_each_outcome_are_exactly_the_days_it_happens(
     for (name, record), t in counts.items():
         covered = {d for a, b in t.days for d in range(a, b + 1)}
         on_test_days = {d.toordinal() for d in TOY_DAYS} & covered
-        assert all((name, record) in seen and d in seen[(name, record)]  # type: ignore[index]
-                   for d in on_test_days), (name, record)
+        assert all(
+            (name, record) in seen and d in seen[(name, record)]  # type: ignore[index]
+            for d in on_test_days
+        ), (name, record)
 
 
 @pytest.fixture(scope="module")
@@ -98,9 +111,13 @@ def edited(tmp_path_factory: pytest.TempPathFactory) -> Engine:
     folder = tmp_path_factory.mktemp("edited") / "toy"
     shutil.copytree(TOY, folder)
     path = folder / "commissioner.yaml"
-    path.write_text(path.read_text().replace(
-        "case.service.category == 'specialist'",
-        "case.service.category in ['specialist', 'routine']"), encoding="utf-8")
+    path.write_text(
+        path.read_text().replace(
+            "case.service.category == 'specialist'",
+            "case.service.category in ['specialist', 'routine']",
+        ),
+        encoding="utf-8",
+    )
     return Engine(open_bundle(folder))
 
 
@@ -122,8 +139,12 @@ def test_two_bundles_side_by_side(toy: Engine, edited: Engine) -> None:
 def test_a_field_is_split_only_as_far_as_decisions_look(toy: Engine, walk: Explorer) -> None:
     """X1 and X5 are practices of P1 for the whole year: 'responsible' reads no more of them
     than their PCT, so the walk holds them as one class."""
-    classes = [a[1] for n in range(len(walk.tree)) for _, a in walk.tree.children[n]
-               if a is not None and a[0] == "practice"]
+    classes = [
+        a[1]
+        for n in range(len(walk.tree))
+        for _, a in walk.tree.children[n]
+        if a is not None and a[0] == "practice"
+    ]
     assert any({m.value for m in c.members} == {"X1", "X5"} for c in classes)
 
 
@@ -134,9 +155,13 @@ def test_a_field_compared_with_a_code_literal(tmp_path_factory: pytest.TempPathF
     folder = tmp_path_factory.mktemp("code") / "toy"
     shutil.copytree(TOY, folder)
     path = folder / "responsible.yaml"
-    path.write_text(path.read_text().replace(
-        "when: case.purchaser is not none\n    then: case.purchaser",
-        "when: case.purchaser == pct('P3')\n    then: pct('P3')"), encoding="utf-8")
+    path.write_text(
+        path.read_text().replace(
+            "when: case.purchaser is not none\n    then: case.purchaser",
+            "when: case.purchaser == pct('P3')\n    then: pct('P3')",
+        ),
+        encoding="utf-8",
+    )
     engine = Engine(open_bundle(folder))
     explorer = Explorer([Lane(0, engine, None)], START, END)
     explorer.run()
@@ -144,7 +169,11 @@ def test_a_field_compared_with_a_code_literal(tmp_path_factory: pytest.TempPathF
         for values in toy_cases(engine, day):
             path_ = locate(explorer, values, day)
             assert path_ is not None and dict(path_) == decide(engine, values, day)
-    classes = [a[1] for n in range(len(explorer.tree)) for _, a in explorer.tree.children[n]
-               if a is not None and a[0] == "purchaser"]
+    classes = [
+        a[1]
+        for n in range(len(explorer.tree))
+        for _, a in explorer.tree.children[n]
+        if a is not None and a[0] == "purchaser"
+    ]
     assert any({m.value for m in c.members} == {"P3"} for c in classes)
     assert any({"P1", "P2"} <= {m.value for m in c.members} for c in classes)

@@ -30,7 +30,8 @@ def generator(official: Path) -> ModuleType:
     """benchmarks/generate_cases.py, the generator of cases, drawing them over the register the
     tests run on (its DATA is the folder of official files: synthetic or real)."""
     spec = importlib.util.spec_from_file_location(
-        "generate_cases", REPO / "benchmarks" / "generate_cases.py")
+        "generate_cases", REPO / "benchmarks" / "generate_cases.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -51,22 +52,29 @@ def floor() -> ModuleType:
 def run(engine: Engine) -> Callable[..., BatchSummary]:
     """run(input, output, **options): `pctrules batch` through the API, on the shared engine."""
 
-    def go(input: Path, output: Path, progress: Callable[[int, int], None] | None = None,
-           **options: object) -> BatchSummary:
+    def go(
+        input: Path,
+        output: Path,
+        progress: Callable[[int, int], None] | None = None,
+        **options: object,
+    ) -> BatchSummary:
         options.setdefault("decisions", ("responsible_pct",))
         opts = BatchOptions(input=input, output=output, **options)  # type: ignore[arg-type]
         return run_batch(opts, progress, prepare(opts, engine))
+
     return go
 
 
 # -- through the command line, on synthetic data --------------------------------------------------
 
-SYNTHETIC_EPCMEM = "".join(f'"{practice}","{pct}","W","{joined}","{left}","0"\n' for
-                           practice, pct, joined, left in [
-                               ("P84004", "5NT", "20020401", "20130331"),
-                               ("A81001", "5E1", "20020401", "20130331"),
-                               ("Y00001", "5NT", "20020401", "20050331"),
-                           ])
+SYNTHETIC_EPCMEM = "".join(
+    f'"{practice}","{pct}","W","{joined}","{left}","0"\n'
+    for practice, pct, joined, left in [
+        ("P84004", "5NT", "20020401", "20130331"),
+        ("A81001", "5E1", "20020401", "20130331"),
+        ("Y00001", "5NT", "20020401", "20050331"),
+    ]
+)
 """A tiny practice register in the ODS epcmem layout, so that CLI tests run without the
 official file."""
 

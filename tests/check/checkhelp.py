@@ -24,7 +24,10 @@ def default_stages() -> Stages:
 
 
 def with_rule(
-    when: str | None, then: str | None = "none", output: str = "pct?", decision: str = DECISION,
+    when: str | None,
+    then: str | None = "none",
+    output: str = "pct?",
+    decision: str = DECISION,
     for_: str | None = None,
 ) -> PolicyBundle:
     """The default bundle with `decision` holding one rule (`when`, `then`) and `output`."""
@@ -40,14 +43,20 @@ def with_rule(
     )
     assert spec.output is not None
     new = dataclasses.replace(
-        spec, rules=(rule,), output=dataclasses.replace(spec.output, value=output),
-        for_=EmbeddedText.standalone(for_) if for_ is not None else None)
+        spec,
+        rules=(rule,),
+        output=dataclasses.replace(spec.output, value=output),
+        for_=EmbeddedText.standalone(for_) if for_ is not None else None,
+    )
     decisions = tuple(new if d is spec else d for d in policy.decisions)
     return dataclasses.replace(policy, decisions=decisions)
 
 
 def check(
-    when: str | None, then: str | None = "none", output: str = "pct?", decision: str = DECISION,
+    when: str | None,
+    then: str | None = "none",
+    output: str = "pct?",
+    decision: str = DECISION,
     for_: str | None = None,
 ) -> tuple[CheckedBundle, list[Diagnostic]]:
     stages = default_stages()
@@ -62,11 +71,15 @@ def underlined(d: Diagnostic) -> str:
     assert d.span is not None
     line = d.span.source.line_text(d.span.line)
     end = d.span.end_column - 1 if d.span.end_line == d.span.line else len(line)
-    return line[d.span.column - 1:end]
+    return line[d.span.column - 1 : end]
 
 
 def expect(
-    diagnostics: list[Diagnostic], code: str, message: str, help: str | None, text: str,
+    diagnostics: list[Diagnostic],
+    code: str,
+    message: str,
+    help: str | None,
+    text: str,
 ) -> None:
     """Exactly one diagnostic, with this code, message, help and underlined text."""
     assert len(diagnostics) == 1, [f"{d.code}: {d.message}" for d in diagnostics]

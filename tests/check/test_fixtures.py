@@ -61,10 +61,10 @@ def test_json_lists_the_same_diagnostics(cli: click.Group, case: str) -> None:
     document = json.loads(result.output)
     assert result.exit_code == text.exit_code
     assert document["ok"] == (text.exit_code == 0)
-    headers = [line for line in text.output.splitlines()
-               if "error[" in line or "warning[" in line]
+    headers = [line for line in text.output.splitlines() if "error[" in line or "warning[" in line]
     listed = [
-        f"{d['at']}: {d['severity']}[{d['code']}]: {d['message']}" if d["at"]
+        f"{d['at']}: {d['severity']}[{d['code']}]: {d['message']}"
+        if d["at"]
         else f"{d['severity']}[{d['code']}]: {d['message']}"
         for d in document["diagnostics"]
     ]
@@ -73,7 +73,9 @@ def test_json_lists_the_same_diagnostics(cli: click.Group, case: str) -> None:
 
 
 def test_the_default_bundle_checks_clean_from_anywhere(
-    cli: click.Group, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    cli: click.Group,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.chdir(tmp_path)
     result = _check(cli)
@@ -85,4 +87,5 @@ def test_a_missing_folder_is_a_clean_error(cli: click.Group) -> None:
     result = _check(cli, "tests/check/fixtures/no-such-bundle")
     assert result.exit_code == 3
     assert "the bundle folder 'tests/check/fixtures/no-such-bundle' does not exist" in (
-        result.output)
+        result.output
+    )

@@ -26,8 +26,27 @@ def _default_expressions() -> list[str]:
 
 EXPRESSIONS = _default_expressions()
 TOKEN = re.compile(r"\w+|[^\w\s]+|\s+")
-JUNK = [*"()[]'\".,:=!&|<>+-*/ ", "and", "or", "not", "in", "is", "none", "if", "then", "else",
-        "case", "count", "max_by", "x", "responsible_pct", "2011-04-01", "1", "population", "for"]
+JUNK = [
+    *"()[]'\".,:=!&|<>+-*/ ",
+    "and",
+    "or",
+    "not",
+    "in",
+    "is",
+    "none",
+    "if",
+    "then",
+    "else",
+    "case",
+    "count",
+    "max_by",
+    "x",
+    "responsible_pct",
+    "2011-04-01",
+    "1",
+    "population",
+    "for",
+]
 
 
 def _assert_only_diagnostics(when: str, then: str) -> None:
@@ -41,7 +60,9 @@ def _assert_only_diagnostics(when: str, then: str) -> None:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(EXPRESSIONS), st.sampled_from(EXPRESSIONS), st.data())
 def test_mutated_default_expressions_give_diagnostics(
-    when: str, then: str, data: st.DataObject,
+    when: str,
+    then: str,
+    data: st.DataObject,
 ) -> None:
     tokens = TOKEN.findall(when)
     for _ in range(data.draw(st.integers(1, 3))):
@@ -63,8 +84,10 @@ def test_mutated_default_expressions_give_diagnostics(
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.sampled_from(JUNK), min_size=1, max_size=12).map(" ".join),
-       st.sampled_from(EXPRESSIONS))
+@given(
+    st.lists(st.sampled_from(JUNK), min_size=1, max_size=12).map(" ".join),
+    st.sampled_from(EXPRESSIONS),
+)
 def test_random_token_soup_gives_diagnostics(when: str, then: str) -> None:
     _assert_only_diagnostics(when, then)
     _assert_only_diagnostics(then, when)

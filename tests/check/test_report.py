@@ -12,21 +12,19 @@ SOURCE = SourceFile("p/d.yaml", "rules:\n\t- when: |\n      a.pctt\n      and b\
 def test_underline_sits_under_the_span_even_after_tabs() -> None:
     d = error(Code.TYPE, "bad", Span(SOURCE, 2, 4, 2, 8), "fix it", "r")
     assert render_diagnostic(d) == (
-        "p/d.yaml:2:4: error[E-type]: bad\n"
-        " 2 | \t- when: |\n"
-        "   | \t  ^^^^\n"
-        "   = help: fix it")
+        "p/d.yaml:2:4: error[E-type]: bad\n 2 | \t- when: |\n   | \t  ^^^^\n   = help: fix it"
+    )
 
 
 def test_a_span_over_several_lines_is_underlined_to_the_end_of_its_first() -> None:
     d = warning(Code.UNGUARDED_OPTIONAL, "long", Span(SOURCE, 3, 9, 4, 12))
-    assert render_diagnostic(d).splitlines()[1:] == [
-        " 3 |       a.pctt", "   |         ^^^^"]
+    assert render_diagnostic(d).splitlines()[1:] == [" 3 |       a.pctt", "   |         ^^^^"]
 
 
 def test_without_a_span_only_the_message() -> None:
     assert render_diagnostic(error(Code.TYPE, "no place", None, "try")) == (
-        "error[E-type]: no place\n  = help: try")
+        "error[E-type]: no place\n  = help: try"
+    )
 
 
 def test_the_report_is_capped() -> None:

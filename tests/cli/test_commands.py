@@ -38,19 +38,33 @@ def test_evaluate_text(run: Run, tmp_path: Path) -> None:
 
 
 def test_evaluate_json_is_one_object_per_case_per_line(run: Run, tmp_path: Path) -> None:
-    cases = ("cases:\n  - {id: a, date: 2011-09-01, person: {residence: E16000141}}\n"
-             "  - {id: b, date: 2013-06-01, person: {residence: E16000141}}\n")
-    result = run("evaluate", write(tmp_path, "c.yaml", cases), "--format", "json",
-                 "--decision", "responsible_pct")
+    cases = (
+        "cases:\n  - {id: a, date: 2011-09-01, person: {residence: E16000141}}\n"
+        "  - {id: b, date: 2013-06-01, person: {residence: E16000141}}\n"
+    )
+    result = run(
+        "evaluate",
+        write(tmp_path, "c.yaml", cases),
+        "--format",
+        "json",
+        "--decision",
+        "responsible_pct",
+    )
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == 2
     a, b = (json.loads(line) for line in lines)
     assert a["case"] == "a" and a["as_of"] == "2011-09-01"
     assert a["bundle"]["name"] == "england" and a["bundle"]["digest"].startswith("sha256:")
-    assert a["decisions"] == {"responsible_pct": {
-        "value": "5QL", "name": "Somerset PCT", "rule": "unregistered-resident", "reason": "4",
-        "cite": a["decisions"]["responsible_pct"]["cite"]}}
+    assert a["decisions"] == {
+        "responsible_pct": {
+            "value": "5QL",
+            "name": "Somerset PCT",
+            "rule": "unregistered-resident",
+            "reason": "4",
+            "cite": a["decisions"]["responsible_pct"]["cite"],
+        }
+    }
     assert b["decisions"]["responsible_pct"]["value"] is None
     assert b["decisions"]["responsible_pct"]["rule"] == "not-known"
 
@@ -60,9 +74,16 @@ def test_evaluate_json_keeps_a_case_on_one_line_whatever_its_id(run: Run, tmp_pa
     ids = ["a\u0085b", "c\u2028d", "e\u2029f"]
     cases = "cases:\n" + "".join(
         f'  - {{id: "{i}", date: 2011-09-01, person: {{residence: E16000141}}}}\n'
-        for i in (r"a\Nb", r"c\Ld", r"e\Pf"))
-    result = run("evaluate", write(tmp_path, "c.yaml", cases), "--format", "json",
-                 "--decision", "responsible_pct")
+        for i in (r"a\Nb", r"c\Ld", r"e\Pf")
+    )
+    result = run(
+        "evaluate",
+        write(tmp_path, "c.yaml", cases),
+        "--format",
+        "json",
+        "--decision",
+        "responsible_pct",
+    )
     assert result.exit_code == 0, result.stderr
     assert [json.loads(line)["case"] for line in result.stdout.splitlines()] == ids
 
@@ -77,43 +98,85 @@ def test_evaluate_json_is_deterministic(run: Run, tmp_path: Path) -> None:
 
 def test_evaluate_reads_json_from_standard_input(run: Run) -> None:
     text = json.dumps([{"id": "j1", "date": "2011-09-01", "person": {"residence": "E16000141"}}])
-    result = run("evaluate", "-", "--format", "json", "--decision", "responsible_pct",
-                 input=text)
+    result = run("evaluate", "-", "--format", "json", "--decision", "responsible_pct", input=text)
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["decisions"]["responsible_pct"]["value"] == "5QL"
 
 
 def test_as_of_overrides_the_case_date(run: Run, tmp_path: Path) -> None:
-    result = run("evaluate", write(tmp_path, "c.yaml", SOMERSET), "--as-of", "2014-01-01",
-                 "--decision", "responsible_pct")
+    result = run(
+        "evaluate",
+        write(tmp_path, "c.yaml", SOMERSET),
+        "--as-of",
+        "2014-01-01",
+        "--decision",
+        "responsible_pct",
+    )
     assert result.exit_code == 0, result.stderr
     assert "responsible_pct = none (rule not-known, reason 9)" in result.stdout
 
 
 def test_explain_flag_adds_the_trace_to_json(run: Run, tmp_path: Path) -> None:
-    result = run("evaluate", write(tmp_path, "c.yaml", SOMERSET), "--format", "json",
-                 "--explain", "--decision", "responsible_pct")
+    result = run(
+        "evaluate",
+        write(tmp_path, "c.yaml", SOMERSET),
+        "--format",
+        "json",
+        "--explain",
+        "--decision",
+        "responsible_pct",
+    )
     trace = json.loads(result.stdout)["decisions"]["responsible_pct"]["trace"]
     assert [r["outcome"] for r in trace["rules"]] == [
-        "not-matched", "not-matched", "not-matched", "not-matched", "matched", "skipped",
-        "skipped"]
+        "not-matched",
+        "not-matched",
+        "not-matched",
+        "not-matched",
+        "matched",
+        "skipped",
+        "skipped",
+    ]
 
 
-@pytest.mark.parametrize(("text", "name", "message"), [
-    ("id: c1\ndate: 2011-09-01\nperson: {practise: P84004}\n", "c.yaml",
-     "for case 'c1', unknown field 'person.practise'"),
-    ("id: c1\ndate: 2011-09-01\nservice: [7]\n", "c.yaml",
-     "for case 'c1', field 'service' is [7], but must be a service code"),
-    ("id: c1\ndate: 2011-02-30\n", "c.yaml",
-     "for case 'c1', field 'date' is '2011-02-30', but must be a real date"),
-    ("- just text\n", "c.yaml", "case 1 is the text 'just text', not a mapping of fields"),
-    ("id: c1\n  date: : 2\n", "c.yaml", "c.yaml:2:7: error[E-case]: case file is not valid YAML"),
-    ('{"id": "c1", "date": }', "c.json", "c.json:1:22: error[E-case]: case file is not valid JSON"),
-    ("cases: 5\n", "c.yaml", "'cases' in"),
-    ("a: &x [1]\nb: *x\n", "c.yaml", "aliases ('*name') are not allowed in case files"),
-])
+@pytest.mark.parametrize(
+    ("text", "name", "message"),
+    [
+        (
+            "id: c1\ndate: 2011-09-01\nperson: {practise: P84004}\n",
+            "c.yaml",
+            "for case 'c1', unknown field 'person.practise'",
+        ),
+        (
+            "id: c1\ndate: 2011-09-01\nservice: [7]\n",
+            "c.yaml",
+            "for case 'c1', field 'service' is [7], but must be a service code",
+        ),
+        (
+            "id: c1\ndate: 2011-02-30\n",
+            "c.yaml",
+            "for case 'c1', field 'date' is '2011-02-30', but must be a real date",
+        ),
+        ("- just text\n", "c.yaml", "case 1 is the text 'just text', not a mapping of fields"),
+        (
+            "id: c1\n  date: : 2\n",
+            "c.yaml",
+            "c.yaml:2:7: error[E-case]: case file is not valid YAML",
+        ),
+        (
+            '{"id": "c1", "date": }',
+            "c.json",
+            "c.json:1:22: error[E-case]: case file is not valid JSON",
+        ),
+        ("cases: 5\n", "c.yaml", "'cases' in"),
+        ("a: &x [1]\nb: *x\n", "c.yaml", "aliases ('*name') are not allowed in case files"),
+    ],
+)
 def test_bad_case_input_exits_5_without_a_traceback(
-    run: Run, tmp_path: Path, text: str, name: str, message: str,
+    run: Run,
+    tmp_path: Path,
+    text: str,
+    name: str,
+    message: str,
 ) -> None:
     result = run("evaluate", write(tmp_path, name, text))
     assert result.exit_code == 5, result.output
@@ -128,14 +191,17 @@ def test_a_missing_case_file_exits_5(run: Run, tmp_path: Path) -> None:
     assert "does not exist" in result.stderr
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--param", "nope=1"], "unknown parameter 'nope'"),
-    (["--param", "emergency_responsibility=away"], "must be one of 'home', 'present'"),
-    (["--param", "emergency_responsibility"], "must read NAME=VALUE"),
-    (["--decision", "comissioner"], "did you mean 'commissioner'?"),
-    (["--as-of", "2011-13-01"], "is not a date"),
-    (["--format", "xml"], "'xml' is not one of"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--param", "nope=1"], "unknown parameter 'nope'"),
+        (["--param", "emergency_responsibility=away"], "must be one of 'home', 'present'"),
+        (["--param", "emergency_responsibility"], "must read NAME=VALUE"),
+        (["--decision", "comissioner"], "did you mean 'commissioner'?"),
+        (["--as-of", "2011-13-01"], "is not a date"),
+        (["--format", "xml"], "'xml' is not one of"),
+    ],
+)
 def test_usage_errors_exit_2(run: Run, tmp_path: Path, args: list[str], message: str) -> None:
     result = run("evaluate", write(tmp_path, "c.yaml", SOMERSET), *args)
     assert result.exit_code == 2, result.output
@@ -146,8 +212,11 @@ def test_an_invalid_bundle_exits_3(run: Run, tmp_path: Path) -> None:
     bundle = tmp_path / "england"
     shutil.copytree(BUNDLE, bundle)
     path = bundle / "cluster.yaml"
-    path.write_text(path.read_text().replace("responsible_pct.cluster is not none",
-                                             "responsible_pct.clustr is not none"))
+    path.write_text(
+        path.read_text().replace(
+            "responsible_pct.cluster is not none", "responsible_pct.clustr is not none"
+        )
+    )
     result = run("evaluate", "--bundle", str(bundle), write(tmp_path, "c.yaml", SOMERSET))
     assert result.exit_code == 3, result.output
     assert "unknown attribute 'clustr' on pct" in result.stderr
@@ -158,16 +227,23 @@ def test_an_invalid_bundle_exits_3(run: Run, tmp_path: Path) -> None:
 
 
 def test_explain_text_story(run: Run) -> None:
-    result = run("explain", str(EXAMPLES / "specialised-bassetlaw.yaml"),
-                 "--decision", "commissioner")
+    result = run(
+        "explain", str(EXAMPLES / "specialised-bassetlaw.yaml"), "--decision", "commissioner"
+    )
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[1] == ("  commissioner = SCG-Q33 East Midlands Specialised Commissioning Group "
-                        "(rule specialised-scg, reason SCG-DELEGATED)")
-    assert lines[2].startswith("    ✗ national-service did not match: "
-                               "case.service.category == 'national' is false (england/")
-    assert lines[3].startswith("    ✓ specialised-scg matched: pct 5ET Bassetlaw PCT is managed by "
-                               "Q33 NHS East Midlands on 2012-01-10 (2006-10-01 → 2013-03-31, ")
+    assert lines[1] == (
+        "  commissioner = SCG-Q33 East Midlands Specialised Commissioning Group "
+        "(rule specialised-scg, reason SCG-DELEGATED)"
+    )
+    assert lines[2].startswith(
+        "    ✗ national-service did not match: "
+        "case.service.category == 'national' is false (england/"
+    )
+    assert lines[3].startswith(
+        "    ✓ specialised-scg matched: pct 5ET Bassetlaw PCT is managed by "
+        "Q33 NHS East Midlands on 2012-01-10 (2006-10-01 → 2013-03-31, "
+    )
     assert "    · own-pct skipped (an earlier rule decided)" in lines
 
 
@@ -181,23 +257,39 @@ def test_explain_html_is_one_self_contained_page(run: Run) -> None:
 
 
 def test_explain_json_has_the_trace_contract(run: Run) -> None:
-    result = run("explain", str(EXAMPLES / "lead-designated.yaml"), "--format", "json",
-                 "--decision", "lead_pct")
+    result = run(
+        "explain",
+        str(EXAMPLES / "lead-designated.yaml"),
+        "--format",
+        "json",
+        "--decision",
+        "lead_pct",
+    )
     assert result.exit_code == 0, result.stderr
     trace = json.loads(result.stdout)["decisions"]["lead_pct"]["trace"]
     assert trace["hit"] == "first" and trace["as_of"] == "2012-01-10"
     first = trace["rules"][0]
     assert first["rule"] == "designated-lead" and first["outcome"] == "matched"
-    assert first["evidence"] == [{
-        "from": "5H8", "rel": "lead_of", "to": "CL-SOUTH-YORKSHIRE-AND-BASSETLAW",
-        "valid": ["2011-06-01", "2013-03-31"], "source": first["evidence"][0]["source"]}]
+    assert first["evidence"] == [
+        {
+            "from": "5H8",
+            "rel": "lead_of",
+            "to": "CL-SOUTH-YORKSHIRE-AND-BASSETLAW",
+            "valid": ["2011-06-01", "2013-03-31"],
+            "source": first["evidence"][0]["source"],
+        }
+    ]
     # The row's own source column: the citation key of data/SOURCES.md.
     assert first["evidence"][0]["source"] == "HSJ-2011-04-28"
 
 
 def test_explain_without_register_names_the_import_command(run: Run) -> None:
-    result = run("explain", str(EXAMPLES / "with-register" / "registered-away-from-home.yaml"),
-                 "--decision", "responsible_pct")
+    result = run(
+        "explain",
+        str(EXAMPLES / "with-register" / "registered-away-from-home.yaml"),
+        "--decision",
+        "responsible_pct",
+    )
     assert result.exit_code == 6, result.stderr  # decided with errors
     assert "! registered-practice failed: no practice register is loaded" in result.stdout
     assert "unregistered-resident skipped (an earlier rule failed)" in result.stdout
@@ -234,21 +326,29 @@ def _bundle_with_tests(tmp_path: Path, text: str) -> Path:
 
 
 def test_a_failing_policy_test_exits_4_with_a_diff(run: Run, tmp_path: Path) -> None:
-    bundle = _bundle_with_tests(tmp_path, (
-        "- name: right\n  case: {id: a, date: 2011-09-01, person: {residence: E16000141}}\n"
-        "  expect: {responsible_pct: 5QL}\n"
-        "- name: wrong\n  case: {id: b, date: 2011-09-01, person: {residence: E16000141}}\n"
-        "  expect:\n    responsible_pct: {value: 5F5, rule: registered-practice, reason: 1}\n"))
+    bundle = _bundle_with_tests(
+        tmp_path,
+        (
+            "- name: right\n  case: {id: a, date: 2011-09-01, person: {residence: E16000141}}\n"
+            "  expect: {responsible_pct: 5QL}\n"
+            "- name: wrong\n  case: {id: b, date: 2011-09-01, person: {residence: E16000141}}\n"
+            "  expect:\n    responsible_pct: {value: 5F5, rule: registered-practice, reason: 1}\n"
+        ),
+    )
     result = run("test", str(bundle), "--coverage")
     assert result.exit_code == 4, result.output
     lines = result.stdout.splitlines()
     assert lines[0].startswith("FAIL ") and "t.yaml:4 wrong (" in lines[0]
-    _, cover, *rest = lines[lines.index("1 passed, 1 failed"):]
+    _, cover, *rest = lines[lines.index("1 passed, 1 failed") :]
     assert cover.startswith("coverage: 7 of 30 rules fired (23.3%)")
-    assert any(line.startswith("  rule never fired: ") and line.endswith(" registered-practice")
-               for line in rest)
-    assert any("condition never true or false: " in line and "case.purchaser is not none" in line
-               for line in rest)
+    assert any(
+        line.startswith("  rule never fired: ") and line.endswith(" registered-practice")
+        for line in rest
+    )
+    assert any(
+        "condition never true or false: " in line and "case.purchaser is not none" in line
+        for line in rest
+    )
 
 
 def test_facts_of_a_test_stay_in_that_test(run: Run, tmp_path: Path) -> None:
@@ -257,21 +357,31 @@ def test_facts_of_a_test_stay_in_that_test(run: Run, tmp_path: Path) -> None:
         "    - {code: COLLAB-X, kind: collaborative, name: X}\n"
         "    - {from: 5QL, relation: in_collaborative, to: COLLAB-X, valid_from: 2009-04-01,"
         " valid_to: 2013-03-31}\n"
-        "    - {from: COLLAB-X, relation: commissions, to: MATERNITY}\n")
+        "    - {from: COLLAB-X, relation: commissions, to: MATERNITY}\n"
+    )
     case = "  case: {id: a, date: 2010-06-01, service: MATERNITY, person: {residence: E16000141}}\n"
-    bundle = _bundle_with_tests(tmp_path, (
-        "- name: with\n" + facts + case + "  expect: {commissioner: COLLAB-X}\n"
-        "- name: without\n" + case + "  expect: {commissioner: 5QL}\n"))
+    bundle = _bundle_with_tests(
+        tmp_path,
+        (
+            "- name: with\n" + facts + case + "  expect: {commissioner: COLLAB-X}\n"
+            "- name: without\n" + case + "  expect: {commissioner: 5QL}\n"
+        ),
+    )
     result = run("test", str(bundle))
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[-1] == "2 passed, 0 failed"
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("- name: x\n  case: {}\n  expect: {responsible_pc: 5QL}\n",
-     "unknown decision 'responsible_pc'"),
-    ("- name: x\n  case: {}\n", "'expect'"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "- name: x\n  case: {}\n  expect: {responsible_pc: 5QL}\n",
+            "unknown decision 'responsible_pc'",
+        ),
+        ("- name: x\n  case: {}\n", "'expect'"),
+    ],
+)
 def test_a_broken_test_file_exits_3(run: Run, tmp_path: Path, text: str, message: str) -> None:
     result = run("test", str(_bundle_with_tests(tmp_path, text)))
     assert result.exit_code == 3, result.output
@@ -279,29 +389,42 @@ def test_a_broken_test_file_exits_3(run: Run, tmp_path: Path, text: str, message
 
 
 def test_an_invalid_case_in_a_policy_test_is_an_error_at_its_value(
-    run: Run, tmp_path: Path,
+    run: Run,
+    tmp_path: Path,
 ) -> None:
-    bundle = _bundle_with_tests(tmp_path, (
-        "- name: x\n  case: {id: a, date: 2011-02-30}\n  expect: {responsible_pct: null}\n"))
+    bundle = _bundle_with_tests(
+        tmp_path,
+        ("- name: x\n  case: {id: a, date: 2011-02-30}\n  expect: {responsible_pct: null}\n"),
+    )
     result = run("test", str(bundle))
     assert result.exit_code == 3, result.output
-    assert "t.yaml:2:23: error[E-case]: for test 'x', case field 'date' must be a real date" \
+    assert (
+        "t.yaml:2:23: error[E-case]: for test 'x', case field 'date' must be a real date"
         in result.stderr
-    assert result.stdout.splitlines()[-1] == \
-        "0 passed, 0 failed, 1 error (tests that could not run)"
+    )
+    assert (
+        result.stdout.splitlines()[-1] == "0 passed, 0 failed, 1 error (tests that could not run)"
+    )
 
 
 def test_a_violated_constraint_fails_the_tests(run: Run, tmp_path: Path) -> None:
-    bundle = _bundle_with_tests(tmp_path, (
-        "- name: x\n  case: {id: a, date: 2012-01-10, person: {residence: E16000141}}\n"
-        "  expect: {responsible_pct: 5QL}\n"))
+    bundle = _bundle_with_tests(
+        tmp_path,
+        (
+            "- name: x\n  case: {id: a, date: 2012-01-10, person: {residence: E16000141}}\n"
+            "  expect: {responsible_pct: 5QL}\n"
+        ),
+    )
     leads = bundle / "data" / "cluster-leads.csv"
     leads.write_text(leads.read_text().replace("5H8,CL-SOUTH-YORKSHIRE", "5QL,CL-SOUTH-YORKSHIRE"))
     result = run("test", str(bundle))
     assert result.exit_code == 4, result.output
-    assert ("FAIL constraint designated-lead-is-member" in result.stdout
-            and "on 2012-01-10: the designated lead of a cluster is not one of its members: "
-            "CL-SOUTH-YORKSHIRE-AND-BASSETLAW" in result.stdout)
+    assert (
+        "FAIL constraint designated-lead-is-member" in result.stdout
+        and "on 2012-01-10: the designated lead of a cluster is not one of its members: "
+        "CL-SOUTH-YORKSHIRE-AND-BASSETLAW"
+        in result.stdout
+    )
 
 
 def test_compile_prints_the_generated_python(run: Run, register: Path) -> None:
@@ -309,11 +432,19 @@ def test_compile_prints_the_generated_python(run: Run, register: Path) -> None:
     assert plain.exit_code == 0, plain.output
     module = ast.parse(plain.stdout)
     functions = [n.name for n in module.body if isinstance(n, ast.FunctionDef)]
-    table = next(n.value for n in module.body if isinstance(n, ast.Assign)
-                 and isinstance(n.targets[0], ast.Name) and n.targets[0].id == "DECISIONS")
+    table = next(
+        n.value
+        for n in module.body
+        if isinstance(n, ast.Assign)
+        and isinstance(n.targets[0], ast.Name)
+        and n.targets[0].id == "DECISIONS"
+    )
     assert isinstance(table, ast.Dict)
-    named = {ast.literal_eval(k): v.id for k, v in zip(table.keys, table.values, strict=True)
-             if k is not None and isinstance(v, ast.Name)}
+    named = {
+        ast.literal_eval(k): v.id
+        for k, v in zip(table.keys, table.values, strict=True)
+        if k is not None and isinstance(v, ast.Name)
+    }
     for decision in ("responsible_pct", "cluster", "commissioner", "lead_pct"):
         assert named[decision] in functions
     # Without a register a practice is read through the check that names the missing data.

@@ -20,13 +20,22 @@ SCRIPT = str(_BESIDE) if _BESIDE.is_file() else shutil.which("pctrules")
 
 def run(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "PCTRULES_DATA"}
-    return subprocess.run(args, cwd=cwd, input=stdin, capture_output=True, text=True,
-                          timeout=300, check=False, env=env)
+    return subprocess.run(
+        args,
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=env,
+    )
 
 
 def test_python_dash_m_evaluates_an_example(tmp_path: Path) -> None:
-    result = run(sys.executable, "-m", "pctrules", "evaluate", str(EXAMPLE), "--format", "json",
-                 cwd=tmp_path)
+    result = run(
+        sys.executable, "-m", "pctrules", "evaluate", str(EXAMPLE), "--format", "json", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
     assert out["decisions"]["commissioner"]["value"] == "SCG-Q33"
@@ -34,8 +43,15 @@ def test_python_dash_m_evaluates_an_example(tmp_path: Path) -> None:
 
 
 def test_python_dash_m_reports_a_bad_case_without_a_traceback(tmp_path: Path) -> None:
-    result = run(sys.executable, "-m", "pctrules", "evaluate", "-", cwd=tmp_path,
-                 stdin="id: x\ndate: 2011-09-01\nperson: [1]\n")
+    result = run(
+        sys.executable,
+        "-m",
+        "pctrules",
+        "evaluate",
+        "-",
+        cwd=tmp_path,
+        stdin="id: x\ndate: 2011-09-01\nperson: [1]\n",
+    )
     assert result.returncode == 5
     assert "for case 'x', field 'person' is [1], but must be a mapping of fields" in result.stderr
     assert "Traceback" not in result.stderr

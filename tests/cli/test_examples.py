@@ -70,11 +70,19 @@ def test_register_examples_without_it_say_how_to_import(run: Run, path: Path) ->
 
 
 def test_the_emergency_example_with_the_parameter(run: Run) -> None:
-    result = run("evaluate", str(EXAMPLES / "precedence-emergency.yaml"),
-                 "--param", "emergency_responsibility=present", "--decision", "responsible_pct")
+    result = run(
+        "evaluate",
+        str(EXAMPLES / "precedence-emergency.yaml"),
+        "--param",
+        "emergency_responsibility=present",
+        "--decision",
+        "responsible_pct",
+    )
     assert result.exit_code == 0, result.stderr
-    assert ("responsible_pct = 5QP Cornwall and Isles of Scilly PCT (rule emergency-present, "
-            "reason A&E-PRESENT)") in result.stdout
+    assert (
+        "responsible_pct = 5QP Cornwall and Isles of Scilly PCT (rule emergency-present, "
+        "reason A&E-PRESENT)"
+    ) in result.stdout
 
 
 @pytest.mark.parametrize("path", PLAIN, ids=lambda p: p.name)

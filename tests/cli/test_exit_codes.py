@@ -27,17 +27,26 @@ def cases(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("command", "fmt"), [
-    ("evaluate", "text"), ("evaluate", "json"), ("explain", "text"), ("explain", "json"),
-    ("explain", "html")])
-def test_a_failed_decision_exits_6_after_the_whole_output(run: Run, cases: Path, command: str,
-                                                          fmt: str) -> None:
+@pytest.mark.parametrize(
+    ("command", "fmt"),
+    [
+        ("evaluate", "text"),
+        ("evaluate", "json"),
+        ("explain", "text"),
+        ("explain", "json"),
+        ("explain", "html"),
+    ],
+)
+def test_a_failed_decision_exits_6_after_the_whole_output(
+    run: Run, cases: Path, command: str, fmt: str
+) -> None:
     result = run(command, str(cases), "--decision", "responsible_pct", "--format", fmt)
     assert result.exit_code == int(ExitCode.DECIDED_WITH_ERRORS) == 6, result.output
     assert "named" in result.stdout and "resident" in result.stdout
     assert "5QL" in result.stdout  # the case that could be decided was
-    assert result.stderr.strip() == ("error: a decision failed for 1 of 2 cases: 'named' "
-                                     "(responsible_pct)")
+    assert result.stderr.strip() == (
+        "error: a decision failed for 1 of 2 cases: 'named' (responsible_pct)"
+    )
     if fmt == "json":
         decided = [json.loads(line) for line in result.stdout.splitlines()]
         assert "error" in decided[0]["decisions"]["responsible_pct"]
@@ -46,22 +55,34 @@ def test_a_failed_decision_exits_6_after_the_whole_output(run: Run, cases: Path,
 
 def test_no_failed_decision_exits_0(run: Run, tmp_path: Path) -> None:
     path = tmp_path / "ok.yaml"
-    path.write_text("{id: resident, date: 2011-09-01, person: {residence: E16000141}}\n",
-                    encoding="utf-8")
+    path.write_text(
+        "{id: resident, date: 2011-09-01, person: {residence: E16000141}}\n", encoding="utf-8"
+    )
     result = run("evaluate", str(path), "--decision", "responsible_pct")
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
 
 
 @pytest.mark.parametrize("per_case", [False, True])
-def test_batch_with_a_failed_row_exits_6_with_every_row_written(run: Run, tmp_path: Path,
-                                                                per_case: bool) -> None:
+def test_batch_with_a_failed_row_exits_6_with_every_row_written(
+    run: Run, tmp_path: Path, per_case: bool
+) -> None:
     src, out = tmp_path / "in.csv", tmp_path / "out.csv"
-    src.write_text("id,date,person.practice,person.residence\n"
-                   "named,2011-09-01,P84004,\nresident,2011-09-01,,E16000141\n"
-                   "baddate,2011-02-30,,E16000141\n", encoding="utf-8")
-    result = run("batch", str(src), "--output", str(out), "--decision", "responsible_pct",
-                 *(["--per-case"] if per_case else []))
+    src.write_text(
+        "id,date,person.practice,person.residence\n"
+        "named,2011-09-01,P84004,\nresident,2011-09-01,,E16000141\n"
+        "baddate,2011-02-30,,E16000141\n",
+        encoding="utf-8",
+    )
+    result = run(
+        "batch",
+        str(src),
+        "--output",
+        str(out),
+        "--decision",
+        "responsible_pct",
+        *(["--per-case"] if per_case else []),
+    )
     assert result.exit_code == 6, result.output
     assert "3 rows read: 1 decided, 2 failed" in result.stdout
     lines = out.read_text(encoding="utf-8").splitlines()
@@ -72,15 +93,14 @@ def test_batch_with_a_failed_row_exits_6_with_every_row_written(run: Run, tmp_pa
 
 def test_batch_with_every_row_decided_exits_0(run: Run, tmp_path: Path) -> None:
     src, out = tmp_path / "in.csv", tmp_path / "out.csv"
-    src.write_text("id,date,person.residence\nresident,2011-09-01,E16000141\n",
-                   encoding="utf-8")
+    src.write_text("id,date,person.residence\nresident,2011-09-01,E16000141\n", encoding="utf-8")
     result = run("batch", str(src), "--output", str(out), "--decision", "responsible_pct")
     assert result.exit_code == 0, result.output
 
 
 def test_help_lists_every_exit_code(run: Run) -> None:
     text = run("--help").stdout
-    section = text[text.index("Exit codes:"):text.index("Options:")]
+    section = text[text.index("Exit codes:") : text.index("Options:")]
     listed = {int(code) for code in re.findall(r"(?:^|[·:]|\n)\s*(\d+) ", section)}
     assert listed >= {int(code) for code in ExitCode} | {7, 130}
     assert "6 decided with errors" in section

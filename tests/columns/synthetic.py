@@ -12,16 +12,26 @@ from pctrules.graph.importers.registry import run_import
 
 ERA = (dt.date(2002, 4, 1), dt.date(2013, 3, 31))
 SETTINGS = ["elective", "outpatient", "emergency", None]
-COLUMNS = ["id", "date", "person.practice", "person.residence", "person.present_in", "service",
-           "setting"]
+COLUMNS = [
+    "id",
+    "date",
+    "person.practice",
+    "person.residence",
+    "person.present_in",
+    "service",
+    "setting",
+]
 
 
 def register(into: Path, practices: int = 400, seed: int = 7) -> list[str]:
     """Write `practices` practices, each a member of one or two of the bundle's PCTs over time,
     as an epcmem file imported into `into`; their codes are returned."""
     graph = open_bundle(None).graph
-    pcts = sorted((n.code, n.valid_from, n.valid_to) for n in graph.nodes.values()
-                  if n.kind == "pct" and n.valid_to >= ERA[0])
+    pcts = sorted(
+        (n.code, n.valid_from, n.valid_to)
+        for n in graph.nodes.values()
+        if n.kind == "pct" and n.valid_to >= ERA[0]
+    )
     rng = random.Random(seed)
     rows, codes = [], []
     for i in range(practices):
@@ -47,8 +57,12 @@ def register(into: Path, practices: int = 400, seed: int = 7) -> list[str]:
     return codes
 
 
-def cases(n: int, practices: list[str], seed: int = 11, bad: bool = True,
-          ) -> list[dict[str, object]]:
+def cases(
+    n: int,
+    practices: list[str],
+    seed: int = 11,
+    bad: bool = True,
+) -> list[dict[str, object]]:
     """`n` episodes as flat rows (dotted keys, None for absent), some of them deliberately bad:
     impossible dates, codes of the wrong kind, codes no data knows, no date, an empty id."""
     graph = open_bundle(None).graph

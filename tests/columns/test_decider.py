@@ -44,12 +44,16 @@ def per_case(decider: Decider, rows: list[Row], first_row: int = 0) -> list[Row]
         got: Row = {}
         try:
             result = engine.validate_case(raw, index)
-            case = engine.evaluate(result, as_of=decider.as_of, decisions=decider.decisions,
-                                   params=decider.params)
+            case = engine.evaluate(
+                result, as_of=decider.as_of, decisions=decider.decisions, params=decider.params
+            )
         except CaseError as exc:
             rid = raw.get("id")
-            got["id"] = str(rid) if isinstance(rid, (str, int)) and not isinstance(
-                rid, bool) and str(rid) else f"case-{index}"
+            got["id"] = (
+                str(rid)
+                if isinstance(rid, (str, int)) and not isinstance(rid, bool) and str(rid)
+                else f"case-{index}"
+            )
             for name in decider.decisions:
                 got |= {name: None, f"{name}.rule": None, f"{name}.reason": None}
             got["error"] = "; ".join(d.message for d in exc.diagnostics)
@@ -62,12 +66,17 @@ def per_case(decider: Decider, rows: list[Row], first_row: int = 0) -> list[Row]
             d = case.decisions[name]
             if d.outcome == "error":
                 assert d.error is not None
-                errors.append(f"{name}: {d.error.message}" + (
-                    f" (rule '{d.error.rule}')" if d.error.rule else ""))
+                errors.append(
+                    f"{name}: {d.error.message}"
+                    + (f" (rule '{d.error.rule}')" if d.error.rule else "")
+                )
                 got |= {name: None, f"{name}.rule": None, f"{name}.reason": None}
             else:
-                got |= {name: arrow_value(d.value, schema.field(name).type),
-                        f"{name}.rule": d.rule, f"{name}.reason": d.reason}
+                got |= {
+                    name: arrow_value(d.value, schema.field(name).type),
+                    f"{name}.rule": d.rule,
+                    f"{name}.reason": d.reason,
+                }
         got["error"] = "; ".join(errors) or None
         got["warnings"] = list(case.warnings)
         out.append(got)
@@ -75,8 +84,9 @@ def per_case(decider: Decider, rows: list[Row], first_row: int = 0) -> list[Row]
 
 
 def table(rows: list[Row]) -> pa.Table:
-    return pa.Table.from_pylist(rows, schema=pa.schema(
-        [(c, pa.string()) for c in synthetic.COLUMNS]))
+    return pa.Table.from_pylist(
+        rows, schema=pa.schema([(c, pa.string()) for c in synthetic.COLUMNS])
+    )
 
 
 @pytest.fixture(scope="module")
@@ -86,9 +96,9 @@ def episodes(synthetic_data: tuple[Path, list[str]]) -> list[Row]:
 
 @pytest.mark.parametrize("emergency", ["home", "present"])
 def test_every_decision_equals_the_per_case_engine(
-        synthetic_data: tuple[Path, list[str]], episodes: list[Row], emergency: str) -> None:
-    decider = Decider.open(data=synthetic_data[0],
-                           params={"emergency_responsibility": emergency})
+    synthetic_data: tuple[Path, list[str]], episodes: list[Row], emergency: str
+) -> None:
+    decider = Decider.open(data=synthetic_data[0], params={"emergency_responsibility": emergency})
     got = decider.decide_arrow(table(episodes), first_row=100).to_pylist()
     want = per_case(decider, episodes, first_row=100)
     assert got == want
@@ -96,47 +106,78 @@ def test_every_decision_equals_the_per_case_engine(
     assert sum(r["error"] is not None for r in got) > 50
     assert any(r["warnings"] for r in got)
     assert any(r["id"] == "case-101" or r["id"].startswith("case-") for r in got)
-    for rule in ("registered-practice", "unregistered-resident", "specialised-scg",
-                 "national-service", "own-pct"):
+    for rule in (
+        "registered-practice",
+        "unregistered-resident",
+        "specialised-scg",
+        "national-service",
+        "own-pct",
+    ):
         assert any(rule in r.values() for r in got), rule
 
 
 def test_a_rule_error_on_one_row_leaves_the_others_decided(decider: Decider) -> None:
     # Many rows, one of which fails inside a rule: the batch goes case by case, and reads so.
-    rows = [{"id": f"r{i}", "date": "2011-09-01", "person.residence": "E16000141"}
-            for i in range(50)]
+    rows = [
+        {"id": f"r{i}", "date": "2011-09-01", "person.residence": "E16000141"} for i in range(50)
+    ]
     rows[7]["date"] = "1990-01-01"  # before the bundle's era: decisions are still given
     got = decider.decide_arrow(pa.Table.from_pylist(rows)).to_pylist()
     assert got == per_case(decider, rows)
 
 
 def test_column_names_dotted_double_underscore_and_struct_agree(
-        decider: Decider, episodes: list[Row]) -> None:
+    decider: Decider, episodes: list[Row]
+) -> None:
     rows = episodes[:2_000]
     dotted = decider.decide_arrow(table(rows))
-    underscored = decider.decide_arrow(table(rows).rename_columns(
-        [c.replace(".", "__") for c in synthetic.COLUMNS]))
+    underscored = decider.decide_arrow(
+        table(rows).rename_columns([c.replace(".", "__") for c in synthetic.COLUMNS])
+    )
     person = pa.StructArray.from_arrays(
-        [pa.array([r[f"person.{k}"] for r in rows], pa.string())
-         for k in ("practice", "residence", "present_in")],
-        names=["practice", "residence", "present_in"])
-    structs = pa.table({"id": [r["id"] for r in rows], "date": [r["date"] for r in rows],
-                        "person": person, "service": [r["service"] for r in rows],
-                        "setting": [r["setting"] for r in rows]})
-    encoded = pa.table({k: pa.array([r[k] for r in rows], pa.string()).dictionary_encode()
-                        for k in synthetic.COLUMNS})
+        [
+            pa.array([r[f"person.{k}"] for r in rows], pa.string())
+            for k in ("practice", "residence", "present_in")
+        ],
+        names=["practice", "residence", "present_in"],
+    )
+    structs = pa.table(
+        {
+            "id": [r["id"] for r in rows],
+            "date": [r["date"] for r in rows],
+            "person": person,
+            "service": [r["service"] for r in rows],
+            "setting": [r["setting"] for r in rows],
+        }
+    )
+    encoded = pa.table(
+        {
+            k: pa.array([r[k] for r in rows], pa.string()).dictionary_encode()
+            for k in synthetic.COLUMNS
+        }
+    )
     assert underscored.equals(dotted)
     assert decider.decide_arrow(structs).equals(dotted)
     assert decider.decide_arrow(encoded).equals(dotted)
 
 
 def test_date_columns_and_nulls_mean_what_the_engine_says(decider: Decider) -> None:
-    rows = [{"id": "a", "date": dt.date(2011, 9, 1), "person.residence": "E16000141"},
-            {"id": "b", "date": None, "person.residence": "E16000141"},
-            {"id": None, "date": dt.date(2008, 1, 1), "person.practice": None}]
-    batch = pa.Table.from_pylist(rows, schema=pa.schema(
-        [("id", pa.string()), ("date", pa.date32()), ("person.residence", pa.string()),
-         ("person.practice", pa.string())]))
+    rows = [
+        {"id": "a", "date": dt.date(2011, 9, 1), "person.residence": "E16000141"},
+        {"id": "b", "date": None, "person.residence": "E16000141"},
+        {"id": None, "date": dt.date(2008, 1, 1), "person.practice": None},
+    ]
+    batch = pa.Table.from_pylist(
+        rows,
+        schema=pa.schema(
+            [
+                ("id", pa.string()),
+                ("date", pa.date32()),
+                ("person.residence", pa.string()),
+                ("person.practice", pa.string()),
+            ]
+        ),
+    )
     got = decider.decide_arrow(batch).to_pylist()
     assert got == per_case(decider, rows)
     assert got[0]["responsible_pct"] == "5QL" and got[1]["error"] is not None
@@ -144,8 +185,10 @@ def test_date_columns_and_nulls_mean_what_the_engine_says(decider: Decider) -> N
 
 
 def test_an_unknown_column_fails_only_the_rows_that_give_it_a_value(decider: Decider) -> None:
-    rows = [{"id": "a", "date": "2011-09-01", "person.practise": "A81001"},
-            {"id": "b", "date": "2011-09-01", "person.practise": None}]
+    rows = [
+        {"id": "a", "date": "2011-09-01", "person.practise": "A81001"},
+        {"id": "b", "date": "2011-09-01", "person.practise": None},
+    ]
     got = decider.decide_arrow(pa.Table.from_pylist(rows)).to_pylist()
     assert "unknown field 'person.practise'" in got[0]["error"]
     assert got[1]["error"] is None and got[1]["responsible_pct.rule"] == "not-known"
@@ -157,7 +200,8 @@ def test_two_columns_for_one_field_are_refused(decider: Decider) -> None:
 
 
 def test_the_schema_names_bundle_data_params_and_as_of(
-        synthetic_data: tuple[Path, list[str]]) -> None:
+    synthetic_data: tuple[Path, list[str]],
+) -> None:
     d = Decider.open(data=synthetic_data[0], decisions=["responsible_pct"], as_of="2011-09-01")
     out = d.decide_arrow(pa.table({"id": ["x"], "person.residence": ["E16000141"]}))
     meta = {k.decode(): v.decode() for k, v in out.schema.metadata.items()}
@@ -166,8 +210,14 @@ def test_the_schema_names_bundle_data_params_and_as_of(
     assert meta["pctrules.as_of"] == "2011-09-01"
     assert json.loads(meta["pctrules.params"]) == d.params
     assert d.params["emergency_responsibility"] == "home"
-    assert out.schema.names == ["id", "responsible_pct", "responsible_pct.rule",
-                                "responsible_pct.reason", "error", "warnings"]
+    assert out.schema.names == [
+        "id",
+        "responsible_pct",
+        "responsible_pct.rule",
+        "responsible_pct.reason",
+        "error",
+        "warnings",
+    ]
     assert out.schema == d.output_schema()
     assert out.to_pylist()[0]["responsible_pct"] == "5QL"
 
@@ -184,7 +234,8 @@ def test_pandas_wrapper(decider: Decider, episodes: list[Row]) -> None:
     df = decider.decide_pandas(pd.DataFrame(rows))
     assert df["id"].tolist() == [r["id"] for r in per_case(decider, rows)]
     assert [None if pd.isna(v) else v for v in df["responsible_pct"]] == [
-        r["responsible_pct"] for r in per_case(decider, rows)]
+        r["responsible_pct"] for r in per_case(decider, rows)
+    ]
 
 
 def test_rules_table_and_explain(decider: Decider) -> None:
@@ -205,29 +256,56 @@ def test_unknown_decisions_and_params_are_refused(synthetic_data: tuple[Path, li
         Decider.open(params={"emergency": "home"})
 
 
-_CELL = st.one_of(st.none(), st.sampled_from(["", " ", "A81001", "5QL", "E16000141", "SSNDS-06",
-                                              "2011-09-01", "2011-02-30", "Y99999", "x"]))
-_DAY = st.one_of(st.none(), st.dates(dt.date(2001, 1, 1), dt.date(2014, 12, 31)).map(
-    dt.date.isoformat), _CELL)
+_CELL = st.one_of(
+    st.none(),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "A81001",
+            "5QL",
+            "E16000141",
+            "SSNDS-06",
+            "2011-09-01",
+            "2011-02-30",
+            "Y99999",
+            "x",
+        ]
+    ),
+)
+_DAY = st.one_of(
+    st.none(), st.dates(dt.date(2001, 1, 1), dt.date(2014, 12, 31)).map(dt.date.isoformat), _CELL
+)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.fixed_dictionaries({
-    "id": st.one_of(st.none(), st.text(max_size=3)),
-    "date": _DAY,
-    "person.practice": _CELL,
-    "person.residence": _CELL,
-    "person.present_in": _CELL,
-    "service": _CELL,
-    "setting": st.one_of(st.none(), st.sampled_from(["emergency", "elective", ""])),
-}), max_size=40), st.integers(0, 10_000))
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {
+                "id": st.one_of(st.none(), st.text(max_size=3)),
+                "date": _DAY,
+                "person.practice": _CELL,
+                "person.residence": _CELL,
+                "person.present_in": _CELL,
+                "service": _CELL,
+                "setting": st.one_of(st.none(), st.sampled_from(["emergency", "elective", ""])),
+            }
+        ),
+        max_size=40,
+    ),
+    st.integers(0, 10_000),
+)
 def test_decide_arrow_equals_per_case_on_any_batch(
-        synthetic_data: tuple[Path, list[str]], rows: list[Row], first_row: int) -> None:
+    synthetic_data: tuple[Path, list[str]], rows: list[Row], first_row: int
+) -> None:
     decider = _property_decider(synthetic_data)
     real = synthetic_data[1]
     # In the table's column order, which is the order the engine meets (and names) problems in.
-    rows = [{k: (real[len(r[k]) % len(real)] if r[k] == "A81001" else r[k])
-             for k in synthetic.COLUMNS} for r in rows]
+    rows = [
+        {k: (real[len(r[k]) % len(real)] if r[k] == "A81001" else r[k]) for k in synthetic.COLUMNS}
+        for r in rows
+    ]
     got = decider.decide_arrow(table(rows), first_row=first_row).to_pylist()
     assert got == per_case(decider, rows, first_row)
 
@@ -248,17 +326,29 @@ def test_a_set_field_in_a_list_column_is_decided_as_the_engine_decides(tmp_path:
     from pctrules.evaluation.engine import Engine
     from tests.conformance import runner
 
-    corpus = runner.CorpusFile("sets", {"n.yaml": (
-        "decision: n\noutput: int?\nrules:\n  - id: r\n    when: case.groups is not none\n"
-        "    then: count(case.groups)\n")}, [])
+    corpus = runner.CorpusFile(
+        "sets",
+        {
+            "n.yaml": (
+                "decision: n\noutput: int?\nrules:\n  - id: r\n    when: case.groups is not none\n"
+                "    then: count(case.groups)\n"
+            )
+        },
+        [],
+    )
     engine: Engine = runner.build(corpus, tmp_path)
     day = dt.date(2011, 1, 1)
-    rows: list[Row] = [{"id": "two", "date": day, "groups": ["G1", "G2"]},
-                       {"id": "none", "date": day, "groups": None},
-                       {"id": "again", "date": day, "groups": ["G2", "G1"]},
-                       {"id": "unknown", "date": day, "groups": ["G9"]}]
+    rows: list[Row] = [
+        {"id": "two", "date": day, "groups": ["G1", "G2"]},
+        {"id": "none", "date": day, "groups": None},
+        {"id": "again", "date": day, "groups": ["G2", "G1"]},
+        {"id": "unknown", "date": day, "groups": ["G9"]},
+    ]
     decided = Decider(engine).decide_arrow(pa.Table.from_pylist(rows)).to_pylist()
     for row, got in zip(rows, decided, strict=True):
         want = engine.evaluate({k: v for k, v in row.items() if v is not None})
         assert (got["n"], got["n.rule"], got["warnings"]) == (
-            want.decisions["n"].value, want.decisions["n"].rule, want.warnings), row["id"]
+            want.decisions["n"].value,
+            want.decisions["n"].rule,
+            want.warnings,
+        ), row["id"]

@@ -21,15 +21,19 @@ from tests.columns import synthetic
 
 @pytest.fixture(scope="module")
 def rows(synthetic_data: tuple[Path, list[str]]) -> pa.Table:
-    return pa.Table.from_pylist(synthetic.cases(2_000, synthetic_data[1], seed=3),
-                                schema=pa.schema([(c, pa.string()) for c in synthetic.COLUMNS]))
+    return pa.Table.from_pylist(
+        synthetic.cases(2_000, synthetic_data[1], seed=3),
+        schema=pa.schema([(c, pa.string()) for c in synthetic.COLUMNS]),
+    )
 
 
 def test_a_pack_gives_the_same_decider(decider: Decider, rows: pa.Table) -> None:
     pack = decider.pack()
     again = Decider.from_pack(pack)
     assert (again.engine.info.name, again.engine.info.version) == (
-        decider.engine.info.name, decider.engine.info.version)
+        decider.engine.info.name,
+        decider.engine.info.version,
+    )
     assert again.decide_arrow(rows).to_pylist() == decider.decide_arrow(rows).to_pylist()
     assert again.pack() == pack
     # Packed again from where it was unpacked: the same files, byte for byte.
@@ -42,10 +46,15 @@ def _files(pack: bytes) -> dict[str, str]:
     return files
 
 
-def test_cloudpickle_round_trip_of_a_decider(synthetic_data: tuple[Path, list[str]],
-                                              rows: pa.Table) -> None:
-    d = Decider.open(data=synthetic_data[0], decisions=["commissioner"], as_of="2010-06-01",
-                     params={"emergency_responsibility": "present"})
+def test_cloudpickle_round_trip_of_a_decider(
+    synthetic_data: tuple[Path, list[str]], rows: pa.Table
+) -> None:
+    d = Decider.open(
+        data=synthetic_data[0],
+        decisions=["commissioner"],
+        as_of="2010-06-01",
+        params={"emergency_responsibility": "present"},
+    )
     again = cloudpickle.loads(cloudpickle.dumps(d))
     assert (again.decisions, again.as_of, again.params) == (d.decisions, d.as_of, d.params)
     assert again.decide_arrow(rows).to_pylist() == d.decide_arrow(rows).to_pylist()
@@ -55,8 +64,12 @@ def test_cloudpickle_round_trip_of_an_engine(synthetic_data: tuple[Path, list[st
     # An engine travels as its pack (the bundle and data files, verified when loaded).
     engine = Engine(open_bundle(None, synthetic_data[0]))
     again = cloudpickle.loads(cloudpickle.dumps(engine))
-    case = {"id": "c", "date": "2011-09-01", "person": {"practice": synthetic_data[1][0]},
-            "service": "SSNDS-06"}
+    case = {
+        "id": "c",
+        "date": "2011-09-01",
+        "person": {"practice": synthetic_data[1][0]},
+        "service": "SSNDS-06",
+    }
     # (Digests and file names in traces name the folder the bundle was read from.)
     want = engine.evaluate(engine.validate_case(case, 1), trace=True)
     got = again.evaluate(again.validate_case(case, 1), trace=True)
@@ -64,7 +77,8 @@ def test_cloudpickle_round_trip_of_an_engine(synthetic_data: tuple[Path, list[st
     for name, result in want.decisions.items():
         assert (got.decisions[name].value, got.decisions[name].rule) == (result.value, result.rule)
         assert [r.outcome for r in got.decisions[name].trace.rules] == [
-            r.outcome for r in result.trace.rules]
+            r.outcome for r in result.trace.rules
+        ]
 
 
 def _rewrite(pack: bytes, change: dict[str, bytes | None], manifest: bool = False) -> bytes:
@@ -79,8 +93,7 @@ def _rewrite(pack: bytes, change: dict[str, bytes | None], manifest: bool = Fals
             entries[name] = content
     if manifest:
         m = json.loads(entries[MANIFEST])
-        m["files"] = {k: hashlib.sha256(v).hexdigest() for k, v in entries.items()
-                      if k != MANIFEST}
+        m["files"] = {k: hashlib.sha256(v).hexdigest() for k, v in entries.items() if k != MANIFEST}
         entries[MANIFEST] = json.dumps(m).encode()
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as zf:
@@ -97,25 +110,37 @@ def test_a_changed_file_is_refused(decider: Decider) -> None:
         Decider.from_pack(_rewrite(pack, {name: text}))
 
 
-@pytest.mark.parametrize("entry", ["../evil.yaml", "/etc/evil", "bundle/england/../../x",
-                                   "elsewhere/x.csv", "bundle\\england\\x", "data/../../x"])
-def test_paths_leaving_the_pack_are_refused(decider: Decider, entry: str,
-                                            tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "../evil.yaml",
+        "/etc/evil",
+        "bundle/england/../../x",
+        "elsewhere/x.csv",
+        "bundle\\england\\x",
+        "data/../../x",
+    ],
+)
+def test_paths_leaving_the_pack_are_refused(decider: Decider, entry: str, tmp_path: Path) -> None:
     bad = _rewrite(decider.pack(), {entry: b"x"}, manifest=True)
     with pytest.raises(PackError, match=r"outside its folder|neither in"):
         unpack(bad, tmp_path / "into")
     assert not (tmp_path / "evil.yaml").exists() and not (tmp_path / "x").exists()
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"data/extra.csv": b"x"}, "do not match its manifest"),
-    ({"bundle/england/bundle.yaml": None}, "do not match its manifest"),
-    ({MANIFEST: b"{"}, "cannot be read"),
-    ({MANIFEST: None}, "has no 'pctrules-pack.json'"),
-    ({MANIFEST: b'{"format": 9}'}, "not in format 1"),
-])
-def test_broken_packs_are_refused(decider: Decider, change: dict[str, bytes | None],
-                                  message: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"data/extra.csv": b"x"}, "do not match its manifest"),
+        ({"bundle/england/bundle.yaml": None}, "do not match its manifest"),
+        ({MANIFEST: b"{"}, "cannot be read"),
+        ({MANIFEST: None}, "has no 'pctrules-pack.json'"),
+        ({MANIFEST: b'{"format": 9}'}, "not in format 1"),
+    ],
+)
+def test_broken_packs_are_refused(
+    decider: Decider, change: dict[str, bytes | None], message: str, tmp_path: Path
+) -> None:
     with pytest.raises(PackError, match=message):
         unpack(_rewrite(decider.pack(), change), tmp_path)
 
@@ -126,8 +151,8 @@ def test_not_a_pack(tmp_path: Path) -> None:
 
 
 def test_pctrules_pack_writes_a_pack_that_decides_alike(
-        synthetic_data: tuple[Path, list[str]], decider: Decider, rows: pa.Table,
-        tmp_path: Path) -> None:
+    synthetic_data: tuple[Path, list[str]], decider: Decider, rows: pa.Table, tmp_path: Path
+) -> None:
     from click.testing import CliRunner
 
     from pctrules import cli as cli_module
@@ -135,8 +160,10 @@ def test_pctrules_pack_writes_a_pack_that_decides_alike(
     cli_module._register()
     out = tmp_path / "england.pack"
     result = CliRunner(env={"PCTRULES_DATA": None}).invoke(
-        cli_module.cli, ["pack", "--data", str(synthetic_data[0]), "--output", str(out)],
-        catch_exceptions=False)
+        cli_module.cli,
+        ["pack", "--data", str(synthetic_data[0]), "--output", str(out)],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     assert result.output.startswith("packed bundle 'england' 2011.1 with the data in ")
     assert result.output.rstrip().endswith(f"wrote '{out}'")

@@ -19,7 +19,8 @@ from tests.columns import synthetic
 
 # pyspark warns about pandas 3 when it checks its version; nothing here goes through pandas.
 pytestmark = pytest.mark.filterwarnings(
-    "ignore:PySpark does not yet fully support pandas:FutureWarning")
+    "ignore:PySpark does not yet fully support pandas:FutureWarning"
+)
 
 pytest.importorskip("pyspark", reason="pyspark is not installed (pip install '.[test]')")
 if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
@@ -33,19 +34,23 @@ def spark() -> Iterator[Any]:
 
     os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
     os.environ["PYSPARK_PYTHON"] = sys.executable  # workers import this pctrules
-    session = (SparkSession.builder.master("local[1]").appName("pctrules-test")
-               .config("spark.ui.enabled", "false")
-               .config("spark.driver.memory", "1g")
-               .config("spark.driver.bindAddress", "127.0.0.1")
-               .config("spark.sql.shuffle.partitions", "2")
-               .config("spark.sql.execution.arrow.maxRecordsPerBatch", "5000")
-               .getOrCreate())
+    session = (
+        SparkSession.builder.master("local[1]")
+        .appName("pctrules-test")
+        .config("spark.ui.enabled", "false")
+        .config("spark.driver.memory", "1g")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.sql.execution.arrow.maxRecordsPerBatch", "5000")
+        .getOrCreate()
+    )
     yield session
     session.stop()
 
 
 def test_spark_decides_as_pctrules_batch_row_for_row(
-        spark: Any, synthetic_data: tuple[Path, list[str]], tmp_path: Path) -> None:
+    spark: Any, synthetic_data: tuple[Path, list[str]], tmp_path: Path
+) -> None:
     from pctrules import spark as pctrules_spark
 
     data, practices = synthetic_data
@@ -65,14 +70,17 @@ def test_spark_decides_as_pctrules_batch_row_for_row(
     out = tmp_path / "decided.csv"
     cli_module._register()
     result = CliRunner(env={"PCTRULES_DATA": None}).invoke(
-        cli_module.cli, ["batch", str(src), "--output", str(out), "--data", str(data),
-                         "--workers", "1"], catch_exceptions=False)
+        cli_module.cli,
+        ["batch", str(src), "--output", str(out), "--data", str(data), "--workers", "1"],
+        catch_exceptions=False,
+    )
     assert result.exit_code in (0, 6), result.output
     with out.open(newline="", encoding="utf-8") as f:
         batch = {r["id"]: r for r in csv.DictReader(f)}
 
-    table = pa.Table.from_pylist(rows, schema=pa.schema(
-        [(c, pa.string()) for c in synthetic.COLUMNS]))
+    table = pa.Table.from_pylist(
+        rows, schema=pa.schema([(c, pa.string()) for c in synthetic.COLUMNS])
+    )
     df = spark.createDataFrame(table).repartition(3)  # Spark 4 takes an Arrow table as it is
     decided = pctrules_spark.decide(df, data=data).collect()
 
@@ -95,7 +103,8 @@ def test_spark_decides_as_pctrules_batch_row_for_row(
 
 
 def test_dotted_and_struct_columns_and_a_bad_bundle(
-        spark: Any, synthetic_data: tuple[Path, list[str]], tmp_path: Path) -> None:
+    spark: Any, synthetic_data: tuple[Path, list[str]], tmp_path: Path
+) -> None:
     from pyspark.sql import functions as F
 
     from pctrules import PctrulesError
@@ -103,16 +112,22 @@ def test_dotted_and_struct_columns_and_a_bad_bundle(
 
     df = spark.createDataFrame(
         [("a", "2011-09-01", "E16000141"), ("b", "2011-09-01", None)],
-        "id string, date string, `person.residence` string")
-    got = {r["id"]: r.asDict() for r in pctrules_spark.decide(
-        df, decisions=["responsible_pct"]).collect()}
+        "id string, date string, `person.residence` string",
+    )
+    got = {
+        r["id"]: r.asDict()
+        for r in pctrules_spark.decide(df, decisions=["responsible_pct"]).collect()
+    }
     assert got["a"]["responsible_pct"] == "5QL"
     assert got["a"]["responsible_pct__rule"] == "unregistered-resident"
     assert got["b"]["responsible_pct__rule"] == "not-known"
-    nested = df.select("id", "date", F.struct(F.col("`person.residence`").alias(
-        "residence")).alias("person"))
-    again = {r["id"]: r.asDict() for r in pctrules_spark.decide(
-        nested, decisions=["responsible_pct"]).collect()}
+    nested = df.select(
+        "id", "date", F.struct(F.col("`person.residence`").alias("residence")).alias("person")
+    )
+    again = {
+        r["id"]: r.asDict()
+        for r in pctrules_spark.decide(nested, decisions=["responsible_pct"]).collect()
+    }
     assert again == got
     (tmp_path / "bundle.yaml").write_text("bundle: broken\n", encoding="utf-8")
     with pytest.raises(PctrulesError):
@@ -132,11 +147,19 @@ def test_spark_connect_decides_alike(spark: Any) -> None:
     spark.stop()
     remote = SparkSession.builder.remote("local[1]").getOrCreate()
     try:
-        df = remote.createDataFrame([("a", "2011-09-01", "E16000141")],
-                                    "id string, date string, `person.residence` string")
+        df = remote.createDataFrame(
+            [("a", "2011-09-01", "E16000141")], "id string, date string, `person.residence` string"
+        )
         rows = pctrules_spark.decide(df, decisions=["responsible_pct"]).collect()
-        assert [r.asDict() for r in rows] == [{
-            "id": "a", "responsible_pct": "5QL", "responsible_pct__rule": "unregistered-resident",
-            "responsible_pct__reason": "4", "error": None, "warnings": []}]
+        assert [r.asDict() for r in rows] == [
+            {
+                "id": "a",
+                "responsible_pct": "5QL",
+                "responsible_pct__rule": "unregistered-resident",
+                "responsible_pct__reason": "4",
+                "error": None,
+                "warnings": [],
+            }
+        ]
     finally:
         remote.stop()

@@ -160,12 +160,23 @@ def load(path: Path) -> CorpusFile:
             if trace:
                 trace = {name: trace}
         else:
-            want = {d: {k: (_expected(v) if k == "value" else v) for k, v in w.items()}
-                    for d, w in c["want"].items()}
+            want = {
+                d: {k: (_expected(v) if k == "value" else v) for k, v in w.items()}
+                for d, w in c["want"].items()
+            }
         as_of = c.get("as_of")
-        cases.append(ConformanceCase(
-            path.stem, c["name"], raw, as_of, dict(c.get("params") or {}),
-            tuple(want), want, trace))
+        cases.append(
+            ConformanceCase(
+                path.stem,
+                c["name"],
+                raw,
+                as_of,
+                dict(c.get("params") or {}),
+                tuple(want),
+                want,
+                trace,
+            )
+        )
     return CorpusFile(path.stem, decisions, cases)
 
 
@@ -182,10 +193,14 @@ def build(corpus: CorpusFile, folder: Path) -> Engine:
 
 
 def _per_case(r: DecisionResult) -> dict[str, object]:
-    out: dict[str, object] = {"value": json_value(r.value), "rule": r.rule,
-                              "outcome": r.outcome, "note": r.note,
-                              "rules": list(r.rules) if len(r.rules) > 1 else [],
-                              "warnings": list(r.warnings)}
+    out: dict[str, object] = {
+        "value": json_value(r.value),
+        "rule": r.rule,
+        "outcome": r.outcome,
+        "note": r.note,
+        "rules": list(r.rules) if len(r.rules) > 1 else [],
+        "warnings": list(r.warnings),
+    }
     out["error"] = r.error.message if r.error is not None else None
     return out
 
@@ -195,8 +210,12 @@ def compiled(engine: Engine, cases: Sequence[ConformanceCase]) -> list[Observed]
     out = []
     for c in cases:
         result = engine.evaluate(c.raw, as_of=c.as_of, decisions=c.decisions, params=c.params)
-        out.append({d: {**_per_case(r), "case_warnings": result.warnings}
-                    for d, r in result.decisions.items()})
+        out.append(
+            {
+                d: {**_per_case(r), "case_warnings": result.warnings}
+                for d, r in result.decisions.items()
+            }
+        )
     return out
 
 
@@ -204,8 +223,9 @@ def traced(engine: Engine, cases: Sequence[ConformanceCase]) -> list[Observed]:
     """The traced interpreter (Engine.evaluate with trace=True); also each rule's outcome."""
     out = []
     for c in cases:
-        result = engine.evaluate(c.raw, as_of=c.as_of, decisions=c.decisions, params=c.params,
-                                 trace=True)
+        result = engine.evaluate(
+            c.raw, as_of=c.as_of, decisions=c.decisions, params=c.params, trace=True
+        )
         seen: Observed = {}
         for d, r in result.decisions.items():
             seen[d] = {**_per_case(r), "case_warnings": result.warnings}
@@ -218,8 +238,13 @@ def traced(engine: Engine, cases: Sequence[ConformanceCase]) -> list[Observed]:
 ColumnDecisions = Callable[[Engine], list[vector.ColumnDecision]]
 
 
-def _frame(engine: Engine, nodes: vector.NodeTable, cases: Sequence[Case],
-           days: Sequence[dt.date], params: Mapping[str, object]) -> vector.Frame:
+def _frame(
+    engine: Engine,
+    nodes: vector.NodeTable,
+    cases: Sequence[Case],
+    days: Sequence[dt.date],
+    params: Mapping[str, object],
+) -> vector.Frame:
     """A chunk of validated cases as the batch fast path sees it: node fields as node columns
     of the nodes alive on each row's day (an absent code is none, as case by case)."""
     n = len(cases)
@@ -229,13 +254,19 @@ def _frame(engine: Engine, nodes: vector.NodeTable, cases: Sequence[Case],
         key = ".".join(path)
         values = [c.fields.get(key) for c in cases]
         if is_node(t) and not t.is_set:
-            ids = np.array([nodes.ids.get(v, nodes.none) if isinstance(v, str) else nodes.none
-                            for v in values], dtype=np.intp)
+            ids = np.array(
+                [
+                    nodes.ids.get(v, nodes.none) if isinstance(v, str) else nodes.none
+                    for v in values
+                ],
+                dtype=np.intp,
+            )
             fields[key] = nodes.column(np.where(nodes.alive(ids, on), ids, nodes.none))
         elif is_node(t):
-            alive = [None if v is None else frozenset(
-                m for m in v if engine.graph.exists(m, day))  # type: ignore[union-attr]
-                for v, day in zip(values, days, strict=True)]
+            alive = [
+                None if v is None else frozenset(m for m in v if engine.graph.exists(m, day))  # type: ignore[union-attr]
+                for v, day in zip(values, days, strict=True)
+            ]
             fields[key] = vector.factorise(alive)
         else:
             fields[key] = vector.factorise(values)
@@ -243,8 +274,9 @@ def _frame(engine: Engine, nodes: vector.NodeTable, cases: Sequence[Case],
     return vector.Frame(n, on, fields, {**engine.params, **params}, {}, {})
 
 
-def _columns(plan: ColumnDecisions) -> Callable[[Engine, Sequence[ConformanceCase]],
-                                                list[Observed]]:
+def _columns(
+    plan: ColumnDecisions,
+) -> Callable[[Engine, Sequence[ConformanceCase]], list[Observed]]:
     def run(engine: Engine, cases: Sequence[ConformanceCase]) -> list[Observed]:
         decisions = plan(engine)
         nodes = vector.NodeTable(engine.graph)
@@ -273,12 +305,19 @@ def _columns(plan: ColumnDecisions) -> Callable[[Engine, Sequence[ConformanceCas
                         for d in cases[i].decisions:
                             out[i][d] = {"deferred": True}
         return out
+
     return run
 
 
-def _chunk(engine: Engine, nodes: vector.NodeTable, decisions: list[vector.ColumnDecision],
-           rows: list[int], cases: Sequence[ConformanceCase], validated: Sequence[Case],
-           out: list[Observed]) -> None:
+def _chunk(
+    engine: Engine,
+    nodes: vector.NodeTable,
+    decisions: list[vector.ColumnDecision],
+    rows: list[int],
+    cases: Sequence[ConformanceCase],
+    validated: Sequence[Case],
+    out: list[Observed],
+) -> None:
     """Decide the rows' decisions (and what they depend on) as one chunk."""
     needed = {d for i in rows for d in cases[i].decisions}
     for cd in reversed(engine.compiled.decisions):
@@ -297,8 +336,11 @@ def _chunk(engine: Engine, nodes: vector.NodeTable, decisions: list[vector.Colum
 
 
 def _vector_plan(engine: Engine) -> list[vector.ColumnDecision]:
-    vec = vector.Vectoriser(engine.checked, engine.graph, groups.grouper(
-        engine.checked, engine.graph, engine.bound.functions))
+    vec = vector.Vectoriser(
+        engine.checked,
+        engine.graph,
+        groups.grouper(engine.checked, engine.graph, engine.bound.functions),
+    )
     return [vec.decisions[d.name] for d in engine.compiled.decisions]
 
 
@@ -329,8 +371,10 @@ def arrow(engine: Engine, cases: Sequence[ConformanceCase]) -> list[Observed]:
                 for name in cases[i].decisions:
                     value = row[name]
                     seen: dict[str, object] = (
-                        {"value": value, "as_text": True} if name in as_text
-                        else {"value": json_value(value)})
+                        {"value": value, "as_text": True}
+                        if name in as_text
+                        else {"value": json_value(value)}
+                    )
                     if row["error"] is not None and f"{name}: " in row["error"]:
                         seen["row_error"] = row["error"]
                     else:
@@ -411,11 +455,16 @@ def _arrow_tables(records: Sequence[Mapping[str, object]]) -> list[tuple[list[in
 
     keys = list(dict.fromkeys(k for r in records for k in r))
     try:
-        return [(list(range(len(records))),
-                 pa.table({k: pa.array([r.get(k) for r in records]) for k in keys}))]
+        return [
+            (
+                list(range(len(records))),
+                pa.table({k: pa.array([r.get(k) for r in records]) for k in keys}),
+            )
+        ]
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return [([k], pa.table({f: pa.array([v]) for f, v in r.items()}))
-                for k, r in enumerate(records)]
+        return [
+            ([k], pa.table({f: pa.array([v]) for f, v in r.items()})) for k, r in enumerate(records)
+        ]
 
 
 PATHS: dict[str, Callable[[Engine, Sequence[ConformanceCase]], list[Observed]]] = {
@@ -428,8 +477,9 @@ PATHS: dict[str, Callable[[Engine, Sequence[ConformanceCase]], list[Observed]]] 
 }
 
 
-def register_path(name: str,
-                  run: Callable[[Engine, Sequence[ConformanceCase]], list[Observed]]) -> None:
+def register_path(
+    name: str, run: Callable[[Engine, Sequence[ConformanceCase]], list[Observed]]
+) -> None:
     """Add an evaluation path to the corpus."""
     PATHS[name] = run
 
@@ -446,14 +496,17 @@ def mismatches(case: ConformanceCase, seen: Observed) -> list[str]:
             continue
         if got.get("deferred"):
             if not wants_error:
-                problems.append(f"{decision}: the path gave way to the engine, but the case "
-                                "wants no error")
+                problems.append(
+                    f"{decision}: the path gave way to the engine, but the case wants no error"
+                )
             continue
         if "row_error" in got and isinstance(want.get("error"), str):
             wanted = str(want["error"]).removesuffix("…")
             if wanted not in str(got["row_error"]):
-                problems.append(f"{decision}.error: wanted {want['error']!r} in the row's "
-                                f"error, got {got['row_error']!r}")
+                problems.append(
+                    f"{decision}.error: wanted {want['error']!r} in the row's "
+                    f"error, got {got['row_error']!r}"
+                )
         for key, value in want.items():
             if key not in got:
                 continue
@@ -484,4 +537,3 @@ def _as_text(text: object) -> object:
 
 def all_files() -> list[Path]:
     return sorted(HERE.glob("*.yaml"))
-

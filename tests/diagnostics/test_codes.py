@@ -60,10 +60,12 @@ def _code_strings(path: Path) -> list[tuple[int, str]]:
 
 
 def test_no_code_is_written_as_text_outside_the_enum() -> None:
-    written = {f"{path.relative_to(PACKAGE.parent)}:{line}: {text}"
-               for path in sorted(PACKAGE.rglob("*.py"))
-               if path != PACKAGE / "language" / "diagnostics.py"
-               for line, text in _code_strings(path)}
+    written = {
+        f"{path.relative_to(PACKAGE.parent)}:{line}: {text}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path != PACKAGE / "language" / "diagnostics.py"
+        for line, text in _code_strings(path)
+    }
     assert not written, "use the member of pctrules.language.diagnostics.Code instead"
 
 
@@ -76,8 +78,9 @@ def _x_codes(schema: object) -> list[str]:
     return []
 
 
-@pytest.mark.parametrize("schema", sorted((PACKAGE / "schemas").glob("*.json")),
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "schema", sorted((PACKAGE / "schemas").glob("*.json")), ids=lambda p: p.name
+)
 def test_every_code_a_schema_names_is_a_known_code(schema: Path) -> None:
     for code in _x_codes(json.loads(schema.read_text(encoding="utf-8"))):
         Code(code)
@@ -86,7 +89,8 @@ def test_every_code_a_schema_names_is_a_known_code(schema: Path) -> None:
 def test_a_schema_naming_an_unknown_code_fails_when_it_reports() -> None:
     node = read_yaml(SourceFile("x.yaml", "a: 1\n"), Diagnostics())
     assert node is not None
-    checker = SchemaChecker({"type": "object", "properties": {
-        "a": {"type": "string", "x-code": "E-not-a-code"}}})
+    checker = SchemaChecker(
+        {"type": "object", "properties": {"a": {"type": "string", "x-code": "E-not-a-code"}}}
+    )
     with pytest.raises(ValueError, match="E-not-a-code"):
         checker.check(node)

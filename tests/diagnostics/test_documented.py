@@ -38,14 +38,17 @@ class Section:
     end: int
 
     def text(self, document: str) -> str:
-        return document[self.start:self.end]
+        return document[self.start : self.end]
 
 
 def sections(document: str) -> dict[str, Section]:
     found = list(HEADING.finditer(document))
-    return {m.group(1): Section(m.group(1), m.end(),
-                                found[i + 1].start() if i + 1 < len(found) else len(document))
-            for i, m in enumerate(found)}
+    return {
+        m.group(1): Section(
+            m.group(1), m.end(), found[i + 1].start() if i + 1 < len(found) else len(document)
+        )
+        for i, m in enumerate(found)
+    }
 
 
 DOCUMENTED = sections(DOCUMENT.read_text(encoding="utf-8"))
@@ -84,13 +87,26 @@ def _sandbox(tmp: Path) -> dict[str, str]:
         shutil.copytree(REPO / name, tmp / name)
     bin_dir = str(Path(sys.executable).parent)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PCTRULES_", "NO_COLOR"))}
-    return {**env, "HOME": str(tmp), "PATH": bin_dir + os.pathsep + env.get("PATH", ""),
-            "COLUMNS": "100", "NO_COLOR": "1"}
+    return {
+        **env,
+        "HOME": str(tmp),
+        "PATH": bin_dir + os.pathsep + env.get("PATH", ""),
+        "COLUMNS": "100",
+        "NO_COLOR": "1",
+    }
 
 
 def _run(command: str, cwd: Path, env: dict[str, str]) -> tuple[int, list[str]]:
-    done = subprocess.run(["bash", "-c", command], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=300, check=False, stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        ["bash", "-c", command],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
     printed = (done.stdout + done.stderr).rstrip("\n")
     return done.returncode, printed.split("\n") if printed else []
 
@@ -120,8 +136,8 @@ def test_the_example_prints_what_is_shown(tmp_path: Path, code: str) -> None:
         if last:
             assert f"[{code}]" in "\n".join(printed) or f'"{code}"' in "\n".join(printed)
     if REGENERATE:
-        new_text = (text[:example.start(1)] + "\n".join(written) + "\n"
-                    + text[example.end(1):])
+        new_text = text[: example.start(1)] + "\n".join(written) + "\n" + text[example.end(1) :]
         new_text = EXIT.sub(f"**Exit code:** {status}", new_text, count=1)
-        DOCUMENT.write_text(document[:section.start] + new_text + document[section.end:],
-                            encoding="utf-8")
+        DOCUMENT.write_text(
+            document[: section.start] + new_text + document[section.end :], encoding="utf-8"
+        )

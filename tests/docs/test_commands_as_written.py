@@ -55,7 +55,8 @@ def blocks(document: Path) -> list[Block]:
         language, body = match.group(1), match.group(2)
         lines = body.splitlines()
         if language not in ("sh", "bash", "shell", "console", "") or not any(
-                line.removeprefix("$ ").startswith(PROGRAMS) for line in lines):
+            line.removeprefix("$ ").startswith(PROGRAMS) for line in lines
+        ):
             continue
         block = Block(document, text[: match.start()].count("\n") + 2)
         prompted: str | None = None
@@ -98,20 +99,43 @@ EPCMEM = "".join(f'"A8{i:04d}","5NT","W","20020401","20130331","0"\n' for i in r
 def _epraccur() -> str:
     row = [""] * 27
     row[0], row[1], row[9], row[10], row[12], row[14], row[25] = (
-        "A80001", "THE SURGERY", "M1 1AE", "19740401", "A", "5NT", "4")
+        "A80001",
+        "THE SURGERY",
+        "M1 1AE",
+        "19740401",
+        "A",
+        "5NT",
+        "4",
+    )
     return ",".join(f'"{c}"' for c in row) + "\n"
 
 
 def _list_size() -> str:
-    header = ["Regional Office Name", "Regional Office Code", "Area Team Name", "Area Team Code",
-              "PCO Name", "PCO Code", "Practice Name", "Practice Code", "Male 0-4", "Female 0-4"]
+    header = [
+        "Regional Office Name",
+        "Regional Office Code",
+        "Area Team Name",
+        "Area Team Code",
+        "PCO Name",
+        "PCO Code",
+        "Practice Name",
+        "Practice Code",
+        "Male 0-4",
+        "Female 0-4",
+    ]
     return ",".join(header) + "\nNORTH,Y54,GM,Q46,MANCHESTER,5NT00,THE SURGERY,A80001,10,12\n"
 
 
 def _etr() -> str:
     row = [""] * 27
     row[0], row[1], row[2], row[3], row[9], row[10] = (
-        "RW3", "CENTRAL MANCHESTER NHS TRUST", "Y54", "Q46", "M13 9WL", "19940401")
+        "RW3",
+        "CENTRAL MANCHESTER NHS TRUST",
+        "Y54",
+        "Q46",
+        "M13 9WL",
+        "19940401",
+    )
     return ",".join(f'"{c}"' for c in row) + "\n"
 
 
@@ -122,17 +146,27 @@ INPUTS = {
     "epcmem.csv": ("ods_epcmem_2019-08-30.csv", EPCMEM),
     "epraccur.csv": ("ods_epraccur_2019.csv", _epraccur()),
     "list_size.csv": ("nhsbsa_patient_list_size_2013-04_to_06.csv", _list_size()),
-    "nhsbsa_patient_list_size_2013-04_to_06.csv": ("nhsbsa_patient_list_size_2013-04_to_06.csv",
-                                                   _list_size()),
-    "nhspd.csv": (None, "pcd,pcd2,pcds,dointr,doterm,oscty,pct\n"
-                        "M1  1AE,M1   1AE,M1 1AE,198001,,E11000001,5NT\n"),
+    "nhsbsa_patient_list_size_2013-04_to_06.csv": (
+        "nhsbsa_patient_list_size_2013-04_to_06.csv",
+        _list_size(),
+    ),
+    "nhspd.csv": (
+        None,
+        "pcd,pcd2,pcds,dointr,doterm,oscty,pct\nM1  1AE,M1   1AE,M1 1AE,198001,,E11000001,5NT\n",
+    ),
     "etr.csv": (None, _etr()),
     # Without the register a practice cannot be placed (exit 6): the tour's case is a resident.
     "case.yaml": (None, "id: c1\ndate: 2011-09-01\nperson: {residence: E16000141}\n"),
-    "cases.csv": (None, "id,date,person.practice,person.residence\n"
-                        "c1,2011-09-01,A80001,E16000141\nc2,2011-09-01,,E16000141\n"),
-    "cases.yaml": (None, "- {id: c1, date: 2011-09-01, person: {residence: E16000141}}\n"
-                         "- {id: c2, date: 2004-06-01, person: {residence: E16000141}}\n"),
+    "cases.csv": (
+        None,
+        "id,date,person.practice,person.residence\n"
+        "c1,2011-09-01,A80001,E16000141\nc2,2011-09-01,,E16000141\n",
+    ),
+    "cases.yaml": (
+        None,
+        "- {id: c1, date: 2011-09-01, person: {residence: E16000141}}\n"
+        "- {id: c2, date: 2004-06-01, person: {residence: E16000141}}\n",
+    ),
 }
 # Bundles and data folders the documents name as if the reader had them: a revision of the
 # default bundle is a copy of it, a data folder holds the register.
@@ -157,9 +191,22 @@ def _sandbox(tmp: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "PCTRULES_DATA"}
     env = {**env, "HOME": str(tmp), "PATH": bin_dir + os.pathsep + env.get("PATH", "")}
     for name in DATA_FOLDERS:
-        subprocess.run([sys.executable, "-m", "pctrules", "import", "ods-epcmem",
-                        "ods_epcmem.csv", "--into", name], cwd=tmp, env=env, check=True,
-                       capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pctrules",
+                "import",
+                "ods-epcmem",
+                "ods_epcmem.csv",
+                "--into",
+                name,
+            ],
+            cwd=tmp,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
     return env
 
 
@@ -185,28 +232,46 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "'\\''") + "'"
 
 
-@pytest.mark.parametrize("document", sorted({b.document for b in ALL}),
-                         ids=lambda p: str(p.relative_to(REPO)))
+@pytest.mark.parametrize(
+    "document", sorted({b.document for b in ALL}), ids=lambda p: str(p.relative_to(REPO))
+)
 def test_every_command_runs_as_written(tmp_path: Path, document: Path) -> None:
     env = _sandbox(tmp_path)
     script, left_out = _script(document)
-    done = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=900, check=False, stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        ["bash", "-c", script],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
     last = [line for line in done.stderr.splitlines() if line.startswith("### ")]
-    assert done.returncode == 0, (f"failed: {last[-1] if last else script}\n"
-                                  f"{done.stderr[-3000:]}")
+    assert done.returncode == 0, f"failed: {last[-1] if last else script}\n{done.stderr[-3000:]}"
     assert "internal error" not in done.stderr and "Traceback" not in done.stderr
     for reason in left_out:
         print(f"left out: {reason}")
 
 
-@pytest.mark.parametrize(("block", "command"),
-                         [(b, c) for b in ALL for c in b.shown],
-                         ids=lambda x: x if isinstance(x, str) else f"{x.document.name}:{x.line}")
-def test_a_prompted_command_prints_what_is_shown(tmp_path: Path, block: Block,
-                                                 command: str) -> None:
+@pytest.mark.parametrize(
+    ("block", "command"),
+    [(b, c) for b in ALL for c in b.shown],
+    ids=lambda x: x if isinstance(x, str) else f"{x.document.name}:{x.line}",
+)
+def test_a_prompted_command_prints_what_is_shown(
+    tmp_path: Path, block: Block, command: str
+) -> None:
     env = _sandbox(tmp_path)
-    done = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=300, check=False)
+    done = subprocess.run(
+        ["bash", "-c", command],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.rstrip("\n").splitlines() == block.shown[command]

@@ -25,25 +25,42 @@ FILE = "responsible-pct.yaml"
 # document, the diagnostic's code, and the mistake: text in the rule 'registered-practice'
 # replaced by what the sample shows
 SAMPLES = [
-    ("README.md", "E-unknown-attribute", "when: case.person.practice.pct is not none",
-     "when: case.person.practice.pctt is not none"),
-    ("grammar/README.md", "E-syntax", "when: case.person.practice.pct is not none",
-     "when: case.person.practice.pct = none"),
-    ("grammar/README.md", "E-type", "when: case.person.practice.pct is not none",
-     "when: case.person.practice.pct.sha == sha('5NT')"),
+    (
+        "README.md",
+        "E-unknown-attribute",
+        "when: case.person.practice.pct is not none",
+        "when: case.person.practice.pctt is not none",
+    ),
+    (
+        "grammar/README.md",
+        "E-syntax",
+        "when: case.person.practice.pct is not none",
+        "when: case.person.practice.pct = none",
+    ),
+    (
+        "grammar/README.md",
+        "E-type",
+        "when: case.person.practice.pct is not none",
+        "when: case.person.practice.pct.sha == sha('5NT')",
+    ),
 ]
 
 
 def _sample(text: str, code: str) -> re.Match[str]:
-    found = re.search(rf"^```\n(policies/england/{re.escape(FILE)}:\d+:\d+: "
-                      rf"error\[{re.escape(code)}\].*?)^```", text, re.S | re.M)
+    found = re.search(
+        rf"^```\n(policies/england/{re.escape(FILE)}:\d+:\d+: "
+        rf"error\[{re.escape(code)}\].*?)^```",
+        text,
+        re.S | re.M,
+    )
     assert found is not None, f"no sample of {code} for {FILE}"
     return found
 
 
 @pytest.mark.parametrize(("document", "code", "old", "new"), SAMPLES, ids=[s[0] for s in SAMPLES])
-def test_the_sample_is_what_the_tool_prints(tmp_path: Path, document: str, code: str, old: str,
-                                            new: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_sample_is_what_the_tool_prints(
+    tmp_path: Path, document: str, code: str, old: str, new: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     bundle = tmp_path / "policies" / "england"
     shutil.copytree(default_bundle_path(), bundle)
     policy = bundle / FILE
@@ -54,13 +71,17 @@ def test_the_sample_is_what_the_tool_prints(tmp_path: Path, document: str, code:
     cli_module._register()
     result = CliRunner().invoke(cli_module.cli, ["check", "policies/england"])
     assert result.exit_code == 3
-    printed = [block + "\n" for block in result.stdout.split("\n\n")
-               if block.startswith(f"policies/england/{FILE}:") and f"error[{code}]" in block]
+    printed = [
+        block + "\n"
+        for block in result.stdout.split("\n\n")
+        if block.startswith(f"policies/england/{FILE}:") and f"error[{code}]" in block
+    ]
     assert len(printed) == 1, result.stdout
     path = REPO / document
     doc = path.read_text(encoding="utf-8")
     sample = _sample(doc, code)
     if REGENERATE:
-        path.write_text(doc[: sample.start(1)] + printed[0] + doc[sample.end(1):],
-                        encoding="utf-8")
+        path.write_text(
+            doc[: sample.start(1)] + printed[0] + doc[sample.end(1) :], encoding="utf-8"
+        )
     assert sample.group(1) == printed[0]

@@ -60,13 +60,13 @@ data:
 
 TABLES = {
     "pct.csv": "code,name,population,valid_from,valid_to\n"
-               "A,Alpha PCT,100,,\nB,Beta PCT,300,,\nC,Gamma PCT,300,,\n"
-               "D,Delta PCT,,2002-04-01,2010-03-31\n",
+    "A,Alpha PCT,100,,\nB,Beta PCT,300,,\nC,Gamma PCT,300,,\n"
+    "D,Delta PCT,,2002-04-01,2010-03-31\n",
     "practice.csv": "code,name,valid_from,valid_to\nP1,One,2002-04-01,\nP2,Two,2002-04-01,\n"
-                    "P3,Three,2002-04-01,2009-12-31\n",
+    "P3,Three,2002-04-01,2009-12-31\n",
     "part_of.csv": "from,to,valid_from,valid_to\nP1,A,2002-04-01,2008-03-31\n"
-                   "P1,B,2008-04-01,2013-03-31\nP2,C,2002-04-01,2013-03-31\n"
-                   "P3,D,2002-04-01,2009-12-31\n",
+    "P1,B,2008-04-01,2013-03-31\nP2,C,2002-04-01,2013-03-31\n"
+    "P3,D,2002-04-01,2009-12-31\n",
     "grp.csv": "code,name\nG1,Group one\nG2,Group two\nG3,Empty group\n",
     "member_of.csv": "from,to\nA,G1\nB,G2\nC,G2\n",
 }
@@ -78,8 +78,9 @@ MakeBundle = Callable[..., Engine]
 def tiny(tmp_path: Path) -> MakeBundle:
     """A small bundle with the given decision files ({file name: YAML text})."""
 
-    def make(decisions: dict[str, str], manifest: str = MANIFEST,
-             tables: dict[str, str] | None = None) -> Engine:
+    def make(
+        decisions: dict[str, str], manifest: str = MANIFEST, tables: dict[str, str] | None = None
+    ) -> Engine:
         root = tmp_path / "tiny"
         root.mkdir(exist_ok=True)
         (root / "bundle.yaml").write_text(manifest, encoding="utf-8")

@@ -39,7 +39,10 @@ def generated_cases(engine: Engine, n: int, seed: int) -> Iterator[tuple[Case, d
         if rng.random() < 0.2:
             person["present_in"] = rng.choice(areas)
         raw: dict[str, object] = {
-            "id": f"d{i}", "date": dt.date.fromordinal(rng.randint(*ERA)), "person": person}
+            "id": f"d{i}",
+            "date": dt.date.fromordinal(rng.randint(*ERA)),
+            "person": person,
+        }
         if rng.random() < 0.5:
             raw["service"] = rng.choice(services)
         setting = rng.choice(settings)
@@ -66,11 +69,18 @@ def test_traced_and_compiled_evaluation_agree(england: Engine, scale: float) -> 
             t = traced.decisions[name]
             rules_seen.add((name, r.rule, r.outcome))
             if _key(r) != _key(t) and len(disagreements) < 10:
-                disagreements.append(f"case {case.id} on {fast.as_of}, {name}: compiled "
-                                     f"{_key(r)} but traced {_key(t)}")
+                disagreements.append(
+                    f"case {case.id} on {fast.as_of}, {name}: compiled "
+                    f"{_key(r)} but traced {_key(t)}"
+                )
         assert traced.warnings == fast.warnings
     assert not disagreements, "\n".join(disagreements)
     # The generator reaches every rule of responsible_pct.
     reached = {rule for name, rule, _ in rules_seen if name == "responsible_pct"}
-    assert reached >= {"emergency-present", "registered-practice", "unregistered-resident",
-                       "purchaser-code", "not-known"}
+    assert reached >= {
+        "emergency-present",
+        "registered-practice",
+        "unregistered-resident",
+        "purchaser-code",
+        "not-known",
+    }

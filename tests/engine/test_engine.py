@@ -34,8 +34,13 @@ def test_registered_practice_decides_wherever_the_person_lives(england: Engine) 
     assert isinstance(bundle, dict) and bundle["name"] == "england"
     assert str(bundle["digest"]).startswith("sha256:")
     r = out["decisions"]["responsible_pct"]  # type: ignore[index]
-    assert r == {"value": "5NT", "name": "Manchester Teaching PCT",
-                 "rule": "registered-practice", "reason": "1", "cite": r["cite"]}
+    assert r == {
+        "value": "5NT",
+        "name": "Manchester Teaching PCT",
+        "rule": "registered-practice",
+        "reason": "1",
+        "cite": r["cite"],
+    }
     assert "regardless of where the person is resident" in r["cite"]
 
 
@@ -43,7 +48,8 @@ def test_a_practice_missing_from_the_register_is_absent_with_a_warning(england: 
     case = {"id": "c2", "date": DAY, "person": {"practice": "X99999", "residence": "E16000141"}}
     result = england.evaluate(case)
     assert result.warnings == [
-        "practice 'X99999' is not in the practice register on 2011-09-01; treated as unregistered"]
+        "practice 'X99999' is not in the practice register on 2011-09-01; treated as unregistered"
+    ]
     r = result.decisions["responsible_pct"]
     assert (r.rule, r.reason) == ("unregistered-resident", "4")
 
@@ -82,8 +88,12 @@ def test_only_the_requested_decisions_are_reported(england: Engine) -> None:
 
 
 def test_parameters_switch_the_emergency_rule(england: Engine) -> None:
-    case = {"id": "c7", "date": DAY, "setting": "emergency",
-            "person": {"practice": "P84005", "present_in": "E16000141"}}
+    case = {
+        "id": "c7",
+        "date": DAY,
+        "setting": "emergency",
+        "person": {"practice": "P84005", "present_in": "E16000141"},
+    }
     assert decide(england, case)["responsible_pct"]["rule"] == "registered-practice"
     present = decide(england, case, params={"emergency_responsibility": "present"})
     assert present["responsible_pct"]["rule"] == "emergency-present"
@@ -107,7 +117,8 @@ def test_the_generated_source_is_readable(england: Engine) -> None:
 
 
 def test_without_a_register_a_named_practice_is_an_error_not_a_fallback(
-        england_no_register: Engine) -> None:
+    england_no_register: Engine,
+) -> None:
     case = {"id": "c9", "date": DAY, "person": {"practice": "P84005", "residence": "E16000141"}}
     out = decide(england_no_register, case)
     r = out["responsible_pct"]
@@ -119,37 +130,61 @@ def test_without_a_register_a_named_practice_is_an_error_not_a_fallback(
     assert "pctrules import ods-epcmem FILE --into DIR" in str(error["message"])
     assert str(error["at"]).startswith("england/responsible-pct.yaml:")
     assert out["cluster"]["error"] == {
-        "message": "depends on 'responsible_pct', which failed", "rule": None,
-        "at": out["cluster"]["error"]["at"]}  # type: ignore[index]
+        "message": "depends on 'responsible_pct', which failed",
+        "rule": None,
+        "at": out["cluster"]["error"]["at"],
+    }  # type: ignore[index]
     # A case that names no practice is decided as usual.
-    resident = decide(england_no_register, {"id": "c10", "date": DAY,
-                                            "person": {"residence": "E16000141"}})
+    resident = decide(
+        england_no_register, {"id": "c10", "date": DAY, "person": {"residence": "E16000141"}}
+    )
     assert resident["responsible_pct"]["rule"] == "unregistered-resident"
 
 
 # -- case validation ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("raw", "message", "help"), [
-    ({"id": "c1", "date": DAY, "person": {"pratice": "P84005"}},
-     "for case 'c1', unknown field 'person.pratice' (given 'P84005'); did you mean "
-     "'person.practice'?", "did you mean 'person.practice'?"),
-    ({"id": "c1", "date": DAY, "person": {"practice": 84005}},
-     "for case 'c1', field 'person.practice' is 84005, but must be a practice code (text)", None),
-    ({"id": "c1", "date": "2011-02-30"},
-     "for case 'c1', field 'date' is '2011-02-30', but must be a real date (YYYY-MM-DD)",
-     "write dates as YYYY-MM-DD, e.g. 2011-04-01"),
-    ({"id": "c1", "date": DAY, "person": "P84005"},
-     "for case 'c1', field 'person' is 'P84005', but must be a mapping of fields", None),
-    ({"id": "c1", "date": DAY, "person": {"practice": "5NT"}},
-     "for case 'c1', field 'person.practice' is '5NT', but must be a practice code, but '5NT' "
-     "is a pct", None),
-    (["not", "a", "case"], "case 3 is a list, not a mapping of fields", None),
-    ({"date": DAY, "setting": 5}, "for case 'case-3', field 'setting' is 5, but must be text",
-     None),
-])
+@pytest.mark.parametrize(
+    ("raw", "message", "help"),
+    [
+        (
+            {"id": "c1", "date": DAY, "person": {"pratice": "P84005"}},
+            "for case 'c1', unknown field 'person.pratice' (given 'P84005'); did you mean "
+            "'person.practice'?",
+            "did you mean 'person.practice'?",
+        ),
+        (
+            {"id": "c1", "date": DAY, "person": {"practice": 84005}},
+            "for case 'c1', field 'person.practice' is 84005, but must be a practice code (text)",
+            None,
+        ),
+        (
+            {"id": "c1", "date": "2011-02-30"},
+            "for case 'c1', field 'date' is '2011-02-30', but must be a real date (YYYY-MM-DD)",
+            "write dates as YYYY-MM-DD, e.g. 2011-04-01",
+        ),
+        (
+            {"id": "c1", "date": DAY, "person": "P84005"},
+            "for case 'c1', field 'person' is 'P84005', but must be a mapping of fields",
+            None,
+        ),
+        (
+            {"id": "c1", "date": DAY, "person": {"practice": "5NT"}},
+            "for case 'c1', field 'person.practice' is '5NT', but must be a practice code, "
+            "but '5NT' is a pct",
+            None,
+        ),
+        (["not", "a", "case"], "case 3 is a list, not a mapping of fields", None),
+        (
+            {"date": DAY, "setting": 5},
+            "for case 'case-3', field 'setting' is 5, but must be text",
+            None,
+        ),
+    ],
+)
 def test_invalid_cases_name_the_case_field_value_and_expectation(
-        england: Engine, raw: object, message: str, help: str | None) -> None:
+    england: Engine, raw: object, message: str, help: str | None
+) -> None:
     with pytest.raises(CaseError) as info:
         england.validate_case(raw, 3)
     assert info.value.exit_code == ExitCode.INVALID_CASE
@@ -188,8 +223,14 @@ rules:
 def test_no_match_without_default(tiny: MakeBundle) -> None:
     e = tiny({"pct.yaml": PCT_OF_PRACTICE})
     r = decide(e, {"date": "2011-01-01"})["pct"]
-    assert r == {"value": None, "name": None, "rule": None, "reason": None, "cite": None,
-                 "outcome": "no-match"}
+    assert r == {
+        "value": None,
+        "name": None,
+        "rule": None,
+        "reason": None,
+        "cite": None,
+        "outcome": "no-match",
+    }
 
 
 def test_default_when_nothing_matched(tiny: MakeBundle) -> None:
@@ -198,15 +239,24 @@ def test_default_when_nothing_matched(tiny: MakeBundle) -> None:
     assert (r.outcome, r.value, r.rule) == ("default", None, None)
 
 
-@pytest.mark.parametrize(("hit", "case", "outcome", "value", "rules"), [
-    ("unique", {"n": -1}, "matched", "small", ("small",)),
-    ("unique", {"n": 5}, "error", None, ()),
-    ("any", {"n": 5, "note": "same"}, "matched", "x", ("a1", "a2")),
-    ("collect", {"n": 5}, "matched", ("small", "positive"), ("small", "positive")),
-    ("priority", {"n": 5}, "matched", "positive", ("positive",)),
-])
-def test_hit_policies(tiny: MakeBundle, hit: str, case: dict[str, object], outcome: str,
-                      value: object, rules: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(
+    ("hit", "case", "outcome", "value", "rules"),
+    [
+        ("unique", {"n": -1}, "matched", "small", ("small",)),
+        ("unique", {"n": 5}, "error", None, ()),
+        ("any", {"n": 5, "note": "same"}, "matched", "x", ("a1", "a2")),
+        ("collect", {"n": 5}, "matched", ("small", "positive"), ("small", "positive")),
+        ("priority", {"n": 5}, "matched", "positive", ("positive",)),
+    ],
+)
+def test_hit_policies(
+    tiny: MakeBundle,
+    hit: str,
+    case: dict[str, object],
+    outcome: str,
+    value: object,
+    rules: tuple[str, ...],
+) -> None:
     if hit == "any":
         body = """\
             - id: a1
@@ -237,8 +287,9 @@ def test_hit_policies(tiny: MakeBundle, hit: str, case: dict[str, object], outco
         assert (r.rules or (r.rule,)) == rules
     else:
         assert r.error is not None and r.error.rule is None
-        assert r.error.message == ("rules 'small' and 'positive' all matched; hit policy "
-                                   "'unique' allows only one")
+        assert r.error.message == (
+            "rules 'small' and 'positive' all matched; hit policy 'unique' allows only one"
+        )
         assert r.error.at is not None and r.error.at.endswith(":1:11")
 
 
@@ -249,7 +300,9 @@ def _dedent(text: str) -> str:
 
 
 def test_a_rule_error_names_the_rule_and_the_expression(tiny: MakeBundle) -> None:
-    e = tiny({"d.yaml": """\
+    e = tiny(
+        {
+            "d.yaml": """\
         decision: d
         output: grp?
         rules:
@@ -259,17 +312,21 @@ def test_a_rule_error_names_the_rule_and_the_expression(tiny: MakeBundle) -> Non
           - id: one-group
             when: case.groups is not none
             then: "only([g in case.groups: count(g.members) > 0])"
-        """, "later.yaml": """\
+        """,
+            "later.yaml": """\
         decision: later
         rules:
           - id: copy
             then: d
-        """, "other.yaml": """\
+        """,
+            "other.yaml": """\
         decision: other
         rules:
           - id: fine
             then: case.n
-        """})
+        """,
+        }
+    )
     result = e.evaluate({"date": "2011-01-01", "groups": ["G1", "G2", "G3"], "n": 2})
     d = result.decisions["d"]
     assert d.outcome == "error" and d.rule == "one-group"
@@ -282,7 +339,9 @@ def test_a_rule_error_names_the_rule_and_the_expression(tiny: MakeBundle) -> Non
 
 
 def test_effective_dates_of_rules_and_decisions(tiny: MakeBundle) -> None:
-    e = tiny({"d.yaml": """\
+    e = tiny(
+        {
+            "d.yaml": """\
         decision: d
         effective: {from: 2005-01-01, to: 2012-12-31}
         rules:
@@ -291,39 +350,52 @@ def test_effective_dates_of_rules_and_decisions(tiny: MakeBundle) -> None:
             then: "'late'"
           - id: early
             then: "'early'"
-        """})
+        """
+        }
+    )
     assert e.evaluate({"date": "2009-12-31"}).decisions["d"].rule == "early"
     assert e.evaluate({"date": "2010-01-01"}).decisions["d"].rule == "late"
     outside = e.evaluate({"date": "2013-01-01"}).decisions["d"]
     assert (outside.outcome, outside.value) == ("no-match", None)
-    assert outside.note == ("decision 'd' is not in effect on 2013-01-01 (in effect 2005-01-01 "
-                            "to 2012-12-31)")
+    assert outside.note == (
+        "decision 'd' is not in effect on 2013-01-01 (in effect 2005-01-01 to 2012-12-31)"
+    )
 
 
 def test_unknown_results_are_none_and_tie_breaks_go_to_the_lowest_code(tiny: MakeBundle) -> None:
-    e = tiny({"d.yaml": """\
+    e = tiny(
+        {
+            "d.yaml": """\
         decision: d
         rules:
           - id: add
             then: case.n + 1
-        """, "lead.yaml": """\
+        """,
+            "lead.yaml": """\
         decision: lead
         output: pct?
         for: "g in case.groups"
         rules:
           - id: biggest
             then: max_by(g.members, population)
-        """})
+        """,
+        }
+    )
     result = e.evaluate({"date": "2011-01-01", "groups": ["G2", "G1", "G3"]})
     assert result.decisions["d"].value is None and result.decisions["d"].rule == "add"
     lead = result.decisions["lead"]
     assert lead.value == {"G1": "A", "G2": "B", "G3": None}
     assert result.to_dict()["decisions"]["lead"]["value"] == {  # type: ignore[index]
-        "G1": "A", "G2": "B", "G3": None}
+        "G1": "A",
+        "G2": "B",
+        "G3": None,
+    }
 
 
 def test_three_valued_conditions_in_generated_code(tiny: MakeBundle) -> None:
-    e = tiny({"d.yaml": """\
+    e = tiny(
+        {
+            "d.yaml": """\
         decision: d
         rules:
           - id: not-small
@@ -331,12 +403,14 @@ def test_three_valued_conditions_in_generated_code(tiny: MakeBundle) -> None:
             then: "'big or flagged'"
           - id: rest
             then: "'other'"
-        """})
+        """
+        }
+    )
 
     def rule(case: dict[str, object]) -> str | None:
         return e.evaluate({"date": "2011-01-01", **case}).decisions["d"].rule
 
     assert rule({"n": 5}) == "not-small"
     assert rule({"n": 1}) == "rest"
-    assert rule({}) == "rest"                       # none < 3 is unknown: not true
-    assert rule({"flag": True}) == "not-small"      # unknown or true is true
+    assert rule({}) == "rest"  # none < 3 is unknown: not true
+    assert rule({"flag": True}) == "not-small"  # unknown or true is true

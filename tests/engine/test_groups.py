@@ -58,8 +58,17 @@ rules:
     when: lead is not none and case.n is not none
     then: "'led'"
 """
-DAYS = ["2004-12-31", "2005-01-01", "2008-03-31", "2008-04-01", "2009-12-31", "2010-01-01",
-        "2010-03-31", "2010-04-01", "bad"]
+DAYS = [
+    "2004-12-31",
+    "2005-01-01",
+    "2008-03-31",
+    "2008-04-01",
+    "2009-12-31",
+    "2010-01-01",
+    "2010-03-31",
+    "2010-04-01",
+    "bad",
+]
 
 
 def _batch(engine: Engine, src: Path, out: Path, fast: bool) -> BatchSummary:
@@ -68,15 +77,18 @@ def _batch(engine: Engine, src: Path, out: Path, fast: bool) -> BatchSummary:
 
 
 def test_groups_tell_apart_the_days_either_side_of_every_change(
-        tiny: MakeBundle, tmp_path: Path) -> None:
-    engine = tiny({"labels.yaml": COLLECT, "lead.yaml": LEAD, "echo.yaml": ECHO,
-                   "led.yaml": AFTER_LEAD})
+    tiny: MakeBundle, tmp_path: Path
+) -> None:
+    engine = tiny(
+        {"labels.yaml": COLLECT, "lead.yaml": LEAD, "echo.yaml": ECHO, "led.yaml": AFTER_LEAD}
+    )
     src = tmp_path / "in.csv"
     with src.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["id", "date", "practice", "n"])
         for i, (day, practice, n) in enumerate(
-                (d, p, n) for d in DAYS for p in ("P1", "P2", "P3", "", "NOPE") for n in ("", "2")):
+            (d, p, n) for d in DAYS for p in ("P1", "P2", "P3", "", "NOPE") for n in ("", "2")
+        ):
             w.writerow([f"c{i}", day, practice, n])
     fast, slow = tmp_path / "fast.csv", tmp_path / "slow.csv"
     s_fast = _batch(engine, src, fast, fast=True)
@@ -99,19 +111,29 @@ def test_groups_tell_apart_the_days_either_side_of_every_change(
 
 
 def test_groups_whose_ids_outgrow_their_key_are_still_right(
-        tiny: MakeBundle, tmp_path: Path) -> None:
+    tiny: MakeBundle, tmp_path: Path
+) -> None:
     # With one bit per input's ids, a chunk's values outgrow the packed key: the decision starts
     # over, then groups the chunk without remembering it. The output must not change.
-    engine = tiny({"labels.yaml": COLLECT, "lead.yaml": LEAD, "echo.yaml": ECHO,
-                   "led.yaml": AFTER_LEAD})
+    engine = tiny(
+        {"labels.yaml": COLLECT, "lead.yaml": LEAD, "echo.yaml": ECHO, "led.yaml": AFTER_LEAD}
+    )
     header = ("id", "date", "practice", "n")
-    text = ",".join(header) + "\n" + "".join(
-        f"c{i},{d},{p},{n}\n" for i, (d, p, n) in enumerate(
-            (d, p, n) for d in DAYS for p in ("P1", "P2", "P3", "") for n in ("", "2", "3")))
+    text = (
+        ",".join(header)
+        + "\n"
+        + "".join(
+            f"c{i},{d},{p},{n}\n"
+            for i, (d, p, n) in enumerate(
+                (d, p, n) for d in DAYS for p in ("P1", "P2", "P3", "") for n in ("", "2", "3")
+            )
+        )
+    )
     outputs = []
     for fast, bits in ((True, None), (True, 1), (False, None)):
-        evaluator = ChunkEvaluator(engine, [d.name for d in engine.compiled.decisions], None,
-                                   "csv", None, fast, True)
+        evaluator = ChunkEvaluator(
+            engine, [d.name for d in engine.compiled.decisions], None, "csv", None, fast, True
+        )
         grouped = [d for d in (evaluator.plan or []) if isinstance(d, GroupedDecision)]
         assert len(grouped) == (2 if fast else 0)  # labels (collect), lead (for:)
         for d in grouped:

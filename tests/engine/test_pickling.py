@@ -23,10 +23,13 @@ from pctrules.language import ast
 REPO = Path(__file__).resolve().parents[2]
 CASES = [
     {"id": "a", "date": "2011-09-01", "person": {"practice": "P84005"}},
-    {"id": "b", "date": "2011-09-01", "person": {"residence": "E16000141"},
-     "service": "SSNDS-1"},
-    {"id": "c", "date": "2009-02-02", "person": {"practice": "E82001", "present_in": "E16000141"},
-     "setting": "emergency"},
+    {"id": "b", "date": "2011-09-01", "person": {"residence": "E16000141"}, "service": "SSNDS-1"},
+    {
+        "id": "c",
+        "date": "2009-02-02",
+        "person": {"practice": "E82001", "present_in": "E16000141"},
+        "setting": "emergency",
+    },
 ]
 
 
@@ -43,8 +46,16 @@ def _answers(e: Engine) -> list[object]:
         for trace in (False, True):
             for name, r in e.evaluate(c, trace=trace).decisions.items():
                 rules = [o.outcome for o in r.trace.rules] if r.trace is not None else None
-                out.append([c["id"], name, json.dumps(r.value, default=str, sort_keys=True),
-                            r.rule, r.outcome, rules])
+                out.append(
+                    [
+                        c["id"],
+                        name,
+                        json.dumps(r.value, default=str, sort_keys=True),
+                        r.rule,
+                        r.outcome,
+                        rules,
+                    ]
+                )
     return out
 
 
@@ -60,9 +71,16 @@ def test_a_cloudpickled_engine_works_in_another_process(engine: Engine, tmp_path
         f"sys.path.insert(0, {str(REPO)!r})\n"
         "from tests.engine.test_pickling import _answers\n"
         f"e = cloudpickle.loads(open({str(tmp_path / 'engine.pkl')!r}, 'rb').read())\n"
-        "print(json.dumps(_answers(e)))\n")
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         check=True, timeout=120, cwd=REPO)
+        "print(json.dumps(_answers(e)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        cwd=REPO,
+    )
     assert json.loads(out.stdout) == json.loads(json.dumps(_answers(engine)))
 
 

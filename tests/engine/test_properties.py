@@ -24,16 +24,21 @@ dates = st.dates(min_value=dt.date(2001, 1, 1), max_value=dt.date(2014, 12, 31))
 cases = st.fixed_dictionaries(
     {"id": st.text(alphabet="abc123", min_size=1, max_size=4), "date": dates},
     optional={
-        "person": st.fixed_dictionaries({}, optional={
-            "practice": st.sampled_from(PRACTICES), "residence": st.sampled_from(AREAS),
-            "present_in": st.sampled_from(AREAS)}),
+        "person": st.fixed_dictionaries(
+            {},
+            optional={
+                "practice": st.sampled_from(PRACTICES),
+                "residence": st.sampled_from(AREAS),
+                "present_in": st.sampled_from(AREAS),
+            },
+        ),
         "service": st.sampled_from(SERVICES),
         "setting": st.sampled_from(["emergency", "elective"]),
         "purchaser": st.sampled_from(PCTS),
-    })
+    },
+)
 params = st.fixed_dictionaries({"emergency_responsibility": st.sampled_from(["home", "present"])})
-SETTINGS = settings(max_examples=300, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _valid(england: Engine, raw: dict[str, object]) -> bool:
@@ -47,7 +52,8 @@ def _valid(england: Engine, raw: dict[str, object]) -> bool:
 @SETTINGS
 @given(raw=cases, p=params)
 def test_every_decision_has_exactly_one_outcome(
-        england: Engine, raw: dict[str, object], p: dict[str, object]) -> None:
+    england: Engine, raw: dict[str, object], p: dict[str, object]
+) -> None:
     if not _valid(england, raw):
         return
     result = england.evaluate(raw, params=p)
@@ -63,8 +69,9 @@ def test_every_decision_has_exactly_one_outcome(
 
 @SETTINGS
 @given(raw=cases, p=params)
-def test_same_input_same_bytes(england: Engine, raw: dict[str, object],
-                               p: dict[str, object]) -> None:
+def test_same_input_same_bytes(
+    england: Engine, raw: dict[str, object], p: dict[str, object]
+) -> None:
     if not _valid(england, raw):
         return
     first = england.evaluate(raw, params=p).to_json()
@@ -74,8 +81,9 @@ def test_same_input_same_bytes(england: Engine, raw: dict[str, object],
 
 @SETTINGS
 @given(raw=cases, p=params)
-def test_traced_and_compiled_agree(england: Engine, raw: dict[str, object],
-                                   p: dict[str, object]) -> None:
+def test_traced_and_compiled_agree(
+    england: Engine, raw: dict[str, object], p: dict[str, object]
+) -> None:
     if not _valid(england, raw):
         return
     fast = england.evaluate(raw, params=p)

@@ -17,24 +17,38 @@ from tests.engine.conftest import MakeBundle
 # -- hit policies ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("policy", "matches", "value", "rules"), [
-    ("first", [Match("a", 1), Match("b", 2)], 1, ("a",)),
-    ("priority", [Match("a", 1, 1), Match("b", 2, 5), Match("c", 3, 2)], 2, ("b",)),
-    ("unique", [Match("a", 1)], 1, ("a",)),
-    ("any", [Match("a", "5NT"), Match("b", "5NT")], "5NT", ("a", "b")),
-    ("collect", [Match("a", 1), Match("b", 1), Match("c", 2)], (1, 1, 2), ("a", "b", "c")),
-])
-def test_hit_policies(policy: str, matches: list[Match], value: object,
-                      rules: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(
+    ("policy", "matches", "value", "rules"),
+    [
+        ("first", [Match("a", 1), Match("b", 2)], 1, ("a",)),
+        ("priority", [Match("a", 1, 1), Match("b", 2, 5), Match("c", 3, 2)], 2, ("b",)),
+        ("unique", [Match("a", 1)], 1, ("a",)),
+        ("any", [Match("a", "5NT"), Match("b", "5NT")], "5NT", ("a", "b")),
+        ("collect", [Match("a", 1), Match("b", 1), Match("c", 2)], (1, 1, 2), ("a", "b", "c")),
+    ],
+)
+def test_hit_policies(
+    policy: str, matches: list[Match], value: object, rules: tuple[str, ...]
+) -> None:
     assert resolve_hit(policy, matches) == Hit(value, rules)
 
 
-@pytest.mark.parametrize(("policy", "matches", "message"), [
-    ("unique", [Match("a", 1), Match("b", 1), Match("c", 2)],
-     "rules 'a', 'b' and 'c' all matched; hit policy 'unique' allows only one"),
-    ("any", [Match("a", "5NT"), Match("b", "5HG")],
-     "rules 'a' and 'b' matched with different results \\('a' gives '5NT', 'b' gives '5HG'\\)"),
-])
+@pytest.mark.parametrize(
+    ("policy", "matches", "message"),
+    [
+        (
+            "unique",
+            [Match("a", 1), Match("b", 1), Match("c", 2)],
+            "rules 'a', 'b' and 'c' all matched; hit policy 'unique' allows only one",
+        ),
+        (
+            "any",
+            [Match("a", "5NT"), Match("b", "5HG")],
+            "rules 'a' and 'b' matched with different results "
+            "\\('a' gives '5NT', 'b' gives '5HG'\\)",
+        ),
+    ],
+)
 def test_hit_conflicts_name_every_rule(policy: str, matches: list[Match], message: str) -> None:
     with pytest.raises(RuleError, match=message):
         resolve_hit(policy, matches)
@@ -50,14 +64,18 @@ def test_any_tells_one_from_true() -> None:
 
 def test_a_period_holds_on_both_of_its_ends() -> None:
     p = Period(dt.date(2005, 1, 1), dt.date(2010, 12, 31))
-    assert [p.contains(dt.date(*d)) for d in [(2004, 12, 31), (2005, 1, 1), (2010, 12, 31),
-                                              (2011, 1, 1)]] == [False, True, True, False]
+    assert [
+        p.contains(dt.date(*d))
+        for d in [(2004, 12, 31), (2005, 1, 1), (2010, 12, 31), (2011, 1, 1)]
+    ] == [False, True, True, False]
     assert list(p.bounds()) == [dt.date(2005, 1, 1).toordinal(), dt.date(2011, 1, 1).toordinal()]
     assert p.why_not(dt.date(2011, 1, 1)) == (
-        "not in effect on 2011-01-01 (in effect 2005-01-01 to 2010-12-31)")
+        "not in effect on 2011-01-01 (in effect 2005-01-01 to 2010-12-31)"
+    )
     open_end = Period(dt.date(2005, 1, 1), None)
     assert open_end.contains(dt.date.max) and list(open_end.bounds()) == [
-        dt.date(2005, 1, 1).toordinal()]
+        dt.date(2005, 1, 1).toordinal()
+    ]
     assert open_end.ordinals() == (dt.date(2005, 1, 1).toordinal(), dt.date.max.toordinal())
     assert Period.of(None) is None
 
@@ -83,7 +101,8 @@ rules:
 
 
 def test_under_first_hit_the_rules_after_one_that_always_matches_cannot_decide(
-        tiny: MakeBundle) -> None:
+    tiny: MakeBundle,
+) -> None:
     engine = tiny({"d.yaml": RULES.format(hit="first")})
     plan = plan_decision(engine.checked.decisions[0])
     assert [r.id for r in plan.all_rules] == ["a", "named", "always", "after"]
@@ -121,4 +140,5 @@ def test_every_backend_handles_every_node(backend: str, node: type[ast.Expr]) ->
     cls = BACKENDS[backend]
     assert issubclass(cls, ast.NodeVisitor)
     assert callable(getattr(cls, f"visit_{node.__name__}", None)), (
-        f"{backend} has no visit_{node.__name__}")
+        f"{backend} has no visit_{node.__name__}"
+    )

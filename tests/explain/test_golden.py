@@ -25,14 +25,19 @@ REGENERATE = os.environ.get("PCTRULES_REGENERATE") == "1"
 # name → (case file, extra arguments); paths relative to the repository (the CLI shows them so).
 CASES: dict[str, tuple[str, tuple[str, ...]]] = {
     "bassetlaw-specialised": ("examples/specialised-bassetlaw.yaml", ()),
-    "derby-no-designated-lead": ("examples/lead-no-designated-lead.yaml",
-                                 ("--decision", "lead_pct")),
-    "derby-tie-break": ("examples/lead-no-designated-lead.yaml",
-                        ("--decision", "lead_pct", "--param", "lead_tie_break=largest-population")),
+    "derby-no-designated-lead": (
+        "examples/lead-no-designated-lead.yaml",
+        ("--decision", "lead_pct"),
+    ),
+    "derby-tie-break": (
+        "examples/lead-no-designated-lead.yaml",
+        ("--decision", "lead_pct", "--param", "lead_tie_break=largest-population"),
+    ),
     "cornwall-standalone": ("examples/lead-standalone.yaml", ()),
-    "emergency-present": ("examples/precedence-emergency.yaml",
-                          ("--param", "emergency_responsibility=present",
-                           "--decision", "responsible_pct")),
+    "emergency-present": (
+        "examples/precedence-emergency.yaml",
+        ("--param", "emergency_responsibility=present", "--decision", "responsible_pct"),
+    ),
     "tiny-outcomes": ("tests/explain/cases.yaml", ("--bundle", "tests/explain/tiny")),
     "code-literals": ("tests/explain/cases.yaml", ("--bundle", "tests/explain/codes")),
 }
@@ -50,7 +55,8 @@ def explain(cli: click.Group, args: list[str], code: int = 0) -> str:
     os.chdir(REPO)  # so that file positions in traces are relative to the repository
     try:
         result = CliRunner(env={"PCTRULES_DATA": None}).invoke(
-            cli, ["explain", *args], catch_exceptions=False)
+            cli, ["explain", *args], catch_exceptions=False
+        )
     finally:
         os.chdir(old)
     assert result.exit_code == code, result.output
@@ -85,29 +91,46 @@ def test_text_trace(cli: click.Group, name: str) -> None:
 @pytest.mark.parametrize("name", CASES)
 def test_json_trace(cli: click.Group, name: str) -> None:
     path, extra = CASES[name]
-    _compare(_stable_json(explain(cli, [path, *extra, "--format", "json"],
-                                  6 if name in FAILING else 0)),
-             GOLDEN / f"{name}.json")
+    _compare(
+        _stable_json(explain(cli, [path, *extra, "--format", "json"], 6 if name in FAILING else 0)),
+        GOLDEN / f"{name}.json",
+    )
 
 
 def test_with_the_register(cli: click.Group, tmp_path: Path, official: Path) -> None:
     # The synthetic register gives the example's practice its real history, under the file's
     # official name: the masked trace is the same on either.
-    result = CliRunner().invoke(cli, ["import", "ods-epcmem", str(official / synthetic.EPCMEM),
-                                      "--into", str(tmp_path)])
+    result = CliRunner().invoke(
+        cli, ["import", "ods-epcmem", str(official / synthetic.EPCMEM), "--into", str(tmp_path)]
+    )
     assert result.exit_code == 0, result.output
-    text = explain(cli, ["examples/with-register/registered-away-from-home.yaml", "--data",
-                         str(tmp_path), "--decision", "responsible_pct"])
+    text = explain(
+        cli,
+        [
+            "examples/with-register/registered-away-from-home.yaml",
+            "--data",
+            str(tmp_path),
+            "--decision",
+            "responsible_pct",
+        ],
+    )
     # The register's row numbers belong to the official file; the story is what matters here.
-    _compare(re.sub(r"ods_epcmem_2019-08-30\.csv:\d+", "ods_epcmem_2019-08-30.csv:N", text),
-             GOLDEN / "registered-away-from-home.txt")
+    _compare(
+        re.sub(r"ods_epcmem_2019-08-30\.csv:\d+", "ods_epcmem_2019-08-30.csv:N", text),
+        GOLDEN / "registered-away-from-home.txt",
+    )
 
 
 def test_every_trace_lists_every_rule_in_order(cli: click.Group) -> None:
     text = explain(cli, ["examples/specialised-national.yaml", "--format", "json"])
     decisions = json.loads(text)["decisions"]
     assert [r["rule"] for r in decisions["commissioner"]["trace"]["rules"]] == [
-        "national-service", "specialised-scg", "specialised-before-2007",
-        "collaborative-arrangement", "own-pct", "no-commissioner"]
+        "national-service",
+        "specialised-scg",
+        "specialised-before-2007",
+        "collaborative-arrangement",
+        "own-pct",
+        "no-commissioner",
+    ]
     outcomes = {r["outcome"] for d in decisions.values() for r in d["trace"]["rules"]}
     assert outcomes <= {"matched", "not-matched", "unknown", "skipped", "error"}

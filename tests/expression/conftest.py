@@ -38,7 +38,8 @@ def register(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 
     cli_module._register()
     into = tmp_path_factory.mktemp("register")
-    result = CliRunner().invoke(cli_module.cli, ["import", "ods-epcmem", str(source),
-                                                 "--into", str(into)])
+    result = CliRunner().invoke(
+        cli_module.cli, ["import", "ods-epcmem", str(source), "--into", str(into)]
+    )
     assert result.exit_code == 0, result.output
     return into

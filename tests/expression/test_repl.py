@@ -20,8 +20,11 @@ def repl() -> Repl:
 
 
 def test_a_session_through_the_command(run: Run) -> None:
-    result = run("repl", input=":set person.residence=E16000141\n:as-of 2011-09-01\n"
-                 "case.person.residence.covered_by\n:show\ncase.person.resdence\n:quit\n1\n")
+    result = run(
+        "repl",
+        input=":set person.residence=E16000141\n:as-of 2011-09-01\n"
+        "case.person.residence.covered_by\n:show\ncase.person.resdence\n:quit\n1\n",
+    )
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0] == "5QL Somerset PCT"
@@ -32,8 +35,11 @@ def test_a_session_through_the_command(run: Run) -> None:
 
 def test_commands_and_errors_keep_the_session_going(repl: Repl) -> None:
     out: list[str] = []
-    loop(repl, lines_of([":bogus", ":type responsible_pct", ":explain", ":explain", "1 +"]),
-         out.append)
+    loop(
+        repl,
+        lines_of([":bogus", ":type responsible_pct", ":explain", ":explain", "1 +"]),
+        out.append,
+    )
     assert out[0] == "error: unknown command ':bogus'; :help lists them"
     assert out[1:4] == ["a pct (or none)", "explain on", "explain off"]
     assert "error[E-syntax]: expression ends after '+'" in out[4]
@@ -48,15 +54,18 @@ def test_completion_of_case_fields_follows_the_case_schema(repl: Repl) -> None:
     assert {"practice", "residence", "present_in"} <= set(person.fields)
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("case.person.practice.p", ["pct", "population", "postcode", "prescribing_setting"]),
-    ("[m in responsible_pct.cluster.members: m.sh", ["sha"]),
-    ("count(p in responsible_pct.practices: p.st", ["status"]),
-    ("params.emergency_responsibility == ", ["'home'", "'present'"]),
-    ("respons", ["responsible_pct"]),
-    ("max_", ["max_by"]),
-    ("case.date.", []),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("case.person.practice.p", ["pct", "population", "postcode", "prescribing_setting"]),
+        ("[m in responsible_pct.cluster.members: m.sh", ["sha"]),
+        ("count(p in responsible_pct.practices: p.st", ["status"]),
+        ("params.emergency_responsibility == ", ["'home'", "'present'"]),
+        ("respons", ["responsible_pct"]),
+        ("max_", ["max_by"]),
+        ("case.date.", []),
+    ],
+)
 def test_completion_by_type(repl: Repl, text: str, expected: list[str]) -> None:
     assert repl.completions(text) == expected
 

@@ -39,55 +39,73 @@ def regen() -> None:
     (FIXTURES / "messy.expected.yaml").write_text(text)
 
 
-@pytest.mark.parametrize(("given", "expected"), [
-    ("a  and(b or c)", ["a and (b or c)", "a", "and (b or c)"]),
-    ("x == pct ( \"5NT\" ) or x in [sha('Q39'),sha( 'Q\\'1' )]",
-     ["x == pct('5NT') or x in [sha('Q39'), sha('Q\\'1')]", "x == pct('5NT')",
-      "or x in [sha('Q39'), sha('Q\\'1')]"]),
-    ("x==1 and y!=2 and not z",
-     ["x == 1 and y != 2 and not z", "x == 1", "and y != 2", "and not z"]),
-    ("if a then b else c", ["if a then b else c", "if a", "then b", "else c"]),
-    ("count( [ m in g.members : m.n > 1 ] )", ["count([m in g.members: m.n > 1])"] * 2),
-    ("a and # a comment\n b", None),
-    ("a and", None),
-])
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("a  and(b or c)", ["a and (b or c)", "a", "and (b or c)"]),
+        (
+            "x == pct ( \"5NT\" ) or x in [sha('Q39'),sha( 'Q\\'1' )]",
+            [
+                "x == pct('5NT') or x in [sha('Q39'), sha('Q\\'1')]",
+                "x == pct('5NT')",
+                "or x in [sha('Q39'), sha('Q\\'1')]",
+            ],
+        ),
+        (
+            "x==1 and y!=2 and not z",
+            ["x == 1 and y != 2 and not z", "x == 1", "and y != 2", "and not z"],
+        ),
+        ("if a then b else c", ["if a then b else c", "if a", "then b", "else c"]),
+        ("count( [ m in g.members : m.n > 1 ] )", ["count([m in g.members: m.n > 1])"] * 2),
+        ("a and # a comment\n b", None),
+        ("a and", None),
+    ],
+)
 def test_expressions_are_reprinted_or_kept(given: str, expected: list[str] | None) -> None:
     assert expression_lines(given) == expected
 
 
 def test_keys_follow_the_schema_and_unknown_keys_stay_after_them() -> None:
     text = "rules:\n  - then: none\n    zzz: 1\n    id: r\nhit: first\ndecision: d\n"
-    assert fmt(text) == "decision: d\nhit: first\nrules:\n  - id: r\n    then: none\n" \
-        "    zzz: 1\n"
+    assert fmt(text) == "decision: d\nhit: first\nrules:\n  - id: r\n    then: none\n    zzz: 1\n"
 
 
 def test_a_long_flow_mapping_becomes_a_block_a_short_one_stays() -> None:
     long = "x" * 60
-    text = f"- name: t\n  case: {{id: a, note: {long}, person: {{residence: E1}}}}\n" \
-           "  expect: {d: 1}\n"
+    text = (
+        f"- name: t\n  case: {{id: a, note: {long}, person: {{residence: E1}}}}\n"
+        "  expect: {d: 1}\n"
+    )
     assert fmt(text, "b/tests/t.yaml") == (
         f"- name: t\n  case:\n    id: a\n    note: {long}\n    person: {{residence: E1}}\n"
-        "  expect: {d: 1}\n")
+        "  expect: {d: 1}\n"
+    )
 
 
 def test_a_flow_mapping_with_a_comment_inside_becomes_a_block_keeping_it() -> None:
     text = "- name: t\n  case: {id: a,   # the id\n         date: 2011-09-01}\n  expect: {}\n"
     assert fmt(text, "b/tests/t.yaml") == (
-        "- name: t\n  case:\n    id: a  # the id\n    date: 2011-09-01\n  expect: {}\n")
+        "- name: t\n  case:\n    id: a  # the id\n    date: 2011-09-01\n  expect: {}\n"
+    )
 
 
 def test_trailing_comments_align_by_paragraph_and_depth() -> None:
-    text = ("case:\n  id: string # a\n  date: date      # b\n  person:\n"
-            "    practice: practice?   # c\n")
+    text = (
+        "case:\n  id: string # a\n  date: date      # b\n  person:\n    practice: practice?   # c\n"
+    )
     assert fmt(text, "b/bundle.yaml") == (
-        "case:\n  id: string  # a\n  date: date  # b\n  person:\n    practice: practice?  # c\n")
+        "case:\n  id: string  # a\n  date: date  # b\n  person:\n    practice: practice?  # c\n"
+    )
 
 
-@pytest.mark.parametrize(("text", "why"), [
-    ("a: [\n", "not valid YAML"),
-    ("decision: &n d\nrules: []\ntitle: *n\n", "anchors, aliases or tags"),
-    ("decision: !!str d\nrules: []\n", "anchors, aliases or tags"),
-])
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("a: [\n", "not valid YAML"),
+        ("decision: &n d\nrules: []\ntitle: *n\n", "anchors, aliases or tags"),
+        ("decision: !!str d\nrules: []\n", "anchors, aliases or tags"),
+    ],
+)
 def test_files_fmt_leaves_alone(text: str, why: str) -> None:
     with pytest.raises(FormatError, match=why):
         fmt(text)
@@ -121,11 +139,14 @@ def test_a_file_that_is_not_yaml_exits_3(run: Run, tmp_path: Path) -> None:
 
 
 def test_a_trailing_comment_that_goes_on_below_stays_with_its_line() -> None:
-    text = ("case:\n  person:\n    prison: practice?   # a prisoner's prison: (a\n"
-            "                        # prescribing cost centre)\n  service: service?\n")
+    text = (
+        "case:\n  person:\n    prison: practice?   # a prisoner's prison: (a\n"
+        "                        # prescribing cost centre)\n  service: service?\n"
+    )
     assert fmt(text, "b/bundle.yaml") == (
         "case:\n  person:\n    prison: practice?  # a prisoner's prison: (a\n"
-        "                       # prescribing cost centre)\n  service: service?\n")
+        "                       # prescribing cost centre)\n  service: service?\n"
+    )
 
 
 def test_the_default_bundle_is_formatted(run: Run) -> None:

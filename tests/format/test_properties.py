@@ -36,13 +36,17 @@ WHENS = [
     "case.person.practise is not none",
     "responsible_pct.population > -1 * 2 + 3",
 ]
-THENS = ["case.person.residence.covered_by", "responsible_pct", "case.purchaser",
-         "only([p in responsible_pct.cluster.members: p.care_trust == true])", "none",
-         "if case.purchaser is none then responsible_pct else case.purchaser"]
+THENS = [
+    "case.person.residence.covered_by",
+    "responsible_pct",
+    "case.purchaser",
+    "only([p in responsible_pct.cluster.members: p.care_trust == true])",
+    "none",
+    "if case.purchaser is none then responsible_pct else case.purchaser",
+]
 CASES = [
     {"id": "a", "date": "2011-09-01", "person": {"residence": "E16000141"}},
-    {"id": "b", "date": "2012-01-10", "person": {"residence": "E16000023"},
-     "service": "SSNDS-06"},
+    {"id": "b", "date": "2012-01-10", "person": {"residence": "E16000023"}, "service": "SSNDS-06"},
     {"id": "c", "date": "2004-05-01", "purchaser": "5QL"},
 ]
 COMMENT = st.sampled_from(["# note", "# a: b", "#", "# 'quoted' \"text\"", "# - item"])
@@ -90,8 +94,12 @@ def decision_file(draw: st.DrawFn) -> str:
     for i in range(n):
         fields: list[str] = [f"id: r{i}"]
         if draw(st.booleans()):
-            fields.append("title: " + draw(st.sampled_from(
-                ["Plain title", '"A title: with a colon"', "'it''s quoted'"])))
+            fields.append(
+                "title: "
+                + draw(
+                    st.sampled_from(["Plain title", '"A title: with a colon"', "'it''s quoted'"])
+                )
+            )
         if draw(st.booleans()):
             fields.append("reason: " + draw(st.sampled_from(["1", '"4"', "X-Y"])))
         if draw(st.booleans()):
@@ -116,8 +124,12 @@ def decision_file(draw: st.DrawFn) -> str:
         rules.append("\n".join(lines))
         if draw(st.booleans()):
             rules.append("")
-    head = ["decision: generated", "output: pct?", "hit: first",
-            "title: " + draw(st.sampled_from(["Generated", '"Generated: yes"']))]
+    head = [
+        "decision: generated",
+        "output: pct?",
+        "hit: first",
+        "title: " + draw(st.sampled_from(["Generated", '"Generated: yes"'])),
+    ]
     head = list(draw(st.permutations(head)))
     text = "\n".join([draw(COMMENT), *head, "rules:", *rules]) + "\n"
     return text
@@ -150,11 +162,15 @@ def _comments(text: str) -> list[str]:
     return sorted(c.text for c in find_comments(tree, text))
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(text=decision_file())
 def test_formatting_keeps_meaning_and_comments_and_is_idempotent(
-    bundle: Path, text: str,
+    bundle: Path,
+    text: str,
 ) -> None:
     path = bundle / "generated.yaml"
     path.write_text(text)
@@ -164,4 +180,3 @@ def test_formatting_keeps_meaning_and_comments_and_is_idempotent(
     assert _comments(formatted) == _comments(text)
     path.write_text(formatted)
     assert _meaning(bundle) == before
-

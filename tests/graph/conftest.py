@@ -15,8 +15,10 @@ BUNDLE = REPO / "policies" / "england"
 def _real(name: str) -> Path:
     path = DATA / name
     if not path.exists():
-        pytest.skip(f"the official data file '{name}' is not in {DATA}: this test checks "
-                    "facts of the real file itself")
+        pytest.skip(
+            f"the official data file '{name}' is not in {DATA}: this test checks "
+            "facts of the real file itself"
+        )
     return path
 
 

@@ -20,9 +20,9 @@ def _graph(bundle: Path) -> OrgGraph:
 
 def _same(a: OrgGraph, b: OrgGraph) -> None:
     assert a.digest == b.digest
-    assert {c: (n.kind, n.name, n.valid_from, n.valid_to, n.attributes)
-            for c, n in a.nodes.items()} == {c: (n.kind, n.name, n.valid_from, n.valid_to,
-                                                n.attributes) for c, n in b.nodes.items()}
+    assert {
+        c: (n.kind, n.name, n.valid_from, n.valid_to, n.attributes) for c, n in a.nodes.items()
+    } == {c: (n.kind, n.name, n.valid_from, n.valid_to, n.attributes) for c, n in b.nodes.items()}
     assert a.edges == b.edges
     assert [d.message for d in a.diagnostics] == [d.message for d in b.diagnostics]
 
@@ -36,7 +36,8 @@ def bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_a_second_load_reads_the_same_graph_from_the_cache(
-        bundle: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bundle: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     built = _graph(bundle)
     (kept,) = (bundle.parent / "cache").glob("graph-*.json")
 
@@ -51,7 +52,8 @@ def test_a_second_load_reads_the_same_graph_from_the_cache(
 
 
 def test_a_graph_with_load_errors_is_built_not_kept(
-        bundle: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bundle: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     broken = open_bundle(bundle).graph
     broken.diagnostics.add(error("E-data", "a bad row"))
     monkeypatch.setenv("PCTRULES_CACHE_DIR", str(bundle.parent / "other-cache"))
@@ -60,8 +62,7 @@ def test_a_graph_with_load_errors_is_built_not_kept(
     assert not list((bundle.parent / "other-cache").glob("graph-*"))
 
 
-def test_a_graph_whose_files_change_while_it_is_built_is_not_kept(
-        bundle: Path) -> None:
+def test_a_graph_whose_files_change_while_it_is_built_is_not_kept(bundle: Path) -> None:
     keys = iter(["a" * 32, "b" * 32])
     built = open_bundle(bundle).graph
     graphcache.cached_graph(lambda: next(keys), built.schema, lambda: built)
@@ -102,8 +103,9 @@ def test_no_cache_when_the_setting_is_empty(bundle: Path, monkeypatch: pytest.Mo
     assert not (bundle.parent / "cache").exists()
 
 
-def test_only_the_most_recent_graphs_are_kept(bundle: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_only_the_most_recent_graphs_are_kept(
+    bundle: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(graphcache, "KEEP", 2)
     table = bundle / "data" / "sha.csv"
     text = table.read_text(encoding="utf-8")

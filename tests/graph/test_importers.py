@@ -49,7 +49,9 @@ def test_damaged_epcmem(tmp_path: Path, real: Real, bundle_dir: Path) -> None:
     got = by_row(report)
     assert sorted(got) == [short + 1, bad_date + 1, bad_parent + 1, len(rows)]
     assert (got[short + 1].column, got[short + 1].reason) == (
-        4, "the row has 3 fields; epcmem rows have 6")
+        4,
+        "the row has 3 fields; epcmem rows have 6",
+    )
     assert (got[bad_date + 1].column, got[bad_date + 1].value) == (4, "2001-04-01")
     assert "not a date" in got[bad_date + 1].reason
     assert (got[bad_parent + 1].column, got[bad_parent + 1].value) == (2, "5?!")
@@ -78,7 +80,8 @@ def test_epcmem_overlap_is_rejected(tmp_path: Path) -> None:
     report = run_import("ods-epcmem", write_rows(tmp_path / "e.csv", rows), tmp_path / "d")
     assert [(r.row, r.column) for r in report.rejections] == [(2, 4)]
     assert report.rejections[0].reason == (
-        "'A81001' would be in '5E1' (row 1) and '5D9' at once from 2012-01-01 to 2013-03-31")
+        "'A81001' would be in '5E1' (row 1) and '5D9' at once from 2012-01-01 to 2013-03-31"
+    )
     assert report.kept == 2
 
 
@@ -105,8 +108,7 @@ def test_damaged_epraccur(tmp_path: Path, real: Real, bundle_dir: Path) -> None:
     rows.append(list(rows[3]))
     report = run_import("ods-epraccur", write_rows(tmp_path / "p.csv", rows), tmp_path / "d")
     got = by_row(report)
-    assert [(n, got[n].column) for n in sorted(got)] == [(1, 11), (2, 11), (3, 15),
-                                                          (len(rows), 1)]
+    assert [(n, got[n].column) for n in sorted(got)] == [(1, 11), (2, 11), (3, 15), (len(rows), 1)]
     assert report.kept == len(rows) - 4
     run_import("ods-epcmem", real("ods_epcmem_2019-08-30.csv"), tmp_path / "d")
     _, graph = load_bundle_graph(bundle_dir, tmp_path / "d")
@@ -118,13 +120,12 @@ def test_damaged_epraccur(tmp_path: Path, real: Real, bundle_dir: Path) -> None:
 def test_damaged_ons_lookup(tmp_path: Path, real: Real, bundle_dir: Path) -> None:
     rows = read_rows(real("ons_pco12_to_sha12_lookup.csv"))
     rows[1] = rows[1][:4]
-    rows[2][1] = "PCT"        # not a PCT code
-    rows[3][4] = "Q99"        # an unknown parent SHA
+    rows[2][1] = "PCT"  # not a PCT code
+    rows[3][4] = "Q99"  # an unknown parent SHA
     rows.append(list(rows[4]))
     report = run_import("ons-pco-sha", write_rows(tmp_path / "o.csv", rows), tmp_path / "d")
     got = by_row(report)
-    assert [(n, got[n].column) for n in sorted(got)] == [(2, 5), (3, 2), (4, 5),
-                                                          (len(rows), 2)]
+    assert [(n, got[n].column) for n in sorted(got)] == [(2, 5), (3, 2), (4, 5), (len(rows), 2)]
     assert got[4].reason == f"unknown SHA 'Q99' for PCT '{rows[3][1]}'"
     _, graph = load_bundle_graph(bundle_dir, tmp_path / "d")
     assert not graph.diagnostics.has_errors
@@ -133,17 +134,19 @@ def test_damaged_ons_lookup(tmp_path: Path, real: Real, bundle_dir: Path) -> Non
 
 def test_a_pct_under_a_second_sha_counts_once(tmp_path: Path) -> None:
     # Found by the importer property test: such a row was counted both kept and skipped.
-    rows = [["PCO12CD", "PCO12CDO", "PCO12NM", "SHA12CD", "SHA12CDO", "SHA12NM"],
-            ["E16000001", "5NT", "Manchester", "E18000002", "Q31", "North West"],
-            ["E16000002", "5K5", "Brent", "E18000007", "Q36", "London"],
-            ["E16000001", "5NT", "Manchester", "E18000007", "Q36", "London"],
-            ["E16000001", "5NT", "Manchester", "E18000002", "Q31", "North West"]]
+    rows = [
+        ["PCO12CD", "PCO12CDO", "PCO12NM", "SHA12CD", "SHA12CDO", "SHA12NM"],
+        ["E16000001", "5NT", "Manchester", "E18000002", "Q31", "North West"],
+        ["E16000002", "5K5", "Brent", "E18000007", "Q36", "London"],
+        ["E16000001", "5NT", "Manchester", "E18000007", "Q36", "London"],
+        ["E16000001", "5NT", "Manchester", "E18000002", "Q31", "North West"],
+    ]
     report = run_import("ons-pco-sha", write_rows(tmp_path / "o.csv", rows), tmp_path / "d")
     # Row 4 adds neither a PCT nor an SHA (skipped); row 5 repeats row 2 (rejected).
     assert (report.rows_read, report.kept, len(report.rejections)) == (4, 2, 1)
     assert sum(report.skipped.values()) == 1
-    assert report.rows_read == report.kept + len(report.rejections) + sum(
-        report.skipped.values())
+    assert report.rows_read == report.kept + len(report.rejections) + sum(report.skipped.values())
+
 
 def test_damaged_list_sizes(tmp_path: Path, real: Real, bundle_dir: Path) -> None:
     rows = read_rows(real("nhsbsa_patient_list_size_2013-04_to_06.csv"))
@@ -151,11 +154,9 @@ def test_damaged_list_sizes(tmp_path: Path, real: Real, bundle_dir: Path) -> Non
     rows[2][10] = "many"
     rows[3][7] = "??"
     rows.append(list(rows[4]))
-    report = run_import("nhsbsa-list-size", write_rows(tmp_path / "l.csv", rows),
-                        tmp_path / "d")
+    report = run_import("nhsbsa-list-size", write_rows(tmp_path / "l.csv", rows), tmp_path / "d")
     got = by_row(report)
-    assert [(n, got[n].column) for n in sorted(got)] == [(2, 6), (3, 11), (4, 8),
-                                                          (len(rows), 8)]
+    assert [(n, got[n].column) for n in sorted(got)] == [(2, 6), (3, 11), (4, 8), (len(rows), 8)]
     run_import("ods-epcmem", real("ods_epcmem_2019-08-30.csv"), tmp_path / "d")
     _, graph = load_bundle_graph(bundle_dir, tmp_path / "d")
     assert not graph.diagnostics.has_errors
@@ -173,16 +174,17 @@ def test_nhspd_with_header(tmp_path: Path, bundle_dir: Path) -> None:
         ["M1  1AE", "M1   1AE", "M1 1AE", "198001", "", "E11000001", "E16000149"],  # ONS code
         ["CF101AA", "CF10 1AA", "CF10 1AA", "198001", "", "W99999999", "7A4"],  # Wales: skipped
         ["AL1 1AA", "AL1  1AA", "AL1 1AA", "198001", "", "E10000015", "5QV"],
-        ["AL1 1AB"],                                                             # short
-        ["AL1 1AC", "AL1  1AC", "AL1 1AC", "2001-1", "", "E10000015", "5QV"],   # bad month
+        ["AL1 1AB"],  # short
+        ["AL1 1AC", "AL1  1AC", "AL1 1AC", "2001-1", "", "E10000015", "5QV"],  # bad month
         ["AL1 1AD", "AL1  1AD", "AL1 1AD", "198001", "", "E10000015", "E16999999"],  # unknown
-        ["TA1 1AA", "TA1  1AA", "TA1 1AA", "198001", "", "E10000027", "5QL"],   # duplicate
+        ["TA1 1AA", "TA1  1AA", "TA1 1AA", "198001", "", "E10000027", "5QL"],  # duplicate
     ]
     report = run_import("nhspd", write_rows(tmp_path / "n.csv", rows), tmp_path / "d")
     got = by_row(report)
     assert [(n, got[n].column) for n in sorted(got)] == [(6, 2), (7, 4), (8, 7), (9, 3)]
     assert report.kept == 3 and report.skipped == {
-        "not an English PCT (another country, or none)": 1}
+        "not an English PCT (another country, or none)": 1
+    }
     _, graph = load_bundle_graph(bundle_dir, tmp_path / "d")
     assert not graph.diagnostics.has_errors
     on = dt.date(2011, 9, 1)
@@ -205,9 +207,15 @@ def test_nhspd_record_layout_without_header(tmp_path: Path, bundle_dir: Path) ->
     assert graph.follow_one("BA1 1AA", "covered_by", dt.date(2010, 1, 1)) is None
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("ta11aa", "TA1 1AA"), ("M1  1AE", "M1 1AE"), ("SW1A 1AA", "SW1A 1AA"), ("nonsense", None),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("ta11aa", "TA1 1AA"),
+        ("M1  1AE", "M1 1AE"),
+        ("SW1A 1AA", "SW1A 1AA"),
+        ("nonsense", None),
+    ],
+)
 def test_postcode_normal_form(text: str, expected: str | None) -> None:
     assert postcode(text) == expected
 
@@ -222,21 +230,22 @@ def _etr_row(code: str, name: str, postcode: str, opened: str, closed: str) -> l
 def test_ods_etr_trusts(tmp_path: Path, bundle_dir: Path) -> None:
     """A file in the official ODS etr layout (27 fields, no header), written here."""
     rows = [
-        _etr_row("RBA", "TAUNTON AND SOMERSET NHS FOUNDATION TRUST", "TA1 5DA", "19910401",
-                 "20200331"),
-        _etr_row("RA4", "YEOVIL DISTRICT HOSPITAL NHS FOUNDATION TRUST", "BA21 4AT", "19910401",
-                 ""),
+        _etr_row(
+            "RBA", "TAUNTON AND SOMERSET NHS FOUNDATION TRUST", "TA1 5DA", "19910401", "20200331"
+        ),
+        _etr_row(
+            "RA4", "YEOVIL DISTRICT HOSPITAL NHS FOUNDATION TRUST", "BA21 4AT", "19910401", ""
+        ),
         _etr_row("RXX", "OPENED LATE NHS TRUST", "M1 1AE", "20080101", ""),
-        ["RZZ", "SHORT"],                                                         # short
-        _etr_row("RYY", "BAD DATE NHS TRUST", "M1 1AE", "2008-01", ""),          # bad date
-        _etr_row("R!", "BAD CODE NHS TRUST", "M1 1AE", "20080101", ""),          # bad code
-        _etr_row("RA4", "YEOVIL AGAIN", "BA21 4AT", "19910401", ""),             # duplicate
+        ["RZZ", "SHORT"],  # short
+        _etr_row("RYY", "BAD DATE NHS TRUST", "M1 1AE", "2008-01", ""),  # bad date
+        _etr_row("R!", "BAD CODE NHS TRUST", "M1 1AE", "20080101", ""),  # bad code
+        _etr_row("RA4", "YEOVIL AGAIN", "BA21 4AT", "19910401", ""),  # duplicate
         _etr_row("RWW", "BACKWARDS NHS TRUST", "M1 1AE", "20080101", "20070101"),  # inverted
     ]
     report = run_import("ods-etr", write_rows(tmp_path / "etr.csv", rows), tmp_path / "d")
     got = by_row(report)
-    assert [(n, got[n].column) for n in sorted(got)] == [(4, 3), (5, 11), (6, 1), (7, 1),
-                                                         (8, 12)]
+    assert [(n, got[n].column) for n in sorted(got)] == [(4, 3), (5, 11), (6, 1), (7, 1), (8, 12)]
     assert report.kept == 3
     _, graph = load_bundle_graph(bundle_dir, tmp_path / "d")
     assert not graph.diagnostics.has_errors

@@ -26,7 +26,9 @@ DATES = {
 
 @pytest.fixture(scope="module")
 def imported(
-    tmp_path_factory: pytest.TempPathFactory, official: Path, bundle_dir: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    official: Path,
+    bundle_dir: Path,
 ) -> tuple[Path, OrgGraph, bool]:
     """(the epcmem file, the graph built over it, whether it is the real one)."""
     source = official / synthetic.EPCMEM
@@ -51,7 +53,9 @@ def memberships_on(source: Path, on: dt.date) -> dict[str, str]:
 @pytest.mark.slow
 @pytest.mark.parametrize(("day", "pct_count"), DATES.items())
 def test_practice_to_pct_equals_epcmem(
-    imported: tuple[Path, OrgGraph, bool], day: str, pct_count: int,
+    imported: tuple[Path, OrgGraph, bool],
+    day: str,
+    pct_count: int,
 ) -> None:
     source, graph, real = imported
     on = dt.date.fromisoformat(day)
@@ -80,7 +84,10 @@ def test_register_loads_without_problems(imported: tuple[Path, OrgGraph, bool]) 
     ],
 )
 def test_predecessors_resolve_by_date(
-    imported: tuple[Path, OrgGraph, bool], practice: str, day: str, pct: str,
+    imported: tuple[Path, OrgGraph, bool],
+    practice: str,
+    day: str,
+    pct: str,
 ) -> None:
     _, graph, _ = imported
     assert graph.follow_one(practice, "pct", dt.date.fromisoformat(day)) == pct
@@ -105,7 +112,8 @@ def test_every_predecessor_code_is_a_named_node(imported: tuple[Path, OrgGraph, 
 
 
 def test_a_pcts_population_rolls_up_from_its_practices_list_sizes(
-        official: Path, bundle_dir: Path, tmp_path: Path) -> None:
+    official: Path, bundle_dir: Path, tmp_path: Path
+) -> None:
     """The bundle's roll-up (pct.population: sum of population over practices, on the last day
     of membership), over a register and list sizes (synthetic or real)."""
     into = tmp_path / "data"

@@ -74,17 +74,20 @@ def test_not_utf8() -> None:
 
 
 @pytest.mark.parametrize("use_c", LOADERS)
-@pytest.mark.parametrize(("text", "where", "words"), [
-    ("a:\n\tb: 1\n", "t.yaml:2:1", "tab"),
-    ("a:\n  b: 1\n c: 2\n", "t.yaml:3:2", "the key 'c' is less indented than 'b' above it"),
-    ("a: b: c\n", "t.yaml:1:5", "unexpected ':'"),
-    ("a: 'open\n", "t.yaml:2:1", "quoted"),
-    ("a: 1\na: 2\n", "t.yaml:2:1", "appears twice"),
-    ("a: 1\n---\nb: 2\n", "t.yaml:2:1", "second"),
-    ("a: *nothing\n", "t.yaml:1:4", "no anchor"),
-    ("<<: {a: 1}\n", "t.yaml:1:1", "merge keys"),
-    ("? [a]\n: 1\n", "t.yaml:1:3", "key must be text"),
-])
+@pytest.mark.parametrize(
+    ("text", "where", "words"),
+    [
+        ("a:\n\tb: 1\n", "t.yaml:2:1", "tab"),
+        ("a:\n  b: 1\n c: 2\n", "t.yaml:3:2", "the key 'c' is less indented than 'b' above it"),
+        ("a: b: c\n", "t.yaml:1:5", "unexpected ':'"),
+        ("a: 'open\n", "t.yaml:2:1", "quoted"),
+        ("a: 1\na: 2\n", "t.yaml:2:1", "appears twice"),
+        ("a: 1\n---\nb: 2\n", "t.yaml:2:1", "second"),
+        ("a: *nothing\n", "t.yaml:1:4", "no anchor"),
+        ("<<: {a: 1}\n", "t.yaml:1:1", "merge keys"),
+        ("? [a]\n: 1\n", "t.yaml:1:3", "key must be text"),
+    ],
+)
 def test_broken_yaml(text: str, where: str, words: str, use_c: bool) -> None:
     d = only(text, use_c)
     assert d.code == "E-yaml"
@@ -96,8 +99,9 @@ def test_broken_yaml(text: str, where: str, words: str, use_c: bool) -> None:
 
 def test_long_expression(tmp_path: Path) -> None:
     (tmp_path / "bundle.yaml").write_text("bundle: t\nversion: '1'\n")
-    (tmp_path / "d.yaml").write_text("decision: d\nrules:\n  - id: r\n    when: "
-                                     + "a and " * 2000 + "b\n")
+    (tmp_path / "d.yaml").write_text(
+        "decision: d\nrules:\n  - id: r\n    when: " + "a and " * 2000 + "b\n"
+    )
     bundle, diagnostics = load_bundle(tmp_path, display_root="t")
     (d,) = diagnostics
     assert (d.code, str(d.span), d.rule) == ("E-limit", "t/d.yaml:4:11", "r")

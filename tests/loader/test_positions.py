@@ -12,8 +12,12 @@ from pctrules.language.yamlsource.offsets import embedded
 from tests.loader.conftest import LOADERS, exact
 
 STYLES = [
-    ("plain", "e: case.person.practice.pct is not none\n",
-     "case.person.practice.pct is not none", (1, 4)),
+    (
+        "plain",
+        "e: case.person.practice.pct is not none\n",
+        "case.person.practice.pct is not none",
+        (1, 4),
+    ),
     ("single", "e: 'a == ''x'' and b'\n", "a == 'x' and b", (1, 5)),
     ("double", 'e: "a == \\"x\\"\\tb\\x41"\n', 'a == "x"\tbA', (1, 5)),
     ("literal", "e: |\n  first\n    second\n", "first\n  second\n", (2, 3)),
@@ -27,8 +31,12 @@ STYLES = [
     ("double-continued", 'e: "a and \\\n    b"\n', "a and b", (1, 5)),
     ("crlf", "e: >-\r\n  a\r\n  b\r\n", "a b", (2, 3)),
     ("crlf-plain", "e: a\r\n  b\r\n", "a b", (1, 4)),
-    ("unicode", "e: name(x) == 'Ynys Môn — Anglesey'\n", "name(x) == 'Ynys Môn — Anglesey'",
-     (1, 4)),
+    (
+        "unicode",
+        "e: name(x) == 'Ynys Môn — Anglesey'\n",
+        "name(x) == 'Ynys Môn — Anglesey'",
+        (1, 4),
+    ),
     ("tab-in-block", "e: |\n  a\tb\n", "a\tb\n", (2, 3)),
     ("number", "e: 5\n", "5", (1, 4)),
     ("date", "e: 2011-04-01\n", "2011-04-01", (1, 4)),
@@ -41,7 +49,11 @@ STYLES = [
 @pytest.mark.parametrize("use_c", LOADERS)
 @pytest.mark.parametrize(("name", "text", "value", "first"), STYLES, ids=[s[0] for s in STYLES])
 def test_each_style_maps_each_character(
-    name: str, text: str, value: str, first: tuple[int, int], use_c: bool,
+    name: str,
+    text: str,
+    value: str,
+    first: tuple[int, int],
+    use_c: bool,
 ) -> None:
     e = exact(text, use_c=use_c)
     assert e.text == value

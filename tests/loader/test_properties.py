@@ -52,22 +52,33 @@ def consistent(text: str, use_c: bool) -> None:
 
 
 @settings(max_examples=400, deadline=None)
-@given(TEXT, STYLES, st.integers(min_value=10, max_value=80), st.booleans(),
-       st.sampled_from(["\n", "\r\n"]), st.integers(0, 3))
+@given(
+    TEXT,
+    STYLES,
+    st.integers(min_value=10, max_value=80),
+    st.booleans(),
+    st.sampled_from(["\n", "\r\n"]),
+    st.integers(0, 3),
+)
 def test_position_map_reproduces_each_style(
-    value: str, style: str | None, width: int, use_c: bool, newline: str, depth: int,
+    value: str,
+    style: str | None,
+    width: int,
+    use_c: bool,
+    newline: str,
+    depth: int,
 ) -> None:
     doc: object = {"e": value}
     for i in range(depth):
         doc = {f"k{i}": doc} if i % 2 else [doc]
-    text = yaml.safe_dump(doc, default_style=style, width=width, allow_unicode=True,
-                          line_break=newline)
+    text = yaml.safe_dump(
+        doc, default_style=style, width=width, allow_unicode=True, line_break=newline
+    )
     consistent(text, use_c)
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(st.sampled_from(list("ab: -'\"|>\n\t#&*[]{},?!%\\é")), max_size=120),
-       st.booleans())
+@given(st.text(st.sampled_from(list("ab: -'\"|>\n\t#&*[]{},?!%\\é")), max_size=120), st.booleans())
 def test_yamlish_text_gives_nodes_or_diagnostics(text: str, use_c: bool) -> None:
     consistent(text, use_c)
 
@@ -84,7 +95,7 @@ def mutated(draw: st.DrawFn) -> dict[str, str]:
         at = draw(st.integers(0, len(text)))
         cut = draw(st.integers(0, 12))
         insert = draw(st.text(st.sampled_from(list("ab:- '\"|>\n#&*[]{},\t0129é")), max_size=8))
-        files[name] = text[:at] + insert + text[at + cut:]
+        files[name] = text[:at] + insert + text[at + cut :]
     return files
 
 

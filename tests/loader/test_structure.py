@@ -15,8 +15,9 @@ from tests.loader.conftest import FIXTURES
 MANIFEST = "bundle: t\nversion: '1'\neffective: {from: 2002-04-01, to: 2013-03-31}\n"
 
 
-def load(tmp_path: Path, decision: str, manifest: str = MANIFEST,
-         **files: str) -> tuple[PolicyBundle | None, list[Diagnostic]]:
+def load(
+    tmp_path: Path, decision: str, manifest: str = MANIFEST, **files: str
+) -> tuple[PolicyBundle | None, list[Diagnostic]]:
     (tmp_path / "bundle.yaml").write_text(manifest)
     (tmp_path / "d.yaml").write_text(decision)
     for name, text in files.items():
@@ -34,8 +35,14 @@ def one(tmp_path: Path, decision: str, **kw: str) -> Diagnostic:
     return d
 
 
-def expect(d: Diagnostic, code: str, at: str, message: str, help: str | None = None,
-           rule: str | None = None) -> None:
+def expect(
+    d: Diagnostic,
+    code: str,
+    at: str,
+    message: str,
+    help: str | None = None,
+    rule: str | None = None,
+) -> None:
     """States code, position, message, help and rule of a diagnostic in one call."""
     assert (d.code, str(d.span), d.message) == (code, at, message)
     if help is not None:
@@ -54,8 +61,12 @@ def test_good_fixture_loads_without_diagnostics() -> None:
     assert [c.id for c in bundle.constraints] == ["one-lead"]
     assert bundle.manifest.version == "1.0"
     entry = bundle.manifest.data[1]
-    assert entry.as_mapping() == {"path": "data/practices.csv", "layout": "ods-epcmem",
-                                  "optional": True, "span": entry.span}
+    assert entry.as_mapping() == {
+        "path": "data/practices.csv",
+        "layout": "ods-epcmem",
+        "optional": True,
+        "span": entry.span,
+    }
     assert str(entry.span) == "good/bundle.yaml:18:5"
     assert bundle.manifest.parameters[0].choices == ("present", "resident")
     assert bundle.manifest.case["person"] == {"practice": "practice?"}
@@ -74,7 +85,8 @@ def test_good_fixture_loads_without_diagnostics() -> None:
 
 
 def test_display_paths_relative_to_the_current_directory(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.chdir(FIXTURES.parent.parent.parent)
     bundle, _ = load_bundle(Path("tests/loader/fixtures/good"))
@@ -94,8 +106,14 @@ def test_the_default_bundle_is_embedded() -> None:
 
 def test_unknown_key_with_did_you_mean(tmp_path: Path) -> None:
     d = one(tmp_path, "decision: d\nrules:\n  - id: r\n    whn: a\n")
-    expect(d, "E-unknown-key", "t/d.yaml:4:5", "for rule 'r', unknown key 'whn' in rule",
-           "did you mean 'when'?", "r")
+    expect(
+        d,
+        "E-unknown-key",
+        "t/d.yaml:4:5",
+        "for rule 'r', unknown key 'whn' in rule",
+        "did you mean 'when'?",
+        "r",
+    )
 
 
 def test_unknown_top_level_key_lists_the_keys(tmp_path: Path) -> None:
@@ -114,18 +132,37 @@ def test_missing_rules(tmp_path: Path) -> None:
     expect(d, "E-missing-key", "t/d.yaml:1:1", "decision is missing the required key 'rules'")
 
 
-@pytest.mark.parametrize(("text", "at", "message"), [
-    ("decision: d\ntitle: [a]\nrules: []\n", "t/d.yaml:2:8", "'title' must be text, not a list"),
-    ("decision: d\ntitle: yes\nrules: []\n", "t/d.yaml:2:8",
-     "'title' must be text, but YAML reads 'yes' as true or false"),
-    ("decision: d\nrules:\n  - id: r\n    when: [a]\n", "t/d.yaml:4:11",
-     "for rule 'r', 'when' must be an expression, not a list"),
-    ("decision: d\nrules:\n  - id: r\n    then:\n", "t/d.yaml:4:10",
-     "for rule 'r', 'then' must be an expression or a mapping, not empty"),
-    ("decision: d\nrules:\n  - id: r\n    priority: high\n", "t/d.yaml:4:15",
-     "for rule 'r', 'priority' must be a whole number, not 'high'"),
-    ("decision: d\nrules: {id: r}\n", "t/d.yaml:2:8", "'rules' must be a list, not a mapping"),
-])
+@pytest.mark.parametrize(
+    ("text", "at", "message"),
+    [
+        (
+            "decision: d\ntitle: [a]\nrules: []\n",
+            "t/d.yaml:2:8",
+            "'title' must be text, not a list",
+        ),
+        (
+            "decision: d\ntitle: yes\nrules: []\n",
+            "t/d.yaml:2:8",
+            "'title' must be text, but YAML reads 'yes' as true or false",
+        ),
+        (
+            "decision: d\nrules:\n  - id: r\n    when: [a]\n",
+            "t/d.yaml:4:11",
+            "for rule 'r', 'when' must be an expression, not a list",
+        ),
+        (
+            "decision: d\nrules:\n  - id: r\n    then:\n",
+            "t/d.yaml:4:10",
+            "for rule 'r', 'then' must be an expression or a mapping, not empty",
+        ),
+        (
+            "decision: d\nrules:\n  - id: r\n    priority: high\n",
+            "t/d.yaml:4:15",
+            "for rule 'r', 'priority' must be a whole number, not 'high'",
+        ),
+        ("decision: d\nrules: {id: r}\n", "t/d.yaml:2:8", "'rules' must be a list, not a mapping"),
+    ],
+)
 def test_wrong_types(tmp_path: Path, text: str, at: str, message: str) -> None:
     d = one(tmp_path, text)
     assert (d.code, str(d.span), d.message) == ("E-type", at, message)
@@ -133,15 +170,25 @@ def test_wrong_types(tmp_path: Path, text: str, at: str, message: str) -> None:
 
 def test_hit_policy(tmp_path: Path) -> None:
     d = one(tmp_path, "decision: d\nhit: frist\nrules: []\n")
-    expect(d, "E-hit-policy", "t/d.yaml:2:6", "'hit' must be one of 'first', 'priority', "
-           "'unique', 'any', 'collect', not 'frist'", "did you mean 'first'?")
+    expect(
+        d,
+        "E-hit-policy",
+        "t/d.yaml:2:6",
+        "'hit' must be one of 'first', 'priority', 'unique', 'any', 'collect', not 'frist'",
+        "did you mean 'first'?",
+    )
 
 
 def test_priority_missing_and_tied(tmp_path: Path) -> None:
-    _, found = load(tmp_path, "decision: d\nhit: priority\nrules:\n"
-                    "  - {id: a, priority: 1}\n  - {id: b}\n  - {id: c, priority: 1}\n")
+    _, found = load(
+        tmp_path,
+        "decision: d\nhit: priority\nrules:\n"
+        "  - {id: a, priority: 1}\n  - {id: b}\n  - {id: c, priority: 1}\n",
+    )
     assert [(d.code, str(d.span), d.rule) for d in found] == [
-        ("E-missing-key", "t/d.yaml:5:10", "b"), ("E-priority-tie", "t/d.yaml:6:23", "c")]
+        ("E-missing-key", "t/d.yaml:5:10", "b"),
+        ("E-priority-tie", "t/d.yaml:6:23", "c"),
+    ]
     assert found[1].message == "for rule 'c', priority 1 is also the priority of rule 'a'"
     assert found[1].help is not None and "t/d.yaml:4:23" in found[1].help
 
@@ -154,8 +201,14 @@ def test_priority_without_priority_hit_is_a_warning(tmp_path: Path) -> None:
 def test_duplicate_rule_across_files(tmp_path: Path) -> None:
     _, found = load(tmp_path, RULE, e="decision: e\nrules:\n  - id: r\n")
     (d,) = found
-    expect(d, "E-duplicate-rule", "t/e.yaml:3:9", "the rule id 'r' is used twice",
-           "the first is at t/d.yaml:3:9; rule ids must be unique in the bundle", "r")
+    expect(
+        d,
+        "E-duplicate-rule",
+        "t/e.yaml:3:9",
+        "the rule id 'r' is used twice",
+        "the first is at t/d.yaml:3:9; rule ids must be unique in the bundle",
+        "r",
+    )
 
 
 def test_duplicate_decision(tmp_path: Path) -> None:
@@ -163,29 +216,48 @@ def test_duplicate_decision(tmp_path: Path) -> None:
     assert [(d.code, str(d.span)) for d in found] == [("E-duplicate-decision", "t/e.yaml:1:11")]
 
 
-@pytest.mark.parametrize(("date", "message"), [
-    ("2011-02-30", "'2011-02-30' is not a date of the calendar"),
-    ("2011-4-1", "'2011-4-1' is not a valid date"),
-    ("20110401", "'from' must be a date, but YAML reads '20110401' as a whole number"),
-])
+@pytest.mark.parametrize(
+    ("date", "message"),
+    [
+        ("2011-02-30", "'2011-02-30' is not a date of the calendar"),
+        ("2011-4-1", "'2011-4-1' is not a valid date"),
+        ("20110401", "'from' must be a date, but YAML reads '20110401' as a whole number"),
+    ],
+)
 def test_dates(tmp_path: Path, date: str, message: str) -> None:
     d = one(tmp_path, f"decision: d\nrules:\n  - id: r\n    effective: {{from: {date}}}\n")
     assert (d.code, str(d.span), d.message, d.rule) == (
-        "E-date", "t/d.yaml:4:23", f"for rule 'r', {message}", "r")
+        "E-date",
+        "t/d.yaml:4:23",
+        f"for rule 'r', {message}",
+        "r",
+    )
 
 
 def test_inverted_range(tmp_path: Path) -> None:
     d = one(tmp_path, "decision: d\neffective: {from: 2011-04-01, to: 2010-04-01}\nrules: []\n")
-    expect(d, "E-effective-range", "t/d.yaml:2:1",
-           "the effective range starts (2011-04-01) after it ends (2010-04-01)")
+    expect(
+        d,
+        "E-effective-range",
+        "t/d.yaml:2:1",
+        "the effective range starts (2011-04-01) after it ends (2010-04-01)",
+    )
 
 
 def test_rule_range_outside_the_decision(tmp_path: Path) -> None:
-    d = one(tmp_path, "decision: d\neffective: {from: 2006-10-01, to: 2009-03-31}\nrules:\n"
-            "  - id: r\n    effective: {from: 2011-04-01}\n")
-    expect(d, "E-effective-range", "t/d.yaml:5:5", "for rule 'r', the effective dates "
-           "(2011-04-01 to …) never fall within the decision's (2006-10-01 to 2009-03-31)",
-           rule="r")
+    d = one(
+        tmp_path,
+        "decision: d\neffective: {from: 2006-10-01, to: 2009-03-31}\nrules:\n"
+        "  - id: r\n    effective: {from: 2011-04-01}\n",
+    )
+    expect(
+        d,
+        "E-effective-range",
+        "t/d.yaml:5:5",
+        "for rule 'r', the effective dates "
+        "(2011-04-01 to …) never fall within the decision's (2006-10-01 to 2009-03-31)",
+        rule="r",
+    )
 
 
 def test_rule_range_outside_the_bundle(tmp_path: Path) -> None:
@@ -193,23 +265,40 @@ def test_rule_range_outside_the_bundle(tmp_path: Path) -> None:
     assert d.code == "E-effective-range" and "bundle's (2002-04-01 to 2013-03-31)" in d.message
 
 
-@pytest.mark.parametrize(("text", "at", "message"), [
-    ("decision: Responsible-PCT\nrules: []\n", "t/d.yaml:1:11",
-     "'Responsible-PCT' is not a valid decision name"),
-    ("decision: d\nrules:\n  - id: Rule One\n", "t/d.yaml:3:9",
-     "for rule 'Rule One', 'Rule One' is not a valid rule id"),
-])
+@pytest.mark.parametrize(
+    ("text", "at", "message"),
+    [
+        (
+            "decision: Responsible-PCT\nrules: []\n",
+            "t/d.yaml:1:11",
+            "'Responsible-PCT' is not a valid decision name",
+        ),
+        (
+            "decision: d\nrules:\n  - id: Rule One\n",
+            "t/d.yaml:3:9",
+            "for rule 'Rule One', 'Rule One' is not a valid rule id",
+        ),
+    ],
+)
 def test_names(tmp_path: Path, text: str, at: str, message: str) -> None:
     d = one(tmp_path, text)
     assert (d.code, str(d.span), d.message) == ("E-type", at, message)
 
 
 def test_manifest_checks(tmp_path: Path) -> None:
-    _, found = load(tmp_path, RULE, manifest="bundle: t\ntitel: x\ndata: [{path: a.csv, "
-                    "optinal: true}]\nparameters:\n  p: {type: text}\n")
+    _, found = load(
+        tmp_path,
+        RULE,
+        manifest="bundle: t\ntitel: x\ndata: [{path: a.csv, "
+        "optinal: true}]\nparameters:\n  p: {type: text}\n",
+    )
     assert [(d.code, str(d.span), d.help) for d in found] == [
-        ("E-missing-key", "t/bundle.yaml:1:1", "add 'version:', the policy version recorded "
-         "with every decision, e.g. \"2011.1\" (quote it to keep it text)"),
+        (
+            "E-missing-key",
+            "t/bundle.yaml:1:1",
+            "add 'version:', the policy version recorded "
+            'with every decision, e.g. "2011.1" (quote it to keep it text)',
+        ),
         ("E-unknown-key", "t/bundle.yaml:2:1", "did you mean 'title'?"),
         ("E-unknown-key", "t/bundle.yaml:3:22", "did you mean 'optional'?"),
         ("E-type", "t/bundle.yaml:5:13", "the parameter's type"),
@@ -217,9 +306,13 @@ def test_manifest_checks(tmp_path: Path) -> None:
 
 
 def test_listed_files(tmp_path: Path) -> None:
-    bundle, found = load(tmp_path, RULE, manifest=MANIFEST + "decisions: [d.yaml, x.yaml]\n"
-                         "constraints: c.yaml\n", c="constraints:\n  - {id: c, for: x}\n",
-                         e="decision: e\nrules: []\n")
+    bundle, found = load(
+        tmp_path,
+        RULE,
+        manifest=MANIFEST + "decisions: [d.yaml, x.yaml]\nconstraints: c.yaml\n",
+        c="constraints:\n  - {id: c, for: x}\n",
+        e="decision: e\nrules: []\n",
+    )
     assert [(d.code, str(d.span)) for d in found] == [
         ("E-missing-file", "t/bundle.yaml:4:21"),
         ("E-missing-key", "t/c.yaml:2:5"),
@@ -233,19 +326,27 @@ def test_no_manifest(tmp_path: Path) -> None:
 
 
 def test_broken_manifest_still_reports_decision_files(tmp_path: Path) -> None:
-    bundle, found = load(tmp_path, "decision: d\nrules:\n - id: r\n   whn: x\n",
-                         manifest="bundle: [\n")
+    bundle, found = load(
+        tmp_path, "decision: d\nrules:\n - id: r\n   whn: x\n", manifest="bundle: [\n"
+    )
     assert bundle is None
     assert [d.code for d in found] == ["E-yaml", "E-unknown-key"]
 
 
 def test_constraints(tmp_path: Path) -> None:
-    bundle, found = load(tmp_path, RULE, c="constraints:\n  - id: one-lead\n    for: c in xs\n"
-                         "    require: count(c.lead) == 1\n    severity: warning\n")
+    bundle, found = load(
+        tmp_path,
+        RULE,
+        c="constraints:\n  - id: one-lead\n    for: c in xs\n"
+        "    require: count(c.lead) == 1\n    severity: warning\n",
+    )
     assert not found and bundle is not None
     (c,) = bundle.constraints
     assert (c.severity, c.require.text, str(c.require.whole)) == (
-        "warning", "count(c.lead) == 1", "t/c.yaml:4:14")
+        "warning",
+        "count(c.lead) == 1",
+        "t/c.yaml:4:14",
+    )
 
 
 @pytest.mark.parametrize("name", ["decision", "bundle", "constraints", "tests"])

@@ -82,7 +82,7 @@ TESTS = """\
 
 DATA = {
     "pct.csv": "code,name,population,valid_from,valid_to\n"
-               "5QL,Somerset PCT,530000,2006-10-01,2013-03-31\n",
+    "5QL,Somerset PCT,530000,2006-10-01,2013-03-31\n",
     "area.csv": "code,name\nE16000141,Somerset\n",
     "covers.csv": "from,to,valid_from,valid_to\n5QL,E16000141,2006-10-01,2013-03-31\n",
 }
@@ -102,10 +102,10 @@ def bundle(tmp_path: Path) -> Path:
     return root
 
 
-@pytest_lsp.fixture(config=ClientServerConfig(
-    server_command=[sys.executable, "-m", "pctrules", "lsp"]))
+@pytest_lsp.fixture(
+    config=ClientServerConfig(server_command=[sys.executable, "-m", "pctrules", "lsp"])
+)
 async def client(lsp_client: LanguageClient):  # type: ignore[no-untyped-def]
-    await lsp_client.initialize_session(lsp.InitializeParams(
-        capabilities=lsp.ClientCapabilities()))
+    await lsp_client.initialize_session(lsp.InitializeParams(capabilities=lsp.ClientCapabilities()))
     yield
     await lsp_client.shutdown_session()

@@ -13,11 +13,45 @@ from pctrules.lsp import features
 from pctrules.lsp.analysis import Analysis
 from tests.lsp.conftest import DATA, LARGE, MANIFEST, RESPONSIBLE, TESTS
 
-FILES = {"bundle.yaml": MANIFEST, "responsible-pct.yaml": RESPONSIBLE, "large.yaml": LARGE,
-         "tests/t.yaml": TESTS}
-HOSTILE = st.sampled_from(["", ":", "-", " ", "\n", "\t", "'", '"', "(", ")", "[", "]", "{",
-                           "}", ".", ",", "#", "&a", "*a", "!!int", ">-\n", "\x00", "\u2028",
-                           "case.", "any(x in ", "responsible_pct.", "\ufeff", "é", "😀"])
+FILES = {
+    "bundle.yaml": MANIFEST,
+    "responsible-pct.yaml": RESPONSIBLE,
+    "large.yaml": LARGE,
+    "tests/t.yaml": TESTS,
+}
+HOSTILE = st.sampled_from(
+    [
+        "",
+        ":",
+        "-",
+        " ",
+        "\n",
+        "\t",
+        "'",
+        '"',
+        "(",
+        ")",
+        "[",
+        "]",
+        "{",
+        "}",
+        ".",
+        ",",
+        "#",
+        "&a",
+        "*a",
+        "!!int",
+        ">-\n",
+        "\x00",
+        "\u2028",
+        "case.",
+        "any(x in ",
+        "responsible_pct.",
+        "\ufeff",
+        "é",
+        "😀",
+    ]
+)
 
 
 @st.composite
@@ -45,12 +79,17 @@ def _bundle(root: Path) -> None:
         (root / name).write_text(text)
 
 
-@settings(max_examples=120, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(change=mutated(), probes=st.lists(st.tuples(st.integers(1, 30), st.integers(1, 90)),
-                                         min_size=1, max_size=12))
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    change=mutated(),
+    probes=st.lists(st.tuples(st.integers(1, 30), st.integers(1, 90)), min_size=1, max_size=12),
+)
 def test_features_never_fail_on_mutated_files(
-    tmp_path: Path, change: tuple[str, str], probes: list[tuple[int, int]],
+    tmp_path: Path,
+    change: tuple[str, str],
+    probes: list[tuple[int, int]],
 ) -> None:
     root = tmp_path / "b"
     _bundle(root)

@@ -37,13 +37,13 @@ def parse(text: str) -> ast.Expr:
         ("sum(x.population for x in xs)", "sum(x.population for x in xs)"),
         ("max_by(xs, population)", "max_by(xs, population)"),
         ("f()", "f()"),
-        ('a not in ["x", \'y\']', "a not in ['x', 'y']"),
+        ("a not in [\"x\", 'y']", "a not in ['x', 'y']"),
         ("x is none", "x is none"),
         ("'it\\'s'", "'it\\'s'"),
         ("true != false", "true != false"),
         ("a # a comment\n and b", "a and b"),
         ("sha('Q39')", "sha('Q39')"),
-        ('pct ( "5NT" ).sha == sha(\'Q39\')', "pct('5NT').sha == sha('Q39')"),
+        ("pct ( \"5NT\" ).sha == sha('Q39')", "pct('5NT').sha == sha('Q39')"),
         ("x in [pct('5NT'), pct('5HG')]", "x in [pct('5NT'), pct('5HG')]"),
         ("pct('it\\'s\\n')", "pct('it\\'s\\n')"),
         ("'a\\tb'", "'a\\tb'"),
@@ -66,7 +66,13 @@ def test_precedence_builds_the_documented_tree() -> None:
 def test_literals_have_their_values() -> None:
     values = [parse(t) for t in ("42", "0.5", "'x'", "2011-04-01", "true", "false", "none")]
     assert [v.value for v in values if isinstance(v, ast.Literal)] == [
-        42, 0.5, "x", dt.date(2011, 4, 1), True, False, None,
+        42,
+        0.5,
+        "x",
+        dt.date(2011, 4, 1),
+        True,
+        False,
+        None,
     ]
 
 
@@ -150,8 +156,9 @@ def test_a_code_literal_is_a_node_with_its_kind_and_code_and_their_places() -> N
     assert (code.code_span.column, code.code_span.end_column) == (16, 21)
 
 
-@pytest.mark.parametrize(("source", "text"),
-                         [("count('x')", "x"), ("code('5NT')", "5NT"), ('name( "a b" )', "a b")])
+@pytest.mark.parametrize(
+    ("source", "text"), [("count('x')", "x"), ("code('5NT')", "5NT"), ('name( "a b" )', "a b")]
+)
 def test_a_function_applied_to_text_stays_a_call(source: str, text: str) -> None:
     """`count('x')` is the function, given text (a type error the checker explains), not a
     code of a kind named 'count'."""
@@ -159,8 +166,9 @@ def test_a_function_applied_to_text_stays_a_call(source: str, text: str) -> None
     assert isinstance(node, ast.Call) and node.args == (ast.Literal(text, span=node.span),)
 
 
-@pytest.mark.parametrize("source", ["if ('a' == 'b') then 1 else 2", "not('x')", "x in ('a')",
-                                    "x is('a')"])
+@pytest.mark.parametrize(
+    "source", ["if ('a' == 'b') then 1 else 2", "not('x')", "x in ('a')", "x is('a')"]
+)
 def test_keywords_before_brackets_are_not_kinds(source: str) -> None:
     node, _ = parse_expression(source)
     assert node is None or not any(isinstance(n, ast.CodeLiteral) for n in ast.walk(node))

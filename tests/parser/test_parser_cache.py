@@ -40,7 +40,8 @@ def test_a_damaged_cache_file_is_rebuilt(tmp_path: Path, monkeypatch: pytest.Mon
 
 
 def test_an_empty_cache_dir_setting_turns_the_cache_off(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PCTRULES_CACHE_DIR", "")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     _parses(_build())
@@ -48,7 +49,8 @@ def test_an_empty_cache_dir_setting_turns_the_cache_off(
 
 
 def test_an_unwritable_cache_folder_is_not_an_error(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("a file where the cache folder would be", encoding="utf-8")
     monkeypatch.setenv("PCTRULES_CACHE_DIR", str(blocker / "pctrules"))
@@ -56,15 +58,19 @@ def test_an_unwritable_cache_folder_is_not_an_error(
 
 
 def test_a_loaded_parser_gives_the_same_tree_and_positions(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PCTRULES_CACHE_DIR", "")
     fresh: Any = _build()
     monkeypatch.setenv("PCTRULES_CACHE_DIR", str(tmp_path))
     _build()
     loaded: Any = _build()
-    text = ("if person.practice is none\n then [1, 2] else date >= 2006-10-01 and "
-            "not (1 + 2 * 3 in [7])")
+    text = (
+        "if person.practice is none\n then [1, 2] else date >= 2006-10-01 and "
+        "not (1 + 2 * 3 in [7])"
+    )
     a, b = fresh.parse(text), loaded.parse(text)
     assert a == b
     assert [(t.meta.line, t.meta.column, t.meta.end_pos) for t in a.iter_subtrees()] == [
-        (t.meta.line, t.meta.column, t.meta.end_pos) for t in b.iter_subtrees()]
+        (t.meta.line, t.meta.column, t.meta.end_pos) for t in b.iter_subtrees()
+    ]

@@ -14,8 +14,21 @@ from pctrules.language.source import EmbeddedText
 NAMES = st.sampled_from(["case", "a", "b", "xs", "responsible_pct", "population", "pct"])
 LITERALS = st.one_of(
     st.integers(min_value=0, max_value=10**6).map(str),
-    st.sampled_from(["true", "false", "none", "2011-04-01", "0.5", "'5NT'", '"x y"',
-                     "pct('5NT')", 'sha ( "Q\\"39" )', "count('x')", "x('a\\nb')"]),
+    st.sampled_from(
+        [
+            "true",
+            "false",
+            "none",
+            "2011-04-01",
+            "0.5",
+            "'5NT'",
+            '"x y"',
+            "pct('5NT')",
+            'sha ( "Q\\"39" )',
+            "count('x')",
+            "x('a\\nb')",
+        ]
+    ),
 )
 
 
@@ -24,9 +37,12 @@ def _expressions() -> st.SearchStrategy[str]:
 
     def extend(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
         return st.one_of(
-            st.builds(lambda a, op, b: f"{a} {op} {b}", inner,
-                      st.sampled_from(["and", "or", "==", "!=", "<", "+", "*", "in", "not in"]),
-                      inner),
+            st.builds(
+                lambda a, op, b: f"{a} {op} {b}",
+                inner,
+                st.sampled_from(["and", "or", "==", "!=", "<", "+", "*", "in", "not in"]),
+                inner,
+            ),
             st.builds(lambda a: f"not {a}", inner),
             st.builds(lambda a: f"({a})", inner),
             st.builds(lambda a: f"{a} is not none", inner),
@@ -69,11 +85,11 @@ def test_mutated_expressions_give_a_tree_or_diagnostics(source: str, data: st.Da
     mutation = data.draw(st.sampled_from(["delete", "insert", "swap"]))
     junk = data.draw(st.sampled_from([*"()[]'\".,:=!&|<>+-*/ ", "and", "in", "if"]))
     if mutation == "delete":
-        mutated = source[:position] + source[position + 1:]
+        mutated = source[:position] + source[position + 1 :]
     elif mutation == "insert":
         mutated = source[:position] + junk + source[position:]
     else:
-        mutated = source[:position] + junk + source[position + 1:]
+        mutated = source[:position] + junk + source[position + 1 :]
     node, problems = parse_expression(mutated)
     assert (node is None) == bool(problems)
 

@@ -36,10 +36,20 @@ def main(argv: list[str] | None = None) -> int:
     log = args.log or Path(tempfile.mkstemp(prefix="pctrules-campaign-", suffix=".jsonl")[1])
     log.write_text("", encoding="utf-8")
     each = math.ceil(args.examples / PROPERTIES)
-    env = {**os.environ, "PCTRULES_CAMPAIGN_LOG": str(log.resolve()),
-           "PCTRULES_CAMPAIGN_EXAMPLES": str(each)}
-    command = [sys.executable, "-m", "pytest", "tests/security/test_campaign.py", "-q",
-               "-p", "no:cacheprovider"]
+    env = {
+        **os.environ,
+        "PCTRULES_CAMPAIGN_LOG": str(log.resolve()),
+        "PCTRULES_CAMPAIGN_EXAMPLES": str(each),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "tests/security/test_campaign.py",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+    ]
     if args.workers > 1:
         command += ["-n", str(args.workers)]
     started = time.perf_counter()
@@ -53,11 +63,14 @@ def main(argv: list[str] | None = None) -> int:
             counts.update(record["counts"])
         else:
             known = f" [known: {record['known']}]" if record.get("known") else ""
-            problems[(str(record["category"]),
-                      _signature(str(record["problem"])) + known)].append(record)
+            problems[(str(record["category"]), _signature(str(record["problem"])) + known)].append(
+                record
+            )
     total = sum(counts.values())
-    print(f"\ncampaign: {total:,} inputs in {elapsed / 60:.1f} min "
-          f"({', '.join(f'{n:,} {c}s' for c, n in sorted(counts.items()))})")
+    print(
+        f"\ncampaign: {total:,} inputs in {elapsed / 60:.1f} min "
+        f"({', '.join(f'{n:,} {c}s' for c, n in sorted(counts.items()))})"
+    )
     bad = sum(len(v) for v in problems.values())
     print(f"bad runs: {bad:,} ({len(problems)} kinds); log: {log}")
     for (category, signature), records in sorted(problems.items(), key=lambda kv: -len(kv[1])):

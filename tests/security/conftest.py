@@ -33,21 +33,29 @@ def run(cli: click.Group) -> Run:
     """`run(*args, input=None, env=None)`: pctrules in-process, stdout and stderr apart,
     PCTRULES_DATA unset unless `env` sets it."""
 
-    def invoke(*args: str, input: str | None = None,
-               env: dict[str, str | None] | None = None) -> Result:
+    def invoke(
+        *args: str, input: str | None = None, env: dict[str, str | None] | None = None
+    ) -> Result:
         runner = CliRunner(env={"PCTRULES_DATA": None, **(env or {})})
         return runner.invoke(cli, list(args), input=input, catch_exceptions=False)
 
     return invoke
 
 
-def pctrules(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-             timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def pctrules(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     """The installed entry point in a process of its own (what only a real process shows)."""
     environ = {k: v for k, v in os.environ.items() if k != "PCTRULES_DATA"}
-    return subprocess.run([sys.executable, "-m", "pctrules", *args], cwd=cwd,
-                          env={**environ, **(env or {})}, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "pctrules", *args],
+        cwd=cwd,
+        env={**environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 @pytest.fixture

@@ -18,13 +18,63 @@ TINY = Path(__file__).resolve().parents[1] / "explain" / "tiny"
 
 # Characters that mean something to YAML, CSV, JSON or a terminal, and some that break
 # encodings (a lone surrogate is written as the bytes it would be: invalid UTF-8).
-SPECIAL = [*":{}[],&*!|>'\"%@`#-?=+\n\t \\/.~$", "\r", "\x00", "\x0b", "\x1b", "\x85",
-           "\u2028", "\u202e", "\ufeff", "\ud800", "\u00e9", "\u03a9", "\U0001f600", "\uffff"]
-WORDS = ["null", "~", "yes", "no", "on", "0x1F", "0123", "1e9999", "-.inf", ".nan", "1:20",
-         "2011-02-30", "2011-09-01", "!!int abc", "!!python/object:os.system", "&a [*a, *a]",
-         "*a", "<<: *a", "---", "...", "%YAML 1.1", "? x", "- ", "|", ">-", "A81001", "5NT",
-         "P1", "A1", "=HYPERLINK(1)", "../../etc/passwd", "/dev/zero", "~root", "${HOME}",
-         "\\u0000", "x" * 300, "9" * 5000, "[" * 200, "{" * 60]
+SPECIAL = [
+    *":{}[],&*!|>'\"%@`#-?=+\n\t \\/.~$",
+    "\r",
+    "\x00",
+    "\x0b",
+    "\x1b",
+    "\x85",
+    "\u2028",
+    "\u202e",
+    "\ufeff",
+    "\ud800",
+    "\u00e9",
+    "\u03a9",
+    "\U0001f600",
+    "\uffff",
+]
+WORDS = [
+    "null",
+    "~",
+    "yes",
+    "no",
+    "on",
+    "0x1F",
+    "0123",
+    "1e9999",
+    "-.inf",
+    ".nan",
+    "1:20",
+    "2011-02-30",
+    "2011-09-01",
+    "!!int abc",
+    "!!python/object:os.system",
+    "&a [*a, *a]",
+    "*a",
+    "<<: *a",
+    "---",
+    "...",
+    "%YAML 1.1",
+    "? x",
+    "- ",
+    "|",
+    ">-",
+    "A81001",
+    "5NT",
+    "P1",
+    "A1",
+    "=HYPERLINK(1)",
+    "../../etc/passwd",
+    "/dev/zero",
+    "~root",
+    "${HOME}",
+    "\\u0000",
+    "x" * 300,
+    "9" * 5000,
+    "[" * 200,
+    "{" * 60,
+]
 
 
 def edits(text: str) -> st.SearchStrategy[str]:
@@ -56,10 +106,17 @@ def edits(text: str) -> st.SearchStrategy[str]:
                 out = "\n".join(rows)
         return out
 
-    piece = st.one_of(st.sampled_from(SPECIAL), st.sampled_from(WORDS),
-                      st.text(alphabet=st.sampled_from(SPECIAL), min_size=1, max_size=4))
-    op = st.tuples(st.integers(0, 5), st.integers(0, len(text) + lines),
-                   st.integers(0, len(text) + lines), piece)
+    piece = st.one_of(
+        st.sampled_from(SPECIAL),
+        st.sampled_from(WORDS),
+        st.text(alphabet=st.sampled_from(SPECIAL), min_size=1, max_size=4),
+    )
+    op = st.tuples(
+        st.integers(0, 5),
+        st.integers(0, len(text) + lines),
+        st.integers(0, len(text) + lines),
+        piece,
+    )
     return st.lists(op, min_size=1, max_size=6).map(lambda ops: apply(text, ops))
 
 
@@ -69,13 +126,30 @@ def encoded(text: str) -> bytes:
 
 
 SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=12),
-    st.text(alphabet=st.sampled_from(SPECIAL), max_size=8), st.sampled_from(WORDS),
-    st.dates().map(str))
-VALUES = st.recursive(SCALARS, lambda inner: st.one_of(
-    st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8) | st.sampled_from(
-        ["practice", "residence", "present_in", "id", "date", "person", "minimum"]), inner,
-        max_size=3)), max_leaves=8)
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
+    st.text(max_size=12),
+    st.text(alphabet=st.sampled_from(SPECIAL), max_size=8),
+    st.sampled_from(WORDS),
+    st.dates().map(str),
+)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(
+            st.text(max_size=8)
+            | st.sampled_from(
+                ["practice", "residence", "present_in", "id", "date", "person", "minimum"]
+            ),
+            inner,
+            max_size=3,
+        ),
+    ),
+    max_leaves=8,
+)
 
 
 # -- judging a run ----------------------------------------------------------------------------
@@ -94,7 +168,8 @@ def run_cli(*args: str, input: bytes | str | None = None) -> Outcome:
     """pctrules in-process; an exception that escapes the command counts as internal."""
     cli_module._register()
     result: Result = CliRunner(env={"PCTRULES_DATA": None}).invoke(
-        cli_module.cli, list(args), input=input, catch_exceptions=True)
+        cli_module.cli, list(args), input=input, catch_exceptions=True
+    )
     out = result.stdout + result.stderr
     internal = None
     if result.exception is not None and not isinstance(result.exception, SystemExit):

@@ -19,8 +19,23 @@ HEADER = "id,date,person.practice,person.residence"
 # Cells as an attacker or a messy export writes them: separators, quotes, bare CRs, formula
 # characters at the start and after a line end, NUL, characters other readers split lines at.
 _CELL = st.one_of(
-    st.sampled_from(["", "2011-04-01", "E16000141", "P84004", "=1+2", "a\r=cmd", "\r@x",
-                     "-5", "a\n+b", "x\r", "\t", "\x00", "a\u2028b"]),
+    st.sampled_from(
+        [
+            "",
+            "2011-04-01",
+            "E16000141",
+            "P84004",
+            "=1+2",
+            "a\r=cmd",
+            "\r@x",
+            "-5",
+            "a\n+b",
+            "x\r",
+            "\t",
+            "\x00",
+            "a\u2028b",
+        ]
+    ),
     st.text(alphabet='ab=+-@\t\r\n,"\x00\x85\u2028 é', max_size=8),
 )
 
@@ -47,24 +62,40 @@ def _cells_after_line_ends(cell: str) -> list[str]:
 
 
 @pytest.mark.parametrize("per_case", [False, True])
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@example(lines=[(["a\r=cmd", "2011-04-01", "", "E16000141"], "a\r=cmd,2011-04-01,,E16000141")],
-         crlf=False)
-@example(lines=[(["c1", "2011-04-01", "", "E16000141"], "c1,2011-04-01,,E16000141"),
-                (["x\r=1", "2011-04-01", "", "E16000141"], "x\r=1,2011-04-01,,E16000141")],
-         crlf=True)
-@given(lines=st.lists(_line(), min_size=1, max_size=12),
-       crlf=st.booleans())
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@example(
+    lines=[(["a\r=cmd", "2011-04-01", "", "E16000141"], "a\r=cmd,2011-04-01,,E16000141")],
+    crlf=False,
+)
+@example(
+    lines=[
+        (["c1", "2011-04-01", "", "E16000141"], "c1,2011-04-01,,E16000141"),
+        (["x\r=1", "2011-04-01", "", "E16000141"], "x\r=1,2011-04-01,,E16000141"),
+    ],
+    crlf=True,
+)
+@given(lines=st.lists(_line(), min_size=1, max_size=12), crlf=st.booleans())
 def test_any_input_gives_one_csv_record_per_row_and_no_formula_cell(
-        tmp_path: Path, lines: list[tuple[list[str], str]], crlf: bool, per_case: bool,
-        ) -> None:
+    tmp_path: Path,
+    lines: list[tuple[list[str], str]],
+    crlf: bool,
+    per_case: bool,
+) -> None:
     with tempfile.TemporaryDirectory(dir=tmp_path) as folder:
         src, out = Path(folder) / "in.csv", Path(folder) / "out.csv"
         end = "\r\n" if crlf else "\n"
         src.write_bytes((HEADER + end + "".join(text + end for _, text in lines)).encode())
-        result = pctrules("batch", str(src), "--output", str(out), "--decision",
-                          "responsible_pct", *(["--per-case"] if per_case else []))
+        result = pctrules(
+            "batch",
+            str(src),
+            "--output",
+            str(out),
+            "--decision",
+            "responsible_pct",
+            *(["--per-case"] if per_case else []),
+        )
         assert result.exit_code in (0, 6), result.output
         with out.open(newline="", encoding="utf-8") as f:
             records = list(csv.reader(f))
@@ -80,15 +111,15 @@ def test_any_input_gives_one_csv_record_per_row_and_no_formula_cell(
         for cell in record:
             assert not cell.startswith(FORMULA_START), record
             assert not any(p.startswith(FORMULA_START) for p in _cells_after_line_ends(cell)), (
-                record)
+                record
+            )
 
 
 def test_a_bare_cr_in_an_id_is_quoted_when_no_line_starts_with_a_formula(tmp_path: Path) -> None:
     # The reproduction: the ids of a chunk were written as given when no line of it started
     # with a formula character, so 'a<CR>=cmd' split into two records, the second '=cmd'.
     src, out = tmp_path / "in.csv", tmp_path / "out.csv"
-    src.write_bytes(f"{HEADER}\na\r=cmd,2011-04-01,,E16000141\nb,2011-04-01,,E16000141\n"
-                    .encode())
+    src.write_bytes(f"{HEADER}\na\r=cmd,2011-04-01,,E16000141\nb,2011-04-01,,E16000141\n".encode())
     result = pctrules("batch", str(src), "--output", str(out), "--decision", "responsible_pct")
     assert result.exit_code == 0, result.output
     with out.open(newline="", encoding="utf-8") as f:

@@ -44,8 +44,10 @@ def _children(pid: int) -> list[int]:
     out = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError), \
-                    open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f:
+            with (
+                contextlib.suppress(OSError, IndexError, ValueError),
+                open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f,
+            ):
                 if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
                     out.append(int(entry))
     return out
@@ -68,9 +70,12 @@ def _killed_batch(src: Path, out: Path) -> Iterator[list[int]]:
     """A batch run with two workers, killed with SIGKILL once its workers run; yields the
     workers' process ids, and kills any still there at the end (so that a failure of the test
     leaves nothing behind)."""
-    proc = subprocess.Popen(_command("batch", str(src), "--output", str(out), "--per-case",
-                                     "--workers", "2"),
-                            env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _command("batch", str(src), "--output", str(out), "--per-case", "--workers", "2"),
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     workers: list[int] = []
     try:
         for _ in range(2400):  # the bundle loads, then two workers are forked
@@ -89,8 +94,7 @@ def _killed_batch(src: Path, out: Path) -> Iterator[list[int]]:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
-def test_kill_9_of_the_parent_leaves_no_worker_and_the_next_run_cleans_up(
-        tmp_path: Path) -> None:
+def test_kill_9_of_the_parent_leaves_no_worker_and_the_next_run_cleans_up(tmp_path: Path) -> None:
     src, out = _cases(tmp_path / "in.csv", 300_000), tmp_path / "out.csv"
     with _killed_batch(src, out) as workers:
         for _ in range(400):
@@ -101,8 +105,13 @@ def test_kill_9_of_the_parent_leaves_no_worker_and_the_next_run_cleans_up(
     leftovers = _partials(tmp_path)
     assert len(leftovers) == 1  # the killed parent could not remove its temporary file
     small = _cases(tmp_path / "small.csv", 3)
-    done = subprocess.run(_command("batch", str(small), "--output", str(out)), env=_env(),
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        _command("batch", str(small), "--output", str(out)),
+        env=_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert _partials(tmp_path) == []
     assert len(read_rows(out)) == 3
@@ -142,8 +151,9 @@ def test_output_onto_a_device_or_a_pipe_is_refused(tmp_path: Path, kind: str) ->
     before = os.lstat(out)
     result = pctrules("batch", str(src), "--output", str(out))
     assert result.exit_code == 2, result.output
-    assert result.stderr.startswith(f"error[E-io]: the output '{out}' is {what}, not a regular "
-                                    "file\n")
+    assert result.stderr.startswith(
+        f"error[E-io]: the output '{out}' is {what}, not a regular file\n"
+    )
     after = os.lstat(out)
     assert (after.st_ino, after.st_mode) == (before.st_ino, before.st_mode)
     assert _partials(tmp_path) == []
@@ -171,8 +181,9 @@ def test_a_folder_that_cannot_be_written_is_an_io_error(tmp_path: Path) -> None:
     folder = _unwritable_folder(tmp_path)
     result = pctrules("batch", str(src), "--output", str(folder / "out.csv"))
     assert result.exit_code == 2, result.output
-    assert result.stderr.startswith(f"error[E-io]: cannot write in the folder '{folder}': "
-                                    "permission denied\n")
+    assert result.stderr.startswith(
+        f"error[E-io]: cannot write in the folder '{folder}': permission denied\n"
+    )
 
 
 def _small_file_limit() -> None:
@@ -184,18 +195,25 @@ def _small_file_limit() -> None:
 def test_a_full_disk_is_an_io_error_and_the_previous_output_stays(tmp_path: Path) -> None:
     src, out = _cases(tmp_path / "in.csv", 20_000), tmp_path / "out.csv"
     out.write_text("the previous output\n", encoding="utf-8")
-    done = subprocess.run(_command("batch", str(src), "--output", str(out)), env=_env(),
-                          capture_output=True, text=True, check=False,
-                          preexec_fn=_small_file_limit)
+    done = subprocess.run(
+        _command("batch", str(src), "--output", str(out)),
+        env=_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+        preexec_fn=_small_file_limit,
+    )
     assert done.returncode == 2, done.stderr
-    assert done.stderr.startswith(f"error[E-io]: cannot write '{out}': file too large; it was "
-                                  "not written\n")
+    assert done.stderr.startswith(
+        f"error[E-io]: cannot write '{out}': file too large; it was not written\n"
+    )
     assert out.read_text(encoding="utf-8") == "the previous output\n"
     assert _partials(tmp_path) == []
 
 
-def test_an_empty_output_name_is_a_usage_error(tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_empty_output_name_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)  # where an empty name would have put the output
     src = _cases(tmp_path / "in.csv", 3)
     result = pctrules("batch", str(src), "--output", "")
@@ -210,17 +228,21 @@ def test_standard_input_or_a_pipe_as_input_is_a_usage_error(tmp_path: Path, name
     if name == "fifo":
         os.mkfifo(tmp_path / "fifo")
         name = str(tmp_path / "fifo")
-    done = subprocess.run(_command("batch", name, "--output", str(out)), env=_env(),
-                          input=HEADER + f"a,{ROW}", capture_output=True, text=True,
-                          check=False, timeout=120)
+    done = subprocess.run(
+        _command("batch", name, "--output", str(out)),
+        env=_env(),
+        input=HEADER + f"a,{ROW}",
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
     assert done.returncode == 2, done.stderr
-    assert done.stderr.startswith(f"error[E-io]: '{name}' is a pipe (FIFO), not a regular "
-                                  "file\n")
+    assert done.stderr.startswith(f"error[E-io]: '{name}' is a pipe (FIFO), not a regular file\n")
     assert not out.exists()
 
 
-def test_the_output_gets_the_mode_of_a_new_file_or_of_the_file_it_replaces(
-        tmp_path: Path) -> None:
+def test_the_output_gets_the_mode_of_a_new_file_or_of_the_file_it_replaces(tmp_path: Path) -> None:
     src = _cases(tmp_path / "in.csv", 3)
     new, old = tmp_path / "new.csv", tmp_path / "old.csv"
     old.write_text("x", encoding="utf-8")

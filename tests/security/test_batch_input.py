@@ -16,8 +16,9 @@ GOOD = "2011-09-01,,E16000141"  # a resident of Somerset: 5QL
 
 
 def _batch(src: Path, out: Path, *options: str) -> tuple[int, str, str]:
-    result = pctrules("batch", str(src), "--output", str(out), "--decision", "responsible_pct",
-                      *options)
+    result = pctrules(
+        "batch", str(src), "--output", str(out), "--decision", "responsible_pct", *options
+    )
     return result.exit_code, result.stdout, result.stderr
 
 
@@ -35,18 +36,29 @@ HOSTILE_JSONL = [
     ('{"id": "ok1", "date": "2011-09-01", "person": {"residence": "E16000141"}}', "ok1", None),
     (_DEEP, "deep", "the value of 'x' nests mappings or lists more than 32 deep"),
     (_DEEPER, "case-3", "the line nests mappings or lists more than 32 deep"),
-    ('{"id": "sur", "date": "2011-09-01", "person": {"residence": "\\ud800"}}', "sur",
-     "the text of 'person.residence' holds '\\ud800', a lone UTF-16 surrogate"),
+    (
+        '{"id": "sur", "date": "2011-09-01", "person": {"residence": "\\ud800"}}',
+        "sur",
+        "the text of 'person.residence' holds '\\ud800', a lone UTF-16 surrogate",
+    ),
     ('{"id": "key", "date": "2011-09-01", "\\udc80": 1}', "key", "lone UTF-16 surrogate"),
     ('{"id": "\\ud800x", "date": "2011-09-01"}', "\ufffdx", "lone UTF-16 surrogate"),
-    ('{"id": "twice", "date": "2011-09-01", "date": "2012-09-01"}', "twice",
-     "the line gives key 'date' twice in one object"),
-    ('{"id": "clash", "date": "2011-09-01", "person.residence": "E16000141", '
-     '"person": {"residence": "E16000011"}}', "clash",
-     "field 'person.residence' is given twice, as 'E16000141' and 'E16000011'"),
-    ('{"id": "group", "date": "2011-09-01", "person": "x", "person.residence": "E16000141"}',
-     "group", "field 'person' is given as 'x' and also has a field of its own, "
-     "'person.residence'"),
+    (
+        '{"id": "twice", "date": "2011-09-01", "date": "2012-09-01"}',
+        "twice",
+        "the line gives key 'date' twice in one object",
+    ),
+    (
+        '{"id": "clash", "date": "2011-09-01", "person.residence": "E16000141", '
+        '"person": {"residence": "E16000011"}}',
+        "clash",
+        "field 'person.residence' is given twice, as 'E16000141' and 'E16000011'",
+    ),
+    (
+        '{"id": "group", "date": "2011-09-01", "person": "x", "person.residence": "E16000141"}',
+        "group",
+        "field 'person' is given as 'x' and also has a field of its own, 'person.residence'",
+    ),
     ('{"id": "nan", "date": "2011-09-01", "x": NaN}', "case-10", "NaN is not a number JSON"),
     ('{"id": "huge", "date": "2011-09-01", "x": 1e999}', "case-11", "is too large"),
     ('{"id": "digits", "x": ' + "1" * 5000 + "}", "case-12", "the line is not valid JSON"),
@@ -55,8 +67,9 @@ HOSTILE_JSONL = [
 
 
 @pytest.mark.parametrize("per_case", [False, True])
-def test_a_jsonl_line_that_cannot_be_used_is_that_rows_error(tmp_path: Path,
-                                                            per_case: bool) -> None:
+def test_a_jsonl_line_that_cannot_be_used_is_that_rows_error(
+    tmp_path: Path, per_case: bool
+) -> None:
     src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     src.write_text("".join(line + "\n" for line, _, _ in HOSTILE_JSONL), encoding="utf-8")
     code, stdout, stderr = _batch(src, out, *(["--per-case"] if per_case else []))
@@ -82,24 +95,32 @@ def test_a_csv_cell_that_is_not_utf8_is_that_rows_error(tmp_path: Path, shape: s
     # quoted newline before it sends the rest to the sequential reader.
     first = {"plain": "a", "quoted": '"a"', "multi-line": '"a\nb"'}[shape]
     src, out = tmp_path / "in.csv", tmp_path / "out.csv"
-    src.write_bytes(HEADER.encode() + f"{first},{GOOD}\n".encode()
-                    + b"bad\xff\xfeid,2011-09-01,,E16000141\n"
-                    + b"c," + GOOD.encode() + b"\n")
+    src.write_bytes(
+        HEADER.encode()
+        + f"{first},{GOOD}\n".encode()
+        + b"bad\xff\xfeid,2011-09-01,,E16000141\n"
+        + b"c,"
+        + GOOD.encode()
+        + b"\n"
+    )
     code, stdout, stderr = _batch(src, out)
     assert code == 6, stdout + stderr
     text = out.read_bytes().decode("utf-8")  # strict: the output is UTF-8
     got = read_rows(out)
     assert [r["id"] for r in got] == [first.strip('"'), "bad\ufffd\ufffdid", "c"]
-    assert got[1]["error"] == ("the row is not valid UTF-8 text: byte 0xff at character 4 in "
-                               "column 1 ('id')")
+    assert got[1]["error"] == (
+        "the row is not valid UTF-8 text: byte 0xff at character 4 in column 1 ('id')"
+    )
     assert [r["responsible_pct"] for r in got] == ["5QL", "", "5QL"]
     assert "\udcff" not in text
 
 
 def test_a_jsonl_line_that_is_not_utf8_is_that_rows_error(tmp_path: Path) -> None:
     src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
-    src.write_bytes(b'{"id": "a\xff", "date": "2011-09-01"}\n'
-                    b'{"id": "b", "date": "2011-09-01", "person": {"residence": "E16000141"}}\n')
+    src.write_bytes(
+        b'{"id": "a\xff", "date": "2011-09-01"}\n'
+        b'{"id": "b", "date": "2011-09-01", "person": {"residence": "E16000141"}}\n'
+    )
     code, stdout, stderr = _batch(src, out)
     assert code == 6, stdout + stderr
     got = _jsonl(out)
@@ -112,8 +133,7 @@ def test_a_jsonl_line_that_is_not_utf8_is_that_rows_error(tmp_path: Path) -> Non
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
 def test_a_utf16_file_gets_one_message(tmp_path: Path, encoding: str, suffix: str) -> None:
     src, out = tmp_path / f"in{suffix}", tmp_path / "out.csv"
-    text = (HEADER + f"a,{GOOD}\n" if suffix == ".csv" else
-            '{"id": "a", "date": "2011-09-01"}\n')
+    text = HEADER + f"a,{GOOD}\n" if suffix == ".csv" else '{"id": "a", "date": "2011-09-01"}\n'
     src.write_bytes(text.encode(encoding))
     code, stdout, stderr = _batch(src, out)
     assert code == 5, stdout + stderr
@@ -123,15 +143,23 @@ def test_a_utf16_file_gets_one_message(tmp_path: Path, encoding: str, suffix: st
     assert not out.exists()
 
 
-@pytest.mark.parametrize(("header", "problem"), [
-    (b"id,da\xfete\n", "the header is not valid UTF-8 text (byte 0xfe at character 6)"),
-    (b"id,date\r,person.residence\n", "the header holds a carriage return (CR) that does not "
-                                      "end the line"),
-    (b"id,date,person.residence\ra,2011-09-01,E16000141\r", "the header holds a carriage "
-                                                            "return (CR)"),
-])
-def test_a_header_that_cannot_be_read_gets_one_message(tmp_path: Path, header: bytes,
-                                                       problem: str) -> None:
+@pytest.mark.parametrize(
+    ("header", "problem"),
+    [
+        (b"id,da\xfete\n", "the header is not valid UTF-8 text (byte 0xfe at character 6)"),
+        (
+            b"id,date\r,person.residence\n",
+            "the header holds a carriage return (CR) that does not end the line",
+        ),
+        (
+            b"id,date,person.residence\ra,2011-09-01,E16000141\r",
+            "the header holds a carriage return (CR)",
+        ),
+    ],
+)
+def test_a_header_that_cannot_be_read_gets_one_message(
+    tmp_path: Path, header: bytes, problem: str
+) -> None:
     src, out = tmp_path / "in.csv", tmp_path / "out.csv"
     src.write_bytes(header + f"a,{GOOD}\n".encode())
     code, stdout, stderr = _batch(src, out)
@@ -143,8 +171,9 @@ def test_a_header_that_cannot_be_read_gets_one_message(tmp_path: Path, header: b
 
 def test_a_jsonl_file_may_start_with_a_utf8_byte_order_mark(tmp_path: Path) -> None:
     src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
-    src.write_bytes(b'\xef\xbb\xbf{"id": "a", "date": "2011-09-01", '
-                    b'"person": {"residence": "E16000141"}}\n')
+    src.write_bytes(
+        b'\xef\xbb\xbf{"id": "a", "date": "2011-09-01", "person": {"residence": "E16000141"}}\n'
+    )
     code, stdout, stderr = _batch(src, out)
     assert code == 0, stdout + stderr
     assert _jsonl(out)[0]["responsible_pct"] == "5QL"
@@ -153,28 +182,39 @@ def test_a_jsonl_file_may_start_with_a_utf8_byte_order_mark(tmp_path: Path) -> N
 # -- a record the csv module refuses -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("inside", [
-    "x" * 70_000,
-    # Lines that look like records, and quotes (doubled: a quote inside the cell) that would
-    # open a cell if read from the start of their line.
-    f'c-fake,{GOOD}\n""d-fake,{GOOD}\n' + "x" * 140_000,
-    'x""' * 50_000,
-])
-def test_after_a_cell_over_the_csv_limit_the_next_records_are_read(tmp_path: Path,
-                                                                   inside: str) -> None:
+@pytest.mark.parametrize(
+    "inside",
+    [
+        "x" * 70_000,
+        # Lines that look like records, and quotes (doubled: a quote inside the cell) that would
+        # open a cell if read from the start of their line.
+        f'c-fake,{GOOD}\n""d-fake,{GOOD}\n' + "x" * 140_000,
+        'x""' * 50_000,
+    ],
+)
+def test_after_a_cell_over_the_csv_limit_the_next_records_are_read(
+    tmp_path: Path, inside: str
+) -> None:
     # A quoted cell of three lines, over the csv module's 131,072-character limit in total:
     # the record is that row's error, with its id; the records after it are decided.
     src, out = tmp_path / "in.csv", tmp_path / "out.csv"
     cell = '"' + "\n".join([inside, inside, inside]) + '"'
-    src.write_text(HEADER + f'"multi\nline",{GOOD}\n'
-                   + f"big,2011-09-01,,{cell}\n"
-                   + f"c,{GOOD}\n" + f'"d",{GOOD}\n' + f"e,{GOOD}\n", encoding="utf-8")
+    src.write_text(
+        HEADER
+        + f'"multi\nline",{GOOD}\n'
+        + f"big,2011-09-01,,{cell}\n"
+        + f"c,{GOOD}\n"
+        + f'"d",{GOOD}\n'
+        + f"e,{GOOD}\n",
+        encoding="utf-8",
+    )
     code, stdout, stderr = _batch(src, out)
     assert code == 6, stdout + stderr
     got = read_rows(out)
     assert [r["id"] for r in got] == ["multi\nline", "big", "c", "d", "e"]
-    assert got[1]["error"] == ("the row cannot be read as CSV: field larger than field limit "
-                               "(131072)")
+    assert got[1]["error"] == (
+        "the row cannot be read as CSV: field larger than field limit (131072)"
+    )
     assert [r["responsible_pct"] for r in got] == ["5QL", "", "5QL", "5QL", "5QL"]
 
 
@@ -192,7 +232,8 @@ def test_a_one_line_record_over_the_limit_keeps_its_id(tmp_path: Path, big_id: b
 
 
 def test_a_quote_the_csv_module_reads_as_open_does_not_swallow_the_next_rows(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     # Found by the hostile-input campaign: `""x",` holds an even number of quotes, so the
     # planner cuts the record at its line end, but the csv module reads the last quote as
     # opening a cell and ran on into the next line (and then out of lines: StopIteration).

@@ -18,8 +18,10 @@ from pctrules.graph import cache as graphcache
 from pctrules.privatecache import FORMAT
 from tests.security.conftest import Run, assert_clean, pctrules
 
-root_only = pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
-                               reason="giving a file to another user needs root")
+root_only = pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0,
+    reason="giving a file to another user needs root",
+)
 
 
 class _Payload:
@@ -34,8 +36,11 @@ class _Payload:
 
 def _framed(key: str, payload: bytes) -> bytes:
     digest = hashlib.sha256(payload).hexdigest()
-    return b" ".join([FORMAT, key.encode(), digest.encode(), str(len(payload)).encode()]) \
-        + b"\n" + payload
+    return (
+        b" ".join([FORMAT, key.encode(), digest.encode(), str(len(payload)).encode()])
+        + b"\n"
+        + payload
+    )
 
 
 def _key_of(name: str) -> str:
@@ -43,8 +48,14 @@ def _key_of(name: str) -> str:
 
 
 def _fill(cache: Path, bundle: Path, case_file: Path) -> None:
-    done = pctrules("evaluate", "--bundle", str(bundle), str(case_file),
-                    env={"PCTRULES_CACHE_DIR": str(cache)}, cwd=bundle.parent)
+    done = pctrules(
+        "evaluate",
+        "--bundle",
+        str(bundle),
+        str(case_file),
+        env={"PCTRULES_CACHE_DIR": str(cache)},
+        cwd=bundle.parent,
+    )
     assert done.returncode == 0, done.stderr
     assert any(cache.iterdir())
 
@@ -60,8 +71,14 @@ def test_a_planted_pickle_never_runs(tmp_path: Path, bundle: Path, case_file: Pa
         (cache / (kept.stem + ".lark")).write_bytes(code)
     for path in cache.iterdir():
         path.chmod(0o600)
-    done = pctrules("evaluate", "--bundle", str(bundle), str(case_file),
-                    env={"PCTRULES_CACHE_DIR": str(cache)}, cwd=bundle.parent)
+    done = pctrules(
+        "evaluate",
+        "--bundle",
+        str(bundle),
+        str(case_file),
+        env={"PCTRULES_CACHE_DIR": str(cache)},
+        cwd=bundle.parent,
+    )
     assert done.returncode == 0, done.stderr
     assert "pick = P1 First PCT" in done.stdout
     assert not marker.exists()
@@ -76,9 +93,12 @@ def _plant_changed_graph(cache: Path, bundle: Path, run: Run, case_file: Path) -
     key = graphcache.graph_key(bundle, entries, None)
     assert key is not None
     graph = opened.graph
-    graph.edges = [e if (e.from_, e.to) != ("A1", "P1") else type(e)(
-        e.from_, e.rel, "P2", e.valid_from, e.valid_to, e.source, e.attributes)
-        for e in graph.edges]
+    graph.edges = [
+        e
+        if (e.from_, e.to) != ("A1", "P1")
+        else type(e)(e.from_, e.rel, "P2", e.valid_from, e.valid_to, e.source, e.attributes)
+        for e in graph.edges
+    ]
     cache.mkdir(exist_ok=True)
     for old in cache.iterdir():
         old.unlink()
@@ -93,15 +113,16 @@ def _plant_changed_graph(cache: Path, bundle: Path, run: Run, case_file: Path) -
 
 
 def test_a_graph_planted_in_a_folder_others_can_write_is_not_used(
-        tmp_path: Path, bundle: Path, run: Run, case_file: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, bundle: Path, run: Run, case_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cache = tmp_path / "shared-cache"
     monkeypatch.setenv("PCTRULES_CACHE_DIR", str(cache))
     monkeypatch.chdir(tmp_path)
     _plant_changed_graph(cache, bundle, run, case_file)
     cache.chmod(0o777)  # a folder a stranger can write to
-    result = run("evaluate", "--bundle", str(bundle), str(case_file),
-                 env={"PCTRULES_CACHE_DIR": str(cache)})
+    result = run(
+        "evaluate", "--bundle", str(bundle), str(case_file), env={"PCTRULES_CACHE_DIR": str(cache)}
+    )
     out = assert_clean(result, 0)
     assert "pick = P1 First PCT" in out
     assert "it is now private to you, and what it held is dropped" in out
@@ -109,8 +130,8 @@ def test_a_graph_planted_in_a_folder_others_can_write_is_not_used(
 
 
 def test_a_cache_file_others_can_write_is_not_used(
-        tmp_path: Path, bundle: Path, run: Run, case_file: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, bundle: Path, run: Run, case_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cache = tmp_path / "cache"
     monkeypatch.setenv("PCTRULES_CACHE_DIR", str(cache))
     monkeypatch.chdir(tmp_path)
@@ -118,15 +139,16 @@ def test_a_cache_file_others_can_write_is_not_used(
     cache.chmod(0o700)
     for path in cache.iterdir():
         path.chmod(0o666)
-    result = run("evaluate", "--bundle", str(bundle), str(case_file),
-                 env={"PCTRULES_CACHE_DIR": str(cache)})
+    result = run(
+        "evaluate", "--bundle", str(bundle), str(case_file), env={"PCTRULES_CACHE_DIR": str(cache)}
+    )
     assert "pick = P1 First PCT" in assert_clean(result, 0)
 
 
 @root_only
 def test_a_cache_file_of_another_user_is_not_used(
-        tmp_path: Path, bundle: Path, run: Run, case_file: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, bundle: Path, run: Run, case_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cache = tmp_path / "cache"
     monkeypatch.setenv("PCTRULES_CACHE_DIR", str(cache))
     monkeypatch.chdir(tmp_path)
@@ -135,29 +157,31 @@ def test_a_cache_file_of_another_user_is_not_used(
     for path in cache.iterdir():
         path.chmod(0o600)
         os.chown(path, 65534, 65534)
-    result = run("evaluate", "--bundle", str(bundle), str(case_file),
-                 env={"PCTRULES_CACHE_DIR": str(cache)})
+    result = run(
+        "evaluate", "--bundle", str(bundle), str(case_file), env={"PCTRULES_CACHE_DIR": str(cache)}
+    )
     assert "pick = P1 First PCT" in assert_clean(result, 0)
 
 
 @root_only
 def test_a_cache_folder_of_another_user_is_not_used(
-        tmp_path: Path, bundle: Path, run: Run, case_file: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, bundle: Path, run: Run, case_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cache = tmp_path / "cache"
     monkeypatch.setenv("PCTRULES_CACHE_DIR", str(cache))
     monkeypatch.chdir(tmp_path)
     _plant_changed_graph(cache, bundle, run, case_file)
     cache.chmod(0o700)
     os.chown(cache, 65534, 65534)
-    result = run("evaluate", "--bundle", str(bundle), str(case_file),
-                 env={"PCTRULES_CACHE_DIR": str(cache)})
+    result = run(
+        "evaluate", "--bundle", str(bundle), str(case_file), env={"PCTRULES_CACHE_DIR": str(cache)}
+    )
     assert "pick = P1 First PCT" in assert_clean(result, 0)
 
 
 def test_a_file_renamed_from_another_key_or_damaged_is_not_used(
-        tmp_path: Path, bundle: Path, run: Run, case_file: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, bundle: Path, run: Run, case_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cache = tmp_path / "cache"
     monkeypatch.setenv("PCTRULES_CACHE_DIR", str(cache))
     monkeypatch.chdir(tmp_path)
@@ -165,19 +189,26 @@ def test_a_file_renamed_from_another_key_or_damaged_is_not_used(
     cache.chmod(0o700)
     (planted,) = cache.glob("graph-*.json") or cache.glob("graph-*.pickle")
     header, _, payload = planted.read_bytes().partition(b"\n")
-    for changed in (header.replace(b" ", b" 0", 1) + b"\n" + payload,  # another key
-                    header + b"\n" + payload.replace(b'"P2"', b'"P1"', 1) + b" "):  # edited
+    for changed in (
+        header.replace(b" ", b" 0", 1) + b"\n" + payload,  # another key
+        header + b"\n" + payload.replace(b'"P2"', b'"P1"', 1) + b" ",
+    ):  # edited
         planted.write_bytes(changed)
         planted.chmod(0o600)
-        result = run("evaluate", "--bundle", str(bundle), str(case_file),
-                     env={"PCTRULES_CACHE_DIR": str(cache)})
+        result = run(
+            "evaluate",
+            "--bundle",
+            str(bundle),
+            str(case_file),
+            env={"PCTRULES_CACHE_DIR": str(cache)},
+        )
         assert "pick = P1 First PCT" in assert_clean(result, 0)
         _plant_changed_graph(cache, bundle, run, case_file)
 
 
 def test_a_link_planted_as_a_cache_file_is_not_followed(
-        tmp_path: Path, bundle: Path, run: Run, case_file: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, bundle: Path, run: Run, case_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cache = tmp_path / "cache"
     monkeypatch.setenv("PCTRULES_CACHE_DIR", str(cache))
     monkeypatch.chdir(tmp_path)
@@ -187,13 +218,15 @@ def test_a_link_planted_as_a_cache_file_is_not_followed(
     planted.rename(elsewhere)
     planted.symlink_to(elsewhere)
     cache.chmod(0o700)
-    result = run("evaluate", "--bundle", str(bundle), str(case_file),
-                 env={"PCTRULES_CACHE_DIR": str(cache)})
+    result = run(
+        "evaluate", "--bundle", str(bundle), str(case_file), env={"PCTRULES_CACHE_DIR": str(cache)}
+    )
     assert "pick = P1 First PCT" in assert_clean(result, 0)
 
 
 def test_the_cache_folder_is_created_private_and_files_are_json(
-        tmp_path: Path, bundle: Path, case_file: Path) -> None:
+    tmp_path: Path, bundle: Path, case_file: Path
+) -> None:
     cache = tmp_path / "new" / "cache"
     old = os.umask(0o022)
     try:

@@ -33,8 +33,12 @@ COMMANDS = {
 def _args(command: str, tmp: Path, bundle: Path, case_file: Path, *extra: str) -> list[str]:
     cases = tmp / "cases.csv"
     cases.write_text("id,date,practice\nc1,2011-09-01,A1\n", encoding="utf-8")
-    values = {"b": str(bundle), "case": str(case_file), "cases": str(cases),
-              "out": str(tmp / "out.csv")}
+    values = {
+        "b": str(bundle),
+        "case": str(case_file),
+        "cases": str(cases),
+        "out": str(tmp / "out.csv"),
+    }
     return [a.format(**values) for a in COMMANDS[command]] + list(extra)
 
 
@@ -48,8 +52,9 @@ def _secret_csv(tmp: Path) -> Path:
 def _secret_yaml(tmp: Path) -> Path:
     path = tmp / "outside" / "secret.yaml"
     path.parent.mkdir(exist_ok=True)
-    path.write_text(f"decision: x\nrules:\n  - id: r\n    then: '{SECRET}'\n{SECRET}: [\n",
-                    encoding="utf-8")
+    path.write_text(
+        f"decision: x\nrules:\n  - id: r\n    then: '{SECRET}'\n{SECRET}: [\n", encoding="utf-8"
+    )
     return path
 
 
@@ -61,29 +66,41 @@ def _manifest(bundle: Path, line: str) -> None:
 Spoil = Callable[[Path, Path], None]
 
 SPOILS: dict[str, Spoil] = {
-    "data-absolute": lambda b, t: replace(b / "bundle.yaml", "data/pct.csv",
-                                          str(_secret_csv(t))),
-    "data-dotdot": lambda b, t: (_secret_csv(t), replace(
-        b / "bundle.yaml", "data/pct.csv", "../outside/secret.csv")),
-    "data-link": lambda b, t: ((b / "data" / "pct.csv").unlink(),
-                               (b / "data" / "pct.csv").symlink_to(_secret_csv(t))),
-    "data-folder-link": lambda b, t: (_secret_csv(t), (b / "more").symlink_to(t / "outside"),
-                                      replace(b / "bundle.yaml", "data/pct.csv",
-                                              "more/secret.csv")),
-    "decisions-dotdot": lambda b, t: (_secret_yaml(t), _manifest(
-        b, "decisions: [pick.yaml, size.yaml, ../outside/secret.yaml]")),
+    "data-absolute": lambda b, t: replace(b / "bundle.yaml", "data/pct.csv", str(_secret_csv(t))),
+    "data-dotdot": lambda b, t: (
+        _secret_csv(t),
+        replace(b / "bundle.yaml", "data/pct.csv", "../outside/secret.csv"),
+    ),
+    "data-link": lambda b, t: (
+        (b / "data" / "pct.csv").unlink(),
+        (b / "data" / "pct.csv").symlink_to(_secret_csv(t)),
+    ),
+    "data-folder-link": lambda b, t: (
+        _secret_csv(t),
+        (b / "more").symlink_to(t / "outside"),
+        replace(b / "bundle.yaml", "data/pct.csv", "more/secret.csv"),
+    ),
+    "decisions-dotdot": lambda b, t: (
+        _secret_yaml(t),
+        _manifest(b, "decisions: [pick.yaml, size.yaml, ../outside/secret.yaml]"),
+    ),
     "decisions-glob": lambda b, t: (_secret_yaml(t), _manifest(b, "decisions: ['../*/*.yaml']")),
-    "decisions-absolute-glob": lambda b, t: (_secret_yaml(t), _manifest(
-        b, f"decisions: ['{t}/outside/*.yaml']")),
+    "decisions-absolute-glob": lambda b, t: (
+        _secret_yaml(t),
+        _manifest(b, f"decisions: ['{t}/outside/*.yaml']"),
+    ),
     "constraints-absolute": lambda b, t: _manifest(b, f"constraints: ['{_secret_yaml(t)}']"),
     "tests-dotdot": lambda b, t: (_secret_yaml(t), _manifest(b, "tests: ../outside")),
     "tests-link": lambda b, t: (_secret_yaml(t), (b / "tests").symlink_to(t / "outside")),
     "found-by-itself": lambda b, t: (b / "evil.yaml").symlink_to(_secret_yaml(t)),
-    "manifest-link": lambda b, t: ((t / "outside").mkdir(), (t / "outside" / "bundle.yaml")
-                                   .write_bytes((b / "bundle.yaml").read_bytes()
-                                                + f"# {SECRET}\n".encode()),
-                                   (b / "bundle.yaml").unlink(),
-                                   (b / "bundle.yaml").symlink_to(t / "outside" / "bundle.yaml")),
+    "manifest-link": lambda b, t: (
+        (t / "outside").mkdir(),
+        (t / "outside" / "bundle.yaml").write_bytes(
+            (b / "bundle.yaml").read_bytes() + f"# {SECRET}\n".encode()
+        ),
+        (b / "bundle.yaml").unlink(),
+        (b / "bundle.yaml").symlink_to(t / "outside" / "bundle.yaml"),
+    ),
 }
 
 
@@ -96,8 +113,8 @@ def _reads(spoil: str, command: str) -> bool:
 @pytest.mark.parametrize("command", COMMANDS)
 @pytest.mark.parametrize("spoil", SPOILS)
 def test_a_file_outside_the_bundle_is_refused_unread(
-        run: Run, tmp_path: Path, bundle: Path, case_file: Path, spoil: str,
-        command: str) -> None:
+    run: Run, tmp_path: Path, bundle: Path, case_file: Path, spoil: str, command: str
+) -> None:
     SPOILS[spoil](bundle, tmp_path)
     result = run(*_args(command, tmp_path, bundle, case_file))
     if _reads(spoil, command):
@@ -128,32 +145,43 @@ def _list_in_manifest(data: Path, path: str) -> None:
 DATA_SPOILS: dict[str, Spoil] = {
     "manifest-dotdot": lambda d, t: (_secret_csv(t), _list_in_manifest(d, "../outside/secret.csv")),
     "manifest-absolute": lambda d, t: _list_in_manifest(d, str(_secret_csv(t))),
-    "table-link": lambda d, t: (path := table(d, "ods-epcmem.pcts.csv"), path.unlink(),
-                                path.symlink_to(_secret_csv(t))),
+    "table-link": lambda d, t: (
+        path := table(d, "ods-epcmem.pcts.csv"),
+        path.unlink(),
+        path.symlink_to(_secret_csv(t)),
+    ),
 }
 
 
 @pytest.mark.parametrize("command", ["check", "evaluate", "graph", "batch"])
 @pytest.mark.parametrize("spoil", DATA_SPOILS)
-def test_a_data_folder_is_closed_too(run: Run, tmp_path: Path, case_file: Path, spoil: str,
-                                     command: str) -> None:
+def test_a_data_folder_is_closed_too(
+    run: Run, tmp_path: Path, case_file: Path, spoil: str, command: str
+) -> None:
     data = _data_folder(tmp_path, run)
     DATA_SPOILS[spoil](data, tmp_path)
     england = ["--bundle", str(Path(__file__).parents[2] / "policies" / "england")]
-    args = {"check": ["check"], "evaluate": ["evaluate", str(case_file)], "graph": ["graph"],
-            "batch": _args("batch", tmp_path, Path("."), case_file)[:4]}[command]
+    args = {
+        "check": ["check"],
+        "evaluate": ["evaluate", str(case_file)],
+        "graph": ["graph"],
+        "batch": _args("batch", tmp_path, Path("."), case_file)[:4],
+    }[command]
     if command in ("evaluate", "batch"):
         args += england
-        case_file.write_text("{id: c1, date: 2011-09-01, person: {practice: A81001}}\n",
-                             encoding="utf-8")
-        (tmp_path / "cases.csv").write_text("id,date,person.practice\nc1,2011-09-01,A81001\n",
-                                            encoding="utf-8")
+        case_file.write_text(
+            "{id: c1, date: 2011-09-01, person: {practice: A81001}}\n", encoding="utf-8"
+        )
+        (tmp_path / "cases.csv").write_text(
+            "id,date,person.practice\nc1,2011-09-01,A81001\n", encoding="utf-8"
+        )
     out = assert_clean(run(*args, "--data", str(data)), 3)
     assert "error[E-path]" in out and "outside the data folder" in out
     assert SECRET not in out
 
 
 # -- pipes, devices and size -----------------------------------------------------------------
+
 
 def _fifo(path: Path) -> None:
     path.unlink(missing_ok=True)
@@ -162,35 +190,46 @@ def _fifo(path: Path) -> None:
 
 PIPES: dict[str, Spoil] = {
     "data-table": lambda b, t: _fifo(b / "data" / "pct.csv"),
-    "decision-listed": lambda b, t: (_fifo(b / "pick.yaml"),
-                                     _manifest(b, "decisions: [pick.yaml, size.yaml]")),
+    "decision-listed": lambda b, t: (
+        _fifo(b / "pick.yaml"),
+        _manifest(b, "decisions: [pick.yaml, size.yaml]"),
+    ),
     "tests-file": lambda b, t: ((b / "tests").mkdir(), _fifo(b / "tests" / "t.yaml")),
-    "layout-file": lambda b, t: (_fifo(b / "data" / "epcmem.csv"), replace(
-        b / "bundle.yaml", "  - {path: data/part-of.csv, relation: part_of}",
-        "  - {path: data/part-of.csv, relation: part_of}\n"
-        "  - {path: data/epcmem.csv, layout: ods-epcmem}")),
+    "layout-file": lambda b, t: (
+        _fifo(b / "data" / "epcmem.csv"),
+        replace(
+            b / "bundle.yaml",
+            "  - {path: data/part-of.csv, relation: part_of}",
+            "  - {path: data/part-of.csv, relation: part_of}\n"
+            "  - {path: data/epcmem.csv, layout: ods-epcmem}",
+        ),
+    ),
 }
 
 
 @pytest.mark.parametrize("command", ["check", "evaluate", "test", "graph"])
 @pytest.mark.parametrize("where", PIPES)
 def test_a_named_pipe_is_refused_not_read_forever(
-        tmp_path: Path, bundle: Path, case_file: Path, where: str, command: str) -> None:
+    tmp_path: Path, bundle: Path, case_file: Path, where: str, command: str
+) -> None:
     PIPES[where](bundle, tmp_path)
     # A process of its own, so that a reader stuck on the pipe shows as a timeout, not a hang.
     done = pctrules(*_args(command, tmp_path, bundle, case_file), cwd=tmp_path)
     # Only `test` and `check` read the tests' files; `graph` reads no decision file.
-    if (where != "tests-file" or command in ("test", "check")) \
-            and (command != "graph" or where != "decision-listed"):
+    if (where != "tests-file" or command in ("test", "check")) and (
+        command != "graph" or where != "decision-listed"
+    ):
         assert "is a named pipe, not a file" in assert_clean(done, 3)
     else:
         assert_clean(done, 0)
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
-                    reason="making a device node needs root")
-def test_a_device_in_the_bundle_is_refused_unopened(tmp_path: Path, bundle: Path,
-                                                    case_file: Path) -> None:
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0, reason="making a device node needs root"
+)
+def test_a_device_in_the_bundle_is_refused_unopened(
+    tmp_path: Path, bundle: Path, case_file: Path
+) -> None:
     table = bundle / "data" / "pct.csv"
     table.unlink()
     os.mknod(table, 0o600 | stat.S_IFCHR, os.makedev(1, 5))  # what /dev/zero is
@@ -198,8 +237,9 @@ def test_a_device_in_the_bundle_is_refused_unopened(tmp_path: Path, bundle: Path
     assert "is a device, not a file" in assert_clean(done, 3)
 
 
-def test_a_data_table_over_the_limit_is_refused(run: Run, bundle: Path, case_file: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_data_table_over_the_limit_is_refused(
+    run: Run, bundle: Path, case_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("pctrules.files.TABLE_BYTES", 60)
     out = assert_clean(run("evaluate", "--bundle", str(bundle), str(case_file)), 3)
     assert "error[E-limit]" in out and "more than the limit of 60" in out
@@ -213,7 +253,8 @@ def test_links_that_stay_inside_are_followed(run: Run, bundle: Path, case_file: 
 
 
 def test_a_glob_never_takes_the_manifest_and_takes_each_file_once(
-        run: Run, bundle: Path, case_file: Path) -> None:
+    run: Run, bundle: Path, case_file: Path
+) -> None:
     (bundle / "d").mkdir()
     for name in ("pick.yaml", "size.yaml"):
         (bundle / name).rename(bundle / "d" / name)

@@ -152,12 +152,20 @@ def test_the_cli_runs_no_code_from_a_file_name(tmp_path: Path, command: str) -> 
     root = _bundle(tmp_path / "b", {name: _plain_decision()})
     case = tmp_path / "case.yaml"
     case.write_text("id: c1\ndate: 2011-01-01\nn: 2\n", encoding="utf-8")
-    args = {"check": ["check", "--bundle", str(root)],
-            "evaluate": ["evaluate", "--bundle", str(root), str(case)],
-            "compile": ["compile", "--bundle", str(root)]}[command]
+    args = {
+        "check": ["check", "--bundle", str(root)],
+        "evaluate": ["evaluate", "--bundle", str(root), str(case)],
+        "compile": ["compile", "--bundle", str(root)],
+    }[command]
     exe = Path(sys.executable).with_name("pctrules")
-    result = subprocess.run([str(exe), *args], cwd=tmp_path, capture_output=True, text=True,
-                            env={**os.environ, "PCTRULES_DATA": ""}, timeout=120)
+    result = subprocess.run(
+        [str(exe), *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PCTRULES_DATA": ""},
+        timeout=120,
+    )
     assert "Traceback" not in result.stderr, result.stderr
     if command == "compile" and result.returncode == 0:
         _payload_only_in_strings(result.stdout)
@@ -187,12 +195,17 @@ def _checked(tmp_path: Path, files: dict[str, str]) -> CheckedBundle:
     return open_bundle(_bundle(tmp_path / "b", files)).checked
 
 
-def _rename(d: CheckedDecision, name: str | None = None, rule_ids: dict[str, str] | None = None,
-            **spec: Any) -> CheckedDecision:
+def _rename(
+    d: CheckedDecision, name: str | None = None, rule_ids: dict[str, str] | None = None, **spec: Any
+) -> CheckedDecision:
     rules = tuple(
-        CheckedRule(dataclasses.replace(r.spec, id=(rule_ids or {}).get(r.spec.id, r.spec.id)),
-                    r.when, r.then)
-        for r in d.rules)
+        CheckedRule(
+            dataclasses.replace(r.spec, id=(rule_ids or {}).get(r.spec.id, r.spec.id)),
+            r.when,
+            r.then,
+        )
+        for r in d.rules
+    )
     new_spec = dataclasses.replace(d.spec, name=name or d.spec.name, **spec)
     return dataclasses.replace(d, spec=new_spec, rules=rules)
 
@@ -217,15 +230,16 @@ def _run(checked: CheckedBundle, graph: OrgGraph, case: dict[str, object]) -> di
 
 def test_a_decision_named_with_a_trailing_newline_is_its_own_function(tmp_path: Path) -> None:
     """'resp\\n' and 'resp_' were both compiled to `d_resp_`: the later replaced the earlier."""
-    files = {"a.yaml": _plain_decision("resp_"),
-             "b.yaml": _plain_decision("other", "r2").replace("'big'", "'other big'")}
+    files = {
+        "a.yaml": _plain_decision("resp_"),
+        "b.yaml": _plain_decision("other", "r2").replace("'big'", "'other big'"),
+    }
     bundle = open_bundle(_bundle(tmp_path / "b", files))
     checked = bundle.checked
     a, b = checked.decisions
     hostile = _with(checked, a, _rename(b, "resp\n"))
     out = _run(hostile, bundle.graph, {"n": 2})
-    assert out == {"resp_": ("big", "r1", "matched"),
-                   "resp\n": ("other big", "r2", "matched")}
+    assert out == {"resp_": ("big", "r1", "matched"), "resp\n": ("other big", "r2", "matched")}
 
 
 @pytest.mark.parametrize("rule_id", ["r1\n", "r1\nimport os", "r'1", 'r"""1', "r\\", "r1\r\x0c"])
@@ -237,35 +251,69 @@ def test_a_rule_id_of_any_text_compiles(tmp_path: Path, rule_id: str) -> None:
     _assert_no_code_ran()
 
 
-HOSTILE = st.lists(st.sampled_from(
-    [*"abc_'\"\\\n\r\x0c\x0b\x1c\x85\u2028 #{}()=;:.", PAYLOAD, '"""', "'''"]),
-    max_size=12).map("".join)
+HOSTILE = st.lists(
+    st.sampled_from([*"abc_'\"\\\n\r\x0c\x0b\x1c\x85\u2028 #{}()=;:.", PAYLOAD, '"""', "'''"]),
+    max_size=12,
+).map("".join)
 
 
-@settings(max_examples=150, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(name=HOSTILE, rule=HOSTILE, title=HOSTILE, reason=HOSTILE, cite=HOSTILE, path=HOSTILE,
-       bundle_name=HOSTILE)
-def test_any_names_change_only_the_names(tmp_path: Path, name: str, rule: str, title: str,
-                                         reason: str, cite: str, path: str,
-                                         bundle_name: str) -> None:
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    name=HOSTILE,
+    rule=HOSTILE,
+    title=HOSTILE,
+    reason=HOSTILE,
+    cite=HOSTILE,
+    path=HOSTILE,
+    bundle_name=HOSTILE,
+)
+def test_any_names_change_only_the_names(
+    tmp_path: Path,
+    name: str,
+    rule: str,
+    title: str,
+    reason: str,
+    cite: str,
+    path: str,
+    bundle_name: str,
+) -> None:
     """Whatever text names a decision, a rule or a file, or titles and cites them, the module
     compiles, runs none of it, gives the same answers, and holds the texts only as literals."""
     bundle = _engine_bundle(tmp_path)
     (d,) = bundle.checked.decisions
     source = SourceFile(path, d.spec.source.text)
-    renamed = _rename(d, name or "d", {"r1": rule or "r1"}, title=title, source=source,
-                      name_span=_respan(d.spec.name_span, source))
-    renamed = dataclasses.replace(renamed, rules=tuple(
-        CheckedRule(dataclasses.replace(r.spec, reason=reason if r.spec.reason else None,
-                                        cite=cite if r.spec.cite else None,
-                                        id_span=_respan(r.spec.id_span, source),
-                                        span=_respan(r.spec.span, source)), r.when, r.then)
-        for r in renamed.rules))
+    renamed = _rename(
+        d,
+        name or "d",
+        {"r1": rule or "r1"},
+        title=title,
+        source=source,
+        name_span=_respan(d.spec.name_span, source),
+    )
+    renamed = dataclasses.replace(
+        renamed,
+        rules=tuple(
+            CheckedRule(
+                dataclasses.replace(
+                    r.spec,
+                    reason=reason if r.spec.reason else None,
+                    cite=cite if r.spec.cite else None,
+                    id_span=_respan(r.spec.id_span, source),
+                    span=_respan(r.spec.span, source),
+                ),
+                r.when,
+                r.then,
+            )
+            for r in renamed.rules
+        ),
+    )
     manifest = dataclasses.replace(bundle.checked.bundle.manifest, name=bundle_name)
     hostile = dataclasses.replace(
         _with(bundle.checked, renamed),
-        bundle=dataclasses.replace(bundle.checked.bundle, manifest=manifest))
+        bundle=dataclasses.replace(bundle.checked.bundle, manifest=manifest),
+    )
     out = _run(hostile, bundle.graph, {"n": 2})
     assert out == {name or "d": ("big", rule or "r1", "matched")}
     # Only string literals differ from the module the plain names give.
@@ -297,7 +345,8 @@ def test_a_code_literal_holding_python_runs_no_code(tmp_path: Path) -> None:
     quoted = code.replace("\\", "\\\\").replace("'", "\\'")
     decision = _plain_decision().replace("then: \"'big'\"", f"then: |-\n      pct('{quoted}')")
     decision = decision.replace("decision: d", "decision: d\noutput: pct?").replace(
-        "then: \"'small'\"", "then: none")
+        "then: \"'small'\"", "then: none"
+    )
     engine = Engine(open_bundle(_bundle(tmp_path / "b", {"d.yaml": decision})))
     result = engine.evaluate({"date": "2011-01-01", "n": 2}).decisions["d"]
     assert (result.value, result.rule) == (code, "r1")
@@ -306,8 +355,9 @@ def test_a_code_literal_holding_python_runs_no_code(tmp_path: Path) -> None:
     _assert_no_code_ran()
 
 
-@settings(max_examples=150, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(code=HOSTILE)
 def test_a_code_literal_of_any_text_is_only_a_literal(tmp_path: Path, code: str) -> None:
     """Whatever text a code literal holds (the checker refuses line breaks: the generator must
@@ -318,8 +368,10 @@ def test_a_code_literal_of_any_text_is_only_a_literal(tmp_path: Path, code: str)
     assert isinstance(first.then, ast.Expr)
     span = first.then.span
     literal = ast.CodeLiteral("pct", code, span, span, span=span)
-    hostile = _with(bundle.checked, dataclasses.replace(
-        d, rules=(CheckedRule(first.spec, first.when, literal), *d.rules[1:])))
+    hostile = _with(
+        bundle.checked,
+        dataclasses.replace(d, rules=(CheckedRule(first.spec, first.when, literal), *d.rules[1:])),
+    )
     assert _run(hostile, bundle.graph, {"n": 2}) == {"d": (code, "r1", "matched")}
     plain = _outside_strings(compile_bundle(bundle.checked).source)
     assert _outside_strings(compile_bundle(hostile).source) == plain

@@ -12,8 +12,12 @@ import pytest
 
 from tests.security.conftest import CASE, TINY, pctrules
 
-COMMANDS = [["check", "{bundle}"], ["evaluate", "--bundle", "{bundle}", "{case}"],
-            ["explain", "--bundle", "{bundle}", "{case}"], ["compile", "--bundle", "{bundle}"]]
+COMMANDS = [
+    ["check", "{bundle}"],
+    ["evaluate", "--bundle", "{bundle}", "{case}"],
+    ["explain", "--bundle", "{bundle}", "{case}"],
+    ["compile", "--bundle", "{bundle}"],
+]
 
 
 # A newline ends the comment line (inside a function body) that the name was copied into; the

@@ -28,8 +28,10 @@ from tests.security.conftest import Run, assert_clean
 D = __import__("datetime").date(2011, 9, 1)
 # Two versions of a register: every practice moves from 5NT to 5QL between them.
 OLD = "".join(f'"A8{i:04d}","5NT","W","20020401","20130331","0"\n' for i in range(1, 40))
-NEW = "".join(f'"A8{i:04d}","5QL","W","20020401","20130331","0"\n' for i in range(1, 40)) \
+NEW = (
+    "".join(f'"A8{i:04d}","5QL","W","20020401","20130331","0"\n' for i in range(1, 40))
     + '"=HYPERLINK(1)","5QL","W","20020401","","0"\n'
+)
 
 KILL_AT = textwrap.dedent("""
     import os, sys
@@ -56,8 +58,9 @@ def _pcts(graph: OrgGraph) -> set[str | None]:
 def _decides(data: Path) -> str:
     """'old' or 'new': which import the folder decides as; fails on a mix or any problem."""
     _, graph = load_bundle_graph(default_bundle_path(), data)
-    assert [d.message for d in graph.diagnostics if d.code != "W-data" or
-            "changed since" in d.message] == []
+    assert [
+        d.message for d in graph.diagnostics if d.code != "W-data" or "changed since" in d.message
+    ] == []
     found = _pcts(graph)
     assert found in ({"5NT"}, {"5QL"}), f"a mix of imports: {found}"
     return "old" if found == {"5NT"} else "new"
@@ -71,8 +74,12 @@ def test_a_killed_import_leaves_the_previous_one_whole(tmp_path: Path, run: Run)
     for stop in range(20):
         data = tmp_path / f"d{stop}"
         assert run("import", "ods-epcmem", str(old), "--into", str(data)).exit_code == 0
-        done = subprocess.run([sys.executable, "-c", KILL_AT, str(stop), str(new), str(data)],
-                              capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            [sys.executable, "-c", KILL_AT, str(stop), str(new), str(data)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         assert done.returncode in (0, 9), done.stderr
         seen.append(_decides(data))
         if done.returncode == 0:
@@ -97,19 +104,27 @@ FULL_DISK = textwrap.dedent("""
 """)
 
 
-@pytest.mark.skipif(not hasattr(os, "setpgid") or sys.platform != "linux",
-                    reason="file size limits are how this test fills the disk")
+@pytest.mark.skipif(
+    not hasattr(os, "setpgid") or sys.platform != "linux",
+    reason="file size limits are how this test fills the disk",
+)
 def test_a_full_disk_leaves_the_folder_as_it_was(tmp_path: Path, run: Run) -> None:
     old, big = tmp_path / "old.csv", tmp_path / "big.csv"
     old.write_text(OLD, encoding="utf-8")
-    big.write_text("".join(f'"B8{i:04d}","5QL","W","20020401","20130331","0"\n'
-                           for i in range(5000)), encoding="utf-8")
+    big.write_text(
+        "".join(f'"B8{i:04d}","5QL","W","20020401","20130331","0"\n' for i in range(5000)),
+        encoding="utf-8",
+    )
     data = tmp_path / "d"
     assert run("import", "ods-epcmem", str(old), "--into", str(data)).exit_code == 0
     before = {p.name: p.read_bytes() for p in data.iterdir()}
-    done = subprocess.run([sys.executable, "-c", FULL_DISK, str(big), str(data)],
-                          capture_output=True, text=True, check=False,
-                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    done = subprocess.run(
+        [sys.executable, "-c", FULL_DISK, str(big), str(data)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
     out = assert_clean(done, 2)
     assert f"cannot write into '{data}'" in out
     assert {p.name: p.read_bytes() for p in data.iterdir()} == before
@@ -118,8 +133,10 @@ def test_a_full_disk_leaves_the_folder_as_it_was(tmp_path: Path, run: Run) -> No
 
 def test_the_rejections_file_is_safe_in_a_spreadsheet(tmp_path: Path, run: Run) -> None:
     source = tmp_path / "new.csv"
-    source.write_text(NEW + '"A89999","5QL","W","=cmd|x","","0"\n'
-                      '"A89998","5QL","W","\r=cmd","","0"\n', encoding="utf-8")
+    source.write_text(
+        NEW + '"A89999","5QL","W","=cmd|x","","0"\n"A89998","5QL","W","\r=cmd","","0"\n',
+        encoding="utf-8",
+    )
     data = tmp_path / "d"
     assert_clean(run("import", "ods-epcmem", str(source), "--into", str(data)), 0)
     text = (data / "ods-epcmem.rejected.csv").read_text(encoding="utf-8")
@@ -131,8 +148,7 @@ def test_the_rejections_file_is_safe_in_a_spreadsheet(tmp_path: Path, run: Run) 
     assert any(cell == "'=HYPERLINK(1)" for row in rows for cell in row)
 
 
-def test_a_value_holding_a_lone_carriage_return_reads_back_whole(tmp_path: Path,
-                                                                 run: Run) -> None:
+def test_a_value_holding_a_lone_carriage_return_reads_back_whole(tmp_path: Path, run: Run) -> None:
     fields = ['"A81001"', '"THE\rSURGERY"', *['""'] * 25]
     source = tmp_path / "epraccur.csv"
     source.write_text(",".join(fields) + "\n", encoding="utf-8")

@@ -20,24 +20,80 @@ from hypothesis import strategies as st
 from tests.batch.conftest import pctrules
 
 EXAMPLES = int(os.environ.get("PCTRULES_FUZZ_EXAMPLES", "40"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                       HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 HEADER = b"id,date,person.practice,person.residence,service\n"
 
 # Bytes that matter to the readers: separators, quotes, line ends, BOMs, NUL, bytes that are
 # not UTF-8, JSON and YAML punctuation, escapes, and the text of real values.
-_PIECES = st.sampled_from([
-    b",", b'"', b'""', b"\n", b"\r\n", b"\r", b"\x00", b"\xff", b"\xef\xbb\xbf", b"\xfe\xff",
-    b"\xed\xa0\x80", b"\xc3", b"{", b"}", b"[", b"]", b":", b" ", b"\t", b"\\", b"\\u",
-    b"\\ud800", b"d800", b"=", b"-", b"@", b"+", b"'", b"2011-09-01", b"2011-02-30", b"E16000141",
-    b"P84004", b"ZZZZZZ", b"SSNDS-06", b"id", b"date", b"person", b"practice", b"residence",
-    b"person.residence", b"null", b"true", b"1e999", b"NaN", b"0123", b"&a", b"*a", b"!!int",
-    b"!!python/object", b"- ", b"---", b"#", b"|", b">", b"? ", b"\xe2\x80\xa8", b"\xc2\x85",
-    b"9" * 50, b"x" * 300])
-_BYTES = st.one_of(st.binary(max_size=200),
-                   st.lists(_PIECES, max_size=60).map(b"".join))
+_PIECES = st.sampled_from(
+    [
+        b",",
+        b'"',
+        b'""',
+        b"\n",
+        b"\r\n",
+        b"\r",
+        b"\x00",
+        b"\xff",
+        b"\xef\xbb\xbf",
+        b"\xfe\xff",
+        b"\xed\xa0\x80",
+        b"\xc3",
+        b"{",
+        b"}",
+        b"[",
+        b"]",
+        b":",
+        b" ",
+        b"\t",
+        b"\\",
+        b"\\u",
+        b"\\ud800",
+        b"d800",
+        b"=",
+        b"-",
+        b"@",
+        b"+",
+        b"'",
+        b"2011-09-01",
+        b"2011-02-30",
+        b"E16000141",
+        b"P84004",
+        b"ZZZZZZ",
+        b"SSNDS-06",
+        b"id",
+        b"date",
+        b"person",
+        b"practice",
+        b"residence",
+        b"person.residence",
+        b"null",
+        b"true",
+        b"1e999",
+        b"NaN",
+        b"0123",
+        b"&a",
+        b"*a",
+        b"!!int",
+        b"!!python/object",
+        b"- ",
+        b"---",
+        b"#",
+        b"|",
+        b">",
+        b"? ",
+        b"\xe2\x80\xa8",
+        b"\xc2\x85",
+        b"9" * 50,
+        b"x" * 300,
+    ]
+)
+_BYTES = st.one_of(st.binary(max_size=200), st.lists(_PIECES, max_size=60).map(b"".join))
 
 
 def _batch(folder: Path, name: str, data: bytes) -> tuple[int, str, str, Path]:
@@ -86,21 +142,43 @@ def test_any_bytes_as_jsonl(tmp_path: Path, body: bytes) -> None:
 
 
 _JSON = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
-              st.text(max_size=8), st.sampled_from(["2011-09-01", "E16000141", "P84004"])),
-    lambda inner: st.one_of(st.lists(inner, max_size=4),
-                            st.dictionaries(st.sampled_from(
-                                ["id", "date", "person", "practice", "residence",
-                                 "person.residence", "service", "x", ""]), inner, max_size=4)),
-    max_leaves=20)
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.floats(allow_nan=False),
+        st.text(max_size=8),
+        st.sampled_from(["2011-09-01", "E16000141", "P84004"]),
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(
+            st.sampled_from(
+                [
+                    "id",
+                    "date",
+                    "person",
+                    "practice",
+                    "residence",
+                    "person.residence",
+                    "service",
+                    "x",
+                    "",
+                ]
+            ),
+            inner,
+            max_size=4,
+        ),
+    ),
+    max_leaves=20,
+)
 
 
 @FUZZ
 @given(values=st.lists(_JSON, min_size=1, max_size=8))
 # Found on a clean clone: a group given as an empty mapping under its dotted name and again
 # with a value under its nested name ended the run with StopIteration.
-@example(values=[{"id": None, "x": None, "person.residence": {},
-                  "person": {"residence": False}}])
+@example(values=[{"id": None, "x": None, "person.residence": {}, "person": {"residence": False}}])
 def test_any_json_values_as_jsonl(tmp_path: Path, values: list[object]) -> None:
     with tempfile.TemporaryDirectory(dir=tmp_path) as folder:
         body = "".join(json.dumps(v) + "\n" for v in values).encode()
@@ -122,16 +200,45 @@ def test_any_bytes_as_a_case_file(tmp_path: Path, data: bytes, suffix: str) -> N
 
 
 _YAML_SCALAR = st.one_of(
-    st.sampled_from(["0123", "0x1F", "1:20", "yes", "~", "null", "2011-09-01", "20110901",
-                     "!!int abc", "!!timestamp 2011-02-30", "!!str 1", '"\\ud800"', "&a x",
-                     "*a", "[1, [2]]", "{a: 1}", "E16000141", "'quoted'", "|\n  block",
-                     "1e999", ".nan", "-", "? x"]),
-    st.text(alphabet="ab1:- '\"!&*[]{},#|>\\", max_size=10))
+    st.sampled_from(
+        [
+            "0123",
+            "0x1F",
+            "1:20",
+            "yes",
+            "~",
+            "null",
+            "2011-09-01",
+            "20110901",
+            "!!int abc",
+            "!!timestamp 2011-02-30",
+            "!!str 1",
+            '"\\ud800"',
+            "&a x",
+            "*a",
+            "[1, [2]]",
+            "{a: 1}",
+            "E16000141",
+            "'quoted'",
+            "|\n  block",
+            "1e999",
+            ".nan",
+            "-",
+            "? x",
+        ]
+    ),
+    st.text(alphabet="ab1:- '\"!&*[]{},#|>\\", max_size=10),
+)
 
 
 @FUZZ
-@given(values=st.dictionaries(st.sampled_from(["id", "date", "person", "setting", "service",
-                                               "x", "cases"]), _YAML_SCALAR, max_size=5))
+@given(
+    values=st.dictionaries(
+        st.sampled_from(["id", "date", "person", "setting", "service", "x", "cases"]),
+        _YAML_SCALAR,
+        max_size=5,
+    )
+)
 def test_any_yaml_mapping_as_a_case_file(tmp_path: Path, values: dict[str, str]) -> None:
     with tempfile.TemporaryDirectory(dir=tmp_path) as folder:
         path = Path(folder) / "case.yaml"

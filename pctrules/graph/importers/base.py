@@ -81,8 +81,12 @@ class TableOut:
     def entry(self) -> dict[str, Any]:
         # `name` stays the same from one import to the next (audit records name tables by it);
         # `path` is the file, named with its digest.
-        out: dict[str, Any] = {"name": self.name, "path": self.path, "rows": self.rows,
-                               "sha256": self.sha256}
+        out: dict[str, Any] = {
+            "name": self.name,
+            "path": self.path,
+            "rows": self.rows,
+            "sha256": self.sha256,
+        }
         if self.kind:
             out["kind"] = self.kind
         if self.relation:
@@ -140,8 +144,9 @@ class Import:
 
     def write(self, out: TableOut, row: Sequence[object]) -> None:
         cells = ["" if v is None else v for v in row]
-        writer = out._quoted if any(isinstance(c, str) and "\r" in c for c in cells) \
-            else out._writer
+        writer = (
+            out._quoted if any(isinstance(c, str) and "\r" in c for c in cells) else out._writer
+        )
         writer.writerow(cells)
         out.rows += 1
 
@@ -166,14 +171,22 @@ class Import:
         every row was rejected (most likely a file of another layout)."""
         if self.rows_read == 0:
             what = "has a header but no rows" if self.has_header else "is empty"
-            return error(Code.DATA, f"the file '{self.source_name}' {what}", None,
-                         f"give the official {self.layout} file, in full")
+            return error(
+                Code.DATA,
+                f"the file '{self.source_name}' {what}",
+                None,
+                f"give the official {self.layout} file, in full",
+            )
         if self.kept == 0 and self.rejections:
             first = self.rejections[0]
-            return error(Code.DATA, f"no row of '{self.source_name}' fits the {self.layout} "
-                         f"layout ({len(self.rejections):,} rejected)", None,
-                         f"check that it is in the {self.layout} layout; the first rejection, row "
-                         f"{first.row} column {first.column}: {first.reason}")
+            return error(
+                Code.DATA,
+                f"no row of '{self.source_name}' fits the {self.layout} "
+                f"layout ({len(self.rejections):,} rejected)",
+                None,
+                f"check that it is in the {self.layout} layout; the first rejection, row "
+                f"{first.row} column {first.column}: {first.reason}",
+            )
         return None
 
     def commit(self) -> ImportReport:
@@ -187,8 +200,9 @@ class Import:
         rej = self.table(TableOut(rejected_name, ["row", "column", "value", "reason"]))
         for r in self.rejections:
             # Opened in spreadsheets: values from the official file are shown, never run.
-            self.write(rej, [r.row, r.column, spreadsheet_text(r.value),
-                             spreadsheet_text(r.reason)])
+            self.write(
+                rej, [r.row, r.column, spreadsheet_text(r.value), spreadsheet_text(r.reason)]
+            )
         tables = [t for t in self.tables.values() if t is not rej]
         for out in [*tables, rej]:
             assert out._file is not None
@@ -212,15 +226,25 @@ class Import:
         rej.path = rejected_name
         publish(rej._tmp, self.into / rejected_name)
         self.sweep()
-        return ImportReport(self.layout, self.source, self.rows_read, self.kept,
-                            list(self.rejections), dict(self.skipped), [t.path for t in tables])
+        return ImportReport(
+            self.layout,
+            self.source,
+            self.rows_read,
+            self.kept,
+            list(self.rejections),
+            dict(self.skipped),
+            [t.path for t in tables],
+        )
 
     def sweep(self) -> None:
         """Remove what this layout's imports left behind (killed ones too): temporary files,
         and tables of the layout that the folder's manifest does not name. Only ever run with
         the folder locked (`registry.run_import`)."""
-        named = {t["path"] for i in read_manifest(self.into)["imports"].values()
-                 for t in i.get("tables", [])}
+        named = {
+            t["path"]
+            for i in read_manifest(self.into)["imports"].values()
+            for t in i.get("tables", [])
+        }
         for pattern in (f".{self.layout}.*.tmp", f".{MANIFEST}.*.tmp"):
             for path in self.into.glob(pattern):
                 path.unlink(missing_ok=True)
@@ -261,13 +285,19 @@ class ImportReport:
     def diagnostics(self) -> list[Diagnostic]:
         """Each rejection as an `E-data` diagnostic naming file, row, column and value."""
         src = SourceFile(str(self.source), "")
-        return [error(Code.DATA, r.reason, Span(src, r.row, r.column, r.row, r.column + 1))
-                for r in self.rejections]
+        return [
+            error(Code.DATA, r.reason, Span(src, r.row, r.column, r.row, r.column + 1))
+            for r in self.rejections
+        ]
 
     def to_dict(self) -> dict[str, object]:
         return {
-            "layout": self.layout, "source": str(self.source), "rows_read": self.rows_read,
-            "kept": self.kept, "rejected": len(self.rejections), "skipped": self.skipped,
+            "layout": self.layout,
+            "source": str(self.source),
+            "rows_read": self.rows_read,
+            "kept": self.kept,
+            "rejected": len(self.rejections),
+            "skipped": self.skipped,
             "tables": self.tables,
         }
 

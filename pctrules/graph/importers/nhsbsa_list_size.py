@@ -16,15 +16,25 @@ CODE_COLUMN = "Practice Code"
 
 
 def run(job: Import) -> None:
-    out = job.table(TableOut(f"{LAYOUT}.population.csv", ["code", "population", "source"],
-                             kind="practice", merge=True))
+    out = job.table(
+        TableOut(
+            f"{LAYOUT}.population.csv",
+            ["code", "population", "source"],
+            kind="practice",
+            merge=True,
+        )
+    )
     rows = job.open_csv()
     header: list[str] = []
     for number, rec in rows:
         header = [h.strip() for h in rec]
         if CODE_COLUMN not in header:
-            job.reject(number, 1, ",".join(rec[:3]), f"the header has no '{CODE_COLUMN}' column; "
-                       "is this an NHS BSA list-size file?")
+            job.reject(
+                number,
+                1,
+                ",".join(rec[:3]),
+                f"the header has no '{CODE_COLUMN}' column; is this an NHS BSA list-size file?",
+            )
             return
         job.header_read()
         break
@@ -33,8 +43,12 @@ def run(job: Import) -> None:
     seen: dict[str, int] = {}
     for number, rec in rows:
         if len(rec) < len(header):
-            job.reject(number, len(rec) + 1, ",".join(rec[:3]),
-                       f"the row has {len(rec)} fields, the header {len(header)}")
+            job.reject(
+                number,
+                len(rec) + 1,
+                ",".join(rec[:3]),
+                f"the row has {len(rec)} fields, the header {len(header)}",
+            )
             continue
         code = rec[code_at].strip()
         if not is_ods_code(code):

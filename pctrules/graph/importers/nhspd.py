@@ -48,43 +48,66 @@ def _ons_to_ods() -> dict[str, str]:
 
 
 def run(job: Import) -> None:
-    areas = job.table(TableOut(f"{LAYOUT}.postcodes.csv",
-                               ["code", "level", "valid_from", "valid_to", "source"], kind="area"))
-    covers = job.table(TableOut(f"{LAYOUT}.covers.csv",
-                                ["from", "to", "valid_from", "valid_to", "source"],
-                                relation="covers", clip=True))
+    areas = job.table(
+        TableOut(
+            f"{LAYOUT}.postcodes.csv",
+            ["code", "level", "valid_from", "valid_to", "source"],
+            kind="area",
+        )
+    )
+    covers = job.table(
+        TableOut(
+            f"{LAYOUT}.covers.csv",
+            ["from", "to", "valid_from", "valid_to", "source"],
+            relation="covers",
+            clip=True,
+        )
+    )
     translate = _ons_to_ods()
     col = {k: v - 1 for k, v in POSITIONS.items()}
     seen: dict[str, int] = {}
     for number, rec in job.open_csv():
         if number == 1 and any(h.strip().lower() in ("pcds", "pcd") for h in rec):
             names = {h.strip().lower(): i for i, h in enumerate(rec)}
-            col = {"pcds": names.get("pcds", names.get("pcd", -1)),
-                   "dointr": names.get("dointr", -1), "doterm": names.get("doterm", -1),
-                   "pct": names.get("pct", -1)}
+            col = {
+                "pcds": names.get("pcds", names.get("pcd", -1)),
+                "dointr": names.get("dointr", -1),
+                "doterm": names.get("doterm", -1),
+                "pct": names.get("pct", -1),
+            }
             missing = [k for k, i in col.items() if i < 0]
             if missing:
-                job.reject(number, 1, ",".join(rec[:3]),
-                           f"the header lacks {', '.join(repr(m) for m in missing)}")
+                job.reject(
+                    number,
+                    1,
+                    ",".join(rec[:3]),
+                    f"the header lacks {', '.join(repr(m) for m in missing)}",
+                )
                 return
             job.header_read()
             continue
         if len(rec) <= max(col.values()):
-            job.reject(number, len(rec) + 1, ",".join(rec[:3]),
-                       f"the row has {fields(len(rec))}; the pct column is field {col['pct'] + 1}")
+            job.reject(
+                number,
+                len(rec) + 1,
+                ",".join(rec[:3]),
+                f"the row has {fields(len(rec))}; the pct column is field {col['pct'] + 1}",
+            )
             continue
         code = postcode(rec[col["pcds"]])
         if code is None:
-            job.reject(number, col["pcds"] + 1, rec[col["pcds"]],
-                       f"'{rec[col['pcds']]}' is not a postcode")
+            job.reject(
+                number, col["pcds"] + 1, rec[col["pcds"]], f"'{rec[col['pcds']]}' is not a postcode"
+            )
             continue
         start_text, end_text = rec[col["dointr"]].strip(), rec[col["doterm"]].strip()
         start = _month(start_text, last=False) if start_text else dt.date.min
         end = _month(end_text, last=True) if end_text else PCT_ERA_END
         if start is None or end is None:
             column, text = ("dointr", start_text) if start is None else ("doterm", end_text)
-            job.reject(number, col[column] + 1, text, f"'{text}' in '{column}' is not a month "
-                       "(YYYYMM)")
+            job.reject(
+                number, col[column] + 1, text, f"'{text}' in '{column}' is not a month (YYYYMM)"
+            )
             continue
         if code in seen:
             job.reject(number, col["pcds"] + 1, code, f"duplicate of row {seen[code]}: '{code}'")

@@ -29,11 +29,19 @@ def run(job: Import) -> None:
     seen: dict[tuple[str, str, str], int] = {}
     for number, rec in job.open_csv():
         if len(rec) < 5:
-            job.reject(number, len(rec) + 1, ",".join(rec),
-                       f"the row has {fields(len(rec))}; epcmem rows have 6")
+            job.reject(
+                number,
+                len(rec) + 1,
+                ",".join(rec),
+                f"the row has {fields(len(rec))}; epcmem rows have 6",
+            )
             continue
-        code, parent, join_text, left_text = (rec[0].strip(), rec[1].strip(), rec[3].strip(),
-                                              rec[4].strip())
+        code, parent, join_text, left_text = (
+            rec[0].strip(),
+            rec[1].strip(),
+            rec[3].strip(),
+            rec[4].strip(),
+        )
         if not is_ods_code(code):
             job.reject(number, 1, code, f"'{code}' is not an organisation code")
             continue
@@ -54,22 +62,37 @@ def run(job: Import) -> None:
         # Every PCT closed on 2013-03-31; an open membership of a PCT ends then.
         left = min(left, PCT_ERA_END)
         if left < joined:
-            job.reject(number, 5, left_text, f"'{code}' left '{parent}' on {left}, before it "
-                       f"joined on {joined}")
+            job.reject(
+                number,
+                5,
+                left_text,
+                f"'{code}' left '{parent}' on {left}, before it joined on {joined}",
+            )
             continue
         key = (code, parent, join_text)
         if key in seen:
-            job.reject(number, 1, code, f"duplicate of row {seen[key]}: '{code}' joined "
-                       f"'{parent}' on {joined}")
+            job.reject(
+                number,
+                1,
+                code,
+                f"duplicate of row {seen[key]}: '{code}' joined '{parent}' on {joined}",
+            )
             continue
         seen[key] = number
         members.setdefault(code, []).append((joined, left, parent, number))
 
-    edges = job.table(TableOut(f"{LAYOUT}.part_of.csv",
-                               ["from", "to", "valid_from", "valid_to", "source"],
-                               relation="part_of"))
-    practices = job.table(TableOut(f"{LAYOUT}.practices.csv",
-                                   ["code", "valid_from", "valid_to", "source"], kind="practice"))
+    edges = job.table(
+        TableOut(
+            f"{LAYOUT}.part_of.csv",
+            ["from", "to", "valid_from", "valid_to", "source"],
+            relation="part_of",
+        )
+    )
+    practices = job.table(
+        TableOut(
+            f"{LAYOUT}.practices.csv", ["code", "valid_from", "valid_to", "source"], kind="practice"
+        )
+    )
     pcts: dict[str, tuple[dt.date, dt.date, str]] = {}
     for code in sorted(members):
         items = sorted(members[code])
@@ -77,25 +100,38 @@ def run(job: Import) -> None:
         for item in items:
             if kept and item[0] <= kept[-1][1]:
                 prev = kept[-1]
-                job.reject(item[3], 4, item[0].strftime("%Y%m%d"),
-                           f"'{code}' would be in '{prev[2]}' (row {prev[3]}) and '{item[2]}' "
-                           f"at once from {item[0]} to {min(item[1], prev[1])}")
+                job.reject(
+                    item[3],
+                    4,
+                    item[0].strftime("%Y%m%d"),
+                    f"'{code}' would be in '{prev[2]}' (row {prev[3]}) and '{item[2]}' "
+                    f"at once from {item[0]} to {min(item[1], prev[1])}",
+                )
                 continue
             kept.append(item)
         for joined, left, parent, number in kept:
-            job.write(edges, [code, parent, joined.isoformat(), left.isoformat(),
-                              job.where(number)])
+            job.write(
+                edges, [code, parent, joined.isoformat(), left.isoformat(), job.where(number)]
+            )
             job.kept += 1
             first, last, where = pcts.get(parent, (joined, left, job.where(number)))
             pcts[parent] = (min(first, joined), max(last, left), where)
         if not kept:
             continue
-        job.write(practices, [code, kept[0][0].isoformat(), max(k[1] for k in kept).isoformat(),
-                              job.where(kept[0][3])])
+        job.write(
+            practices,
+            [
+                code,
+                kept[0][0].isoformat(),
+                max(k[1] for k in kept).isoformat(),
+                job.where(kept[0][3]),
+            ],
+        )
     # A node for every PCT code met, so that predecessors (5P3, TAM, 5CR…) resolve by date;
     # the bundle supplies names for the codes it knows.
-    table = job.table(TableOut(f"{LAYOUT}.pcts.csv", ["code", "valid_from", "valid_to", "source"],
-                               kind="pct"))
+    table = job.table(
+        TableOut(f"{LAYOUT}.pcts.csv", ["code", "valid_from", "valid_to", "source"], kind="pct")
+    )
     for parent in sorted(pcts):
         first, last, where = pcts[parent]
         job.write(table, [parent, first.isoformat(), last.isoformat(), where])

@@ -17,15 +17,32 @@ STATUSES = frozenset("ACDP")
 
 
 def run(job: Import) -> None:
-    out = job.table(TableOut(
-        f"{LAYOUT}.practices.csv",
-        ["code", "name", "postcode", "status", "prescribing_setting", "open_date", "close_date",
-         "source"], kind="practice", merge=True))
+    out = job.table(
+        TableOut(
+            f"{LAYOUT}.practices.csv",
+            [
+                "code",
+                "name",
+                "postcode",
+                "status",
+                "prescribing_setting",
+                "open_date",
+                "close_date",
+                "source",
+            ],
+            kind="practice",
+            merge=True,
+        )
+    )
     seen: dict[str, int] = {}
     for number, rec in job.open_csv():
         if len(rec) < 26:
-            job.reject(number, len(rec) + 1, ",".join(rec[:2]),
-                       f"the row has {fields(len(rec))}; epraccur rows have {FIELDS}")
+            job.reject(
+                number,
+                len(rec) + 1,
+                ",".join(rec[:2]),
+                f"the row has {fields(len(rec))}; epraccur rows have {FIELDS}",
+            )
             continue
         code = rec[0].strip()
         if not is_ods_code(code):
@@ -59,6 +76,7 @@ def run(job: Import) -> None:
             job.reject(number, 26, setting, f"prescribing setting '{setting}' is not a number")
             continue
         seen[code] = number
-        job.write(out, [code, rec[1].strip(), rec[9].strip(), status, setting, *dates,
-                        job.where(number)])
+        job.write(
+            out, [code, rec[1].strip(), rec[9].strip(), status, setting, *dates, job.where(number)]
+        )
         job.kept += 1

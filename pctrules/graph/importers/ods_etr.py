@@ -16,14 +16,22 @@ FIELDS = 27
 
 
 def run(job: Import) -> None:
-    out = job.table(TableOut(
-        f"{LAYOUT}.trusts.csv", ["code", "name", "postcode", "valid_from", "valid_to", "source"],
-        kind="nhs_trust"))
+    out = job.table(
+        TableOut(
+            f"{LAYOUT}.trusts.csv",
+            ["code", "name", "postcode", "valid_from", "valid_to", "source"],
+            kind="nhs_trust",
+        )
+    )
     seen: dict[str, int] = {}
     for number, rec in job.open_csv():
         if len(rec) < 12:
-            job.reject(number, len(rec) + 1, ",".join(rec[:2]),
-                       f"the row has {fields(len(rec))}; etr rows have {FIELDS}")
+            job.reject(
+                number,
+                len(rec) + 1,
+                ",".join(rec[:2]),
+                f"the row has {fields(len(rec))}; etr rows have {FIELDS}",
+            )
             continue
         code = rec[0].strip()
         if not is_ods_code(code):
@@ -42,8 +50,12 @@ def run(job: Import) -> None:
             dates.append(d.isoformat() if d else "")
         else:
             if dates[0] and dates[1] and dates[1] < dates[0]:
-                job.reject(number, 12, rec[11].strip(),
-                           f"trust '{code}' closes ({dates[1]}) before it opens ({dates[0]})")
+                job.reject(
+                    number,
+                    12,
+                    rec[11].strip(),
+                    f"trust '{code}' closes ({dates[1]}) before it opens ({dates[0]})",
+                )
                 continue
             seen[code] = number
             job.write(out, [code, rec[1].strip(), rec[9].strip(), *dates, job.where(number)])

@@ -80,8 +80,13 @@ def run_import(layout: str, source: Path, into: Path) -> ImportReport:
         # A write that failed (a full disk, a read-only folder) names no file, or a file of
         # the folder; a failure to read the source names the source.
         if isinstance(exc, OSError) and exc.filename != str(source):
-            raise PctrulesError(error(
-                Code.DATA, f"cannot write into '{into}': {(exc.strerror or '').lower()}", None,
-                "give '--into' a folder that can be written to (it is created if needed)"),
-                ExitCode.USAGE) from None
+            raise PctrulesError(
+                error(
+                    Code.DATA,
+                    f"cannot write into '{into}': {(exc.strerror or '').lower()}",
+                    None,
+                    "give '--into' a folder that can be written to (it is created if needed)",
+                ),
+                ExitCode.USAGE,
+            ) from None
         raise

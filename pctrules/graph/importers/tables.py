@@ -31,8 +31,14 @@ MANIFEST_BYTES = 16 << 20  # a manifest lists a few tables: anything bigger is n
 class TableError(ValueError):
     """A file that cannot be read as a table: why, where (1-based line and column), the fix."""
 
-    def __init__(self, message: str, line: int = 1, column: int = 1, help: str | None = None,
-                 code: Code = Code.DATA):
+    def __init__(
+        self,
+        message: str,
+        line: int = 1,
+        column: int = 1,
+        help: str | None = None,
+        code: Code = Code.DATA,
+    ):
         super().__init__(message)
         self.message, self.line, self.column, self.help = message, line, column, help
         self.code = code
@@ -54,16 +60,24 @@ def read_bytes(path: Path, folder: Folder | None = None, limit: int | None = Non
     except Refused as exc:
         raise TableError(exc.message, 1, 1, exc.help, exc.code) from None
     except OSError as exc:
-        raise TableError(f"cannot read the file: {(exc.strerror or str(exc)).lower()}", 1, 1,
-                         "check the path and the file's permissions") from None
+        raise TableError(
+            f"cannot read the file: {(exc.strerror or str(exc)).lower()}",
+            1,
+            1,
+            "check the path and the file's permissions",
+        ) from None
 
 
 def refuse_binary(head: bytes) -> None:
     """TableError when a file's first bytes show it is not text."""
     if b"\0" in head:
         # Official files are downloaded zipped; a zip (or any binary file) is not a table.
-        raise TableError("the file is not text: it holds binary data", 1, 1,
-                         "is it compressed? unzip it and give the CSV file inside")
+        raise TableError(
+            "the file is not text: it holds binary data",
+            1,
+            1,
+            "is it compressed? unzip it and give the CSV file inside",
+        )
 
 
 def decode_text(data: bytes) -> str:
@@ -74,8 +88,12 @@ def decode_text(data: bytes) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         lines = data[: exc.start].decode("utf-8-sig").split("\n")
-        raise TableError(f"the file is not UTF-8 text (byte 0x{data[exc.start]:02x})",
-                         len(lines), len(lines[-1]) + 1, "save the file as UTF-8") from None
+        raise TableError(
+            f"the file is not UTF-8 text (byte 0x{data[exc.start]:02x})",
+            len(lines),
+            len(lines[-1]) + 1,
+            "save the file as UTF-8",
+        ) from None
 
 
 def csv_records(lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
@@ -88,9 +106,12 @@ def csv_records(lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
         except StopIteration:
             return
         except csv.Error as exc:
-            raise TableError(f"the row cannot be read as CSV: {str(exc).lower()}",
-                             max(reader.line_num, 1), 1,
-                             "check the file is the CSV it should be") from None
+            raise TableError(
+                f"the row cannot be read as CSV: {str(exc).lower()}",
+                max(reader.line_num, 1),
+                1,
+                "check the file is the CSV it should be",
+            ) from None
         yield reader.line_num, record
 
 
@@ -168,24 +189,38 @@ def read_manifest(data_dir: Path) -> dict[str, Any]:
         return {"format": FORMAT, "imports": {}}
     fix = f"re-import the official files into a new folder; this one's '{MANIFEST}' is damaged"
     try:
-        loaded: object = json.loads(decode_text(read_bytes(
-            path, Folder(data_dir, "data folder"), MANIFEST_BYTES)))
+        loaded: object = json.loads(
+            decode_text(read_bytes(path, Folder(data_dir, "data folder"), MANIFEST_BYTES))
+        )
     except json.JSONDecodeError as exc:
-        raise TableError(f"the file is not valid JSON: {exc.msg[:1].lower()}{exc.msg[1:]}",
-                         exc.lineno, exc.colno, fix) from None
+        raise TableError(
+            f"the file is not valid JSON: {exc.msg[:1].lower()}{exc.msg[1:]}",
+            exc.lineno,
+            exc.colno,
+            fix,
+        ) from None
     except (ValueError, RecursionError):
         # JSON that Python will not hold: a number of thousands of digits, nesting thousands
         # of levels deep. No manifest `pctrules import` writes looks like that.
-        raise TableError("the file holds a number too long or values nested too deep to be "
-                         "a manifest", 1, 1, fix) from None
+        raise TableError(
+            "the file holds a number too long or values nested too deep to be a manifest", 1, 1, fix
+        ) from None
     imports = loaded.setdefault("imports", {}) if isinstance(loaded, dict) else None
-    if not isinstance(loaded, dict) or not isinstance(imports, dict) or not all(
-            isinstance(i, dict) and isinstance(i.get("tables", []), list)
-            and all(isinstance(t, dict) and isinstance(t.get("path"), str)
-                    for t in i.get("tables", []))
-            for i in imports.values()):
-        raise TableError("the file does not list imports as 'pctrules import' writes them",
-                         1, 1, fix)
+    if (
+        not isinstance(loaded, dict)
+        or not isinstance(imports, dict)
+        or not all(
+            isinstance(i, dict)
+            and isinstance(i.get("tables", []), list)
+            and all(
+                isinstance(t, dict) and isinstance(t.get("path"), str) for t in i.get("tables", [])
+            )
+            for i in imports.values()
+        )
+    ):
+        raise TableError(
+            "the file does not list imports as 'pctrules import' writes them", 1, 1, fix
+        )
     return loaded
 
 

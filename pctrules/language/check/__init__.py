@@ -42,7 +42,9 @@ PASSES: tuple[Callable[[CheckState], None], ...] = (
 
 
 def run_passes(
-    bundle: PolicyBundle, schema: OrgSchema, case_schema: CaseSchema,
+    bundle: PolicyBundle,
+    schema: OrgSchema,
+    case_schema: CaseSchema,
     passes: Iterable[Callable[[CheckState], None]] = PASSES,
 ) -> CheckState:
     """Run passes over a bundle (all of them by default) and return their shared state."""
@@ -53,7 +55,9 @@ def run_passes(
 
 
 def check_bundle(
-    bundle: PolicyBundle, schema: OrgSchema, case_schema: CaseSchema,
+    bundle: PolicyBundle,
+    schema: OrgSchema,
+    case_schema: CaseSchema,
 ) -> tuple[CheckedBundle, Diagnostics]:
     """Check every expression of a bundle against its schemas; all problems, not the first."""
     state = run_passes(bundle, schema, case_schema)
@@ -63,18 +67,23 @@ def check_bundle(
         CheckedConstraint(
             c.spec,
             Subject(c.var, c.subject, state.types.get(c.var_node.nid, UNKNOWN))
-            if c.var is not None and c.var_node is not None and c.subject is not None else None,
-            c.require)
-        for c in state.constraints)
-    checked = CheckedBundle(bundle, schema, case_schema, decisions, constraints, state.types,
-                            state.refs)
+            if c.var is not None and c.var_node is not None and c.subject is not None
+            else None,
+            c.require,
+        )
+        for c in state.constraints
+    )
+    checked = CheckedBundle(
+        bundle, schema, case_schema, decisions, constraints, state.types, state.refs
+    )
     return checked, state.diagnostics
 
 
 def _checked_decision(state: CheckState, d: DecisionState) -> CheckedDecision:
     subject = None
     if d.subject_var is not None and d.subject_var_node is not None and d.subject is not None:
-        subject = Subject(d.subject_var, d.subject,
-                          state.types.get(d.subject_var_node.nid, UNKNOWN))
+        subject = Subject(
+            d.subject_var, d.subject, state.types.get(d.subject_var_node.nid, UNKNOWN)
+        )
     rules = tuple(CheckedRule(r.spec, r.when, r.then) for r in d.rules)
     return CheckedDecision(d.spec, d.output, rules, frozenset(d.depends_on), subject, d.default)

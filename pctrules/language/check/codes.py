@@ -69,44 +69,71 @@ def code_problems(checked: CheckedBundle, graph: OrgGraph) -> Diagnostics:
     return out
 
 
-def _unloaded(graph: OrgGraph, kind: str,
-              literals: list[tuple[ast.CodeLiteral, str | None, str]]) -> Diagnostic:
+def _unloaded(
+    graph: OrgGraph, kind: str, literals: list[tuple[ast.CodeLiteral, str | None, str]]
+) -> Diagnostic:
     node, rule, owner = literals[0]
     register = graph.schema.kinds[kind].register
     data = register.name if register is not None else f"{kind} data"
     more = len({n.code for n, _, _ in literals} - {node.code})
     others = f" (and {more} more {kind} code{'s' if more > 1 else ''})" if more else ""
     return warning(
-        Code.UNKNOWN_CODE, f"for {owner}, {kind} '{node.code}'{others} cannot be checked: no "
-        f"{data} is loaded", node.code_span, register.help if register is not None else
-        f"add {kind}s to the bundle's data, or import the table that holds them ('pctrules "
-        "import') and pass '--data DIR'", rule)
+        Code.UNKNOWN_CODE,
+        f"for {owner}, {kind} '{node.code}'{others} cannot be checked: no {data} is loaded",
+        node.code_span,
+        register.help
+        if register is not None
+        else f"add {kind}s to the bundle's data, or import the table that holds them ('pctrules "
+        "import') and pass '--data DIR'",
+        rule,
+    )
 
 
-def _problem(graph: OrgGraph, node: ast.CodeLiteral, found: Node | None, days: Days | None,
-             rule: str | None, owner: str) -> Diagnostic | None:
+def _problem(
+    graph: OrgGraph,
+    node: ast.CodeLiteral,
+    found: Node | None,
+    days: Days | None,
+    rule: str | None,
+    owner: str,
+) -> Diagnostic | None:
     code, kind = node.code, node.kind
     if found is None:
         register = graph.schema.kinds[kind].register
         where = f"the {register.name}" if register is not None else "the data"
         near = _near(graph, code, kind)
         return warning(
-            Code.UNKNOWN_CODE, f"for {owner}, {kind} '{code}' is not in {where}", node.code_span,
-            f"did you mean {kind}('{near}')?" if near is not None else register.help
-            if register is not None else f"add the {kind} to the bundle's data, or import the "
-            f"table that holds it ('pctrules import') and pass '--data DIR'", rule)
+            Code.UNKNOWN_CODE,
+            f"for {owner}, {kind} '{code}' is not in {where}",
+            node.code_span,
+            f"did you mean {kind}('{near}')?"
+            if near is not None
+            else register.help
+            if register is not None
+            else f"add the {kind} to the bundle's data, or import the "
+            f"table that holds it ('pctrules import') and pass '--data DIR'",
+            rule,
+        )
     if found.kind != kind:
         return error(
-            Code.TYPE, f"for {owner}, '{code}' is a {found.kind} in the data, not a {kind}",
-            node.span, f"write {found.kind}('{code}'), or the code of a {kind}", rule)
+            Code.TYPE,
+            f"for {owner}, '{code}' is a {found.kind} in the data, not a {kind}",
+            node.span,
+            f"write {found.kind}('{code}'), or the code of a {kind}",
+            rule,
+        )
     if days is None:
         return None  # never in effect: the loader has said so (E-effective-range)
     if max(found.valid_from, days[0]) > min(found.valid_to, days[1]):
         return warning(
-            Code.UNKNOWN_CODE, f"for {owner}, {kind} '{code}' is in the data only "
+            Code.UNKNOWN_CODE,
+            f"for {owner}, {kind} '{code}' is in the data only "
             f"{_span_text(found.valid_from, found.valid_to)}, never while it is in effect "
-            f"({_span_text(*days)})", node.code_span,
-            "check the code, and the 'effective' dates of the bundle, decision and rule", rule)
+            f"({_span_text(*days)})",
+            node.code_span,
+            "check the code, and the 'effective' dates of the bundle, decision and rule",
+            rule,
+        )
     return None
 
 
@@ -130,8 +157,9 @@ def _span_text(first: dt.date, last: dt.date) -> str:
     return f"from {first.isoformat()} to {last.isoformat()}"
 
 
-def _literals(checked: CheckedBundle) -> Iterator[tuple[ast.CodeLiteral, Days | None, str | None,
-                                                        str]]:
+def _literals(
+    checked: CheckedBundle,
+) -> Iterator[tuple[ast.CodeLiteral, Days | None, str | None, str]]:
     """Every code literal of the bundle's decisions and constraints, with the days on which it
     can be evaluated (None: never), the rule it is in and who owns it, as messages say."""
     bundle = _days(_ALWAYS, checked.bundle.manifest.effective)
@@ -140,7 +168,8 @@ def _literals(checked: CheckedBundle) -> Iterator[tuple[ast.CodeLiteral, Days | 
         owner = f"decision '{d.spec.name}'"
         roots: list[tuple[ast.Expr | None, Days | None, str | None, str]] = [
             (d.subject.collection if d.subject else None, decision, None, owner),
-            (d.default, decision, None, owner)]
+            (d.default, decision, None, owner),
+        ]
         for r in d.rules:
             days = _days(decision, r.spec.effective)
             then = r.then

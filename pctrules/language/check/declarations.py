@@ -18,20 +18,35 @@ if TYPE_CHECKING:
 
 
 def _declared_type(
-    state: CheckState, text: str, span: Span | None, what: str, union: bool,
+    state: CheckState,
+    text: str,
+    span: Span | None,
+    what: str,
+    union: bool,
 ) -> Type:
     t = parse_output_type(text) if union else parse_type(text)
     if t is None:
-        state.report(error(
-            Code.TYPE, f"'{text}' is not a type, for {what}", span,
-            "write string, int, number, date, bool, a kind, set[kind]"
-            + (" or kinds joined by '|'" if union else "") + "; add '?' when it may be absent"))
+        state.report(
+            error(
+                Code.TYPE,
+                f"'{text}' is not a type, for {what}",
+                span,
+                "write string, int, number, date, bool, a kind, set[kind]"
+                + (" or kinds joined by '|'" if union else "")
+                + "; add '?' when it may be absent",
+            )
+        )
         return UNKNOWN
     unknown = [k for k in kinds_of(t) if k not in state.schema.kinds]
     for kind in unknown:
-        state.report(error(
-            Code.UNKNOWN_NAME, f"unknown kind '{kind}', for {what}", span,
-            did_you_mean(kind, [*state.schema.kinds, *SCALARS])))
+        state.report(
+            error(
+                Code.UNKNOWN_NAME,
+                f"unknown kind '{kind}', for {what}",
+                span,
+                did_you_mean(kind, [*state.schema.kinds, *SCALARS]),
+            )
+        )
     return UNKNOWN if unknown else t
 
 
@@ -44,8 +59,9 @@ def resolve_declarations(state: CheckState) -> None:
         output = decision.spec.output
         if output is not None:
             decision.output = _declared_type(
-                state, output.value, output.span, f"the output of decision '{decision.name}'",
-                True)
+                state, output.value, output.span, f"the output of decision '{decision.name}'", True
+            )
     for param in state.bundle.manifest.parameters:
         state.params[param.name] = _declared_type(
-            state, param.type, param.span, f"parameter '{param.name}'", False)
+            state, param.type, param.span, f"parameter '{param.name}'", False
+        )

@@ -24,8 +24,7 @@ def _decision_refs(state: CheckState, d: DecisionState) -> Iterator[ast.Name]:
     for root in roots:
         if root is not None:
             for node in ast.walk(root):
-                if isinstance(node, ast.Name) and isinstance(state.refs.get(node.nid),
-                                                             DecisionRef):
+                if isinstance(node, ast.Name) and isinstance(state.refs.get(node.nid), DecisionRef):
                     yield node
 
 
@@ -57,10 +56,15 @@ def check_dependencies(state: CheckState) -> None:
         path = " → ".join([*cycle, cycle[0]])
         ref = first_ref[(cycle[0], cycle[1 % len(cycle)])]
         rule = _rule_of(state, cycle[0], ref)
-        state.report(error(
-            Code.DECISION_CYCLE, f"decision '{cycle[0]}' depends on itself: {path}", ref.span,
-            "a decision may use only decisions that do not use it back; remove one reference",
-            rule))
+        state.report(
+            error(
+                Code.DECISION_CYCLE,
+                f"decision '{cycle[0]}' depends on itself: {path}",
+                ref.span,
+                "a decision may use only decisions that do not use it back; remove one reference",
+                rule,
+            )
+        )
     state.order = [d.name for d in state.decisions]
 
 

@@ -81,7 +81,8 @@ def _is_none_literal(node: ast.Expr) -> bool:
 
 def _is_value_literal(node: ast.Expr) -> bool:
     return isinstance(node, ast.CodeLiteral) or (
-        isinstance(node, ast.Literal) and node.value is not None)
+        isinstance(node, ast.Literal) and node.value is not None
+    )
 
 
 def literal_type(value: ast.LiteralValue) -> Type:

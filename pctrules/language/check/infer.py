@@ -92,20 +92,32 @@ class _Typer(ast.NodeVisitor):
         text = ast.unparse(node)
         if t == PARAMS:
             names = sorted(self.state.params)
-            return self._error(env, "'params' holds the bundle's parameters; it is not a value",
-                               node.span, "use one of them: " + ", ".join(
-                                   f"params.{n}" for n in names) if names
-                               else "declare parameters under 'parameters:' in bundle.yaml")
+            return self._error(
+                env,
+                "'params' holds the bundle's parameters; it is not a value",
+                node.span,
+                "use one of them: " + ", ".join(f"params.{n}" for n in names)
+                if names
+                else "declare parameters under 'parameters:' in bundle.yaml",
+            )
         ref = self.state.refs.get(node.nid)
-        group = self.state.case_schema.lookup(ref.path) if isinstance(ref, CaseField) else (
-            self.state.case_schema)
+        group = (
+            self.state.case_schema.lookup(ref.path)
+            if isinstance(ref, CaseField)
+            else (self.state.case_schema)
+        )
         names = group.names() if isinstance(group, CaseSchema) else []
         what = "the case itself" if text == "case" else "a group of case fields"
-        return self._error(env, f"'{text}' is {what}, not a value", node.span,
-                           "use one of its fields: " + ", ".join(f"{text}.{n}" for n in names))
+        return self._error(
+            env,
+            f"'{text}' is {what}, not a value",
+            node.span,
+            "use one of its fields: " + ", ".join(f"{text}.{n}" for n in names),
+        )
 
-    def _error(self, env: _Env, message: str, span: Span, help: str | None = None,
-               code: Code = Code.TYPE) -> Type:
+    def _error(
+        self, env: _Env, message: str, span: Span, help: str | None = None, code: Code = Code.TYPE
+    ) -> Type:
         self.state.report(error(code, f"for {env.owner}, {message}", span, help, env.rule))
         return UNKNOWN
 
@@ -113,9 +125,15 @@ class _Typer(ast.NodeVisitor):
         """Warn when a value that may be none is used where none makes the result unknown."""
         if t.optional and t.base != "<none>":
             text = ast.unparse(node)
-            self.state.report(warning(
-                Code.UNGUARDED_OPTIONAL, f"for {env.owner}, '{text}' may be none {use}",
-                node.span, f"guard it first: '{text} is not none and …'", env.rule))
+            self.state.report(
+                warning(
+                    Code.UNGUARDED_OPTIONAL,
+                    f"for {env.owner}, '{text}' may be none {use}",
+                    node.span,
+                    f"guard it first: '{text} is not none and …'",
+                    env.rule,
+                )
+            )
 
     def condition(self, node: ast.Expr, env: _Env, what: str) -> Type:
         """Type a sub-expression that must be true or false."""
@@ -124,8 +142,11 @@ class _Typer(ast.NodeVisitor):
             return t
         if t.base == "<none>" or t.base != "bool" or t.is_set:
             return self._error(
-                env, f"{what} must be true or false, but {quote(node)} is {describe(t)}",
-                node.span, "compare it, e.g. 'x is not none' or 'x == y'")
+                env,
+                f"{what} must be true or false, but {quote(node)} is {describe(t)}",
+                node.span,
+                "compare it, e.g. 'x is not none' or 'x == y'",
+            )
         self.defined(node, t, env, f"in {what}, which is then unknown")
         return t
 
@@ -136,8 +157,11 @@ class _Typer(ast.NodeVisitor):
             return t
         if not t.is_set:
             return self._error(
-                env, f"{what} needs a set, but {quote(node)} is {describe(t)}",
-                node.span, "give a set: a relation such as 'pct.practices', a list or a filter")
+                env,
+                f"{what} needs a set, but {quote(node)} is {describe(t)}",
+                node.span,
+                "give a set: a relation such as 'pct.practices', a list or a filter",
+            )
         self.defined(node, t, env, f"in {what}, which is then unknown")
         return Type(t.base)
 
@@ -146,11 +170,17 @@ class _Typer(ast.NodeVisitor):
         if t == UNKNOWN or t.base == "<none>":
             return t
         if not is_node(t) or t.is_set:
-            help = ("pick one with only(...) or max_by(...)" if t.is_set
-                    else "give an organisation, e.g. case.person.practice")
+            help = (
+                "pick one with only(...) or max_by(...)"
+                if t.is_set
+                else "give an organisation, e.g. case.person.practice"
+            )
             return self._error(
-                env, f"{what} needs one organisation, but {quote(node)} is {describe(t)}",
-                node.span, help)
+                env,
+                f"{what} needs one organisation, but {quote(node)} is {describe(t)}",
+                node.span,
+                help,
+            )
         return t
 
     # Leaves
@@ -164,10 +194,14 @@ class _Typer(ast.NodeVisitor):
         if problem is not None:
             fixed = node.code.strip()
             return self._error(
-                env, f"{ast.quote_text(node.code)} is not a code: {problem}", node.code_span,
+                env,
+                f"{ast.quote_text(node.code)} is not a code: {problem}",
+                node.code_span,
                 f"write the code as the data does: {node.kind}({ast.quote_text(fixed)})"
-                if fixed and fixed.isprintable() else "write the organisation's code in the "
-                f"quotes, as the data does, e.g. {node.kind}('A01')")
+                if fixed and fixed.isprintable()
+                else "write the organisation's code in the "
+                f"quotes, as the data does, e.g. {node.kind}('A01')",
+            )
         # A constant: the same code on every day, never none (codes.py looks it up in the data).
         return Type(node.kind)
 
@@ -179,14 +213,21 @@ class _Typer(ast.NodeVisitor):
             if t == UNKNOWN:
                 return t
             if t.is_set or t.base == "<none>" or t.base.startswith("<"):
-                return self._error(env, f"a list holds values, not {describe(t)}", item.span,
-                                   "write single values, e.g. ['5NT', '5HG']")
+                return self._error(
+                    env,
+                    f"a list holds values, not {describe(t)}",
+                    item.span,
+                    "write single values, e.g. ['5NT', '5HG']",
+                )
             joined = t.required() if element is None else unify(element, t.required())
             if joined is None:
                 assert element is not None
                 return self._error(
-                    env, f"a list mixes {describe(element)} with {describe(t)}", node.span,
-                    "put values of one type in a list")
+                    env,
+                    f"a list mixes {describe(element)} with {describe(t)}",
+                    node.span,
+                    "put values of one type in a list",
+                )
             element = joined
         if element is not None:
             result = Type(element.base, is_set=True)
@@ -218,20 +259,29 @@ class _Typer(ast.NodeVisitor):
             declared = self.state.params.get(node.attr)
             if declared is None:
                 return self._error(
-                    env, f"unknown parameter '{node.attr}'", node.attr_span,
+                    env,
+                    f"unknown parameter '{node.attr}'",
+                    node.attr_span,
                     did_you_mean(node.attr, self.state.params)
-                    or "declare it under 'parameters:' in bundle.yaml", Code.UNKNOWN_NAME)
+                    or "declare it under 'parameters:' in bundle.yaml",
+                    Code.UNKNOWN_NAME,
+                )
             self.state.refs[node.nid] = ParamRef(node.attr)
             return declared
         if obj.is_set:
             return self._error(
-                env, f"'{owner}' is {describe(obj)}, so it has no attribute '{node.attr}'",
-                node.attr_span, "pick one with only(...) or max_by(...), or test each "
-                f"member with any(x in {owner}: x.{node.attr} …)")
+                env,
+                f"'{owner}' is {describe(obj)}, so it has no attribute '{node.attr}'",
+                node.attr_span,
+                "pick one with only(...) or max_by(...), or test each "
+                f"member with any(x in {owner}: x.{node.attr} …)",
+            )
         if not is_node(obj):
             return self._error(
-                env, f"'{owner}' is {describe(obj)}, so it has no attribute '{node.attr}'",
-                node.attr_span)
+                env,
+                f"'{owner}' is {describe(obj)}, so it has no attribute '{node.attr}'",
+                node.attr_span,
+            )
         return self._node_name(node, obj, env)
 
     def _case_field(self, node: ast.Attribute, env: _Env, owner: str) -> Type:
@@ -242,11 +292,17 @@ class _Typer(ast.NodeVisitor):
             group = self.state.case_schema.lookup(path[:-1])
             names = group.names() if isinstance(group, CaseSchema) else []
             return self._error(
-                env, f"unknown attribute '{node.attr}' on {owner}", node.attr_span,
-                did_you_mean(node.attr, names) or (
-                    "the fields are " + ", ".join(names) if names
-                    else "declare the case's fields under 'case:' in bundle.yaml"),
-                Code.UNKNOWN_ATTRIBUTE)
+                env,
+                f"unknown attribute '{node.attr}' on {owner}",
+                node.attr_span,
+                did_you_mean(node.attr, names)
+                or (
+                    "the fields are " + ", ".join(names)
+                    if names
+                    else "declare the case's fields under 'case:' in bundle.yaml"
+                ),
+                Code.UNKNOWN_ATTRIBUTE,
+            )
         self.state.refs[node.nid] = CaseField(path)
         return GROUP if isinstance(found, CaseSchema) else found
 
@@ -259,34 +315,45 @@ class _Typer(ast.NodeVisitor):
             hop = self.schema.hop(kind, node.attr)
             if attr is None and hop is None:
                 return self._error(
-                    env, f"unknown attribute '{node.attr}' on {kind}", node.attr_span,
+                    env,
+                    f"unknown attribute '{node.attr}' on {kind}",
+                    node.attr_span,
                     did_you_mean(node.attr, self.schema.names_on(kind))
                     or f"{kind} has " + (", ".join(self.schema.names_on(kind)) or "no attributes"),
-                    Code.UNKNOWN_ATTRIBUTE)
+                    Code.UNKNOWN_ATTRIBUTE,
+                )
             if attr is not None:
                 attrs.append(attr)
             if hop is not None:
                 hops.append(hop)
         if attrs and hops:
             return self._error(
-                env, f"'{node.attr}' is an attribute of some of {' or '.join(kinds_of(obj))} "
-                "and a relation of others", node.attr_span,
-                "narrow the value to one kind first")
+                env,
+                f"'{node.attr}' is an attribute of some of {' or '.join(kinds_of(obj))} "
+                "and a relation of others",
+                node.attr_span,
+                "narrow the value to one kind first",
+            )
         if attrs:
             t: Type | None = attrs[0]
             for other in attrs[1:]:
                 t = unify(t, other) if t is not None else None
             if t is None:
                 return self._error(
-                    env, f"attribute '{node.attr}' has different types on "
-                    f"{' and '.join(kinds_of(obj))}", node.attr_span)
+                    env,
+                    f"attribute '{node.attr}' has different types on {' and '.join(kinds_of(obj))}",
+                    node.attr_span,
+                )
             self.state.refs[node.nid] = NodeAttribute(node.attr)
             return Type(t.base, t.optional or obj.optional, t.is_set)
         if len({h.one for h in hops}) > 1 or len({h.forward for h in hops}) > 1:
             return self._error(
-                env, f"'{node.attr}' leads to one node from some of "
-                f"{' or '.join(kinds_of(obj))} and to a set from others", node.attr_span,
-                "narrow the value to one kind first")
+                env,
+                f"'{node.attr}' leads to one node from some of "
+                f"{' or '.join(kinds_of(obj))} and to a set from others",
+                node.attr_span,
+                "narrow the value to one kind first",
+            )
         relation = "|".join(dict.fromkeys(h.relation for h in hops))
         self.state.refs[node.nid] = HopRef(relation, hops[0].forward, hops[0].one, node.attr)
         targets = "|".join(dict.fromkeys(k for h in hops for k in h.target_kinds))
@@ -302,15 +369,18 @@ class _Typer(ast.NodeVisitor):
         expected = 2 if node.func in ("within", "max_by", "min_by") else 1
         if node.func in ("any", "all"):
             return self._error(
-                env, f"'{node.func}' needs a condition", node.span,
-                f"write {FUNCTIONS[node.func]}")
+                env, f"'{node.func}' needs a condition", node.span, f"write {FUNCTIONS[node.func]}"
+            )
         if len(node.args) != expected:
             for arg in node.args:
                 self.visit(arg, env)
             plural = "argument" if expected == 1 else "arguments"
             return self._error(
-                env, f"'{node.func}' takes {expected} {plural}, not {len(node.args)}", node.span,
-                f"write {FUNCTIONS[node.func]}")
+                env,
+                f"'{node.func}' takes {expected} {plural}, not {len(node.args)}",
+                node.span,
+                f"write {FUNCTIONS[node.func]}",
+            )
         what = f"'{node.func}'"
         if node.func == "count":
             self.collection(node.args[0], env, what)
@@ -342,10 +412,13 @@ class _Typer(ast.NodeVisitor):
         if element.base not in allowed:
             kind = "numbers" if func == "sum" else "numbers, dates or text"
             return self._error(
-                env, f"'{func}' needs {kind}, but {quote(node)} holds "
-                f"{describe(element)}", node.span,
+                env,
+                f"'{func}' needs {kind}, but {quote(node)} holds {describe(element)}",
+                node.span,
                 "use max_by(xs, attribute) to pick a node by an attribute"
-                if is_node(element) else None)
+                if is_node(element)
+                else None,
+            )
         self.defined(node, element, env, f"in '{func}', which is then unknown")
         if func == "sum":
             return Type(element.base)
@@ -356,28 +429,40 @@ class _Typer(ast.NodeVisitor):
         if not isinstance(arg, ast.Name):
             self.visit(arg, env)
             return self._error(
-                env, f"the second argument of '{node.func}' must be an attribute name",
-                arg.span, f"write e.g. {node.func}(xs, population)")
+                env,
+                f"the second argument of '{node.func}' must be an attribute name",
+                arg.span,
+                f"write e.g. {node.func}(xs, population)",
+            )
         if element == UNKNOWN:
             return UNKNOWN
         if not is_node(element):
             return self._error(
-                env, f"'{node.func}' needs a set of organisations, not {describe(element)}",
-                node.args[0].span)
+                env,
+                f"'{node.func}' needs a set of organisations, not {describe(element)}",
+                node.args[0].span,
+            )
         for kind in kinds_of(element):
             attr = self.schema.attribute(kind, arg.id)
             if attr is None:
-                names = sorted(self.schema.kinds[kind].attributes) if kind in \
-                    self.schema.kinds else []
+                names = (
+                    sorted(self.schema.kinds[kind].attributes) if kind in self.schema.kinds else []
+                )
                 return self._error(
-                    env, f"unknown attribute '{arg.id}' on {kind}", arg.span,
+                    env,
+                    f"unknown attribute '{arg.id}' on {kind}",
+                    arg.span,
                     did_you_mean(arg.id, names)
                     or f"{kind} has " + (", ".join(names) or "no attributes"),
-                    Code.UNKNOWN_ATTRIBUTE)
+                    Code.UNKNOWN_ATTRIBUTE,
+                )
             if attr.base not in ORDERED or attr.is_set:
                 return self._error(
-                    env, f"'{node.func}' compares '{arg.id}', which is {describe(attr)}",
-                    arg.span, "choose a number, date or text attribute")
+                    env,
+                    f"'{node.func}' compares '{arg.id}', which is {describe(attr)}",
+                    arg.span,
+                    "choose a number, date or text attribute",
+                )
             self.state.types[arg.nid] = attr
         self.state.refs[arg.nid] = NodeAttribute(arg.id)
         return Type(element.base, optional=True)
@@ -389,11 +474,15 @@ class _Typer(ast.NodeVisitor):
         if node.func not in ("any", "all", "count"):
             self.visit(node.collection, env)
             return self._error(
-                env, f"'{node.func}' does not take a condition", node.span,
-                f"write {FUNCTIONS[node.func]}")
+                env,
+                f"'{node.func}' does not take a condition",
+                node.span,
+                f"write {FUNCTIONS[node.func]}",
+            )
         element = self.collection(node.collection, env, f"'{node.func}'")
-        self.condition(node.condition, env.bind(node.var, element), f"the condition of "
-                       f"'{node.func}'")
+        self.condition(
+            node.condition, env.bind(node.var, element), f"the condition of '{node.func}'"
+        )
         return Type("int") if node.func == "count" else Type("bool")
 
     def visit_Filter(self, node: ast.Filter, env: _Env) -> Type:
@@ -408,8 +497,11 @@ class _Typer(ast.NodeVisitor):
         if node.func not in ("sum", "min", "max", "count"):
             self.visit(node.collection, env)
             return self._error(
-                env, f"'{node.func}' does not take 'e for x in xs'", node.span,
-                f"write {FUNCTIONS[node.func]}")
+                env,
+                f"'{node.func}' does not take 'e for x in xs'",
+                node.span,
+                f"write {FUNCTIONS[node.func]}",
+            )
         element = self.collection(node.collection, env, f"'{node.func}'")
         value = self.visit(node.element, env.bind(node.var, element))
         if node.func == "count":
@@ -425,22 +517,35 @@ class _Typer(ast.NodeVisitor):
         if node.op in ("==", "!="):
             if not comparable(left, right):
                 return self._error(
-                    env, f"'{node.op}' compares {describe(left.required())} with "
-                    f"{describe(right.required())}, which are never equal", node.span,
-                    self._compare_help(node, left, right))
+                    env,
+                    f"'{node.op}' compares {describe(left.required())} with "
+                    f"{describe(right.required())}, which are never equal",
+                    node.span,
+                    self._compare_help(node, left, right),
+                )
             return Type("bool")
         for side, t in ((node.left, left), (node.right, right)):
             if t.base == "<none>":
                 return self._error(
-                    env, f"'{node.op}' on none is never true", side.span,
-                    "test for none with 'is none' or 'is not none'")
-        if (left.base not in ORDERED or right.base not in ORDERED or left.is_set
-                or right.is_set or not comparable(left, right)):
+                    env,
+                    f"'{node.op}' on none is never true",
+                    side.span,
+                    "test for none with 'is none' or 'is not none'",
+                )
+        if (
+            left.base not in ORDERED
+            or right.base not in ORDERED
+            or left.is_set
+            or right.is_set
+            or not comparable(left, right)
+        ):
             return self._error(
-                env, f"'{node.op}' cannot compare {describe(left.required())} with "
-                f"{describe(right.required())}", node.span,
-                "order numbers with numbers, dates with dates (e.g. 2011-04-01) "
-                "and text with text")
+                env,
+                f"'{node.op}' cannot compare {describe(left.required())} with "
+                f"{describe(right.required())}",
+                node.span,
+                "order numbers with numbers, dates with dates (e.g. 2011-04-01) and text with text",
+            )
         for side, t in ((node.left, left), (node.right, right)):
             self.defined(side, t, env, f"in '{node.op}', which is then unknown")
         return Type("bool")
@@ -462,9 +567,12 @@ class _Typer(ast.NodeVisitor):
             return Type("bool")
         if element.is_set or not comparable(element.required(), members):
             return self._error(
-                env, f"'{op}' looks for {describe(element.required())} in "
-                f"{describe(Type(members.base, is_set=True))}", node.span,
-                "look for a member of the same kind as the set's")
+                env,
+                f"'{op}' looks for {describe(element.required())} in "
+                f"{describe(Type(members.base, is_set=True))}",
+                node.span,
+                "look for a member of the same kind as the set's",
+            )
         self.defined(node.element, element, env, f"in '{op}', which is then unknown")
         return Type("bool")
 
@@ -492,8 +600,11 @@ class _Typer(ast.NodeVisitor):
         for side, t in ((node.left, left), (node.right, right)):
             if t.base not in NUMERIC or t.is_set:
                 return self._error(
-                    env, f"'{node.op}' needs numbers, but {quote(side)} is "
-                    f"{describe(t)}", side.span, "do arithmetic on numbers only")
+                    env,
+                    f"'{node.op}' needs numbers, but {quote(side)} is {describe(t)}",
+                    side.span,
+                    "do arithmetic on numbers only",
+                )
         for side, t in ((node.left, left), (node.right, right)):
             self.defined(side, t, env, f"in '{node.op}', which is then unknown")
         both_int = left.base == right.base == "int" and node.op != "/"
@@ -505,8 +616,8 @@ class _Typer(ast.NodeVisitor):
             return t
         if t.base not in NUMERIC or t.is_set:
             return self._error(
-                env, f"'-' needs a number, but {quote(node.operand)} is {describe(t)}",
-                node.span)
+                env, f"'-' needs a number, but {quote(node.operand)} is {describe(t)}", node.span
+            )
         self.defined(node.operand, t, env, "in '-', which is then unknown")
         return t.required()
 
@@ -517,13 +628,19 @@ class _Typer(ast.NodeVisitor):
         joined = unify(body, orelse)
         if joined is None:
             return self._error(
-                env, f"the branches of 'if' give {describe(body)} and {describe(orelse)}",
-                node.span, "make both branches give the same type")
+                env,
+                f"the branches of 'if' give {describe(body)} and {describe(orelse)}",
+                node.span,
+                "make both branches give the same type",
+            )
         return joined
 
 
 def _bind_subject(
-    typer: _Typer, var: ast.Name | None, collection: ast.Expr | None, env: _Env,
+    typer: _Typer,
+    var: ast.Name | None,
+    collection: ast.Expr | None,
+    env: _Env,
 ) -> Type:
     """Type a `for:` collection; its variable is each member (or the one node)."""
     if collection is None or var is None:
@@ -537,9 +654,12 @@ def _bind_subject(
     elif is_node(t):
         element = t.required()
     else:
-        typer._error(env, f"'for' needs a set or an organisation, but "
-                     f"{quote(collection)} is {describe(t)}", collection.span,
-                     "give a set such as 'responsible_pct.collaboratives'")
+        typer._error(
+            env,
+            f"'for' needs a set or an organisation, but {quote(collection)} is {describe(t)}",
+            collection.span,
+            "give a set such as 'responsible_pct.collaboratives'",
+        )
     typer.state.types[var.nid] = element
     return element
 

@@ -51,8 +51,10 @@ class _Resolver(ast.NodeVisitor):
         code, message = Code.UNKNOWN_NAME, f"unknown name '{node.id}'"
         help: str | None
         if node.id in FUNCTIONS:
-            message, help = (f"'{node.id}' is a function, not a value",
-                             f"call it: {FUNCTIONS[node.id]}")
+            message, help = (
+                f"'{node.id}' is a function, not a value",
+                f"call it: {FUNCTIONS[node.id]}",
+            )
         else:
             candidates = [*scope.variables, "case", "params", *self.decisions]
             if scope.kinds_as_sets:
@@ -62,9 +64,7 @@ class _Resolver(ast.NodeVisitor):
             if help is not None and help == did_you_mean(node.id, self.decisions):
                 code, message = Code.UNKNOWN_DECISION, f"unknown decision '{node.id}'"
             help = help or "a name is 'case', 'params', a decision or a variable bound by 'x in xs'"
-        self.state.report(error(
-            code, f"for {scope.owner}, {message}",
-            node.span, help, scope.rule))
+        self.state.report(error(code, f"for {scope.owner}, {message}", node.span, help, scope.rule))
 
     def _lookup(self, name: str, scope: _Scope) -> Ref | None:
         if name in scope.variables:
@@ -88,22 +88,34 @@ class _Resolver(ast.NodeVisitor):
         kinds = self.state.schema.kinds
         if node.kind in kinds:
             return
-        self.state.report(error(
-            Code.UNKNOWN_NAME,
-            f"for {scope.owner}, unknown kind '{node.kind}' in {ast.unparse(node)}",
-            node.kind_span,
-            did_you_mean(node.kind, kinds) or (
-                "write an organisation's code as <kind>('<code>'); the kinds are "
-                + ", ".join(kinds) if kinds else "declare kinds under 'schema:' in bundle.yaml"),
-            scope.rule))
+        self.state.report(
+            error(
+                Code.UNKNOWN_NAME,
+                f"for {scope.owner}, unknown kind '{node.kind}' in {ast.unparse(node)}",
+                node.kind_span,
+                did_you_mean(node.kind, kinds)
+                or (
+                    "write an organisation's code as <kind>('<code>'); the kinds are "
+                    + ", ".join(kinds)
+                    if kinds
+                    else "declare kinds under 'schema:' in bundle.yaml"
+                ),
+                scope.rule,
+            )
+        )
 
     def _function(self, func: str, span: Span, scope: _Scope) -> None:
         if func in FUNCTIONS:
             return
-        self.state.report(error(
-            Code.UNKNOWN_FUNCTION, f"for {scope.owner}, unknown function '{func}'", span,
-            did_you_mean(func, FUNCTIONS) or "the functions are " + ", ".join(FUNCTIONS),
-            scope.rule))
+        self.state.report(
+            error(
+                Code.UNKNOWN_FUNCTION,
+                f"for {scope.owner}, unknown function '{func}'",
+                span,
+                did_you_mean(func, FUNCTIONS) or "the functions are " + ", ".join(FUNCTIONS),
+                scope.rule,
+            )
+        )
 
     def visit_Call(self, node: ast.Call, scope: _Scope) -> None:
         self._function(node.func, node.func_span, scope)

@@ -18,25 +18,41 @@ if TYPE_CHECKING:
 
 
 def _check_value(
-    state: CheckState, node: ast.Expr, target: Type, owner: str, rule: str | None, what: str,
+    state: CheckState,
+    node: ast.Expr,
+    target: Type,
+    owner: str,
+    rule: str | None,
+    what: str,
 ) -> None:
     t = state.types.get(node.nid, UNKNOWN)
     if fits(t.required() if t.base != "<none>" else t, target):
         if t.optional and t.base != "<none>" and not target.optional:
             text = ast.unparse(node)
-            state.report(error(
-                Code.TYPE, f"for {owner}, {what} may be none, but the output is {target}",
-                node.span, f"declare 'output: {target}?', or guard it in 'when': "
-                f"{text} is not none", rule))
+            state.report(
+                error(
+                    Code.TYPE,
+                    f"for {owner}, {what} may be none, but the output is {target}",
+                    node.span,
+                    f"declare 'output: {target}?', or guard it in 'when': {text} is not none",
+                    rule,
+                )
+            )
         return
     help = None
     if t.is_set and not target.is_set and fits(Type(t.base), target):
         help = "pick one node with only(...) or max_by(...)"
     elif t.base == "<none>":
         help = f"declare 'output: {target}?' if the decision may give none"
-    state.report(error(
-        Code.TYPE, f"for {owner}, {what} gives {describe(t)}, but the output is {target}",
-        node.span, help or f"give {describe(target)}, or change the decision's 'output'", rule))
+    state.report(
+        error(
+            Code.TYPE,
+            f"for {owner}, {what} gives {describe(t)}, but the output is {target}",
+            node.span,
+            help or f"give {describe(target)}, or change the decision's 'output'",
+            rule,
+        )
+    )
 
 
 def check_outputs(state: CheckState) -> None:
@@ -45,19 +61,28 @@ def check_outputs(state: CheckState) -> None:
         if d.output == UNKNOWN:
             continue
         if d.default is not None:
-            _check_value(state, d.default, d.output, describe_owner(None, d.name), None,
-                         "'default'")
+            _check_value(
+                state, d.default, d.output, describe_owner(None, d.name), None, "'default'"
+            )
         for r in d.rules:
             if isinstance(r.then, dict):
                 for key, node in r.then.items():
-                    _check_value(state, node, d.output, describe_owner(r.spec.id), r.spec.id,
-                                 f"'then.{key}'")
+                    _check_value(
+                        state, node, d.output, describe_owner(r.spec.id), r.spec.id, f"'then.{key}'"
+                    )
             elif r.then is not None:
-                _check_value(state, r.then, d.output, describe_owner(r.spec.id), r.spec.id,
-                             "'then'")
+                _check_value(
+                    state, r.then, d.output, describe_owner(r.spec.id), r.spec.id, "'then'"
+                )
             elif not fits(Type("bool"), d.output):
                 # A rule without `then` gives true when it matches (runtime.py).
-                state.report(error(
-                    Code.TYPE, f"for rule '{r.spec.id}', the rule has no 'then', so it gives "
-                    f"true, but the output is {d.output}", r.spec.id_span,
-                    "add 'then:' with the rule's result", r.spec.id))
+                state.report(
+                    error(
+                        Code.TYPE,
+                        f"for rule '{r.spec.id}', the rule has no 'then', so it gives "
+                        f"true, but the output is {d.output}",
+                        r.spec.id_span,
+                        "add 'then:' with the rule's result",
+                        r.spec.id,
+                    )
+                )

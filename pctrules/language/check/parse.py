@@ -33,18 +33,25 @@ def _parse(state: CheckState, text: EmbeddedText | None, rule: str | None) -> as
 
 
 def _binding(
-    state: CheckState, node: ast.Expr | None, owner: str, rule: str | None,
+    state: CheckState,
+    node: ast.Expr | None,
+    owner: str,
+    rule: str | None,
 ) -> tuple[ast.Name, ast.Expr] | None:
     """A `for:` expression's variable and collection; it must read `name in <expr>`."""
     if node is None:
         return None
-    if isinstance(node, ast.Membership) and not node.negated and isinstance(
-            node.element, ast.Name):
+    if isinstance(node, ast.Membership) and not node.negated and isinstance(node.element, ast.Name):
         return node.element, node.collection
-    state.report(error(
-        Code.SYNTAX, f"for {owner}, 'for' must read 'name in collection'", node.span,
-        "write e.g. 'g in responsible_pct.collaboratives': the name is bound to each member",
-        rule))
+    state.report(
+        error(
+            Code.SYNTAX,
+            f"for {owner}, 'for' must read 'name in collection'",
+            node.span,
+            "write e.g. 'g in responsible_pct.collaboratives': the name is bound to each member",
+            rule,
+        )
+    )
     return None
 
 

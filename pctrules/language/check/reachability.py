@@ -33,12 +33,17 @@ def check_reachability(state: CheckState) -> None:
         catch_all = next((r for r in d.rules if _always_matches(r)), None)
         if catch_all is None:
             continue
-        for later in d.rules[d.rules.index(catch_all) + 1:]:
-            state.report(warning(
-                Code.UNREACHABLE_RULE,
-                f"for rule '{later.spec.id}', the rule is never reached: rule "
-                f"'{catch_all.spec.id}' before it always matches", later.spec.id_span,
-                f"move rule '{catch_all.spec.id}' last, or give it a 'when'", later.spec.id))
+        for later in d.rules[d.rules.index(catch_all) + 1 :]:
+            state.report(
+                warning(
+                    Code.UNREACHABLE_RULE,
+                    f"for rule '{later.spec.id}', the rule is never reached: rule "
+                    f"'{catch_all.spec.id}' before it always matches",
+                    later.spec.id_span,
+                    f"move rule '{catch_all.spec.id}' last, or give it a 'when'",
+                    later.spec.id,
+                )
+            )
 
 
 def _check_unique_overlaps(state: CheckState, d: DecisionState) -> None:
@@ -50,12 +55,18 @@ def _check_unique_overlaps(state: CheckState, d: DecisionState) -> None:
         if not overlapping:
             continue
         names = ", ".join(f"'{n}'" for n in overlapping)
-        state.report(warning(
-            Code.UNIQUE_OVERLAP, f"under 'hit: unique', rule '{b.spec.id}' and "
-            f"{'rule' if len(overlapping) == 1 else 'rules'} {names} match the same cases (no "
-            "'when', or the same 'when'): every such case is a conflict", b.spec.id_span,
-            "give the rules conditions that cannot hold together, or use 'hit: first' or "
-            "'hit: priority'", b.spec.id))
+        state.report(
+            warning(
+                Code.UNIQUE_OVERLAP,
+                f"under 'hit: unique', rule '{b.spec.id}' and "
+                f"{'rule' if len(overlapping) == 1 else 'rules'} {names} match the same cases (no "
+                "'when', or the same 'when'): every such case is a conflict",
+                b.spec.id_span,
+                "give the rules conditions that cannot hold together, or use 'hit: first' or "
+                "'hit: priority'",
+                b.spec.id,
+            )
+        )
 
 
 def _certainly_together(a: RuleState, b: RuleState) -> bool:

@@ -88,6 +88,14 @@ class FunctionRef:
 
 
 Ref = (
-    CaseRoot | CaseField | ParamsRoot | ParamRef | DecisionRef | VarRef | KindRef
-    | NodeAttribute | HopRef | FunctionRef
+    CaseRoot
+    | CaseField
+    | ParamsRoot
+    | ParamRef
+    | DecisionRef
+    | VarRef
+    | KindRef
+    | NodeAttribute
+    | HopRef
+    | FunctionRef
 )

@@ -139,7 +139,9 @@ class CheckState:
 
 
 def describe_owner(
-    rule: str | None, decision: str | None = None, constraint: str | None = None,
+    rule: str | None,
+    decision: str | None = None,
+    constraint: str | None = None,
 ) -> str:
     """Who an expression belongs to, as a message names it: a rule, a constraint or a decision."""
     if rule is not None:

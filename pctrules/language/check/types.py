@@ -50,9 +50,15 @@ def describe(t: Type) -> str:
         return "an empty list"
     if t.is_set:
         return f"a set of {' or '.join(kinds_of(t)) if is_node(t) else t.base}" + (
-            " (or none)" if t.optional else "")
-    words = {"string": "text", "int": "a whole number", "number": "a number", "date": "a date",
-             "bool": "true or false"}
+            " (or none)" if t.optional else ""
+        )
+    words = {
+        "string": "text",
+        "int": "a whole number",
+        "number": "a number",
+        "date": "a date",
+        "bool": "true or false",
+    }
     text = words.get(t.base) or ("a " + " or ".join(kinds_of(t)))
     return text + (" (or none)" if t.optional else "")
 

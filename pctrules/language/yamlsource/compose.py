@@ -1,4 +1,9 @@
-"""YAML layer, reading: safe, bounded YAML reading that keeps the file position of every node."""
+"""YAML layer, reading: safe, bounded YAML reading that keeps the file position of every node.
+
+Over 500 lines since `ruff format` lays out its diagnostics one argument per line: the composer
+is one state machine over PyYAML's events (bounds, anchors, positions and the errors that name
+them), which reads best whole.
+"""
 
 from __future__ import annotations
 
@@ -28,8 +33,7 @@ class Limits:
 LIMITS = Limits()
 
 LINE_BREAKS = "\r\n\x85\u2028\u2029"
-_UNUSUAL_BREAKS = {"\x85": "NEXT LINE", "\u2028": "LINE SEPARATOR",
-                   "\u2029": "PARAGRAPH SEPARATOR"}
+_UNUSUAL_BREAKS = {"\x85": "NEXT LINE", "\u2028": "LINE SEPARATOR", "\u2029": "PARAGRAPH SEPARATOR"}
 
 
 _RESOLVER = Resolver()
@@ -47,9 +51,12 @@ def decode(data: bytes, path: str, limits: Limits = LIMITS) -> SourceFile | Diag
     """A policy file's bytes as text, or why they cannot be read (too big, not UTF-8)."""
     empty = SourceFile(path, "")
     if len(data) > limits.file_bytes:
-        return error(Code.LIMIT, f"the file is {len(data)} bytes, more than the limit of "
-                     f"{limits.file_bytes}", Span(empty, 1, 1, 1, 2),
-                     "split it into smaller files")
+        return error(
+            Code.LIMIT,
+            f"the file is {len(data)} bytes, more than the limit of {limits.file_bytes}",
+            Span(empty, 1, 1, 1, 2),
+            "split it into smaller files",
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -57,8 +64,12 @@ def decode(data: bytes, path: str, limits: Limits = LIMITS) -> SourceFile | Diag
         lines = good.split("\n")
         where = SourceFile(path, good)
         line, column = len(lines), len(lines[-1]) + 1
-        return error(Code.YAML, f"the file is not UTF-8 text (byte 0x{data[exc.start]:02x})",
-                     Span(where, line, column, line, column + 1), "save the file as UTF-8")
+        return error(
+            Code.YAML,
+            f"the file is not UTF-8 text (byte 0x{data[exc.start]:02x})",
+            Span(where, line, column, line, column + 1),
+            "save the file as UTF-8",
+        )
     # A byte-order mark is not part of the text; PyYAML does not count it in columns either.
     return SourceFile(path, text.removeprefix("\ufeff"))
 
@@ -113,7 +124,9 @@ def loader_class(use_c: bool | None = None) -> type[Any]:
 
 
 def read_yaml(
-    source: SourceFile, diagnostics: Diagnostics, limits: Limits = LIMITS,
+    source: SourceFile,
+    diagnostics: Diagnostics,
+    limits: Limits = LIMITS,
     use_c: bool | None = None,
 ) -> YNode | None:
     """Compose one YAML document into located nodes; None (with a diagnostic) when it cannot be.
@@ -145,11 +158,14 @@ def _unusual_break(source: SourceFile) -> Diagnostic | None:
     line, column = LineIndex(source.text).position(found[0])
     more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
     return warning(
-        Code.LINE_SEPARATOR, f"the character U+{ord(ch):04X} {_UNUSUAL_BREAKS[ch]} here{more} "
+        Code.LINE_SEPARATOR,
+        f"the character U+{ord(ch):04X} {_UNUSUAL_BREAKS[ch]} here{more} "
         "ends a line for YAML, but most editors show no break, so later line numbers run "
         "ahead of your editor's",
-        _span_at(source, line, column), "replace it with a newline if a line should end "
-        "here, or remove it (often pasted from a web page or a word processor)")
+        _span_at(source, line, column),
+        "replace it with a newline if a line should end "
+        "here, or remove it (often pasted from a web page or a word processor)",
+    )
 
 
 def _span_at(source: SourceFile, line: int, column: int) -> Span:
@@ -158,33 +174,47 @@ def _span_at(source: SourceFile, line: int, column: int) -> Span:
 
 # PyYAML's problem texts, said for policy authors: (pattern, message, help).
 _FRIENDLY: tuple[tuple[str, str, str], ...] = (
-    ("found character '\\t' that cannot start any token",
-     "a tab character cannot be used for indentation or here",
-     "indent YAML with spaces, not tabs"),
-    ("did not find expected key",
-     "this line's indentation does not match the lines above it",
-     "keys of one mapping, and items of one list, must start in the same column"),
-    ("expected <block end>",
-     "this line's indentation does not match the lines above it",
-     "keys of one mapping, and items of one list, must start in the same column"),
-    ("mapping values are not allowed",
-     "unexpected ':' here",
-     "quote a value that contains ': ', or check this line's indentation"),
-    ("could not find expected ':'",
-     "a key is missing its ':', or this line's indentation does not match the lines above it",
-     "write 'key: value', with keys of one mapping in the same column"),
-    ("found unexpected end of stream",
-     "the file ends inside a quoted text",
-     "close the quotes"),
-    ("found unknown escape character",
-     "unknown escape sequence in double-quoted text",
-     "write '\\\\' for a backslash, or use single quotes"),
-    ("block sequence entries are not allowed here",
-     "a list item ('- ') cannot start here",
-     "put the list on its own lines under its key, indented"),
-    ("found undefined alias",
-     "this alias names no anchor defined above it",
-     "define '&name' before using '*name'"),
+    (
+        "found character '\\t' that cannot start any token",
+        "a tab character cannot be used for indentation or here",
+        "indent YAML with spaces, not tabs",
+    ),
+    (
+        "did not find expected key",
+        "this line's indentation does not match the lines above it",
+        "keys of one mapping, and items of one list, must start in the same column",
+    ),
+    (
+        "expected <block end>",
+        "this line's indentation does not match the lines above it",
+        "keys of one mapping, and items of one list, must start in the same column",
+    ),
+    (
+        "mapping values are not allowed",
+        "unexpected ':' here",
+        "quote a value that contains ': ', or check this line's indentation",
+    ),
+    (
+        "could not find expected ':'",
+        "a key is missing its ':', or this line's indentation does not match the lines above it",
+        "write 'key: value', with keys of one mapping in the same column",
+    ),
+    ("found unexpected end of stream", "the file ends inside a quoted text", "close the quotes"),
+    (
+        "found unknown escape character",
+        "unknown escape sequence in double-quoted text",
+        "write '\\\\' for a backslash, or use single quotes",
+    ),
+    (
+        "block sequence entries are not allowed here",
+        "a list item ('- ') cannot start here",
+        "put the list on its own lines under its key, indented",
+    ),
+    (
+        "found undefined alias",
+        "this alias names no anchor defined above it",
+        "define '&name' before using '*name'",
+    ),
 )
 
 
@@ -192,13 +222,17 @@ def _yaml_error(source: SourceFile, exc: yaml.MarkedYAMLError, limits: Limits) -
     mark = exc.problem_mark or exc.context_mark
     line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
     problem = (exc.problem or exc.context or "invalid YAML").strip()
-    if source.line_text(line)[column - 1: column] == "\t":
+    if source.line_text(line)[column - 1 : column] == "\t":
         # libyaml does not name the character; a tab is the usual one.
         problem = "found character '\\t' that cannot start any token"
     if "maximum nesting depth" in problem:
         # libyaml (PyYAML >= 6.0.3) stops deep nesting itself, before our own depth limit.
-        return error(Code.LIMIT, f"the values are nested more than {limits.depth} levels "
-                     "deep", _span_at(source, line, column), "flatten the structure")
+        return error(
+            Code.LIMIT,
+            f"the values are nested more than {limits.depth} levels deep",
+            _span_at(source, line, column),
+            "flatten the structure",
+        )
     if any(pattern in problem for pattern in _INDENTATION):
         broken = _broken_structure(source, line)
         if broken is not None:
@@ -206,15 +240,24 @@ def _yaml_error(source: SourceFile, exc: yaml.MarkedYAMLError, limits: Limits) -
     for pattern, message, help in _FRIENDLY:
         if pattern in problem:
             return error(Code.YAML, message, _span_at(source, line, column), help)
-    return error(Code.YAML, problem[:1].lower() + problem[1:], _span_at(source, line, column),
-                 "check the YAML syntax on this line and the one above")
+    return error(
+        Code.YAML,
+        problem[:1].lower() + problem[1:],
+        _span_at(source, line, column),
+        "check the YAML syntax on this line and the one above",
+    )
 
 
 # PyYAML's problems that follow from a line indented wrongly: it reports them where the file
 # can no longer be read, which may be lines after the line that broke the structure.
-_INDENTATION = ("did not find expected key", "expected <block end>",
-                "mapping values are not allowed", "did not find expected '-' indicator",
-                "could not find expected ':'", "block sequence entries are not allowed")
+_INDENTATION = (
+    "did not find expected key",
+    "expected <block end>",
+    "mapping values are not allowed",
+    "did not find expected '-' indicator",
+    "could not find expected ':'",
+    "block sequence entries are not allowed",
+)
 
 
 @dataclass
@@ -280,21 +323,33 @@ def _broken_structure(source: SourceFile, line: int) -> Diagnostic | None:
         return None
     name, sibling_line, sibling_column = shift.sibling
     how = "less" if shift.column < sibling_column else "more"
-    fix = (f"indent it to column {sibling_column}, like '{name}' on line {sibling_line}, if it "
-           "belongs with it")
+    fix = (
+        f"indent it to column {sibling_column}, like '{name}' on line {sibling_line}, if it "
+        "belongs with it"
+    )
     span = Span(source, shift.line, shift.column, shift.line, shift.column + len(shift.name))
     if shift.line == line:
-        return error(Code.YAML, f"the key '{shift.name}' is {how} indented than '{name}' above "
-                     "it, so it is not part of the same mapping", span, fix)
+        return error(
+            Code.YAML,
+            f"the key '{shift.name}' is {how} indented than '{name}' above "
+            "it, so it is not part of the same mapping",
+            span,
+            fix,
+        )
     indent = len(source.line_text(line)) - len(source.line_text(line).lstrip(" ")) + 1
     continued = next((b for b in shift.closed if b.column == indent), None)
     if continued is None:
         return None
     what = ("list" if continued.kind == "seq" else "mapping") + (
-        f" under '{continued.under}'" if continued.under else "")
-    return error(Code.YAML, f"the key '{shift.name}' is {how} indented than '{name}' above it, "
-                 f"so it ends the {what}, which line {line} goes on with", span,
-                 fix + f"; else move it below the {what}")
+        f" under '{continued.under}'" if continued.under else ""
+    )
+    return error(
+        Code.YAML,
+        f"the key '{shift.name}' is {how} indented than '{name}' above it, "
+        f"so it ends the {what}, which line {line} goes on with",
+        span,
+        fix + f"; else move it below the {what}",
+    )
 
 
 def _reader_error(source: SourceFile, exc: yaml.YAMLError) -> Diagnostic:
@@ -305,9 +360,12 @@ def _reader_error(source: SourceFile, exc: yaml.YAMLError) -> Diagnostic:
         line, column = 1, 1
     character = getattr(exc, "character", None)
     what = f" (U+{ord(character):04X})" if isinstance(character, str) else ""
-    return error(Code.YAML, f"the file contains a character YAML does not allow{what}",
-                 _span_at(source, line, column), "remove it, or write it as an escape in "
-                 "double-quoted text")
+    return error(
+        Code.YAML,
+        f"the file contains a character YAML does not allow{what}",
+        _span_at(source, line, column),
+        "remove it, or write it as an escape in double-quoted text",
+    )
 
 
 Mark = tuple[int, int]  # PyYAML's 0-based (line, column)
@@ -360,9 +418,12 @@ class _Composer:
             if isinstance(event, yaml.DocumentStartEvent):
                 documents += 1
                 if documents > 1:
-                    raise self.refuse(Code.YAML, "a policy file holds one YAML document, this is "
-                                      "a second one", event,
-                                      "remove the '---' line, or move this part to its own file")
+                    raise self.refuse(
+                        Code.YAML,
+                        "a policy file holds one YAML document, this is a second one",
+                        event,
+                        "remove the '---' line, or move this part to its own file",
+                    )
                 continue
             if isinstance(event, (yaml.CollectionStartEvent, yaml.ScalarEvent, yaml.AliasEvent)):
                 node = self.start(event, stack)
@@ -379,8 +440,11 @@ class _Composer:
                 parent.size += node.size
                 if parent.size > self.limits.nodes:
                     raise self.refuse(
-                        Code.LIMIT, f"the file expands to more than {self.limits.nodes} values",
-                        event, "aliases ('*name') repeat what they name; use fewer")
+                        Code.LIMIT,
+                        f"the file expands to more than {self.limits.nodes} values",
+                        event,
+                        "aliases ('*name') repeat what they name; use fewer",
+                    )
                 parent.items.append(node)
         if root is None:
             return YMap([], self.span((0, 0), (0, 0)))
@@ -390,13 +454,19 @@ class _Composer:
         if isinstance(event, yaml.AliasEvent):
             anchor = event.anchor or ""
             if anchor in self.open_anchors:
-                raise self.refuse(Code.LIMIT, f"the alias '*{anchor}' refers to a value that "
-                                  "contains it", event,
-                                  "an alias cannot repeat the list or mapping it is inside")
+                raise self.refuse(
+                    Code.LIMIT,
+                    f"the alias '*{anchor}' refers to a value that contains it",
+                    event,
+                    "an alias cannot repeat the list or mapping it is inside",
+                )
             if anchor not in self.anchors:
-                raise self.refuse(Code.YAML, f"the alias '*{anchor}' names no anchor defined "
-                                  "above it", event,
-                                  f"define '&{anchor}' before using '*{anchor}'")
+                raise self.refuse(
+                    Code.YAML,
+                    f"the alias '*{anchor}' names no anchor defined above it",
+                    event,
+                    f"define '&{anchor}' before using '*{anchor}'",
+                )
             return self.anchors[anchor]
         indent = self.block_indent(stack)
         if isinstance(event, yaml.ScalarEvent):
@@ -406,8 +476,12 @@ class _Composer:
             return node
         assert isinstance(event, yaml.CollectionStartEvent)
         if len(stack) >= self.limits.depth:
-            raise self.refuse(Code.LIMIT, f"the values are nested more than {self.limits.depth} "
-                              "levels deep", event, "flatten the structure")
+            raise self.refuse(
+                Code.LIMIT,
+                f"the values are nested more than {self.limits.depth} levels deep",
+                event,
+                "flatten the structure",
+            )
         kind = "map" if isinstance(event, yaml.MappingStartEvent) else "seq"
         if event.anchor:
             self.open_anchors.add(event.anchor)
@@ -428,8 +502,9 @@ class _Composer:
             start = min(_skip_properties(self.index.text, start, end), end)
             first = self.index.mark(start)
         # libyaml says '' where PyYAML says None for a plain scalar.
-        return YScalar(event.value, tag, event.style or None, self.span(first, last),
-                       start, end, indent)
+        return YScalar(
+            event.value, tag, event.style or None, self.span(first, last), start, end, indent
+        )
 
     def finish(self, frame: _Open, end: Mark) -> YNode:
         span = self.span(frame.start, end)
@@ -449,16 +524,33 @@ class _Composer:
 
     def key(self, key: YNode, seen: dict[str, YScalar]) -> YScalar:
         if not isinstance(key, YScalar):
-            raise _Refused(error(Code.YAML, "a key must be text, not a list or mapping",
-                                 key.span, "write keys as plain words"))
+            raise _Refused(
+                error(
+                    Code.YAML,
+                    "a key must be text, not a list or mapping",
+                    key.span,
+                    "write keys as plain words",
+                )
+            )
         if key.tag == MERGE_TAG:
-            raise _Refused(error(Code.YAML, "merge keys ('<<') are not supported in policy files",
-                                 key.span, "repeat the keys, or use an alias ('*name') for a "
-                                 "whole value"))
+            raise _Refused(
+                error(
+                    Code.YAML,
+                    "merge keys ('<<') are not supported in policy files",
+                    key.span,
+                    "repeat the keys, or use an alias ('*name') for a whole value",
+                )
+            )
         if key.value in seen:
             first = seen[key.value].span
-            raise _Refused(error(Code.YAML, f"the key '{key.value}' appears twice in this mapping",
-                                 key.span, f"the first is at line {first.line}; keep one"))
+            raise _Refused(
+                error(
+                    Code.YAML,
+                    f"the key '{key.value}' appears twice in this mapping",
+                    key.span,
+                    f"the first is at line {first.line}; keep one",
+                )
+            )
         seen[key.value] = key
         return key
 

@@ -161,7 +161,7 @@ def _escape(text: str, i: int, out: _Out) -> int:
         return i + 2
     if ch in _ESCAPE_CODES:
         length = _ESCAPE_CODES[ch]
-        digits = text[i + 2: i + 2 + length]
+        digits = text[i + 2 : i + 2 + length]
         try:
             out.put(chr(int(digits, 16)), i)
         except ValueError:  # the value check falls back to the scalar's start
@@ -186,7 +186,7 @@ def _escape(text: str, i: int, out: _Out) -> int:
 
 def _indent_candidates(node: YScalar, index: LineIndex) -> list[int]:
     """Content indentations to try for a block scalar; the parent's block indent comes first."""
-    header = re.match(r"[|>]([-+]?)([1-9]?)([-+]?)", index.text[node.start: node.start + 4])
+    header = re.match(r"[|>]([-+]?)([1-9]?)([-+]?)", index.text[node.start : node.start + 4])
     increment = int(header.group(2)) if header and header.group(2) else None
     parents = [node.parent_indent, *range(-1, index.column(node.start) + 1)]
     out: list[int] = []
@@ -267,7 +267,11 @@ def _block_scalar(text: str, i: int, index: LineIndex, indent: int, out: _Out) -
 
 
 def _block_breaks(
-    text: str, i: int, indent: int, column: Callable[[int], int], breaks: list[tuple[str, int]],
+    text: str,
+    i: int,
+    indent: int,
+    column: Callable[[int], int],
+    breaks: list[tuple[str, int]],
 ) -> int:
     n = len(text)
     while i < n and column(i) < indent and text[i] == " ":

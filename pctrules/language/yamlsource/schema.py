@@ -25,11 +25,21 @@ class SchemaProblem:
     path: KeyPath
 
 
-_TYPE_WORDS = {"string": "text", "integer": "a whole number", "number": "a number",
-               "boolean": "true or false", "object": "a mapping", "array": "a list",
-               "null": "empty"}
-_TAG_TYPES = {"tag:yaml.org,2002:int": "integer", "tag:yaml.org,2002:float": "number",
-              "tag:yaml.org,2002:bool": "boolean", "tag:yaml.org,2002:null": "null"}
+_TYPE_WORDS = {
+    "string": "text",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "object": "a mapping",
+    "array": "a list",
+    "null": "empty",
+}
+_TAG_TYPES = {
+    "tag:yaml.org,2002:int": "integer",
+    "tag:yaml.org,2002:float": "number",
+    "tag:yaml.org,2002:bool": "boolean",
+    "tag:yaml.org,2002:null": "null",
+}
 
 
 def json_type(node: YNode) -> str:
@@ -73,7 +83,11 @@ class SchemaChecker:
         return schema
 
     def _check(
-        self, node: YNode, schema: dict[str, Any], path: KeyPath, key: YScalar | None,
+        self,
+        node: YNode,
+        schema: dict[str, Any],
+        path: KeyPath,
+        key: YScalar | None,
         out: list[SchemaProblem],
     ) -> None:
         s = self.resolve(schema)
@@ -98,8 +112,13 @@ class SchemaChecker:
                 self._check(item, s["items"], (*path, i), None, out)
 
     def _branches(
-        self, node: YNode, s: dict[str, Any], branches: list[dict[str, Any]], path: KeyPath,
-        key: YScalar | None, out: list[SchemaProblem],
+        self,
+        node: YNode,
+        s: dict[str, Any],
+        branches: list[dict[str, Any]],
+        path: KeyPath,
+        key: YScalar | None,
+        out: list[SchemaProblem],
     ) -> None:
         attempts: list[tuple[dict[str, Any], list[SchemaProblem]]] = []
         for branch in branches:
@@ -114,28 +133,47 @@ class SchemaChecker:
                 out.extend(found)
                 return
         types = [t for branch, _ in attempts for t in _listed(branch.get("type", []))]
-        words = [b.get("x-expects") or _either([_TYPE_WORDS[t] for t in _listed(b["type"])])
-                 for b, _ in attempts if "type" in b]
+        words = [
+            b.get("x-expects") or _either([_TYPE_WORDS[t] for t in _listed(b["type"])])
+            for b, _ in attempts
+            if "type" in b
+        ]
         s = {**s, "x-expects": _either(list(dict.fromkeys(words)))} if words else s
         out.append(self._type_problem(node, s, list(dict.fromkeys(types)), path))
 
     def _scalar(
-        self, node: YScalar, s: dict[str, Any], path: KeyPath, out: list[SchemaProblem],
+        self,
+        node: YScalar,
+        s: dict[str, Any],
+        path: KeyPath,
+        out: list[SchemaProblem],
     ) -> None:
         code = Code(s.get("x-code", Code.TYPE))
         if "enum" in s and node.value not in [str(v) for v in s["enum"]]:
             choices = ", ".join(f"'{v}'" for v in s["enum"])
-            out.append(SchemaProblem(
-                code, f"{_what(path)} must be one of {choices}, not '{node.value}'", node.span,
-                did_you_mean(node.value, [str(v) for v in s["enum"]]) or _help(s),
-                path))
+            out.append(
+                SchemaProblem(
+                    code,
+                    f"{_what(path)} must be one of {choices}, not '{node.value}'",
+                    node.span,
+                    did_you_mean(node.value, [str(v) for v in s["enum"]]) or _help(s),
+                    path,
+                )
+            )
         elif "pattern" in s and not pattern(s["pattern"]).search(node.value):
             noun = str(s.get("x-noun") or s.get("title", "value")).lower()
-            out.append(SchemaProblem(code, f"'{node.value}' is not a valid {noun}", node.span,
-                                     _help(s), path))
+            out.append(
+                SchemaProblem(
+                    code, f"'{node.value}' is not a valid {noun}", node.span, _help(s), path
+                )
+            )
 
     def _mapping(
-        self, node: YMap, s: dict[str, Any], path: KeyPath, key: YScalar | None,
+        self,
+        node: YMap,
+        s: dict[str, Any],
+        path: KeyPath,
+        key: YScalar | None,
         out: list[SchemaProblem],
     ) -> None:
         properties: dict[str, Any] = s.get("properties", {})
@@ -148,39 +186,59 @@ class SchemaChecker:
             if k.value in properties:
                 self._check(v, properties[k.value], (*path, k.value), k, out)
             elif extra is False:
-                out.append(SchemaProblem(
-                    Code.UNKNOWN_KEY, f"unknown key '{k.value}' in {noun}", k.span,
-                    did_you_mean(k.value, properties)
-                    or f"the keys of a {noun} are {_listing(properties)}", (*path, k.value)))
+                out.append(
+                    SchemaProblem(
+                        Code.UNKNOWN_KEY,
+                        f"unknown key '{k.value}' in {noun}",
+                        k.span,
+                        did_you_mean(k.value, properties)
+                        or f"the keys of a {noun} are {_listing(properties)}",
+                        (*path, k.value),
+                    )
+                )
             elif isinstance(extra, dict):
                 self._check(v, extra, (*path, k.value), k, out)
         present = set(node.keys())
         for name in s.get("required", []):
             if name not in present:
                 described = self.resolve(properties.get(name, {})).get("description", "")
-                out.append(SchemaProblem(
-                    Code.MISSING_KEY, f"{noun} is missing the required key '{name}'",
-                    (key or node).span, f"add '{name}:'" + (f", {_lower(described)}"
-                                                            if described else ""), path))
+                out.append(
+                    SchemaProblem(
+                        Code.MISSING_KEY,
+                        f"{noun} is missing the required key '{name}'",
+                        (key or node).span,
+                        f"add '{name}:'" + (f", {_lower(described)}" if described else ""),
+                        path,
+                    )
+                )
 
     def _type_problem(
-        self, node: YNode, s: dict[str, Any], types: list[str], path: KeyPath,
+        self,
+        node: YNode,
+        s: dict[str, Any],
+        types: list[str],
+        path: KeyPath,
     ) -> SchemaProblem:
         code = Code(s.get("x-code", Code.TYPE))
         expected = s.get("x-expects") or _either([_TYPE_WORDS.get(t, t) for t in types])
         actual = json_type(node)
-        if isinstance(node, YScalar) and node.value and actual != "string" \
-                and "string" in types:
-            help = s.get("x-help") if "x-expects" in s else f"put it in quotes: \"{node.value}\""
-            return SchemaProblem(code, f"{_what(path)} must be {expected}, but YAML reads "
-                                 f"'{node.value}' as {_TYPE_WORDS[actual]}", node.span,
-                                 help, path)
+        if isinstance(node, YScalar) and node.value and actual != "string" and "string" in types:
+            help = s.get("x-help") if "x-expects" in s else f'put it in quotes: "{node.value}"'
+            return SchemaProblem(
+                code,
+                f"{_what(path)} must be {expected}, but YAML reads "
+                f"'{node.value}' as {_TYPE_WORDS[actual]}",
+                node.span,
+                help,
+                path,
+            )
         if isinstance(node, YScalar) and actual != "null":
             found = f"'{node.value}'"
         else:
             found = _TYPE_WORDS[actual]
-        return SchemaProblem(code, f"{_what(path)} must be {expected}, not {found}", node.span,
-                             _help(s), path)
+        return SchemaProblem(
+            code, f"{_what(path)} must be {expected}, not {found}", node.span, _help(s), path
+        )
 
 
 @functools.cache
