@@ -182,12 +182,7 @@ class ChunkEvaluator:
             engine.graph,
             groups.grouper(engine.checked, engine.graph, engine.bound.functions),
         )
-        order = [d.name for d in engine.compiled.decisions]
-        needed = set(self.decisions)
-        for name in reversed(order):
-            if name in needed:
-                needed |= engine.compiled.decision(name).depends_on  # type: ignore[union-attr]
-        self.plan = [self.vec.decisions[n] for n in order if n in needed]
+        self.plan = [self.vec.decisions[n] for n in engine.compiled.needed_for(self.decisions)]
         if warm:
             self._warm()
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -79,6 +79,15 @@ class CompiledBundle:
 
     def decision(self, name: str) -> CompiledDecision | None:
         return next((d for d in self.decisions if d.name == name), None)
+
+    def needed_for(self, names: Iterable[str]) -> list[str]:
+        """The decisions `names` need, themselves and every decision they depend on,
+        transitively, in dependency order (the order they run in)."""
+        needed = set(names)
+        for d in reversed(self.decisions):  # dependants come after what they depend on
+            if d.name in needed:
+                needed |= d.depends_on
+        return [d.name for d in self.decisions if d.name in needed]
 
     def bind(self, graph: OrgGraph) -> BoundBundle:
         """Run the module body against a graph: indexes are looked up now, once."""

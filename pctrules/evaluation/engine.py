@@ -376,13 +376,7 @@ class Engine:
                     )
                 )
             wanted = set(decisions)
-        needed = set(wanted)
-        stack = list(wanted)
-        while stack:
-            for dep in by_name[stack.pop()].depends_on:
-                if dep not in needed:
-                    needed.add(dep)
-                    stack.append(dep)
+        needed = set(self.compiled.needed_for(wanted))
         plan = _Plan(
             tuple((d, d.name in wanted) for d in self.compiled.decisions if d.name in needed),
             self.bound.runner(frozenset(needed), frozenset(wanted)),
