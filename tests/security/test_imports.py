@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from pctrules.graph.build import load_bundle_graph
+from pctrules.graph.importers.registry import LAYOUTS
 from pctrules.graph.model import OrgGraph
 from pctrules.resources import default_bundle_path
 from tests.security.conftest import Run, assert_clean
@@ -157,3 +158,15 @@ def test_a_value_holding_a_lone_carriage_return_reads_back_whole(tmp_path: Path,
     (written,) = data.glob("ods-epraccur.practices.*.csv")
     rows = list(csv.reader(io.StringIO(written.read_bytes().decode("utf-8"), newline="")))
     assert [r[1] for r in rows] == ["name", "THE\rSURGERY"]
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_an_empty_file_is_reported_as_empty_in_every_layout(
+    tmp_path: Path, run: Run, layout: str
+) -> None:
+    # Found by the campaign: the list-size importer looked up its header column in an empty
+    # file's header and stopped with an internal error (ValueError).
+    source = tmp_path / "empty.csv"
+    source.write_bytes(b"")
+    out = assert_clean(run("import", layout, str(source), "--into", str(tmp_path / "d")), 3)
+    assert "the file 'empty.csv' is empty" in out

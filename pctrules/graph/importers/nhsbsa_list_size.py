@@ -38,6 +38,8 @@ def run(job: Import) -> None:
             return
         job.header_read()
         break
+    if not header:
+        return  # an empty file: the import reports it as such
     code_at = header.index(CODE_COLUMN)
     bands = [i for i, h in enumerate(header) if h.startswith(("Male ", "Female "))]
     seen: dict[str, int] = {}
