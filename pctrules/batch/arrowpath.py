@@ -95,6 +95,10 @@ class ArrowChunks:
             # bytes that are not UTF-8): the usual path names the row.
             return None
         n = table.num_rows
+        if n != data.count(b"\n") + (not data.endswith(b"\n")):
+            # Arrow read other records than the lines (a header of no columns gives no rows):
+            # the usual path, which keeps one row per line.
+            return None
         columns = [
             (tuple(name.split(".")), table.column(i).combine_chunks())
             for i, name in enumerate(self.names)

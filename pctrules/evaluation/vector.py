@@ -474,7 +474,7 @@ class VectorDecision:
             else:
                 idx[open_] = len(values)
                 values.append(None)
-        if rule.min() == NOT_IN_EFFECT:
+        if rule.size and rule.min() == NOT_IN_EFFECT:  # (a chunk may have no rows)
             idx[rule == NOT_IN_EFFECT] = len(values)
             values.append(None)
         return DecisionCol(

@@ -245,3 +245,16 @@ def test_a_quote_the_csv_module_reads_as_open_does_not_swallow_the_next_rows(
     assert [r["id"] for r in got] == ["a", 'x"', "case-3", "c"]
     assert [r["responsible_pct"] for r in got] == ["5QL", "", "", "5QL"]
     assert got[1]["error"] == "row has 2 fields; the header has 4"
+
+
+def test_a_header_of_no_columns_keeps_every_row(tmp_path: Path) -> None:
+    # Found by the campaign: a header that is only a byte-order mark names no column, and
+    # Arrow's reader read such a chunk as no rows at all (a row went missing, and an empty
+    # chunk then stopped the column evaluator). Every row is written, with its error.
+    src, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    src.write_text("\ufeff\n\uffff:\uffff\u2028>-~}-\n\ufeff", encoding="utf-8")
+    result = pctrules("batch", str(src), "--output", str(out), "--workers", "1")
+    assert result.exit_code == 6, result.output
+    got = read_rows(out)
+    assert [r["id"] for r in got] == ["case-1", "case-2"]
+    assert {r["error"] for r in got} == {"row has 1 field; the header has 0"}

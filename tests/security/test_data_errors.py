@@ -221,3 +221,18 @@ def test_a_table_changed_since_import_is_said_once_and_the_command_goes_on(
     _append(table(register, "ods-epcmem.practices.csv"), "A81099,2002-04-01,2013-03-31,by hand\n")
     out = assert_clean(run(*_args(command, tmp_path, "--data", str(register))), 0)
     assert out.count("has changed since 'pctrules import' wrote it") == 1
+
+
+@pytest.mark.parametrize("mark", [b"", b"\xef\xbb\xbf"], ids=["plain", "byte-order mark"])
+def test_a_table_that_is_not_utf8_is_named_at_the_byte(mark: bytes) -> None:
+    # Found by the campaign: after a byte-order mark, the position of the bad byte was counted
+    # from after the mark and the text before it cut from before: an internal error.
+    from pctrules.graph.importers.tables import TableError, decode_text
+
+    with pytest.raises(TableError) as refused:
+        decode_text(mark + b"code\n|\xed\xa0\x80 :''\n")
+    assert (refused.value.message, refused.value.line, refused.value.column) == (
+        "the file is not UTF-8 text (byte 0xed)",
+        2,
+        2,
+    )

@@ -7,6 +7,7 @@ attribution). A *node table* has a `code` column; an *edge table* has `from` and
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
@@ -84,12 +85,15 @@ def decode_text(data: bytes) -> str:
     """A CSV file's bytes as text (a byte-order mark dropped); TableError when it is binary
     or not UTF-8, at the offending byte."""
     refuse_binary(data[:8192])
+    # The mark dropped here, not by the utf-8-sig codec: its error positions would count from
+    # after the mark, and the text before the bad byte could not be cut from `data` by them.
+    body = data.removeprefix(codecs.BOM_UTF8)
     try:
-        return data.decode("utf-8-sig")
+        return body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        lines = data[: exc.start].decode("utf-8-sig").split("\n")
+        lines = body[: exc.start].decode("utf-8").split("\n")
         raise TableError(
-            f"the file is not UTF-8 text (byte 0x{data[exc.start]:02x})",
+            f"the file is not UTF-8 text (byte 0x{body[exc.start]:02x})",
             len(lines),
             len(lines[-1]) + 1,
             "save the file as UTF-8",
