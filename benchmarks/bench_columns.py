@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,7 +23,7 @@ REPO = HERE.parent
 DATA = REPO.parent / "shared" / "data" / "england"
 sys.path.insert(0, str(HERE))
 
-from bench_batch import measure, report  # noqa: E402
+from bench_batch import generated_cases, imported_register, measure, report  # noqa: E402
 
 
 def decide_file(cases: Path, output: Path, register: Path, decisions: list[str] | None) -> None:
@@ -77,35 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     work: Path = args.work
     kind = "episodes" if args.all_decisions else "cases"
     cases = work / f"pctrules-bench-{kind}-{args.rows}.csv"
-    if not cases.exists():
-        subprocess.run(
-            [
-                sys.executable,
-                str(HERE / "generate_cases.py"),
-                str(args.rows),
-                "--output",
-                str(cases),
-                "--data",
-                str(args.data),
-                *(["--activity"] if args.all_decisions else []),
-            ],
-            check=True,
-        )
-    register = work / "pctrules-bench-register"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pctrules",
-            "import",
-            "ods-epcmem",
-            str(args.data / "ods_epcmem_2019-08-30.csv"),
-            "--into",
-            str(register),
-        ],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    generated_cases(cases, args.rows, args.data, args.all_decisions)
+    register = imported_register(work, args.data)
     floor_cmd = [
         sys.executable,
         str(HERE / "floor.py"),

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +24,7 @@ REPO = HERE.parent
 DATA = REPO.parent / "shared" / "data" / "england"
 sys.path.insert(0, str(HERE))
 
-from bench_batch import measure  # noqa: E402
+from bench_batch import generated_cases, imported_register, measure  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,34 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     work: Path = args.work
     cases = work / f"pctrules-bench-cases-{args.rows}.csv"
-    if not cases.exists():
-        subprocess.run(
-            [
-                sys.executable,
-                str(HERE / "generate_cases.py"),
-                str(args.rows),
-                "--output",
-                str(cases),
-                "--data",
-                str(args.data),
-            ],
-            check=True,
-        )
-    register = work / "pctrules-bench-register"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pctrules",
-            "import",
-            "ods-epcmem",
-            str(args.data / "ods_epcmem_2019-08-30.csv"),
-            "--into",
-            str(register),
-        ],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    generated_cases(cases, args.rows, args.data)
+    register = imported_register(work, args.data)
     batch_out = work / "pctrules-bench-batch.csv"
     b = measure(
         [
