@@ -340,14 +340,7 @@ class ChunkEvaluator:
         ids, bad, extra = known.ids, known.bad, known.more
         raw = known.columns
         nodes = self.vec.nodes
-        if self.as_of is not None:
-            on = np.full(n, self.as_of.toordinal(), dtype=np.int64)
-        elif "date" in extra:
-            on = extra["date"]
-            bad |= on == 0
-        else:
-            on = np.zeros(n, dtype=np.int64)
-            bad[:] = True
+        on = vector.row_days(n, self.as_of, extra.get("date"), bad)
         fields: dict[str, vector.Col] = {}
         absent: list[tuple[str, Any]] = []  # node fields: rows whose code is not in the data
         for key in self.leaves:

@@ -270,14 +270,7 @@ class ColumnEvaluator:
             extra[key] = more[idx]
         if ids is None:
             ids = pa.array([f"case-{first_row + r + 1}" for r in range(n)], pa.string())
-        if self.as_of is not None:
-            on = np.full(n, self.as_of.toordinal(), dtype=np.int64)
-        elif "date" in extra:
-            on = extra["date"]
-            bad |= on == 0
-        else:
-            on = np.zeros(n, dtype=np.int64)
-            bad[:] = True
+        on = vector.row_days(n, self.as_of, extra.get("date"), bad)
         fields: dict[str, vector.Col] = {}
         absent: list[tuple[str, Any]] = []  # node fields given a code not in the data that day
         for key in self.leaves:

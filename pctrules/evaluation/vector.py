@@ -20,6 +20,7 @@ case, so errors read exactly as the per-case evaluator's.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -480,6 +481,21 @@ class VectorDecision:
         return DecisionCol(
             Col(idx, values).compact(), Col(rule.astype(np.intp) - NOT_IN_EFFECT, list(self.labels))
         )
+
+
+def row_days(
+    n: int, as_of: dt.date | None, dates: np.ndarray | None, bad: np.ndarray
+) -> np.ndarray:
+    """Each row's day as an ordinal: `as_of` for every row when given, else the rows' own
+    `date` ordinals (0 where a row has none, which marks it bad in `bad`); with neither, every
+    row is bad (there is no day to decide on)."""
+    if as_of is not None:
+        return np.full(n, as_of.toordinal(), dtype=np.int64)
+    if dates is None:
+        bad[:] = True
+        return np.zeros(n, dtype=np.int64)
+    bad |= dates == 0
+    return dates
 
 
 def _settled(col: Col) -> Col:
