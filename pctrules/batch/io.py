@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
 import json
 import math
 import re
@@ -370,19 +369,22 @@ def _csv_lines(lines: list[str]) -> tuple[list[list[str]], dict[int, str]]:
     the rows the csv module refuses and why."""
     rows: list[list[str]] = []
     unreadable: dict[int, str] = {}
-    reader, base = csv.reader(map(_hide_cr, lines)), 0
+    reader: Any = csv.reader(map(_hide_cr, lines))  # None once lines are read one by one
     for i, line in enumerate(lines):
-        try:
-            row: list[str] | None = next(reader)
-            problem = None
-        except csv.Error as exc:
-            row, problem = None, _unreadable(exc)
-        if base + reader.line_num != i + 1:
-            # The csv module read a quote the planner counted as closed (`""{","`) as opening
-            # a cell, and ran on into the next lines: this line is read alone, as the planner
-            # cut it, and reading starts again after it.
+        if reader is None:
             row, problem = _csv_line(line)
-            reader, base = csv.reader(map(_hide_cr, itertools.islice(lines, i + 1, None))), i + 1
+        else:
+            try:
+                row, problem = next(reader), None
+            except csv.Error as exc:
+                row, problem = None, _unreadable(exc)
+            if reader.line_num != i + 1:
+                # The csv module read a quote the planner counted as closed (`""{","`) as
+                # opening a cell, and ran on into the next lines: from this line on, each is
+                # read alone, as the planner cut it (a restarted reader would have to skip
+                # the lines before, again for each such line).
+                reader = None
+                row, problem = _csv_line(line)
         if row is None:
             unreadable[i] = problem or ""
             first = _first_cell(_hide_cr(line))
