@@ -16,6 +16,10 @@ A decision using anything else goes to the `fallback` the caller gives (groups.p
 compiled function once per distinct input). A RuleError while evaluating a chunk (e.g.
 comparing text with a number on some rows) makes the caller evaluate that chunk case by
 case, so errors read exactly as the per-case evaluator's.
+
+Over 500 lines because it is one backend: a `visit_<Node>` per expression class the column
+compiler takes, the protocol's first hit over columns, and the helpers both column paths share
+(`row_days`); split, each part would import the others' private column types.
 """
 
 from __future__ import annotations
